@@ -1,0 +1,340 @@
+"""The one graph type: node-major CSR plus optional hyperbolic node coordinates."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import FileFormatError, GraphError
+
+COORDINATES = ("theta", "kappa", "radius")
+
+
+class Graph:
+    """A graph stored as CSR (``indptr``, ``indices``, optional ``weights``).
+
+    Undirected graphs (the default) store each edge in both rows. Optional per-node
+    coordinates of the S1/H2 model: ``theta`` (angle), ``kappa`` (hidden degree) and
+    ``radius`` (H2 radius). ``meta`` is a JSON-serialisable dict (e.g. the generator spec).
+    """
+
+    def __init__(self, indptr, indices, weights=None, *, theta=None, kappa=None, radius=None,
+                 meta: dict | None = None, directed: bool = False):
+        self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+        self.indices = np.ascontiguousarray(indices, dtype=np.int32)
+        self.weights = None if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+        self.directed = bool(directed)
+        self.meta = dict(meta or {})
+        n = self.num_nodes
+        if self.indptr.ndim != 1 or len(self.indptr) < 1 or self.indptr[0] != 0 \
+                or self.indptr[-1] != len(self.indices) or np.any(np.diff(self.indptr) < 0):
+            raise GraphError("indptr must start at 0, be non-decreasing and end at len(indices)")
+        if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= n):
+            raise GraphError(f"indices must lie in [0, {n}); got [{self.indices.min()}, {self.indices.max()}]")
+        if self.weights is not None and self.weights.shape != self.indices.shape:
+            raise GraphError(f"weights has {len(self.weights)} entries, indices {len(self.indices)}")
+        for name, value in zip(COORDINATES, (theta, kappa, radius)):
+            if value is not None:
+                value = np.ascontiguousarray(value, dtype=np.float64)
+                if value.shape != (n,):
+                    raise GraphError(f"{name} must have one value per node ({n}), got shape {value.shape}")
+            setattr(self, name, value)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def num_nodes(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def nnz(self) -> int:
+        """Stored (directed) entries: twice the edge count for undirected graphs."""
+        return len(self.indices)
+
+    @property
+    def num_edges(self) -> int:
+        return self.nnz if self.directed else self.nnz // 2
+
+    @property
+    def degree(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    @property
+    def has_coordinates(self) -> bool:
+        return self.theta is not None
+
+    def __repr__(self) -> str:
+        kind = "directed" if self.directed else "undirected"
+        coords = ", S1/H2 coordinates" if self.has_coordinates else ""
+        return f"Graph({self.num_nodes} nodes, {self.num_edges} {kind} edges{coords})"
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        same = lambda a, b: (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+        return (self.directed == other.directed and np.array_equal(self.indptr, other.indptr)
+                and np.array_equal(self.indices, other.indices) and same(self.weights, other.weights)
+                and all(same(getattr(self, c), getattr(other, c)) for c in COORDINATES))
+
+    def row_ids(self) -> np.ndarray:
+        """The source node of every stored entry (COO row array, int64)."""
+        return np.repeat(np.arange(self.num_nodes, dtype=np.int64), self.degree)
+
+    def edges(self):
+        """Each edge once as ``(src, dst, weights)``; for undirected graphs ``src < dst``."""
+        src = self.row_ids()
+        keep = slice(None) if self.directed else src < self.indices
+        w = None if self.weights is None else self.weights[keep]
+        return src[keep], self.indices[keep].astype(np.int64), w
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_edges(cls, src, dst, num_nodes: int | None = None, weights=None, *, directed: bool = False,
+                   **coords) -> "Graph":
+        """Build from edge lists. Undirected by default: symmetrised, self-loops and duplicate
+        edges dropped (a repeated edge keeps its first weight)."""
+        src = np.asarray(src)
+        dst = np.asarray(dst)
+        if src.shape != dst.shape or src.ndim != 1:
+            raise GraphError(f"src and dst must be 1-D of equal length, got shapes {src.shape} and {dst.shape}")
+        for name, ids in (("src", src), ("dst", dst)):
+            if len(ids) and not np.issubdtype(ids.dtype, np.integer):
+                if not np.all(np.isfinite(ids)) or not np.all(ids == np.round(ids)):
+                    raise GraphError(f"{name} holds non-integer node ids")
+        src = src.astype(np.int64)
+        dst = dst.astype(np.int64)
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+            if weights.shape != src.shape:
+                raise GraphError(f"weights has {len(weights)} entries but there are {len(src)} edges")
+            if np.any(np.isnan(weights)):
+                raise GraphError(f"weights contain NaN (first at edge {int(np.flatnonzero(np.isnan(weights))[0])})")
+            if np.any(weights < 0):
+                raise GraphError(f"weights must be non-negative (first negative at edge "
+                                 f"{int(np.flatnonzero(weights < 0)[0])})")
+        if len(src) and min(src.min(), dst.min()) < 0:
+            raise GraphError("node ids must be non-negative")
+        top = int(max(src.max(), dst.max())) + 1 if len(src) else 0
+        if num_nodes is None:
+            num_nodes = top
+        elif top > num_nodes:
+            raise GraphError(f"node id {top - 1} is out of range for num_nodes={num_nodes}")
+        keep = src != dst
+        src, dst = src[keep], dst[keep]
+        w = None if weights is None else weights[keep]
+        if not directed:
+            lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+            src, dst = lo, hi
+        _, first = np.unique(src * max(num_nodes, 1) + dst, return_index=True)
+        first.sort()
+        src, dst = src[first], dst[first]
+        w = None if w is None else w[first]
+        return cls.from_unique_pairs(src, dst, num_nodes, w, directed=directed, **coords)
+
+    @classmethod
+    def from_unique_pairs(cls, src, dst, num_nodes: int, weights=None, *, directed: bool = False,
+                          **coords) -> "Graph":
+        """Fast path when pairs are already unique and loop-free (for undirected graphs,
+        each edge given once in either orientation)."""
+        src = np.ascontiguousarray(src, dtype=np.int64)
+        dst = np.ascontiguousarray(dst, dtype=np.int64)
+        if not directed:
+            src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
+            if weights is not None:
+                weights = np.concatenate([weights, weights])
+        w = np.zeros(0) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+        indptr, indices, w_sorted = _csr_from_pairs(src, dst, num_nodes, w, weights is not None)
+        return cls(indptr, indices, w_sorted if weights is not None else None, directed=directed, **coords)
+
+    # ------------------------------------------------------------ sub-graphs
+    def subgraph(self, nodes) -> "Graph":
+        """The induced subgraph on ``nodes`` (ids or a boolean mask), relabelled 0..n-1
+        in the order given; coordinates and meta carry over."""
+        nodes = np.asarray(nodes)
+        if nodes.dtype == bool:
+            nodes = np.flatnonzero(nodes)
+        new_id = np.full(self.num_nodes, -1, dtype=np.int64)
+        new_id[nodes] = np.arange(len(nodes))
+        sub = self.adjacency()[nodes][:, nodes].tocsr()
+        sub.sort_indices()
+        coords = {c: getattr(self, c)[nodes] for c in COORDINATES if getattr(self, c) is not None}
+        return Graph(sub.indptr, sub.indices, sub.data if self.weights is not None else None,
+                     meta=self.meta, directed=self.directed, **coords)
+
+    def components(self) -> tuple[int, np.ndarray]:
+        """Connected components (weakly, for directed graphs): count and label per node."""
+        return sp.csgraph.connected_components(self.adjacency(), directed=self.directed, connection="weak")
+
+    def largest_component(self) -> "Graph":
+        count, labels = self.components()
+        if count <= 1:
+            return self
+        biggest = np.argmax(np.bincount(labels))
+        return self.subgraph(labels == biggest)
+
+    # ------------------------------------------------------------ matrices
+    def adjacency(self, dtype=np.float64) -> sp.csr_array:
+        data = self.weights if self.weights is not None else np.ones(self.nnz, dtype=dtype)
+        return sp.csr_array((data.astype(dtype, copy=False), self.indices, self.indptr),
+                            shape=(self.num_nodes, self.num_nodes))
+
+    def laplacian(self, kind: str = "combinatorial") -> sp.csr_array:
+        """``L = D - A`` (combinatorial) or ``I - D^-1/2 A D^-1/2`` (normalized; isolated
+        nodes get a zero row)."""
+        a = self.adjacency()
+        d = np.asarray(a.sum(axis=1)).ravel()
+        if kind == "combinatorial":
+            return (sp.diags_array(d) - a).tocsr()
+        if kind == "normalized":
+            inv = np.zeros_like(d)
+            inv[d > 0] = 1.0 / np.sqrt(d[d > 0])
+            return (sp.diags_array((d > 0).astype(float)) - sp.diags_array(inv) @ a @ sp.diags_array(inv)).tocsr()
+        raise GraphError(f"unknown Laplacian kind {kind!r}; use 'combinatorial' or 'normalized'")
+
+    def fingerprint(self) -> str:
+        """A stable hash of the structure (CSR and weights), independent of coordinates."""
+        h = hashlib.sha256()
+        h.update(b"directed" if self.directed else b"undirected")
+        for arr in (self.indptr, self.indices.astype(np.int64), self.weights):
+            if arr is not None:
+                h.update(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+        return h.hexdigest()[:16]
+
+    # ------------------------------------------------------------ conversion
+    def to_pyg(self):
+        """A ``torch_geometric.data.Data`` with ``edge_index`` (and ``edge_weight``, ``theta``,
+        ``kappa``, ``radius`` where present)."""
+        import torch
+        from torch_geometric.data import Data
+
+        data = Data(edge_index=torch.from_numpy(np.stack([self.row_ids(), self.indices.astype(np.int64)])),
+                    num_nodes=self.num_nodes)
+        if self.weights is not None:
+            data.edge_weight = torch.from_numpy(self.weights)
+        for c in COORDINATES:
+            if getattr(self, c) is not None:
+                data[c] = torch.from_numpy(getattr(self, c))
+        return data
+
+    @classmethod
+    def from_pyg(cls, data, directed: bool = False) -> "Graph":
+        ei = data.edge_index.detach().cpu().numpy()
+        w = getattr(data, "edge_weight", None)
+        coords = {c: data[c].detach().cpu().numpy() for c in COORDINATES if c in data}
+        return cls.from_edges(ei[0], ei[1], int(data.num_nodes),
+                              None if w is None else w.detach().cpu().numpy(), directed=directed, **coords)
+
+    def to_networkx(self, max_nodes: int = 200_000):
+        """A networkx graph, for small graphs only (python objects per edge)."""
+        import networkx as nx
+
+        if self.num_nodes > max_nodes:
+            raise GraphError(f"to_networkx is for small graphs: {self.num_nodes} nodes > max_nodes={max_nodes}")
+        g = nx.DiGraph() if self.directed else nx.Graph()
+        g.add_nodes_from(range(self.num_nodes))
+        src, dst, w = self.edges()
+        if w is None:
+            g.add_edges_from(zip(src.tolist(), dst.tolist()))
+        else:
+            g.add_weighted_edges_from(zip(src.tolist(), dst.tolist(), w.tolist()))
+        return g
+
+    # ------------------------------------------------------------ storage
+    def _arrays(self) -> dict:
+        out = {"indptr": self.indptr, "indices": self.indices}
+        if self.weights is not None:
+            out["weights"] = self.weights
+        for c in COORDINATES:
+            if getattr(self, c) is not None:
+                out[c] = getattr(self, c)
+        return out
+
+    def _attrs(self) -> dict:
+        return {"roma_kind": "graph", "directed": self.directed, "meta": self.meta,
+                "fingerprint": self.fingerprint()}
+
+    @classmethod
+    def _from_parts(cls, arrays: dict, attrs: dict, source) -> "Graph":
+        if attrs.get("roma_kind") != "graph" or "indptr" not in arrays:
+            raise FileFormatError(f"{source}: not a ROMA graph (no 'indptr'/'roma_kind=graph')")
+        return cls(arrays["indptr"], arrays["indices"], arrays.get("weights"),
+                   directed=bool(attrs.get("directed", False)), meta=attrs.get("meta", {}),
+                   **{c: arrays.get(c) for c in COORDINATES})
+
+    def save(self, path) -> Path:
+        """Write to ``.npz`` (or into a zarr store when the path ends in ``.zarr``), atomically."""
+        path = Path(path)
+        if path.suffix == ".zarr":
+            import zarr
+            root = zarr.open_group(str(path), mode="a")
+            self.to_zarr(root)
+            return path
+        if path.suffix != ".npz":
+            raise FileFormatError(f"{path}: graphs are saved as .npz or into a .zarr store")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez_compressed(tmp, __attrs__=np.array(json.dumps(self._attrs())), **self._arrays())
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Graph":
+        path = Path(path)
+        if not path.exists():
+            raise FileFormatError(f"{path}: no such file")
+        if path.is_dir():
+            import zarr
+            return cls.from_zarr(zarr.open_group(str(path), mode="r"))
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError) as exc:
+            raise FileFormatError(f"{path}: not a readable .npz graph ({exc})") from exc
+        attrs = json.loads(str(arrays.pop("__attrs__"))) if "__attrs__" in arrays else {}
+        return cls._from_parts(arrays, attrs, path)
+
+    def to_zarr(self, group, name: str = "graph") -> None:
+        """Store under ``group[name]`` of an open zarr group (replacing what was there)."""
+        g = group.require_group(name)
+        for key in list(g.array_keys()):
+            del g[key]
+        for key, arr in self._arrays().items():
+            g.create_array(key, data=arr, chunks=(max(1, min(len(arr), 1 << 22)),))
+        g.attrs.update(self._attrs())
+
+    @classmethod
+    def from_zarr(cls, group, name: str = "graph") -> "Graph":
+        if name not in group:
+            raise FileFormatError(f"{group.store}: no graph stored under {name!r}")
+        g = group[name]
+        return cls._from_parts({k: g[k][:] for k in g.array_keys()}, dict(g.attrs), g.store)
+
+
+@numba.njit(cache=True)
+def _csr_from_pairs(src, dst, n, weights, has_weights):
+    """Counting sort of (src, dst) pairs into CSR with sorted column indices."""
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for s in src:
+        indptr[s + 1] += 1
+    for i in range(n):
+        indptr[i + 1] += indptr[i]
+    fill = indptr[:-1].copy()
+    indices = np.empty(len(src), dtype=np.int32)
+    w = np.empty(len(src) if has_weights else 0, dtype=np.float64)
+    for e in range(len(src)):
+        k = fill[src[e]]
+        indices[k] = dst[e]
+        if has_weights:
+            w[k] = weights[e]
+        fill[src[e]] += 1
+    for i in range(n):
+        a, b = indptr[i], indptr[i + 1]
+        if b - a > 1:
+            order = np.argsort(indices[a:b], kind="mergesort")
+            indices[a:b] = indices[a:b][order]
+            if has_weights:
+                w[a:b] = w[a:b][order]
+    return indptr, indices, w

@@ -1,0 +1,201 @@
+"""The S1/H2 hyperbolic graph model (SCIENCE.md §1), sampled without testing all pairs.
+
+Nodes are sorted by angle (node id = angular order, which also gives memory locality to
+every kernel that walks the CSR). Pairs are sampled exactly: nodes are grouped in
+logarithmic bins of hidden degree; node i walks clockwise through each bin, where the
+connection probability is bounded by a non-increasing function of angular distance
+(the bin's largest κ), so geometric skips jump over the pairs that are unlikely to
+connect and each candidate is accepted with p_ij / bound. Random numbers come from a
+counter-based hash of (seed, node, draw), so the graph does not depend on thread count.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ..errors import SpecError
+from ..progress import ProgressCallback, report
+from ..specs import GraphSpec
+from .graph import Graph
+
+BIN_RATIO = 1.5  # hidden-degree bin width; the bound overestimates p_ij by at most ~BIN_RATIO**beta
+BLOCK = 1 << 16  # nodes per progress report
+
+
+def hyperbolic_graph(num_nodes: int, mean_degree: float = 10.0, gamma: float = 2.7, beta: float = 2.0,
+                     seed: int = 0, largest_component: bool = False,
+                     progress: ProgressCallback | None = None) -> Graph:
+    """Sample an S1/H2 graph: ``theta``, ``kappa`` and ``radius`` are stored per node.
+
+    ``beta=float('inf')`` is the zero-temperature H2 model: nodes connect when their
+    hyperbolic distance is below the disk radius R̂. ``largest_component=True`` keeps only
+    the largest connected component (as in the paper's graphs).
+    """
+    spec = GraphSpec(nodes=int(num_nodes), mean_degree=float(mean_degree), gamma=float(gamma),
+                     beta=float(beta), seed=int(seed), largest_component=bool(largest_component))
+    if spec.nodes < 2:
+        raise SpecError("a hyperbolic graph needs at least 2 nodes (a single node has no edges)")
+    spec.validate()
+    return _sample(spec, progress)
+
+
+def model_constants(spec: GraphSpec) -> dict:
+    """κ0, μ, R = N/2π and the H2 disk radius R̂ of the model for a spec."""
+    n, k, g, b = spec.nodes, spec.mean_degree, spec.gamma, spec.beta
+    kappa0 = k * (g - 2) / (g - 1)
+    mu = 1.0 / (2 * k) if math.isinf(b) else b * math.sin(math.pi / b) / (2 * math.pi * k)
+    return {"kappa0": kappa0, "mu": mu, "R": n / (2 * math.pi),
+            "R_hat": 2 * math.log(n / (math.pi * mu * kappa0 ** 2))}
+
+
+def _sample(spec: GraphSpec, progress: ProgressCallback | None) -> Graph:
+    n = spec.nodes
+    c = model_constants(spec)
+    rng = np.random.default_rng(spec.seed)
+    theta = np.sort(rng.uniform(0.0, 2 * math.pi, n))
+    kappa = c["kappa0"] * (1.0 - rng.random(n)) ** (-1.0 / (spec.gamma - 1.0))
+    radius = np.maximum(c["R_hat"] - 2 * np.log(kappa / c["kappa0"]), 0.0)
+
+    # hidden-degree bins, each holding its nodes in angular order
+    bin_of = np.floor(np.log(kappa / c["kappa0"]) / math.log(BIN_RATIO)).astype(np.int64)
+    order = np.argsort(bin_of, kind="stable")  # stable: angular order kept inside each bin
+    bin_ptr = np.concatenate([[0], np.cumsum(np.bincount(bin_of, minlength=bin_of.max() + 1))])
+    bin_kappa_max = c["kappa0"] * BIN_RATIO ** np.arange(1, len(bin_ptr))  # upper edge of each bin
+    bin_r_min = np.maximum(c["R_hat"] - 2 * np.log(bin_kappa_max / c["kappa0"]), 0.0)
+    zero_t = math.isinf(spec.beta)
+    beta = 0.0 if zero_t else spec.beta
+    args = (theta, kappa, radius, order.astype(np.int64), bin_ptr.astype(np.int64), theta[order],
+            bin_kappa_max, bin_r_min, beta, zero_t, c["R"], c["mu"], c["R_hat"], np.uint64(spec.seed & (2**63 - 1)))
+
+    counts = np.zeros(n, dtype=np.int64)
+    total_work = 2 * n
+    for start in range(0, n, BLOCK):
+        stop = min(n, start + BLOCK)
+        _count_block(start, stop, counts, *args)
+        report(progress, stop, total_work)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    dst = np.empty(offsets[-1], dtype=np.int64)
+    for start in range(0, n, BLOCK):
+        stop = min(n, start + BLOCK)
+        _fill_block(start, stop, offsets, dst, *args)
+        report(progress, n + stop, total_work)
+    src = np.repeat(np.arange(n, dtype=np.int64), counts)
+
+    graph = Graph.from_unique_pairs(src, dst, n, theta=theta, kappa=kappa, radius=radius,
+                                    meta={"generator": "hyperbolic", "spec": spec.to_dict(), **c})
+    return graph.largest_component() if spec.largest_component else graph
+
+
+# ---------------------------------------------------------------- numba kernels
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@numba.njit(inline="always", cache=True)
+def _mix(x):
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+@numba.njit(inline="always", cache=True)
+def _uniform(state):
+    """Next uniform in (0, 1] and the advanced state (splitmix64)."""
+    state = state + _GOLDEN
+    return ((_mix(state) >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740992.0), state
+
+
+@numba.njit(inline="always", cache=True)
+def _circular_range(tb, lo_bin, hi_bin, t):
+    """Start position (first angle > t) within the bin and how many of its nodes lie
+    clockwise of t at angular distance below π."""
+    nb = hi_bin - lo_bin
+    seg = tb[lo_bin:hi_bin]
+    start = np.searchsorted(seg, t, side="right")
+    if t + math.pi < 2 * math.pi:
+        count = np.searchsorted(seg, t + math.pi, side="left") - start
+    else:
+        count = (nb - start) + np.searchsorted(seg, t - math.pi, side="left")
+    return start, count
+
+
+@numba.njit(inline="always", cache=True)
+def _walk(i, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min, beta, zero_t, big_r, mu, r_hat,
+          seed, out, offset, write):
+    """Sample node i's clockwise edges; write them to out[offset:] when ``write``; return count."""
+    found = 0
+    state = _mix(seed ^ _mix(np.uint64(i) + np.uint64(1)))
+    ti, ki, ri = theta[i], kappa[i], radius[i]
+    cosh_rhat = math.cosh(r_hat)
+    for b in range(len(bin_ptr) - 1):
+        lo, hi = bin_ptr[b], bin_ptr[b + 1]
+        if hi == lo:
+            continue
+        nb = hi - lo
+        start, count = _circular_range(tb, lo, hi, ti)
+        if zero_t:
+            # H2 distance x_ij < R̂  <=>  cosh(ri-rj) + 2 sinh ri sinh rj sin²(Δθ/2) < cosh R̂;
+            # the bin's smallest radius bounds how far clockwise a partner can be.
+            dmax = math.pi
+            denom = 2 * math.sinh(ri) * math.sinh(bin_r_min[b])
+            if denom > 0 and (cosh_rhat - 1.0) / denom < 1.0:
+                dmax = 2 * math.asin(math.sqrt((cosh_rhat - 1.0) / denom))
+            for k in range(count):
+                j = order[lo + (start + k) % nb]
+                d = theta[j] - ti
+                if d < 0:
+                    d += 2 * math.pi
+                if d > dmax:
+                    break
+                rj = radius[j]
+                if math.cosh(ri - rj) + 2 * math.sinh(ri) * math.sinh(rj) * math.sin(d / 2) ** 2 < cosh_rhat:
+                    if write:
+                        out[offset + found] = j
+                    found += 1
+        else:
+            kk = ki * bin_kappa_max[b]
+            k = 0
+            while k < count:
+                j0 = order[lo + (start + k) % nb]
+                d0 = theta[j0] - ti
+                if d0 < 0:
+                    d0 += 2 * math.pi
+                q = 1.0 / (1.0 + (big_r * d0 / (mu * kk)) ** beta)
+                if q < 1.0:
+                    u, state = _uniform(state)
+                    skip = math.log(u) / math.log1p(-q)  # geometric: pairs passed over
+                    if k + skip >= count:
+                        break
+                    k += int(skip)
+                j = order[lo + (start + k) % nb]
+                d = theta[j] - ti
+                if d < 0:
+                    d += 2 * math.pi
+                p = 1.0 / (1.0 + (big_r * d / (mu * ki * kappa[j])) ** beta)
+                u, state = _uniform(state)
+                if u * q <= p:
+                    if write:
+                        out[offset + found] = j
+                    found += 1
+                k += 1
+    return found
+
+
+@numba.njit(parallel=True, cache=True)
+def _count_block(start, stop, counts, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min, beta, zero_t,
+                 big_r, mu, r_hat, seed):
+    dummy = np.empty(0, dtype=np.int64)
+    for i in numba.prange(start, stop):
+        counts[i] = _walk(i, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min, beta, zero_t, big_r, mu,
+                          r_hat, seed, dummy, 0, False)
+
+
+@numba.njit(parallel=True, cache=True)
+def _fill_block(start, stop, offsets, out, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min, beta,
+                zero_t, big_r, mu, r_hat, seed):
+    for i in numba.prange(start, stop):
+        _walk(i, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min, beta, zero_t, big_r, mu, r_hat, seed,
+              out, offsets[i], True)
