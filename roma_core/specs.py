@@ -103,3 +103,70 @@ class GraphSpec(Spec):
         if self.nodes > 1 and not 0 < self.mean_degree < self.nodes - 1:
             raise SpecError(f"mean_degree must be in (0, N-1) = (0, {self.nodes - 1}), got {self.mean_degree}")
         return self
+
+
+class ModelSpec(Spec):
+    """ROMA and its baselines (SCIENCE.md §4): sizes of every part."""
+
+    lookback = param.Integer(default=16, bounds=(1, None), doc="past states per node fed to the model (kappa)")
+    horizon = param.Integer(default=8, bounds=(1, None), doc="future states predicted per node (tau)")
+    channels = param.Integer(default=1, bounds=(1, None), doc="features per state (2 for Kuramoto: sin, cos)")
+    hidden = param.Integer(default=32, bounds=(2, None), doc="width of node embeddings and tokens")
+    layers = param.Integer(default=2, bounds=(1, None), doc="graph-encoder layers (depth budget of every model)")
+    heads = param.Integer(default=4, bounds=(1, None), doc="attention heads (must divide hidden)")
+    levels = param.Integer(default=3, bounds=(1, None), doc="coarse levels of the learned hierarchy")
+    supernodes = param.Integer(default=64, bounds=(2, None), doc="supernodes at the first coarse level")
+    reduction = param.Integer(default=2, bounds=(2, None), doc="size reduction per further level")
+    manifold = param.Selector(default="poincare", objects=["poincare", "euclidean"],
+                              doc="geometry of the graph encoder")
+    curvature = param.Number(default=0.125, bounds=(0, None), doc="Poincare-ball curvature c (ball radius 1/sqrt(c))")
+    pos_dim = param.Integer(default=8, bounds=(0, None), doc="Laplacian-eigenvector positional encodings per node")
+    basis = param.Integer(default=32, bounds=(1, None), doc="DeepONet basis size p (branch x trunk)")
+    trunk_layers = param.Integer(default=2, bounds=(1, None), doc="residual blocks of the decoder trunk")
+    prior = param.Selector(default="geometric", objects=["geometric", "none"],
+                           doc="hierarchy the learned assignments start from and are pulled toward")
+    prior_strength = param.Number(default=4.0, bounds=(0, None), doc="logit bonus of the prior supernode at init")
+    prior_weight = param.Number(default=0.1, bounds=(0, None), doc="weight of KL(prior || learned assignment)")
+    entropy_weight = param.Number(default=0.01, bounds=(0, None), doc="weight of the assignment row-entropy loss")
+    link_weight = param.Number(default=0.01, bounds=(0, None), doc="weight of the link-prediction loss")
+    balance_weight = param.Number(default=0.01, bounds=(0, None), doc="weight of the supernode balance loss")
+
+    def validate(self) -> "ModelSpec":
+        super().validate()
+        if self.hidden % self.heads:
+            raise SpecError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        if self.manifold == "poincare" and not self.curvature > 0:
+            raise SpecError("curvature must be > 0 on the Poincare ball; use manifold='euclidean' for c = 0")
+        if self.supernodes // self.reduction ** (self.levels - 1) < 1:
+            raise SpecError(f"{self.levels} levels from {self.supernodes} supernodes with reduction "
+                            f"{self.reduction} leave an empty level; use fewer levels")
+        return self
+
+
+class TrainSpec(Spec):
+    """How a model is trained: task, windows, sampling, optimiser, checkpoints."""
+
+    task = param.Selector(default="forecast", objects=["forecast", "effective", "both"],
+                          doc="forecasting loss, effective-dynamics (PDE residual) loss, or both")
+    steps = param.Integer(default=1000, bounds=(0, None), doc="optimiser steps")
+    time_budget = param.Number(default=0.0, bounds=(0, None), doc="stop after this many seconds (0: no limit)")
+    lr = param.Number(default=2e-3, bounds=(0, None), doc="AdamW learning rate")
+    weight_decay = param.Number(default=1e-4, bounds=(0, None), doc="AdamW weight decay")
+    grad_clip = param.Number(default=1.0, bounds=(0, None), doc="gradient-norm clip (0: off)")
+    windows = param.Integer(default=4, bounds=(1, None), doc="time windows per step (batch)")
+    stride = param.Integer(default=1, bounds=(1, None), doc="time steps between window starts")
+    sampler = param.Selector(default="walk", objects=["walk", "full"],
+                             doc="GraphSAINT-style random-walk subgraphs, or the full graph each step")
+    roots = param.Integer(default=512, bounds=(1, None), doc="random-walk roots per subgraph")
+    walk_length = param.Integer(default=16, bounds=(0, None), doc="random-walk length")
+    val_fraction = param.Number(default=0.15, bounds=(0, 0.9), doc="share of time steps held out for validation")
+    test_fraction = param.Number(default=0.15, bounds=(0, 0.9), doc="share of time steps held out for testing")
+    noise = param.Number(default=0.0, bounds=(0, None), doc="multiplicative input noise: x * (1 + noise * N(0,1))")
+    effective_weight = param.Number(default=0.1, bounds=(0, None), doc="weight of the PDE-residual loss")
+    collocation = param.Integer(default=2048, bounds=(1, None), doc="PDE-residual points per step")
+    features = param.Selector(default="auto", objects=["auto", "phase", "identity"],
+                              doc="state transform: phase -> (sin, cos); auto picks phase for Kuramoto")
+    checkpoint_every = param.Integer(default=200, bounds=(1, None), doc="steps between checkpoints")
+    eval_every = param.Integer(default=200, bounds=(0, None), doc="steps between validation passes (0: off)")
+    seed = param.Integer(default=0, doc="random seed (weights, sampling, noise)")
+    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="compute device")
