@@ -170,3 +170,22 @@ class TrainSpec(Spec):
     eval_every = param.Integer(default=200, bounds=(0, None), doc="steps between validation passes (0: off)")
     seed = param.Integer(default=0, doc="random seed (weights, sampling, noise)")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="compute device")
+
+
+class HierarchySpec(Spec):
+    """How a renormalization hierarchy is built (SCIENCE.md §3): geometric, Laplacian or neural."""
+
+    method = param.Selector(default="geometric", objects=["geometric", "laplacian", "neural"],
+                            doc="renormalization method")
+    levels = param.Integer(default=None, allow_None=True, bounds=(1, None),
+                           doc="coarsening steps (None: until the top level has about min_nodes nodes)")
+    block = param.Integer(default=2, bounds=(2, None), doc="GRG: consecutive nodes (by angle) per supernode")
+    tau = param.Number(default=None, allow_None=True, doc="LRG: diffusion time tau* (> 0; None: specific-heat peak)")
+    min_nodes = param.Integer(default=16, bounds=(1, None), doc="stop coarsening below this many nodes")
+    seed = param.Integer(default=0, doc="random seed of stochastic estimators (LRG at large N)")
+
+    def validate(self) -> "HierarchySpec":
+        super().validate()
+        if self.tau is not None and not self.tau > 0:
+            raise SpecError(f"tau must be > 0 (got {self.tau}); leave it unset to pick the specific-heat peak")
+        return self
