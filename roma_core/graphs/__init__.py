@@ -3,5 +3,6 @@ from .graph import Graph
 from .hyperbolic import hyperbolic_graph, model_constants
 from .layout import poincare_layout
 from .stats import clustering, degree_exponent
+from .io import read_edgelist
 
-__all__ = ["Graph", "hyperbolic_graph", "model_constants", "poincare_layout", "clustering", "degree_exponent"]
+__all__ = ["Graph", "hyperbolic_graph", "model_constants", "poincare_layout", "clustering", "degree_exponent", "read_edgelist"]
