@@ -189,3 +189,100 @@ class HierarchySpec(Spec):
         if self.tau is not None and not self.tau > 0:
             raise SpecError(f"tau must be > 0 (got {self.tau}); leave it unset to pick the specific-heat peak")
         return self
+
+
+def _finite(spec: Spec, *names: str, low: float | None = None, strict: bool = False) -> None:
+    """Reject infinite values (NaN is caught by Spec.validate) and values below ``low``."""
+    for name in names:
+        value = getattr(spec, name)
+        if not math.isfinite(value):
+            raise SpecError(f"{type(spec).__name__}.{name} must be finite, got {value}")
+        if low is not None and (value <= low if strict else value < low):
+            rel = ">" if strict else ">="
+            raise SpecError(f"{type(spec).__name__}.{name} must be {rel} {low}, got {value}")
+
+
+class KuramotoSpec(Spec):
+    """Kuramoto oscillators on a graph (SCIENCE.md §2.1):
+    dθ_i/dt = ω_i + K(t) Σ_j W_ij sin(θ_j − θ_i) + σ ξ_i,  W_ij = A_ij k_j^α / Σ_k A_ik k_k^α."""
+
+    coupling = param.Number(default=5.0, doc="coupling strength K")
+    schedule = param.Selector(default="modulated", objects=["modulated", "constant"],
+                              doc="K(t): constant K, or K[a + (1-a) sin²φ ((1-d)|cos gφ|^b + d)], φ = π p t/T")
+    mod_a = param.Number(default=0.5, doc="modulated K(t): floor a")
+    mod_b = param.Number(default=10.0, doc="modulated K(t): pulse sharpness exponent b")
+    mod_g = param.Number(default=10.0, doc="modulated K(t): pulse frequency g")
+    mod_d = param.Number(default=0.5, doc="modulated K(t): mix d between pulses and plateau")
+    mod_p = param.Number(default=1.0, doc="modulated K(t): number of half-sweeps p over the period T")
+    mod_period = param.Number(default=0.0, doc="modulated K(t): period T (0 = the run's t_end)")
+    alpha = param.Number(default=0.5, doc="sender-weight exponent α (w_j = k_j^α; 0 = neighbour mean)")
+    omega_dist = param.Selector(default="normal", objects=["normal", "lorentzian"],
+                                doc="distribution of natural frequencies ω")
+    omega_scale = param.Number(default=1.0, doc="ω scale: standard deviation (normal) or half-width Δ (lorentzian)")
+    omega_clip = param.Number(default=5.0, doc="clip ω to ±omega_clip before centring")
+    omega_center = param.Boolean(default=True, doc="subtract the mean of ω (co-rotating frame)")
+    initial = param.Selector(default="normal", objects=["normal", "uniform"],
+                             doc="initial phases: N(0, s²) or uniform on [0, 2π)")
+    initial_spread = param.Number(default=5.0, doc="s, the standard deviation of normal initial phases")
+    noise = param.Number(default=0.0, doc="noise strength σ (> 0 integrates with Euler–Maruyama)")
+
+    def validate(self) -> "KuramotoSpec":
+        super().validate()
+        _finite(self, "coupling", "mod_a", "mod_g", "mod_d", "mod_p", "alpha")
+        _finite(self, "mod_b", "mod_period", "omega_scale", "initial_spread", "noise", low=0.0)
+        _finite(self, "omega_clip", low=0.0, strict=True)
+        return self
+
+
+class BurgersSpec(Spec):
+    """Burgers-like social dynamics on the S1 graph (SCIENCE.md §2.2):
+    du_i/dt = −F u_i Σ_{j∈up(i)} W_ij (u_i − u_j)/(θ_i − θ_j) + ν Σ_j W_ij (u_j − u_i)/h_ij² + s_i(t) + σ ξ_i."""
+
+    advection = param.Number(default=1.0, doc="advection strength F")
+    viscosity = param.Number(default=1e-4, doc="viscosity ν")
+    alpha = param.Number(default=0.0, doc="sender-weight exponent α (w_j = k_j^α; 0 = neighbour mean)")
+    gap_floor = param.Number(default=1.0, doc="smallest angular gap h used, in units of the mean spacing 2π/N "
+                                              "(tames nodes at almost equal angles; 0 = exact gaps)")
+    initial = param.Selector(default="bump", objects=["bump", "sine", "random"],
+                             doc="initial u: a Gaussian bump at a random angle, offset + A sin(mθ), or offset + A·U(0,1)")
+    initial_amplitude = param.Number(default=1.0, doc="amplitude A of the initial state")
+    initial_offset = param.Number(default=0.0, doc="constant added to the initial state")
+    initial_width = param.Number(default=0.3, doc="angular width (radians) of the initial bump")
+    initial_mode = param.Integer(default=1, bounds=(0, None), doc="wavenumber m of the sine initial state")
+    sources = param.Integer(default=0, bounds=(0, None), doc="number of source nodes (bursts of activity)")
+    source_amplitude = param.Number(default=1.0, doc="peak rate of a burst")
+    source_width = param.Number(default=0.1, doc="duration (Gaussian width in time) of a burst")
+    noise = param.Number(default=0.0, doc="noise strength σ (> 0 integrates with Euler–Maruyama)")
+
+    def validate(self) -> "BurgersSpec":
+        super().validate()
+        _finite(self, "advection", "initial_amplitude", "initial_offset", "source_amplitude", "alpha")
+        _finite(self, "viscosity", "gap_floor", "noise", low=0.0)
+        _finite(self, "initial_width", "source_width", low=0.0, strict=True)
+        return self
+
+
+class SimulationSpec(Spec):
+    """How to integrate a dynamics spec: time span, step, saving, seed, device and precision."""
+
+    t_end = param.Number(default=10.0, doc="simulated time T (the run takes round(T/dt) steps)")
+    dt = param.Number(default=1e-3, doc="time step")
+    save_every = param.Integer(default=10, doc="save one frame every this many steps")
+    seed = param.Integer(default=0, doc="random seed (frequencies, initial state, sources, noise)")
+    device = param.String(default="auto", doc="auto, cpu, cuda or cuda:N")
+    dtype = param.Selector(default="float32", objects=["float32", "float64"], doc="floating-point precision")
+    method = param.Selector(default="auto", objects=["auto", "rk4", "euler_maruyama"],
+                            doc="integrator (auto: rk4 without noise, euler_maruyama with noise)")
+    members = param.Integer(default=1, doc="ensemble members (seeds seed, seed+1, ...)")
+
+    def validate(self) -> "SimulationSpec":
+        super().validate()
+        if not (math.isfinite(self.dt) and self.dt > 0):
+            raise SpecError(f"dt must be a positive number, got {self.dt}")
+        if not (math.isfinite(self.t_end) and self.t_end >= self.dt):
+            raise SpecError(f"t_end must be >= dt = {self.dt} (at least one step), got {self.t_end}")
+        if self.save_every < 1:
+            raise SpecError(f"save_every must be >= 1 step, got {self.save_every}")
+        if self.members < 1:
+            raise SpecError(f"members must be >= 1, got {self.members}")
+        return self
