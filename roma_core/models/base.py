@@ -1,0 +1,59 @@
+"""Shared skeleton: every model is a branch (node summary) + the same operator decoder."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .batch import Batch, Prediction
+from .decoder import BurgersResidual, OperatorDecoder
+
+
+class InputEmbedding(nn.Module):
+    """Lookback window, positional encodings and coordinates -> one token per node."""
+
+    def __init__(self, spec, dim):
+        super().__init__()
+        self.hist = nn.Linear(spec.lookback * spec.channels, dim)
+        self.pe = nn.Linear(spec.pos_dim, dim) if spec.pos_dim else None
+        self.coord = nn.Linear(3, dim)
+
+    def forward(self, batch: Batch):
+        b, n = batch.x.shape[:2]
+        h = self.hist(batch.x.reshape(b, n, -1))
+        static = self.coord(torch.stack([torch.sin(batch.theta), torch.cos(batch.theta), batch.kappa], -1))
+        if self.pe is not None:
+            static = static + self.pe(batch.pe)
+        return h + static[None]
+
+
+class OperatorModel(nn.Module):
+    """Subclasses implement ``summarize(batch) -> (h (B, n, d), attention, assign, aux)``."""
+
+    name = "operator"
+
+    def __init__(self, spec, dim):
+        super().__init__()
+        self.spec = spec
+        self.decoder = OperatorDecoder(dim, spec.horizon, spec.channels, spec.basis, spec.trunk_layers)
+        self.pde = BurgersResidual()
+
+    def summarize(self, batch):
+        raise NotImplementedError
+
+    def forward(self, batch: Batch, collocation: torch.Tensor | None = None) -> Prediction:
+        """``collocation``: (m, 3) int64 rows (window, node, horizon step) at which to add
+        the effective-dynamics residual to ``aux_losses['effective']`` (unweighted)."""
+        h, attention, assign, aux = self.summarize(batch)
+        last = batch.x[:, :, -1, :]
+        values = self.decoder(h, last, batch.theta, batch.kappa)
+        aux = dict(aux)
+        if collocation is not None:
+            bi, ni, ki = collocation.unbind(1)
+            coef = self.decoder.coefficients(h)[bi, ni]
+            s = (ki + 1).to(h.dtype) / self.spec.horizon
+            aux["effective"] = self.pde(self.decoder, coef, last[bi, ni], batch.theta[ni], batch.kappa[ni], s)
+        return Prediction(values=values, attention=attention, assign=assign, aux_losses=aux)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,89 @@
+"""Baselines behind the same interface: same input embedding, same decoder, other branch."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import InputEmbedding, OperatorModel
+from .batch import Prediction
+from .decoder import ResidualMLP
+from .hyperbolic import GraphEncoder
+
+
+class DeepONet(OperatorModel):
+    """Residual-MLP branch over each node's lookback and coordinates; no graph."""
+
+    name = "deeponet"
+
+    def __init__(self, spec):
+        super().__init__(spec, spec.hidden)
+        self.embed = InputEmbedding(spec, spec.hidden)
+        self.branch = ResidualMLP(spec.hidden, spec.hidden, spec.layers, spec.hidden)
+
+    def summarize(self, batch):
+        return self.branch(torch.nn.functional.silu(self.embed(batch))), None, None, {}
+
+
+class GNN(OperatorModel):
+    """Message passing with torch_geometric GraphSAGE layers (same depth budget)."""
+
+    name = "gnn"
+
+    def __init__(self, spec):
+        from torch_geometric.nn import SAGEConv
+
+        super().__init__(spec, spec.hidden)
+        self.embed = InputEmbedding(spec, spec.hidden)
+        self.convs = nn.ModuleList(SAGEConv(spec.hidden, spec.hidden) for _ in range(spec.layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(spec.hidden) for _ in range(spec.layers))
+
+    def summarize(self, batch):
+        h = self.embed(batch)
+        b, n, d = h.shape
+        for conv, norm in zip(self.convs, self.norms):
+            # windows share the graph: fold them into the feature axis for one sparse pass
+            flat = h.permute(1, 0, 2).reshape(n, b * d)
+            msg = torch.cat([conv(flat[:, i * d:(i + 1) * d], batch.edge_index)[:, None]
+                             for i in range(b)], 1).permute(1, 0, 2)
+            h = norm(h + torch.nn.functional.silu(msg))
+        return h, None, None, {}
+
+
+class NeighbourTransformer(OperatorModel):
+    """ROMA without the hierarchy (the ablation): the same graph encoder, then attention of
+    each node over its neighbours only (torch_geometric TransformerConv)."""
+
+    name = "transformer"
+
+    def __init__(self, spec):
+        from torch_geometric.nn import TransformerConv
+
+        super().__init__(spec, spec.hidden)
+        d = spec.hidden
+        c = spec.curvature if spec.manifold == "poincare" else 0.0
+        self.embed = InputEmbedding(spec, d)
+        self.encoder = GraphEncoder(d, spec.layers, c)
+        self.attn = TransformerConv(d, d // spec.heads, heads=spec.heads, root_weight=True)
+        self.norm = nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.SiLU(), nn.Linear(2 * d, d))
+
+    def summarize(self, batch):
+        z = self.encoder(self.embed(batch), batch.edge_index)
+        b, n, d = z.shape
+        mixed = torch.stack([self.attn(z[i], batch.edge_index) for i in range(b)])
+        h = self.norm(z + mixed)
+        return h + self.ff(h), None, None, {}
+
+
+class Persistence(nn.Module):
+    """The last observed state, held over the horizon: the floor every model must beat."""
+
+    name = "persistence"
+
+    def __init__(self, spec):
+        super().__init__()
+        self.spec = spec
+
+    def forward(self, batch, collocation=None) -> Prediction:
+        last = batch.x[:, :, -1:, :]
+        return Prediction(values=last.expand(-1, -1, self.spec.horizon, -1).clone())

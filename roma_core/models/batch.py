@@ -1,0 +1,67 @@
+"""What every model consumes (:class:`Batch`) and returns (:class:`Prediction`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+
+@dataclass
+class Batch:
+    """A set of ``n`` nodes (a sampled subgraph or the full graph) over ``B`` time windows.
+
+    x:          (B, n, lookback, C) past states
+    edge_index: (2, E) int64, local ids, both directions of every edge
+    theta:      (n,) node angle (S1 coordinate; angular order when the graph has none)
+    kappa:      (n,) standardised log hidden degree (zeros when unknown)
+    pe:         (n, pos_dim) Laplacian-eigenvector positional encodings
+    prior:      (n,) int64 first-level supernode of each node under the prior hierarchy
+    y:          (B, n, horizon, C) targets, when known
+    nodes:      (n,) int64 global node ids
+    weight:     (n,) per-node loss weight (nodes outside the chunk of interest get 0)
+    """
+
+    x: torch.Tensor
+    edge_index: torch.Tensor
+    theta: torch.Tensor
+    kappa: torch.Tensor
+    pe: torch.Tensor
+    prior: torch.Tensor
+    y: torch.Tensor | None = None
+    nodes: torch.Tensor | None = None
+    weight: torch.Tensor | None = None
+
+    @property
+    def num_nodes(self) -> int:
+        return self.x.shape[1]
+
+    def to(self, device) -> "Batch":
+        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        return replace(self, **moved)
+
+
+@dataclass
+class Prediction:
+    """A model's output for a :class:`Batch`.
+
+    values:     (B, n, horizon, C) predicted future states
+    attention:  (B, n, heads, levels + 1) weights of each node over its own token (index 0)
+                and its supernodes at levels 1..L (they sum to 1 over the last axis); None
+                for models without a hierarchy
+    assign:     learned soft assignments, [S_0 (n x N_1), S_1 (N_1 x N_2), ...], row-stochastic
+                torch tensors; None for models without one. ``hierarchy()`` wraps them.
+    aux_losses: named auxiliary losses (already weighted), summed into the training loss
+    """
+
+    values: torch.Tensor
+    attention: torch.Tensor | None = None
+    assign: list | None = None
+    aux_losses: dict = field(default_factory=dict)
+
+    def hierarchy(self, graph=None):
+        """The learned assignments as a :class:`roma_core.renorm.Hierarchy` (see
+        :func:`roma_core.renorm.neural.to_hierarchy`)."""
+        if self.assign is None:
+            return None
+        from ..renorm.neural import to_hierarchy
+        return to_hierarchy([a.detach().cpu().numpy() for a in self.assign], graph)

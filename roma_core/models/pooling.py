@@ -1,0 +1,94 @@
+"""Neural renormalization: learned soft assignments to supernodes, level by level.
+
+S_0 (n x N_1) comes from node embeddings (an MLP and a softmax), biased toward the prior
+(geometric) supernode of each node; S_l (N_l x N_{l+1}) for l >= 1 are learned logit
+tables initialised from the prior's block merge. Every S is row-stochastic.
+Supernode tokens are the assignment-weighted means of their members' tokens in the
+batch, plus a learned per-supernode embedding (so an empty supernode still has one).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def level_sizes(supernodes: int, reduction: int, levels: int) -> list[int]:
+    return [max(1, supernodes // reduction ** l) for l in range(levels)]
+
+
+def prior_blocks(sizes: list[int]) -> list[torch.Tensor]:
+    """Prior parent of each supernode at levels >= 1: consecutive blocks merged."""
+    out = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        out.append(torch.div(torch.arange(a) * b, a, rounding_mode="floor"))
+    return out
+
+
+class NeuralRG(nn.Module):
+    def __init__(self, dim, sizes, prior="geometric", strength=4.0):
+        super().__init__()
+        self.sizes = list(sizes)
+        self.use_prior = prior != "none"
+        self.strength = float(strength)
+        self.score = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, sizes[0]))
+        nn.init.zeros_(self.score[-1].weight)
+        nn.init.zeros_(self.score[-1].bias)
+        self.tables = nn.ParameterList()
+        for l, parent in enumerate(prior_blocks(self.sizes)):
+            a = sizes[l]
+            logits = torch.zeros(a, sizes[l + 1])
+            if self.use_prior:
+                logits[torch.arange(a), parent] = self.strength
+            self.tables.append(nn.Parameter(logits))
+        self.embed = nn.ParameterList(nn.Parameter(torch.randn(s, dim) * 0.02) for s in sizes)
+
+    def assignments(self, z, prior):
+        """[S_0 (B, n, N_1), S_1 (N_1, N_2), ...] and the prior logits of S_0."""
+        logits = self.score(z)
+        prior_logits = None
+        if self.use_prior:
+            prior_logits = nn.functional.one_hot(prior, self.sizes[0]).to(z.dtype) * self.strength
+            logits = logits + prior_logits
+        return [torch.softmax(logits, -1)] + [torch.softmax(t, -1) for t in self.tables], prior_logits
+
+    def forward(self, z, prior, weight=None):
+        """Tokens of each node's supernodes: list over levels of (B, n, dim), the assignments
+        and the prior logits. ``weight`` (n,) restricts which nodes feed supernode means."""
+        assign, prior_logits = self.assignments(z, prior)
+        s0 = assign[0]
+        w = s0 if weight is None else s0 * weight[None, :, None]
+        mass = w.sum(1)                                                    # (B, N_1)
+        tok = torch.einsum("bns,bnd->bsd", w, z) / (mass[..., None] + 1.0) + self.embed[0]
+        member = s0                                                        # (B, n, N_l)
+        tokens = [member @ tok]
+        for l, s in enumerate(assign[1:], start=1):
+            tok = torch.einsum("st,bsd->btd", s, tok) / s.sum(0)[None, :, None] + self.embed[l]
+            member = member @ s
+            tokens.append(member @ tok)
+        return tokens, assign, prior_logits
+
+    @staticmethod
+    def losses(assign, prior_logits, edge_index, weights):
+        """Entropy (sharp rows), link prediction (linked nodes share supernodes), balance
+        (supernodes used evenly) and prior (KL toward the prior assignment)."""
+        s0 = assign[0]
+        out = {}
+        ent = -(s0 * (s0 + 1e-9).log()).sum(-1).mean()
+        for s in assign[1:]:
+            ent = ent + (-(s * (s + 1e-9).log()).sum(-1).mean())
+        out["entropy"] = weights["entropy"] * ent
+        if edge_index.shape[1]:
+            src, dst = edge_index
+            same = (s0[:, src] * s0[:, dst]).sum(-1)
+            perm = torch.roll(dst, shifts=max(1, len(dst) // 2))
+            other = (s0[:, src] * s0[:, perm]).sum(-1)
+            out["link"] = weights["link"] * (-(same + 1e-6).log().mean() + other.mean())
+        usage = s0.mean(1)                                                 # (B, N_1)
+        k = usage.shape[-1]
+        out["balance"] = weights["balance"] * (usage * (usage * k + 1e-9).log()).sum(-1).mean()
+        if prior_logits is not None:
+            target = torch.softmax(prior_logits, -1)
+            out["prior"] = weights["prior"] * (target * ((target + 1e-9).log() - (s0 + 1e-9).log())).sum(-1).mean()
+        return out

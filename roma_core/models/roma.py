@@ -1,0 +1,32 @@
+"""ROMA: graph encoder (Poincaré or Euclidean) -> neural RG -> multiscale attention -> DeepONet."""
+from __future__ import annotations
+
+import torch
+
+from .attention import MultiscaleAttention
+from .base import InputEmbedding, OperatorModel
+from .hyperbolic import GraphEncoder
+from .pooling import NeuralRG, level_sizes
+
+
+class Roma(OperatorModel):
+    name = "roma"
+
+    def __init__(self, spec):
+        super().__init__(spec, spec.hidden)
+        d = spec.hidden
+        c = spec.curvature if spec.manifold == "poincare" else 0.0
+        self.embed = InputEmbedding(spec, d)
+        self.encoder = GraphEncoder(d, spec.layers, c)
+        self.sizes = level_sizes(spec.supernodes, spec.reduction, spec.levels)
+        self.rg = NeuralRG(d, self.sizes, spec.prior, spec.prior_strength)
+        self.attn = MultiscaleAttention(d, spec.heads, spec.levels + 1)
+        self.loss_weights = {"entropy": spec.entropy_weight, "link": spec.link_weight,
+                             "balance": spec.balance_weight, "prior": spec.prior_weight}
+
+    def summarize(self, batch):
+        z = self.encoder(self.embed(batch), batch.edge_index)                # (B, n, d)
+        tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight)
+        h, attention = self.attn(torch.stack([z] + tokens, dim=2))
+        aux = NeuralRG.losses(assign, prior_logits, batch.edge_index, self.loss_weights)
+        return h, attention, assign, aux

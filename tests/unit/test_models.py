@@ -1,0 +1,176 @@
+"""ROMA parts and baselines: geometry against closed forms, shapes, gradients, invariants."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from roma_core.errors import SpecError
+from roma_core.graphs import hyperbolic_graph
+from roma_core.models import Batch, build, match_width, parameter_count
+from roma_core.models import hyperbolic as H
+from roma_core.models.encodings import laplacian_pe
+from roma_core.specs import ModelSpec
+
+NAMES = ["roma", "deeponet", "gnn", "transformer", "persistence"]
+
+
+def ring_batch(n=40, b=2, spec=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    spec = spec or tiny_spec()
+    src = torch.arange(n)
+    dst = (src + 1) % n
+    ei = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], 1)
+    theta = 2 * math.pi * torch.arange(n) / n
+    return Batch(x=torch.randn(b, n, spec.lookback, spec.channels, generator=g), edge_index=ei, theta=theta,
+                 kappa=torch.zeros(n), pe=torch.randn(n, spec.pos_dim, generator=g),
+                 prior=(torch.arange(n) * spec.supernodes // n),
+                 y=torch.randn(b, n, spec.horizon, spec.channels, generator=g))
+
+
+def tiny_spec(**kw):
+    base = dict(lookback=6, horizon=3, channels=2, hidden=16, heads=4, supernodes=8, levels=3, pos_dim=4, basis=8)
+    return ModelSpec(**{**base, **kw})
+
+
+# ---------------------------------------------------------------- geometry
+def test_poincare_distance_matches_closed_form():
+    torch.manual_seed(0)
+    x = torch.rand(50, 3) * 0.5
+    y = torch.rand(50, 3) * 0.5
+    x2, y2 = (x * x).sum(-1), (y * y).sum(-1)
+    ref = torch.acosh(1 + 2 * ((x - y) ** 2).sum(-1) / ((1 - x2) * (1 - y2)))   # c = 1 textbook formula
+    assert torch.allclose(H.distance(x, y, 1.0), ref, atol=1e-4)
+    # distance to the origin: 2/sqrt(c) artanh(sqrt(c) |x|) for another curvature
+    c = 0.125
+    p = torch.rand(20, 4)
+    assert torch.allclose(H.distance(torch.zeros_like(p), p, c),
+                          2 / math.sqrt(c) * torch.atanh(math.sqrt(c) * p.norm(dim=-1)), atol=1e-4)
+
+
+def test_exp_log_inverse_and_mobius_identities():
+    torch.manual_seed(1)
+    c = 0.5
+    v = torch.randn(30, 5)
+    assert torch.allclose(H.logmap0(H.expmap0(v, c), c), v, atol=1e-4)
+    x = H.expmap0(torch.randn(30, 5) * 0.3, c)
+    assert torch.allclose(H.mobius_add(x, torch.zeros_like(x), c), x, atol=1e-6)
+    assert torch.allclose(H.mobius_add(-x, x, c), torch.zeros_like(x), atol=1e-6)
+    assert (H.project(H.expmap0(v * 100, c), c).norm(dim=-1) < 1 / math.sqrt(c)).all()
+
+
+def test_normalized_adjacency_matches_dense():
+    b = ring_batch(n=12)
+    a = H.normalized_adjacency(b.edge_index, 12).to_dense()
+    dense = torch.eye(12)
+    dense[b.edge_index[0], b.edge_index[1]] = 1
+    d = dense.sum(1).rsqrt()
+    assert torch.allclose(a, d[:, None] * dense * d[None], atol=1e-6)
+
+
+# ---------------------------------------------------------------- encodings
+def test_laplacian_pe_exact_and_multilevel_agree_with_spectrum(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROMA_CACHE", str(tmp_path))
+    g = hyperbolic_graph(3000, mean_degree=10, seed=3, largest_component=True)
+    lap = g.laplacian("normalized")
+    ref_vals = np.sort(np.linalg.eigvalsh(lap.toarray()))[1:6]                # dense reference
+    rq = lambda x: np.sort([(v @ (lap @ v)) / (v @ v) for v in x.T])
+    exact = laplacian_pe(g, 5)
+    assert exact.shape == (g.num_nodes, 5) and exact.dtype == np.float32
+    assert np.allclose(rq(exact), ref_vals, rtol=1e-3)
+    multi = laplacian_pe(g, 5, exact_below=100, coarse_size=300)
+    assert np.allclose(rq(multi), ref_vals, rtol=0.05)
+    # the multilevel space lies inside the exact space of one more eigenvector (near-degenerate tail)
+    q1, _ = np.linalg.qr(laplacian_pe(g, 6))
+    q2, _ = np.linalg.qr(multi)
+    assert np.linalg.svd(q1.T @ q2, compute_uv=False).min() > 0.95
+    assert list((tmp_path / "encodings").glob("*.npy")), "encodings are cached on disk"
+
+
+# ---------------------------------------------------------------- models
+@pytest.mark.parametrize("name", NAMES)
+def test_shapes_and_gradients(name):
+    spec = tiny_spec()
+    torch.manual_seed(0)
+    model = build(name, spec)
+    batch = ring_batch(spec=spec)
+    col = torch.tensor([[0, 1, 0], [1, 5, 2], [0, 7, 1]])
+    pred = model(batch, collocation=None if name == "persistence" else col)
+    assert pred.values.shape == (2, 40, spec.horizon, spec.channels)
+    if name == "persistence":
+        assert parameter_count(model) == 0
+        assert torch.equal(pred.values[:, :, -1], batch.x[:, :, -1])
+        return
+    assert parameter_count(model) > 0
+    loss = ((pred.values - batch.y) ** 2).mean() + sum(pred.aux_losses.values())
+    loss.backward()
+    missing = [k for k, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, f"parameters without finite gradients: {missing}"
+
+
+@pytest.mark.parametrize("manifold", ["poincare", "euclidean"])
+def test_roma_attention_and_assignments(manifold):
+    spec = tiny_spec(manifold=manifold)
+    model = build("roma", spec)
+    pred = model(ring_batch(spec=spec))
+    a = pred.attention
+    assert a.shape == (2, 40, spec.heads, spec.levels + 1)
+    assert torch.allclose(a.sum(-1), torch.ones(a.shape[:-1]), atol=1e-5) and (a >= 0).all()
+    sizes = [40, 8, 4, 2]
+    assert [tuple(s.shape[-2:]) for s in pred.assign] == list(zip(sizes[:-1], sizes[1:]))
+    for s in pred.assign:
+        assert torch.allclose(s.sum(-1), torch.ones(s.shape[:-1]), atol=1e-5) and (s >= 0).all()
+    # at initialisation the prior (geometric blocks) dominates every node's row
+    assert (pred.assign[0].argmax(-1)[0] == torch.arange(40) * 8 // 40).all()
+    assert set(pred.aux_losses) >= {"entropy", "link", "balance", "prior"}
+
+
+def test_learned_hierarchy_is_a_hierarchy(small_graph):
+    from roma_core.renorm import Hierarchy
+    spec = tiny_spec()
+    model = build("roma", spec)
+    pred = model(ring_batch(spec=spec))
+    sub = small_graph.subgraph(np.arange(40))
+    h = pred.hierarchy(sub)
+    assert isinstance(h, Hierarchy)
+    assert h.sizes == [40, 8, 4, 2]
+    assert np.array_equal(h.membership(1), np.arange(40) * 8 // 40)
+
+
+def test_effective_residual_matches_finite_differences():
+    """The autograd PDE residual equals one built from finite differences of the decoder."""
+    torch.manual_seed(0)
+    spec = tiny_spec(channels=1)
+    model = build("deeponet", spec).double()
+    dec, pde = model.decoder, model.pde
+    with torch.no_grad():
+        pde.F.fill_(0.7)
+        pde.log_nu.fill_(math.log(0.05))
+    m = 5
+    coef = torch.randn(m, spec.basis, 1, dtype=torch.double)
+    last = torch.randn(m, 1, dtype=torch.double)
+    s, th, k = torch.rand(m, dtype=torch.double), torch.rand(m, dtype=torch.double) * 6, torch.zeros(m, dtype=torch.double)
+    got = pde(dec, coef, last, th, k, s)
+    u = lambda s_, t_: dec.evaluate(coef, last, s_, t_, k)[:, 0]
+    h = 1e-4
+    with torch.no_grad():
+        us = (u(s + h, th) - u(s - h, th)) / (2 * h)
+        ut = (u(s, th + h) - u(s, th - h)) / (2 * h)
+        utt = (u(s, th + h) - 2 * u(s, th) + u(s, th - h)) / h ** 2
+        r = us + 0.7 * u(s, th) * ut - 0.05 * utt
+    assert torch.allclose(got, (r ** 2).mean(), rtol=1e-4)
+
+
+def test_build_rejects_unknown_and_bad_specs():
+    with pytest.raises(SpecError, match="unknown model"):
+        build("resnet")
+    with pytest.raises(SpecError, match="divisible"):
+        ModelSpec(hidden=10, heads=4).validate()
+
+
+def test_match_width_brings_counts_together():
+    spec = tiny_spec()
+    target = parameter_count(build("roma", spec))
+    for name in ("deeponet", "gnn", "transformer"):
+        count = parameter_count(build(name, match_width(name, spec, target)))
+        assert abs(count - target) / target < 0.25
