@@ -1,0 +1,49 @@
+"""The data the dashboard opens with. Today a generated hyperbolic graph; when the shipped
+dataset exists (assets/), :func:`default_graph` loads it instead and nothing else changes.
+
+``ROMA_APP_GRAPH=path.npz`` (or a .zarr store) opens that graph file instead;
+``ROMA_APP_NODES=N`` changes the size of the generated default (used by benchmarks).
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+from roma_core.errors import GraphError
+from roma_core.graphs import Graph, hyperbolic_graph
+from roma_core.specs import GraphSpec
+
+DEFAULT_SPEC = dict(nodes=20_000, mean_degree=10.0, gamma=2.7, beta=2.0, seed=0)
+
+_default: Graph | None = None
+_lock = threading.Lock()
+
+
+def default_spec() -> GraphSpec:
+    """The GraphSpec of the generated default graph (honours ROMA_APP_NODES)."""
+    spec = dict(DEFAULT_SPEC)
+    if os.environ.get("ROMA_APP_NODES"):
+        try:
+            spec["nodes"] = int(os.environ["ROMA_APP_NODES"])
+        except ValueError as exc:
+            raise GraphError(f"ROMA_APP_NODES must be an integer, got {os.environ['ROMA_APP_NODES']!r}") from exc
+    return GraphSpec(**spec).validate()
+
+
+def generate(spec: GraphSpec, progress=None) -> Graph:
+    """A hyperbolic graph from a spec, its spec JSON kept in ``meta``."""
+    spec.validate()
+    g = hyperbolic_graph(spec.nodes, mean_degree=spec.mean_degree, gamma=spec.gamma, beta=spec.beta,
+                         seed=spec.seed, largest_component=spec.largest_component, progress=progress)
+    g.meta.setdefault("spec", spec.to_json())
+    return g
+
+
+def default_graph() -> Graph:
+    """The graph every new session shows first; loaded or generated once per process."""
+    global _default
+    with _lock:
+        if _default is None:
+            path = os.environ.get("ROMA_APP_GRAPH")
+            _default = Graph.load(path) if path else generate(default_spec())
+        return _default

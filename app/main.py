@@ -1,0 +1,29 @@
+"""Entry of the dashboard: ``panel serve app/main.py`` (or ``roma serve``).
+
+Each browser session runs this file anew and gets its own views; the heavy data
+(graphs, edge rasters) is cached at module level and shared between sessions.
+"""
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script by panel serve: make `app` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import panel as pn  # noqa: E402
+
+from app.data import default_graph  # noqa: E402
+from app.views import VIEWS  # noqa: E402
+
+pn.extension(notifications=True)
+
+
+def build() -> pn.template.BootstrapTemplate:
+    """The Explorer: one tab per entry of ``app.views.VIEWS``. (Bootstrap rather than the
+    Fast templates: those fetch a web font, which fails on machines without internet.)"""
+    graph = default_graph()
+    tabs = pn.Tabs(*[(title, factory(graph)) for title, factory in VIEWS], dynamic=True)
+    return pn.template.BootstrapTemplate(title="ROMA Explorer", main=[tabs], header_background="#1f4e79",
+                                         collapsed_sidebar=True)
+
+
+build().servable(title="ROMA Explorer")

@@ -1,0 +1,303 @@
+"""Datashader/HoloViews pipelines shared by every view of the dashboard.
+
+Rendering costs pixels, not nodes. Nodes are ``hv.Points`` rasterized by Datashader on
+every zoom (a million points aggregate in milliseconds). Edges are too many to
+re-aggregate on every zoom, so they have a level of detail (:meth:`GraphData.edge_image`):
+
+* ``raster``: zoomed out, a high-resolution raster of all edges, aggregated once per
+  graph and resampled to the viewport;
+* ``fine``: zoomed in past that raster's resolution, the edges crossing the viewport,
+  aggregated exactly, once there are at most :data:`FINE_EDGE_MAX` of them;
+* ``sampled``: zoomed in, but more edges cross the viewport than that: a uniform sample
+  of them, weighted to stand for all.
+
+A coarse graph of a renormalization hierarchy can later replace ``raster`` when zoomed
+out. :func:`prepare` caches a :class:`GraphData` per graph (structure fingerprint plus
+layout) at module level, so every browser session showing the same graph shares it.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import datashader as ds
+import holoviews as hv
+import numba
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from roma_core.errors import Cancelled, GraphError
+from roma_core.graphs import Graph, poincare_layout
+from roma_core.progress import ProgressCallback, report
+
+EXTENT = (-1.02, 1.02)  # the Poincaré disk with a margin, in data units
+FINE_EDGE_MAX = 500_000  # most edges aggregated exactly per frame (~60 ns each on this machine)
+FORCE_LAYOUT_MAX = 5_000  # largest graph without coordinates that gets a force layout
+EDGE_CHUNK = 1_000_000  # edges per chunk of the one-off raster (progress + bounded memory)
+CACHE_SIZE = 3  # graphs kept prepared at once (a 1M-node graph takes ~300 MB)
+
+# how each built-in per-node quantity is coloured: (label, colormap, normalisation)
+STYLES = {
+    "degree": ("degree k", "plasma", "log"),
+    "kappa": ("hidden degree κ", "plasma", "log"),
+    "theta": ("angle θ", "colorwheel", "linear"),
+    "radius": ("H2 radius r", "viridis", "linear"),
+}
+DEFAULT_STYLE = ("value", "viridis", "linear")
+
+
+EDGE_CMAP = ["#d9d9d9", "#262626"]  # light to dark grey: edge density on a white background
+
+
+def colormap(name: str) -> list[str]:
+    """A named colormap as colours; sequential maps lose their palest end, which would
+    vanish on the white background."""
+    from holoviews.plotting.util import process_cmap
+
+    colours = process_cmap(name, ncolors=256)
+    return colours if name == "colorwheel" else colours[: int(256 * 0.88)]
+
+
+def style(name: str) -> tuple[str, str, str]:
+    """(label, cmap, cnorm) for a per-node quantity; unknown names get a linear viridis."""
+    return STYLES.get(name, (name, *DEFAULT_STYLE[1:]))
+
+
+PROJECTIONS = ("native", "poincare")
+
+
+def layout(graph: Graph, projection: str = "native") -> tuple[np.ndarray, np.ndarray, str]:
+    """Node positions in the unit disk. Graphs with S1/H2 coordinates are drawn in the
+    hyperbolic disk, either ``native`` (polar, radius r / max r: the usual picture of
+    S1/H2 graphs, where hubs sit near the centre) or ``poincare`` (conformal, radius
+    tanh(r/2): for a large graph nearly every node lies within a pixel of the rim).
+    Graphs without coordinates get a force layout when small. Returns ``(x, y, kind)``."""
+    if projection not in PROJECTIONS:
+        raise GraphError(f"unknown projection {projection!r}; use one of {PROJECTIONS}")
+    if graph.theta is not None and graph.radius is not None:
+        if projection == "poincare":
+            x, y = poincare_layout(graph)
+        else:
+            rho = graph.radius / max(float(graph.radius.max()), 1e-12)
+            x, y = rho * np.cos(graph.theta), rho * np.sin(graph.theta)
+        return x, y, projection
+    if graph.num_nodes > FORCE_LAYOUT_MAX:
+        raise GraphError(f"this graph has no S1/H2 coordinates and {graph.num_nodes} nodes, too many for a "
+                         f"force layout (at most {FORCE_LAYOUT_MAX}); generate it with hyperbolic_graph or "
+                         "attach theta/kappa/radius to show it in the Poincaré disk")
+    import networkx as nx
+
+    pos = nx.spring_layout(graph.to_networkx(), seed=0)
+    xy = np.array([pos[i] for i in range(graph.num_nodes)], dtype=np.float64).reshape(-1, 2)
+    if len(xy):
+        xy -= xy.mean(axis=0)
+        xy /= max(np.abs(xy).max(), 1e-12)
+    return xy[:, 0].copy(), xy[:, 1].copy(), "force"
+
+
+@numba.njit(cache=True, parallel=True)
+def _crossing(x0, y0, x1, y1, xmin, xmax, ymin, ymax):
+    """Mask of segments whose bounding box meets the viewport (a superset of those that cross it)."""
+    out = np.empty(len(x0), dtype=np.bool_)
+    for i in numba.prange(len(x0)):
+        out[i] = (max(x0[i], x1[i]) >= xmin and min(x0[i], x1[i]) <= xmax
+                  and max(y0[i], y1[i]) >= ymin and min(y0[i], y1[i]) <= ymax)
+    return out
+
+
+def _canvas(x_range, y_range, width, height) -> ds.Canvas:
+    return ds.Canvas(plot_width=int(width), plot_height=int(height), x_range=tuple(x_range), y_range=tuple(y_range))
+
+
+def aggregate_edges(segments: pd.DataFrame, x_range, y_range, width, height) -> xr.DataArray:
+    """Datashader line count of the segments ``x0, y0, x1, y1`` (one row per edge)."""
+    return _canvas(x_range, y_range, width, height).line(
+        segments, x=["x0", "x1"], y=["y0", "y1"], axis=1, agg=ds.count())
+
+
+@dataclass
+class GraphData:
+    """What the views draw for one graph, computed once: positions, per-node quantities,
+    edge segments and the all-edge raster. Shared by sessions; treat as read-only."""
+
+    key: str
+    graph: Graph
+    layout_kind: str
+    nodes: pd.DataFrame  # x, y and one float32 column per built-in quantity
+    segments: pd.DataFrame  # x0, y0, x1, y1 (float32), one row per edge
+    raster: xr.DataArray  # count of edges per pixel over EXTENT
+    _tree: object = field(default=None, repr=False)
+
+    @property
+    def quantities(self) -> list[str]:
+        return [c for c in self.nodes.columns if c not in ("x", "y")]
+
+    def nearest(self, x: float, y: float, max_distance: float) -> int | None:
+        """The node nearest to (x, y) if it lies within ``max_distance``, else None."""
+        if self._tree is None:
+            from scipy.spatial import cKDTree
+
+            self._tree = cKDTree(np.column_stack([self.nodes["x"].to_numpy(), self.nodes["y"].to_numpy()]))
+        dist, idx = self._tree.query([x, y], distance_upper_bound=max_distance)
+        return None if not np.isfinite(dist) else int(idx)
+
+    def edge_image(self, x_range, y_range, width: int, height: int) -> tuple[xr.DataArray, str, int]:
+        """The edges seen in a viewport, at the level of detail it needs.
+        Returns ``(image, mode, edges_aggregated)``; mode is raster, fine or sampled."""
+        width, height = max(int(width), 1), max(int(height), 1)
+        pixel = (EXTENT[1] - EXTENT[0]) / self.raster.shape[1]
+        if (x_range[1] - x_range[0]) / pixel >= 0.75 * width:
+            img = _canvas(x_range, y_range, width, height).raster(
+                self.raster, downsample_method="mean", upsample_method="linear")
+            return img, "raster", len(self.segments)
+        s = self.segments
+        mask = _crossing(s["x0"].to_numpy(), s["y0"].to_numpy(), s["x1"].to_numpy(), s["y1"].to_numpy(),
+                         np.float32(x_range[0]), np.float32(x_range[1]), np.float32(y_range[0]),
+                         np.float32(y_range[1]))
+        idx = np.flatnonzero(mask)
+        mode, weight = "fine", 1.0
+        if len(idx) > FINE_EDGE_MAX:  # a deterministic uniform sample stands for all of them
+            weight = len(idx) / FINE_EDGE_MAX
+            idx = idx[np.linspace(0, len(idx) - 1, FINE_EDGE_MAX).astype(np.int64)]
+            mode = "sampled"
+        img = aggregate_edges(s.iloc[idx], x_range, y_range, width, height).astype(np.float32)
+        if weight != 1.0:
+            img = img * np.float32(weight)
+        return img, mode, len(idx)
+
+
+def _fingerprint(graph: Graph, x: np.ndarray, y: np.ndarray) -> str:
+    h = hashlib.sha256(graph.fingerprint().encode())
+    h.update(np.ascontiguousarray(x).tobytes())
+    h.update(np.ascontiguousarray(y).tobytes())
+    return h.hexdigest()[:16]
+
+
+_CACHE: OrderedDict[str, GraphData] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_KEY_LOCKS: dict[str, threading.Lock] = {}
+
+
+def prepare(graph: Graph, progress: ProgressCallback | None = None, resolution: int | None = None,
+            projection: str = "native") -> GraphData:
+    """The :class:`GraphData` of a graph, built once and cached per fingerprint + layout.
+
+    The one-off edge raster is aggregated in chunks, reporting ``progress(done, total)``
+    in edges (a callback may raise :class:`Cancelled`). ``resolution`` is its width in
+    pixels (default 4096 for over a million edges, else 2048).
+    """
+    x, y, kind = layout(graph, projection)
+    key = _fingerprint(graph, x, y)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+    with key_lock:  # a second session asking for the same graph waits for the first
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                return _CACHE[key]
+        data = _build(graph, x, y, kind, key, progress, resolution)
+        with _CACHE_LOCK:
+            _CACHE[key] = data
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
+            _KEY_LOCKS.pop(key, None)
+    return data
+
+
+def _build(graph, x, y, kind, key, progress, resolution) -> GraphData:
+    cols = {"x": x, "y": y, "degree": graph.degree.astype(np.float32)}
+    for name in ("kappa", "theta", "radius"):
+        if getattr(graph, name) is not None:
+            cols[name] = getattr(graph, name).astype(np.float32)
+    nodes = pd.DataFrame(cols)
+    src, dst, _ = graph.edges()
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    segments = pd.DataFrame({"x0": x32[src], "y0": y32[src], "x1": x32[dst], "y1": y32[dst]})
+    del src, dst
+    res = resolution or (4096 if len(segments) > 1_000_000 else 2048)
+    raster = None
+    total = len(segments)
+    report(progress, 0, max(total, 1))
+    for start in range(0, max(total, 1), EDGE_CHUNK):
+        part = aggregate_edges(segments.iloc[start:start + EDGE_CHUNK], EXTENT, EXTENT, res, res)
+        raster = part.astype(np.float32) if raster is None else raster + part.astype(np.float32)
+        report(progress, min(start + EDGE_CHUNK, total), max(total, 1))
+    return GraphData(key=key, graph=graph, layout_kind=kind, nodes=nodes, segments=segments, raster=raster)
+
+
+def clear_cache() -> None:
+    """Forget every prepared graph (tests, memory pressure)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+# ----------------------------------------------------------------- HoloViews layers
+def disk_outline() -> hv.Ellipse:
+    """The boundary of the Poincaré disk."""
+    return hv.Ellipse(0, 0, 2).opts(color="#9a9a9a", line_dash="dashed", line_width=1)
+
+
+def node_points(data: GraphData, quantity: str, values: np.ndarray | None = None) -> hv.Points:
+    """Nodes as ``hv.Points`` with one value dimension ``value`` holding ``quantity``
+    (a column of ``data.nodes`` or the given per-node ``values``)."""
+    label = style(quantity)[0]
+    v = data.nodes[quantity].to_numpy() if values is None else np.asarray(values, dtype=np.float32)
+    if len(v) != len(data.nodes):
+        raise GraphError(f"{quantity} has {len(v)} values but the graph has {len(data.nodes)} nodes")
+    frame = pd.DataFrame({"x": data.nodes["x"].to_numpy(), "y": data.nodes["y"].to_numpy(), "value": v})
+    return hv.Points(frame, kdims=["x", "y"], vdims=[hv.Dimension("value", label=label)])
+
+
+def rasterized_nodes(points: hv.DynamicMap, px: int = 1) -> hv.DynamicMap:
+    """Rasterize nodes (the largest value per pixel, so hubs stay visible) and spread each
+    by ``px`` pixels, keeping the largest value, so single nodes and hubs are readable.
+    (``dynspread`` would not spread here: the dense rim of the disk already meets its
+    density threshold.)"""
+    from holoviews.operation.datashader import rasterize, spread
+
+    return spread(rasterize(points, aggregator=ds.max("value")), px=px, how="max")
+
+
+def shade_edges(img: xr.DataArray) -> hv.RGB:
+    """Edge density as grey lines (log scale): darker where more edges pass, transparent
+    where none does."""
+    import datashader.transfer_functions as tf
+
+    img = img.where(img > 0)  # NaN: transparent
+    rgba = tf.shade(img, cmap=EDGE_CMAP, how="log", alpha=170).data.view(np.uint8).reshape(img.shape + (4,))
+    xs, ys = img.coords["x"].to_numpy(), img.coords["y"].to_numpy()
+    return hv.RGB((xs, ys, rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3]), kdims=["x", "y"],
+                  vdims=list("RGBA"))
+
+
+def edge_layer(get_data, streams: list, on_draw=None) -> hv.DynamicMap:
+    """A DynamicMap of the edges shaded for the current viewport; ``get_data()`` returns the
+    :class:`GraphData` (or None to draw nothing); ``streams`` must include RangeXY and PlotSize
+    plus whatever should trigger a redraw (e.g. an edges toggle). ``on_draw(mode, edges)``
+    is told the level of detail of each frame drawn."""
+
+    def draw(x_range=None, y_range=None, width=None, height=None, **_):
+        data = get_data()
+        x_range = x_range or EXTENT
+        y_range = y_range or EXTENT
+        width, height = width or 800, height or 800
+        if data is None or len(data.segments) == 0:
+            if on_draw is not None:
+                on_draw("none", 0)
+            z = np.zeros((2, 2), np.uint8)
+            return hv.RGB((list(x_range), list(y_range), z, z, z, z), kdims=["x", "y"], vdims=list("RGBA"))
+        img, mode, count = data.edge_image(x_range, y_range, width, height)
+        if on_draw is not None:
+            on_draw(mode, count)
+        return shade_edges(img)
+
+    return hv.DynamicMap(draw, streams=streams)
+
+
+__all__ = ["GraphData", "prepare", "layout", "style", "STYLES", "EXTENT", "FINE_EDGE_MAX", "aggregate_edges",
+           "node_points", "rasterized_nodes", "edge_layer", "shade_edges", "disk_outline", "clear_cache", "Cancelled"]

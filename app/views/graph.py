@@ -1,0 +1,304 @@
+"""Graph view: a graph in the Poincaré disk, nodes coloured by any per-node quantity,
+edges at a level of detail, a node picked by tapping it; generate or open graphs.
+
+Usable alone in a notebook::
+
+    import panel as pn; pn.extension()
+    from app.views.graph import GraphView
+    GraphView(graph=my_graph)
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+
+from roma_core.errors import Cancelled, RomaError
+from roma_core.graphs import Graph
+from roma_core.specs import GraphSpec
+
+from .. import data as appdata
+from .. import render
+
+SPEC_FIELDS = ("nodes", "mean_degree", "gamma", "beta", "seed", "largest_component")
+PICK_RADIUS = 0.02  # tap tolerance, as a fraction of the viewport width
+NEIGHBOURS_SHOWN = 2_000  # most edges drawn as glyphs around a picked node
+
+
+class GraphView(pn.viewable.Viewer):
+    """The graph in the Poincaré disk (or a force layout for small graphs without
+    coordinates), rendered with Datashader so a million nodes stay interactive."""
+
+    graph = param.ClassSelector(class_=Graph, allow_None=True, doc="the graph shown")
+    color_by = param.Selector(default="degree", objects=["degree"], label="Colour nodes by")
+    show_edges = param.Boolean(default=True, label="Show edges")
+    projection = param.Selector(default="native", objects=list(render.PROJECTIONS), label="Disk",
+                                doc="native: radius r/max r (hubs at the centre); poincare: radius tanh(r/2)")
+    quantities = param.Dict(default={}, doc="extra per-node quantities to colour by: name -> array (one per node)")
+    selected = param.Integer(default=None, allow_None=True, doc="the picked node id")
+    spec = param.ClassSelector(class_=GraphSpec, doc="parameters of the next generated graph")
+    path = param.String(default="", label="Graph file on the server (.npz or .zarr)")
+    status = param.String(default="", doc="what the view is doing or what went wrong")
+    edge_lod = param.String(default="", doc="level of detail of the edges last drawn")
+    busy = param.Boolean(default=False, doc="a graph is being generated or opened")
+    revision = param.Integer(default=0, precedence=-1, doc="bumped when the prepared data changes")
+    cmap = param.Parameter(default="plasma", precedence=-1, doc="colormap of the nodes (follows color_by)")
+    cnorm = param.String(default="log", precedence=-1, doc="colour normalisation (follows color_by)")
+    clabel = param.String(default="degree", precedence=-1, doc="colorbar title (follows color_by)")
+    clim = param.Tuple(default=(math.nan, math.nan), precedence=-1, doc="colour range over all nodes")
+
+    def __init__(self, graph: Graph | None = None, **params):
+        params.setdefault("spec", GraphSpec(**appdata.DEFAULT_SPEC))
+        super().__init__(**params)
+        self._data: render.GraphData | None = None
+        self._cancel = False
+        self._range = hv.streams.RangeXY()
+        if graph is not None:
+            self.show(graph)
+        self._restyle()
+        self._build_widgets()
+        self._plot = self._build_plot()
+
+    # ------------------------------------------------------------------ data
+    @property
+    def data(self) -> render.GraphData | None:
+        """The prepared (shared, cached) rendering data of the current graph."""
+        return self._data
+
+    def show(self, graph: Graph, data: render.GraphData | None = None) -> None:
+        """Show ``graph`` (prepared now unless ``data`` is given)."""
+        data = data if data is not None else render.prepare(graph, projection=self.projection)
+        self._data = data
+        self.selected = None
+        self.param.update(graph=graph)
+        self._refresh_quantities()
+        self.status = self._summary()
+        self.revision += 1
+
+    @param.depends("quantities", watch=True)
+    def _refresh_quantities(self) -> None:
+        names = [] if self._data is None else list(self._data.quantities)
+        n = 0 if self._data is None else len(self._data.nodes)
+        for name, values in self.quantities.items():
+            if len(values) != n:
+                raise RomaError(f"quantity {name!r} has {len(values)} values; the graph has {n} nodes")
+            names.append(name)
+        self.param.color_by.objects = names or ["degree"]
+        if self.color_by not in self.param.color_by.objects:
+            self.color_by = self.param.color_by.objects[0]
+        self.revision += 1
+
+    @param.depends("color_by", "revision", watch=True)
+    def _restyle(self) -> None:
+        """Colormap, normalisation and a fixed colour range (over all nodes, so colours
+        mean the same at every zoom) for the quantity shown."""
+        label, cmap, cnorm = render.style(self.color_by)
+        lo = hi = math.nan
+        if self._data is not None:
+            v = self._values(self.color_by)
+            v = self._data.nodes[self.color_by].to_numpy() if v is None else np.asarray(v)
+            if cnorm == "log":
+                v = v[v > 0]
+            if len(v):
+                lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+                if hi <= lo:
+                    hi = lo + 1.0
+        self.param.update(cmap=render.colormap(cmap), cnorm=cnorm, clabel=label, clim=(lo, hi))
+
+    def _values(self, name: str):
+        return self.quantities.get(name) if name in self.quantities else None
+
+    def _summary(self) -> str:
+        d = self._data
+        if d is None:
+            return "No graph yet: generate one or open a file."
+        g = d.graph
+        k = 2 * g.num_edges / max(g.num_nodes, 1) if not g.directed else g.num_edges / max(g.num_nodes, 1)
+        where = {"poincare": "Poincaré disk", "native": "hyperbolic disk (native)"}.get(d.layout_kind, "force layout")
+        return f"{g.num_nodes:,} nodes · {g.num_edges:,} edges · ⟨k⟩ = {k:.2f} · {where}"
+
+    # ---------------------------------------------------------------- jobs
+    def generate(self, spec: GraphSpec | None = None, progress=None) -> Graph:
+        """Generate a hyperbolic graph from ``spec`` (default: ``self.spec``) and show it;
+        blocking (the widgets call it off the event loop)."""
+        spec = spec or self.spec
+        graph, data = self._build(lambda p: appdata.generate(spec, progress=p), progress)
+        self.show(graph, data)
+        return graph
+
+    def _build(self, make, progress):
+        """Make a graph then prepare it, reporting one progress from 0 to 1 over both."""
+        def phase(lo, hi):
+            def cb(done, total):
+                if self._cancel:
+                    raise Cancelled("cancelled by the user")
+                if progress is not None:
+                    progress(lo + (hi - lo) * done / max(total, 1), 1.0)
+            return cb
+
+        graph = make(phase(0.0, 0.6))
+        data = render.prepare(graph, progress=phase(0.6, 1.0), projection=self.projection)
+        return graph, data
+
+    async def _run_job(self, make, what: str) -> None:
+        if self.busy:
+            return
+        self._cancel = False
+        self.busy = True
+        self.status = f"{what}…"
+        self._progress.value = 0
+        self._progress.visible = True
+        done = [0.0]
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, self._build, make, lambda d, t: done.__setitem__(0, d / t))
+        try:
+            while not future.done():
+                self._progress.value = int(100 * done[0])
+                await asyncio.sleep(0.2)
+            graph, data = future.result()
+        except Cancelled:
+            self.status = f"{what}: cancelled."
+        except RomaError as exc:
+            self.status = f"⚠ {exc}"
+        else:
+            self.show(graph, data)
+        finally:
+            self.busy = False
+            self._progress.visible = False
+
+    async def _on_generate(self, event=None) -> None:
+        spec = GraphSpec(**{f: getattr(self.spec, f) for f in SPEC_FIELDS})
+        try:
+            spec.validate()
+        except RomaError as exc:
+            self.status = f"⚠ {exc}"
+            return
+        await self._run_job(lambda p: appdata.generate(spec, progress=p),
+                            f"Generating a hyperbolic graph of {spec.nodes:,} nodes")
+
+    async def _on_open(self, event=None) -> None:
+        path = self.path.strip()
+        if not path:
+            self.status = "⚠ give the path of a graph file (.npz or .zarr) on the server"
+            return
+        await self._run_job(lambda p: Graph.load(path), f"Opening {path}")
+
+    @param.depends("projection", watch=True)
+    def _reproject(self) -> None:
+        if self._data is not None and self._data.layout_kind in render.PROJECTIONS:
+            self.show(self._data.graph)
+
+    def _on_cancel(self, event=None) -> None:
+        self._cancel = True
+
+    # ---------------------------------------------------------------- picking
+    def pick(self, x: float, y: float) -> int | None:
+        """Select the node nearest to (x, y) within a few pixels of the current view."""
+        if self._data is None or x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
+            return None
+        xr_ = self._range.x_range or render.EXTENT
+        self.selected = self._data.nearest(x, y, PICK_RADIUS * (xr_[1] - xr_[0]))
+        return self.selected
+
+    def _on_tap(self, x=None, y=None, **_):
+        self.pick(x, y)
+
+    @param.depends("selected", "revision", "color_by")
+    def _node_info(self):
+        d = self._data
+        if d is None or self.selected is None:
+            return pn.pane.Markdown("Tap a node to see its id, degree and coordinates.", css_classes=["roma-node"])
+        i, g = self.selected, d.graph
+        rows = [("node", f"{i}"), ("degree", f"{int(g.degree[i])}")]
+        for name, label in (("kappa", "κ"), ("theta", "θ"), ("radius", "r")):
+            arr = getattr(g, name)
+            if arr is not None:
+                rows.append((label, f"{arr[i]:.4g}"))
+        for name, values in self.quantities.items():
+            rows.append((name, f"{values[i]:.4g}"))
+        table = "\n".join(f"| {a} | {b} |" for a, b in rows)
+        return pn.pane.Markdown(f"| | |\n|---|---|\n{table}", css_classes=["roma-node"])
+
+    # ---------------------------------------------------------------- drawing
+    def _points(self, color_by, revision):
+        if self._data is None:
+            return hv.Points([], kdims=["x", "y"], vdims=["value"])
+        return render.node_points(self._data, color_by, self._values(color_by))
+
+    def _highlight(self, selected, revision):
+        d = self._data
+        if d is None or selected is None:
+            return hv.Segments([], kdims=["x0", "y0", "x1", "y1"]) * hv.Points([], kdims=["x", "y"])
+        g = d.graph
+        nbrs = g.indices[g.indptr[selected]:g.indptr[selected + 1]][:NEIGHBOURS_SHOWN]
+        x, y = d.nodes["x"].to_numpy(), d.nodes["y"].to_numpy()
+        segs = hv.Segments((np.full(len(nbrs), x[selected]), np.full(len(nbrs), y[selected]), x[nbrs], y[nbrs]),
+                           kdims=["x0", "y0", "x1", "y1"]).opts(color="#1f77b4", alpha=0.5, line_width=1)
+        pt = hv.Points(([x[selected]], [y[selected]]), kdims=["x", "y"]).opts(
+            size=14, fill_alpha=0, line_color="#1f77b4", line_width=3, marker="circle")
+        return segs * pt
+
+    def _build_plot(self):
+        points = hv.DynamicMap(pn.bind(self._points, color_by=self.param.color_by, revision=self.param.revision))
+        nodes = render.rasterized_nodes(points).apply.opts(
+            cmap=self.param.cmap, cnorm=self.param.cnorm, clabel=self.param.clabel, clim=self.param.clim,
+        ).opts(colorbar=True, tools=["hover", "tap"], colorbar_opts={"width": 12})
+        edges = render.edge_layer(self._edge_data, on_draw=self._on_edges_drawn, streams=[self._range, hv.streams.PlotSize(),
+                                                            self.param.show_edges, self.param.revision])
+        edges = edges.opts(tools=[])
+        highlight = hv.DynamicMap(pn.bind(self._highlight, selected=self.param.selected,
+                                          revision=self.param.revision))
+        tap = hv.streams.Tap(source=nodes, x=None, y=None)
+        tap.add_subscriber(self._on_tap)
+        self._tap = tap
+        overlay = (edges * nodes * highlight * render.disk_outline()).opts(
+            hv.opts.Overlay(frame_width=680, frame_height=680, xlim=render.EXTENT, ylim=render.EXTENT,
+                            xaxis=None, yaxis=None, bgcolor="white", toolbar="above",
+                            active_tools=["wheel_zoom"], show_legend=False))
+        return pn.pane.HoloViews(overlay, linked_axes=False, css_classes=["roma-graph-plot"])
+
+    def _on_edges_drawn(self, mode: str, count: int) -> None:
+        self.edge_lod = "" if mode == "none" else f"edges: {mode} ({count:,} {'in view' if mode != 'raster' else 'pre-aggregated'})"
+
+    def _edge_data(self):
+        return self._data if self.show_edges else None
+
+    # ---------------------------------------------------------------- widgets
+    def _build_widgets(self) -> None:
+        self._progress = pn.indicators.Progress(value=0, max=100, visible=False, sizing_mode="stretch_width",
+                                                bar_color="primary")
+        gen = pn.widgets.Button(name="Generate", button_type="primary", sizing_mode="stretch_width",
+                                disabled=self.param.busy)
+        gen.on_click(self._on_generate)
+        opener = pn.widgets.Button(name="Open", sizing_mode="stretch_width", disabled=self.param.busy)
+        opener.on_click(self._on_open)
+        cancel = pn.widgets.Button(name="Cancel", button_type="light", sizing_mode="stretch_width",
+                                   visible=self.param.busy)
+        cancel.on_click(self._on_cancel)
+        spec_widgets = pn.Param(self.spec, parameters=list(SPEC_FIELDS), show_name=False,
+                                widgets={"nodes": {"type": pn.widgets.IntInput, "step": 1000}},
+                                width=290)
+        self._controls = pn.Column(
+            pn.widgets.Select.from_param(self.param.color_by, sizing_mode="stretch_width"),
+            pn.widgets.RadioButtonGroup.from_param(self.param.projection, sizing_mode="stretch_width"),
+            pn.widgets.Checkbox.from_param(self.param.show_edges),
+            pn.pane.Markdown(pn.bind(lambda s: f"*{s}*" if s else "", self.param.edge_lod),
+                             css_classes=["roma-lod"], margin=(0, 10)),
+            pn.layout.Divider(),
+            pn.pane.Markdown("**Generate a hyperbolic graph** (S1/H2 model)", margin=(0, 10)),
+            spec_widgets, gen,
+            pn.pane.Markdown("**…or open a graph file**", margin=(0, 10)),
+            pn.widgets.TextInput.from_param(self.param.path, sizing_mode="stretch_width",
+                                            placeholder="/path/to/graph.npz"),
+            opener, self._progress, cancel,
+            width=300,
+        )
+
+    def __panel__(self):
+        status = pn.pane.Markdown(self.param.status, css_classes=["roma-status"], margin=(0, 10))
+        info = pn.Column(pn.pane.Markdown("**Picked node**", margin=(0, 10)), self._node_info, width=260)
+        return pn.Row(self._controls, pn.Column(status, self._plot), info)

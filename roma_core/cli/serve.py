@@ -1,0 +1,82 @@
+"""``roma serve``: the ROMA Explorer dashboard, served by Panel's own ``panel serve``."""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+from pathlib import Path
+
+from ..errors import RomaError
+
+APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve", help="serve the ROMA Explorer dashboard (wraps `panel serve app/main.py`)",
+        description="Serve the ROMA Explorer dashboard with Panel. Binds 127.0.0.1 by default, so only "
+                    "this machine can reach it; behind a reverse proxy, give --prefix (and "
+                    "--use-xheaders) and the public host with --allow-websocket-origin.")
+    p.add_argument("--address", default="127.0.0.1",
+                   help="interface to bind (default: 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, default=5006, help="port to listen on (default: 5006; 0 picks a free one)")
+    p.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]",
+                   help="host allowed to open the websocket, e.g. example.org or example.org:443; "
+                        "repeat for several (default: the address and port served)")
+    p.add_argument("--num-procs", type=int, default=1,
+                   help="worker processes (default: 1; 0 = one per CPU). Each process has its own caches")
+    p.add_argument("--num-threads", type=int, default=None,
+                   help="threads per process for Panel callbacks (default: none, callbacks run on the event loop)")
+    p.add_argument("--basic-auth", metavar="FILE_OR_PASSWORD",
+                   help="require a login: a password shared by everyone, or a JSON file mapping "
+                        "user names to passwords")
+    p.add_argument("--cookie-secret", default=None,
+                   help="secret signing the login cookie (default with --basic-auth: a random one per start)")
+    p.add_argument("--prefix", default=None, help="URL prefix when served behind a reverse proxy, e.g. /roma")
+    p.add_argument("--use-xheaders", action="store_true",
+                   help="trust X-Real-Ip/X-Forwarded-For/X-Scheme headers set by a reverse proxy")
+    p.add_argument("--show", action="store_true", help="open the dashboard in a browser once it is up")
+    p.set_defaults(func=run)
+
+
+def panel_argv(args: argparse.Namespace) -> list[str]:
+    """The ``panel serve`` arguments equivalent to ``roma serve`` ones."""
+    if not 0 <= args.port <= 65535:
+        raise RomaError(f"--port must be in 0..65535, got {args.port}")
+    if args.num_procs < 0:
+        raise RomaError(f"--num-procs must be >= 0, got {args.num_procs}")
+    if args.num_threads is not None and args.num_threads < 1:
+        raise RomaError(f"--num-threads must be >= 1, got {args.num_threads}")
+    argv = [str(APP), "--address", args.address, "--port", str(args.port),
+            "--num-procs", str(args.num_procs)]
+    for origin in args.allow_websocket_origin or []:
+        argv += ["--allow-websocket-origin", origin]
+    if args.num_threads is not None:
+        argv += ["--num-threads", str(args.num_threads)]
+    if args.basic_auth:
+        if args.basic_auth.endswith(".json") and not os.path.isfile(args.basic_auth):
+            raise RomaError(f"--basic-auth file {args.basic_auth} does not exist; give a JSON file "
+                            "of {{user: password}} or a password")
+        argv += ["--basic-auth", args.basic_auth,
+                 "--cookie-secret", args.cookie_secret or secrets.token_urlsafe(32)]
+    elif args.cookie_secret:
+        argv += ["--cookie-secret", args.cookie_secret]
+    if args.prefix:
+        argv += ["--prefix", args.prefix]
+    if args.use_xheaders:
+        argv.append("--use-xheaders")
+    if args.show:
+        argv.append("--show")
+    return argv
+
+
+def run(args: argparse.Namespace) -> int:
+    from panel.command.serve import Serve
+
+    if not APP.is_file():
+        raise RomaError(f"the dashboard entry {APP} is missing; reinstall the project (pip install -e .)")
+    parser = argparse.ArgumentParser(prog="panel serve")
+    command = Serve(parser=parser)
+    ns = parser.parse_args(panel_argv(args))
+    ret = command.invoke(ns)
+    return 1 if ret is False else 0
