@@ -1,0 +1,255 @@
+"""``simulate``: integrate a dynamics spec on a graph into a trajectory ``xarray.Dataset``,
+in memory or streamed frame by frame to a zarr store (memory O(N + E) plus one chunk)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..errors import DeviceError, SimulationError, SpecError
+from ..progress import ProgressCallback, report
+from ..specs import BurgersSpec, KuramotoSpec, SimulationSpec
+from .integrate import RK4, EulerMaruyama
+from .systems import make_system
+
+STABILITY = {"rk4": 2.78, "euler_maruyama": 2.0}   # extent of the stability region on the negative axis
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_device(device) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; a CUDA device that is absent is an error."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name!r} requested but this machine has no CUDA device; "
+                              "use device='cpu' or 'auto'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+    elif dev.type != "cpu":
+        raise DeviceError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+    return dev
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    if dtype in (torch.float32, torch.float64):
+        return dtype
+    name = str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise SpecError(f"dtype must be float32 or float64, got {dtype!r}")
+    return DTYPES[name]
+
+
+def as_spec(dynamics):
+    """A validated KuramotoSpec or BurgersSpec (a name gives the defaults)."""
+    if isinstance(dynamics, str):
+        table = {"kuramoto": KuramotoSpec, "burgers": BurgersSpec}
+        if dynamics not in table:
+            raise SpecError(f"unknown dynamics {dynamics!r}; use 'kuramoto' or 'burgers'")
+        dynamics = table[dynamics]()
+    if not isinstance(dynamics, (KuramotoSpec, BurgersSpec)):
+        raise SpecError(f"dynamics must be a KuramotoSpec or BurgersSpec, got {type(dynamics).__name__}")
+    try:
+        return dynamics.validate()
+    except ValueError as exc:
+        raise SpecError(str(exc)) from exc
+
+
+class Run:
+    """A prepared simulation: validated inputs, the system on its device, the frame times."""
+
+    def __init__(self, dynamics, graph, sim: SimulationSpec, dtype, inputs=None, backend: str = "auto"):
+        from ..graphs import Graph
+
+        self.spec = as_spec(dynamics)
+        sim.validate()
+        if not isinstance(graph, Graph):
+            raise SimulationError(f"graph must be a roma_core Graph, got {type(graph).__name__}")
+        if graph.num_nodes < 1:
+            raise SimulationError("the graph has no nodes")
+        self.graph, self.sim = graph, sim
+        self.device = resolve_device(sim.device)
+        self.dtype = resolve_dtype(dtype)
+        self.n_steps = max(1, int(round(sim.t_end / sim.dt)))
+        self.frame_steps = np.arange(0, self.n_steps + 1, sim.save_every)
+        self.times = self.frame_steps * sim.dt
+        noise = self.spec.noise
+        method = sim.method if sim.method != "auto" else ("euler_maruyama" if noise > 0 else "rk4")
+        if method == "rk4" and noise > 0:
+            raise SimulationError(f"noise σ = {noise} needs method='euler_maruyama' (RK4 is for σ = 0)")
+        self.method = method
+        self._check_edges()
+        if backend == "auto":
+            backend = "torch" if self.device.type == "cuda" else "numba"
+        if backend not in ("numba", "torch") or (backend == "numba" and self.device.type != "cpu"):
+            raise SimulationError(f"backend {backend!r} is not available on {self.device}; use 'auto'")
+        self.system = make_system(self.spec, graph, self.device, self.dtype, backend, self.n_steps * sim.dt)
+        self.system.draw(np.random.default_rng(sim.seed), self._given(inputs))
+        self._check_stability()
+
+    def _check_edges(self) -> None:
+        s, g = self.spec, self.graph
+        needs = s.coupling != 0 if isinstance(s, KuramotoSpec) else (s.advection != 0 or s.viscosity != 0)
+        if needs and g.nnz == 0:
+            what = "coupling K" if isinstance(s, KuramotoSpec) else "advection F and viscosity ν"
+            raise SimulationError(f"the graph has no edges, but {what} act through edges; "
+                                  "use a graph with edges or set them to 0")
+
+    def _given(self, inputs) -> dict:
+        given = {}
+        for name, value in (inputs or {}).items():
+            arr = np.asarray(value, dtype=np.float64)
+            if arr.shape != (self.graph.num_nodes,):
+                raise SimulationError(f"input {name!r} must have one value per node "
+                                      f"({self.graph.num_nodes}), got shape {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise SimulationError(f"input {name!r} contains NaN or infinite values")
+            given[name] = arr
+        return given
+
+    def _check_stability(self) -> None:
+        if not hasattr(self.system, "stability_rate"):
+            return
+        rate = self.system.stability_rate(self.system.inputs["initial"])
+        limit = STABILITY[self.method]
+        if rate * self.sim.dt > limit:
+            raise SimulationError(
+                f"dt = {self.sim.dt} is above the explicit stability limit ≈ {limit / rate:.3g} for these "
+                f"parameters on this graph (fastest rate {rate:.3g}); reduce dt, the viscosity or the "
+                "advection, or raise gap_floor")
+
+    # ---------------------------------------------------------------- dataset
+    def attrs(self) -> dict:
+        s, sim, g = self.spec, self.sim, self.graph
+        sim_json = SimulationSpec.from_dict({**sim.to_dict(), "method": self.method})
+        out = {"roma_kind": "trajectory", "dynamics": self.system.name, "spec": s.to_json(),
+               "simulation": sim_json.to_json(), "integrator": self.method,
+               "dtype": str(self.dtype).replace("torch.", ""), "device": str(self.device),
+               "backend": self.system.backend, "graph_fingerprint": g.fingerprint(),
+               "num_nodes": g.num_nodes, "num_edges": g.num_edges, "seed": sim.seed, "dt": sim.dt,
+               "t_end": float(self.n_steps * sim.dt), "n_steps": self.n_steps, "save_every": sim.save_every,
+               "state_name": self.system.state_name}
+        if isinstance(s, KuramotoSpec):
+            out["coupling_period"] = self.system.period
+        return out
+
+    def static_vars(self) -> dict:
+        """Per-node inputs and time-only known values, as (dims, array, attrs)."""
+        docs = {"omega": ("natural frequency ω_i", "rad/time"), "initial": ("initial state", self.system.state_units),
+                "source_amplitude": ("peak rate of the node's burst (0: no source)", "1/time"),
+                "source_time": ("time of the node's burst peak", "time")}
+        out = {k: (("node",), v.astype(self.system.np_dtype), {"long_name": docs[k][0], "units": docs[k][1]})
+               for k, v in self.system.inputs.items()}
+        if isinstance(self.spec, KuramotoSpec):
+            out["coupling"] = (("time",), np.array([self.system.coupling_at(t) for t in self.times]),
+                               {"long_name": "coupling K(t) at the frame times"})
+        return out
+
+    def dataset(self, state, observable) -> xr.Dataset:
+        """The trajectory Dataset around ``state`` (time, node) and ``observable`` (time)."""
+        sysm = self.system
+        obs_doc = {"order_parameter": "global order parameter R = |<exp(iθ)>|",
+                   "mass": "total mass Σ_i u_i"}[sysm.observable]
+        data = {"state": (("time", "node"), state,
+                          {"long_name": f"state {sysm.state_name}", "units": sysm.state_units}),
+                sysm.observable: (("time",), observable, {"long_name": obs_doc})}
+        data.update(self.static_vars())
+        coords = {"time": ("time", self.times.astype(np.float64), {"units": "time"}),
+                  "node": ("node", np.arange(self.graph.num_nodes, dtype=np.int64))}
+        return xr.Dataset(data, coords=coords, attrs=self.attrs())
+
+    # ---------------------------------------------------------------- loop
+    def execute(self, sink, progress: ProgressCallback | None = None) -> None:
+        """Integrate, handing every saved frame to ``sink.frame(index, state_numpy, observable)``."""
+        sysm, sim = self.system, self.sim
+        y = sysm.tensor(sysm.inputs["initial"]).clone()
+        if self.method == "rk4":
+            stepper = RK4(sysm.rhs, y)
+        else:
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(int(sim.seed) & (2**63 - 1))
+            stepper = EulerMaruyama(sysm.rhs, y, self.spec.noise, gen)
+        every = max(1, self.n_steps // 200)
+        self._frame(sink, 0, y, 0.0)
+        report(progress, 0, self.n_steps)
+        for n in range(self.n_steps):
+            stepper.step(n * sim.dt, y, sim.dt)
+            done = n + 1
+            if done % sim.save_every == 0:
+                self._frame(sink, done // sim.save_every, y, done * sim.dt)
+            if done % every == 0 or done == self.n_steps:
+                report(progress, done, self.n_steps)
+
+    def _frame(self, sink, index: int, y: torch.Tensor, t: float) -> None:
+        if not bool(torch.isfinite(y).all()):
+            raise SimulationError(f"the state became NaN/infinite by t = {t:g}: the explicit step is unstable "
+                                  f"for dt = {self.sim.dt}; reduce dt")
+        sink.frame(index, y.detach().cpu().numpy(), self.system.observe(y))
+
+
+class MemorySink:
+    """Collects frames in memory."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.state = np.empty((len(run.times), run.graph.num_nodes), dtype=run.system.np_dtype)
+        self.obs = np.empty(len(run.times))
+
+    def frame(self, index, state, obs) -> None:
+        self.state[index] = state
+        self.obs[index] = obs
+
+    def dataset(self) -> xr.Dataset:
+        return self.run.dataset(self.state, self.obs)
+
+
+def simulation_spec(t_end, dt, save_every, seed, device, dtype, method) -> SimulationSpec:
+    for name, value in (("t_end", t_end), ("dt", dt)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+            raise SpecError(f"{name} must be a number, got {value!r}")
+    if not isinstance(save_every, (int, np.integer)) or isinstance(save_every, bool):
+        raise SpecError(f"save_every must be a whole number of steps, got {save_every!r}")
+    dtype_name = str(resolve_dtype(dtype)).replace("torch.", "")
+    try:
+        spec = SimulationSpec(t_end=float(t_end), dt=float(dt), save_every=int(save_every), seed=int(seed),
+                              device=str(device), dtype=dtype_name, method=method)
+    except ValueError as exc:
+        raise SpecError(f"invalid simulation settings: {exc}") from exc
+    return spec.validate()
+
+
+def simulate(dynamics, graph, t_end: float, dt: float, save_every: int = 1, seed: int = 0,
+             device="auto", dtype=torch.float32, method: str = "auto",
+             progress: ProgressCallback | None = None, out=None, overwrite: bool = False,
+             inputs: dict | None = None, chunks: tuple[int, int] | None = None,
+             backend: str = "auto") -> xr.Dataset:
+    """Integrate ``dynamics`` (a :class:`KuramotoSpec` / :class:`BurgersSpec`, or its name)
+    on ``graph`` from t = 0 to ``t_end`` (round(t_end/dt) steps), saving every
+    ``save_every`` steps (the initial state is frame 0).
+
+    ``method``: ``rk4`` (σ = 0), ``euler_maruyama``, or ``auto`` (RK4 unless the spec has
+    noise). ``out``: a ``.zarr`` path; frames stream there chunk by chunk, the store is
+    written under a temporary name and renamed at the end, and the lazily opened store is
+    returned. ``inputs`` overrides drawn per-node inputs (``omega``, ``initial``,
+    ``source_amplitude``, ``source_time``). ``backend`` (tests only): ``numba`` (CPU) or
+    ``torch``. Returns a Dataset with ``state(time, node)``, the per-node inputs, the
+    observable (``order_parameter`` or ``mass``) and attrs describing the run.
+    """
+    sim = simulation_spec(t_end, dt, save_every, seed, device, dtype, method)
+    if out is not None:
+        from ..data.store import check_target
+        check_target(out, overwrite)
+    run = Run(dynamics, graph, sim, dtype, inputs, backend)
+    if out is None:
+        sink = MemorySink(run)
+        run.execute(sink, progress)
+        return sink.dataset()
+    from ..data.stream import stream_to_zarr
+    return stream_to_zarr(run, out, overwrite, chunks, progress)

@@ -1,0 +1,250 @@
+"""The two dynamics as right-hand sides ``rhs(t, y, out)`` on torch tensors.
+
+Random per-node inputs are drawn in float64 with numpy from the seed (so float32 and
+float64 runs, and CPU and CUDA runs, start from the same inputs). On CPU the coupling is
+a numba kernel working on the tensors' memory; on CUDA it is torch (CSR SpMM for
+Kuramoto, gather + ``index_add_`` for Burgers). A complete graph uses the mean-field form
+of the same equation (O(N) per evaluation).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from ..errors import SimulationError
+from ..specs import BurgersSpec, KuramotoSpec
+from . import kernels
+
+
+def sender_weights(graph, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``w_j = k_j^α`` and ``1 / Σ_k A_ik w_k`` per node (0 for nodes without neighbours)."""
+    deg = graph.degree.astype(np.float64)
+    w = np.where(deg > 0, np.power(np.maximum(deg, 1.0), alpha), 0.0)
+    norm = graph.adjacency() @ w
+    inv = np.zeros_like(norm)
+    inv[norm > 0] = 1.0 / norm[norm > 0]
+    return w, inv
+
+
+def is_complete(graph) -> bool:
+    """All N(N−1) off-diagonal entries present, no weights (each row has every other node)."""
+    n = graph.num_nodes
+    if n < 2 or graph.weights is not None or graph.nnz != n * (n - 1):
+        return False
+    return not np.any(graph.indices == graph.row_ids())
+
+
+class System:
+    """Common state: graph arrays on the device, the backend, the per-node inputs."""
+
+    name = ""
+    state_name = ""
+    state_units = ""
+    observable = ""
+
+    def __init__(self, spec, graph, device: torch.device, dtype: torch.dtype, backend: str):
+        self.spec, self.graph, self.device, self.dtype = spec, graph, device, dtype
+        self.np_dtype = np.float32 if dtype == torch.float32 else np.float64
+        self.backend = backend
+        self.bounds = kernels.row_blocks(graph.indptr)
+        self.ew = graph.weights if graph.weights is not None else np.zeros(0)
+        self.inputs: dict[str, np.ndarray] = {}
+
+    def tensor(self, array) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(array, dtype=self.np_dtype), device=self.device)
+
+    def _torch_csr(self, values: np.ndarray) -> torch.Tensor:
+        g = self.graph
+        with warnings.catch_warnings():      # torch flags CSR tensors as beta
+            warnings.simplefilter("ignore", UserWarning)
+                return torch.sparse_csr_tensor(torch.as_tensor(g.indptr, device=self.device),
+                                           torch.as_tensor(g.indices.astype(np.int64), device=self.device),
+                                           self.tensor(values), size=(g.num_nodes, g.num_nodes))
+
+    def entry_weights(self, w: np.ndarray, inv: np.ndarray) -> np.ndarray:
+        """W_ij per stored entry (torch backend only; the numba kernels never form it)."""
+        g = self.graph
+        a = g.weights if g.weights is not None else 1.0
+        return a * w[g.indices] * inv[g.row_ids()]
+
+
+class KuramotoSystem(System):
+    name = "kuramoto"
+    state_name = "theta"
+    state_units = "rad"
+    observable = "order_parameter"
+
+    def __init__(self, spec: KuramotoSpec, graph, device, dtype, backend, t_end: float):
+        super().__init__(spec, graph, device, dtype, backend)
+        self.period = spec.mod_period if spec.mod_period > 0 else t_end
+        w, inv = sender_weights(graph, spec.alpha)
+        self.mean_field = is_complete(graph)
+        self.weighted = spec.alpha != 0 or graph.weights is not None
+        if self.mean_field:
+            self.backend = "mean_field"
+        elif self.backend == "torch":
+            self.W = self._torch_csr(self.entry_weights(w, inv))
+        else:
+            self.w, self.inv = w.astype(self.np_dtype), inv.astype(self.np_dtype)
+            n = graph.num_nodes
+            self.sc = np.empty((n, 2), self.np_dtype)
+            self.ws = np.empty((n, 2), self.np_dtype) if self.weighted else self.sc
+            self.sincos = kernels.sincos_f32 if self.np_dtype == np.float32 else kernels.sincos_f64
+
+    def draw(self, rng: np.random.Generator, given: dict) -> None:
+        s, n = self.spec, self.graph.num_nodes
+        if "omega" in given:
+            omega = np.asarray(given["omega"], dtype=np.float64)
+        else:
+            raw = rng.standard_normal(n) if s.omega_dist == "normal" else rng.standard_cauchy(n)
+            omega = np.clip(s.omega_scale * raw, -s.omega_clip, s.omega_clip)
+            if s.omega_center:
+                omega = omega - omega.mean()
+        if "initial" in given:
+            theta0 = np.asarray(given["initial"], dtype=np.float64)
+        elif s.initial == "normal":
+            theta0 = s.initial_spread * rng.standard_normal(n)
+        else:
+            theta0 = rng.uniform(0.0, 2 * math.pi, n)
+        self.inputs = {"omega": omega, "initial": theta0}
+        self.omega = self.tensor(omega)
+
+    def coupling_at(self, t: float) -> float:
+        s = self.spec
+        if s.schedule == "constant":
+            return s.coupling
+        phi = math.pi * s.mod_p * t / self.period
+        shape = (1 - s.mod_d) * abs(math.cos(s.mod_g * phi)) ** s.mod_b + s.mod_d
+        return s.coupling * (s.mod_a + (1 - s.mod_a) * math.sin(phi) ** 2 * shape)
+
+    def rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        k = self.coupling_at(t)
+        if self.backend == "numba":
+            self.sincos(y.numpy(), self.w, self.sc, self.ws, self.bounds, self.weighted)
+            kernels.kuramoto_rhs(self.omega.numpy(), k, self.graph.indptr, self.graph.indices, self.ew,
+                                 self.graph.weights is not None, self.inv, self.sc, self.ws, out.numpy(),
+                                 self.bounds)
+            return out
+        s, c = torch.sin(y), torch.cos(y)
+        if self.backend == "mean_field":      # W_ij = 1/(N−1); the j = i term cancels
+            n = y.shape[0]
+            coup = (c * s.sum() - s * c.sum()) / (n - 1)
+        else:
+            m = self.W @ torch.stack([s, c], 1)
+            coup = c * m[:, 0] - s * m[:, 1]
+        torch.add(self.omega, coup, alpha=k, out=out)
+        return out
+
+    def observe(self, y: torch.Tensor) -> float:
+        return float(torch.abs(torch.complex(torch.cos(y).mean(), torch.sin(y).mean())))
+
+
+class BurgersSystem(System):
+    name = "burgers"
+    state_name = "u"
+    state_units = "1"
+    observable = "mass"
+
+    def __init__(self, spec: BurgersSpec, graph, device, dtype, backend, t_end: float):
+        super().__init__(spec, graph, device, dtype, backend)
+        if graph.theta is None:
+            raise SimulationError("Burgers dynamics needs node angles (graph.theta) for the upwind direction "
+                                  "and the gaps h_ij; use a hyperbolic graph or give theta when building it")
+        self.t_end = t_end
+        n = graph.num_nodes
+        self.hmin = spec.gap_floor * 2 * math.pi / n
+        w, inv = sender_weights(graph, spec.alpha)
+        self.pos = np.mod(graph.theta, 2 * math.pi)
+        if self.hmin == 0 and graph.nnz:
+            d = np.abs(self.pos[graph.indices] - self.pos[graph.row_ids()])
+            if np.min(np.minimum(d, 2 * math.pi - d)) == 0:
+                raise SimulationError("two neighbours sit at the same angle (gap 0); set gap_floor > 0")
+        self._w_inv = (w, inv)
+        if self.backend == "torch":
+            rows = torch.as_tensor(graph.row_ids(), device=device)
+            cols = torch.as_tensor(graph.indices.astype(np.int64), device=device)
+            self.rows, self.cols = rows, cols
+            self.W = self.tensor(self.entry_weights(w, inv))
+            self.pos_t = self.tensor(self.pos)
+        else:
+            self.w, self.inv = w.astype(self.np_dtype), inv.astype(self.np_dtype)
+            self.pos_n = self.pos.astype(self.np_dtype)
+
+    def stability_rate(self, u0: np.ndarray) -> float:
+        """A bound (Gershgorin) on the fastest rate of the linearised right-hand side at
+        ``u0``: max_i 2 Σ_j W_ij (ν/h_ij² + F|u0_i|/h_ij). Explicit steps need dt·rate ≲ 2.8."""
+        g = self.graph
+        if not g.nnz:
+            return 0.0
+        w, inv = self._w_inv
+        rows = g.row_ids()
+        d = np.abs(self.pos[g.indices] - self.pos[rows])
+        h = np.maximum(np.minimum(d, 2 * math.pi - d), self.hmin)
+        entry = self.entry_weights(w, inv)
+        dif = np.bincount(rows, entry / h ** 2, minlength=g.num_nodes)
+        adv = np.bincount(rows, entry / h, minlength=g.num_nodes)
+        s = self.spec
+        return float(np.max(2 * (s.viscosity * dif + abs(s.advection) * np.abs(u0) * adv)))
+
+    def draw(self, rng: np.random.Generator, given: dict) -> None:
+        s, n = self.spec, self.graph.num_nodes
+        if "initial" in given:
+            u0 = np.asarray(given["initial"], dtype=np.float64)
+        elif s.initial == "bump":
+            centre = rng.uniform(0, 2 * math.pi)
+            d = np.angle(np.exp(1j * (self.pos - centre)))
+            u0 = s.initial_offset + s.initial_amplitude * np.exp(-0.5 * (d / s.initial_width) ** 2)
+        elif s.initial == "sine":
+            u0 = s.initial_offset + s.initial_amplitude * np.sin(s.initial_mode * self.pos)
+        else:
+            u0 = s.initial_offset + s.initial_amplitude * rng.random(n)
+        amp = np.zeros(n)
+        onset = np.zeros(n)
+        if "source_amplitude" in given:
+            amp = np.asarray(given["source_amplitude"], dtype=np.float64)
+            onset = np.asarray(given.get("source_time", onset), dtype=np.float64)
+        elif s.sources:
+            nodes = rng.choice(n, size=min(s.sources, n), replace=False)
+            amp[nodes] = s.source_amplitude
+            onset[nodes] = rng.uniform(0, self.t_end, len(nodes))
+        self.inputs = {"initial": u0, "source_amplitude": amp, "source_time": onset}
+        src = np.flatnonzero(amp)
+        self.src_nodes = torch.as_tensor(src, device=self.device)
+        self.src_amp = self.tensor(amp[src])
+        self.src_time = self.tensor(onset[src])
+
+    def rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        s = self.spec
+        if self.backend == "numba":
+            g = self.graph
+            kernels.burgers_rhs(y.numpy(), self.pos_n, self.w, self.inv, g.indptr, g.indices, self.ew,
+                                g.weights is not None, s.advection, s.viscosity, self.hmin, out.numpy(),
+                                self.bounds)
+        else:
+            ui, uj = y[self.rows], y[self.cols]
+            d = self.pos_t[self.cols] - self.pos_t[self.rows]
+            d = d - 2 * math.pi * torch.floor(d / (2 * math.pi) + 0.5)
+            h = torch.clamp(d.abs(), min=self.hmin)
+            du = uj - ui
+            up = ((ui > 0) & (d < 0)) | ((ui < 0) & (d > 0))
+            adv = torch.where(up, self.W * du / (torch.sign(d) * h), torch.zeros_like(du))
+            out.zero_()
+            out.index_add_(0, self.rows, s.viscosity * self.W * du / (h * h) - s.advection * ui * adv)
+        if len(self.src_nodes):
+            burst = self.src_amp * torch.exp(-0.5 * ((t - self.src_time) / s.source_width) ** 2)
+            out.index_add_(0, self.src_nodes, burst)
+        return out
+
+    def observe(self, y: torch.Tensor) -> float:
+        return float(y.sum(dtype=torch.float64))
+
+
+def make_system(spec, graph, device, dtype, backend: str, t_end: float) -> System:
+    if isinstance(spec, KuramotoSpec):
+        return KuramotoSystem(spec, graph, device, dtype, backend, t_end)
+    if isinstance(spec, BurgersSpec):
+        return BurgersSystem(spec, graph, device, dtype, backend, t_end)
+    raise SimulationError(f"dynamics must be a KuramotoSpec or BurgersSpec, got {type(spec).__name__}")
