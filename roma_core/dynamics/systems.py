@@ -60,7 +60,7 @@ class System:
         g = self.graph
         with warnings.catch_warnings():      # torch flags CSR tensors as beta
             warnings.simplefilter("ignore", UserWarning)
-                return torch.sparse_csr_tensor(torch.as_tensor(g.indptr, device=self.device),
+            return torch.sparse_csr_tensor(torch.as_tensor(g.indptr, device=self.device),
                                            torch.as_tensor(g.indices.astype(np.int64), device=self.device),
                                            self.tensor(values), size=(g.num_nodes, g.num_nodes))
 
