@@ -181,6 +181,13 @@ class HierarchySpec(Spec):
                            doc="coarsening steps (None: until the top level has about min_nodes nodes)")
     block = param.Integer(default=2, bounds=(2, None), doc="GRG: consecutive nodes (by angle) per supernode")
     tau = param.Number(default=None, allow_None=True, doc="LRG: diffusion time tau* (> 0; None: specific-heat peak)")
+    reduction = param.Number(default=None, allow_None=True,
+                             doc="LRG: instead of tau, aim for N_l / N_(l+1) = reduction (> 1)")
+    rule = param.Selector(default="half", objects=["half", "max"],
+                          doc="LRG: tau from C(tau) where it falls to half its peak, or at the peak")
+    criterion = param.Selector(default="auto", objects=["auto", "exact", "sketch"],
+                               doc="LRG: Kadanoff criterion, dense exact or random-feature sketch")
+    features = param.Integer(default=64, bounds=(2, None), doc="LRG: random features of the sketch criterion")
     min_nodes = param.Integer(default=16, bounds=(1, None), doc="stop coarsening below this many nodes")
     seed = param.Integer(default=0, doc="random seed of stochastic estimators (LRG at large N)")
 
@@ -188,6 +195,8 @@ class HierarchySpec(Spec):
         super().validate()
         if self.tau is not None and not self.tau > 0:
             raise SpecError(f"tau must be > 0 (got {self.tau}); leave it unset to pick the specific-heat peak")
+        if self.reduction is not None and not self.reduction > 1:
+            raise SpecError(f"reduction must be > 1 (got {self.reduction}): it is N_l / N_(l+1)")
         return self
 
 

@@ -201,9 +201,9 @@ class Hierarchy:
     def lift(self, y, level: int, mode: str = "mean", source: int | None = None):
         """Take ``y`` on level ``source`` (default ``level + 1``) back to level ``level``:
         ``mode="mean"`` copies each supernode's value to its members (weighted by the soft
-        assignment), ``mode="mass"`` shares it out in proportion to the assignment, so
-        ``lift(coarsen(x, l, m), l, m)`` is exact for x constant on supernodes (m="mean")
-        or proportional to member weights (m="mass")."""
+        assignment), ``mode="mass"`` shares it out in proportion to the assignment. For hard
+        assignments ``lift(coarsen(x, l), l)`` returns any x constant on supernodes, and
+        ``coarsen(lift(y, l, "mass"), l, "mass")`` returns y."""
         level = self._check_level(level, "level", top=self.depth - 1)
         source = level + 1 if source is None else self._check_level(source, "source")
         if source <= level:

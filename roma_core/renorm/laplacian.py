@@ -92,10 +92,11 @@ def laplacian(graph: Graph, tau=None, levels: int | None = None, *, reduction: f
     if not assign:
         raise HierarchyError("the Laplacian RG found no supernodes to merge at the first level; give a larger tau")
     spec = HierarchySpec(method="laplacian", levels=len(assign), min_nodes=min_nodes, seed=seed,
-                         tau=float(tau_list[0]) if tau_list is not None and tau_list[0] is not None else None)
+                         tau=float(tau_list[0]) if tau_list is not None and tau_list[0] is not None else None,
+                         reduction=None if reduction is None else float(reduction), rule=rule, criterion=method,
+                         features=features)
     return Hierarchy(graphs, assign, spec=spec.to_dict(), name="laplacian",
-                     meta={"tau": used_tau, "criterion": methods, "features": features, "rule": rule,
-                           "reduction": reduction})
+                     meta={"tau": used_tau, "criterion": methods})
 
 
 def tau_for_reduction(graph: Graph, reduction: float, method: str = "exact", features: int = 64,
