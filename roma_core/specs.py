@@ -170,6 +170,8 @@ class TrainSpec(Spec):
     eval_every = param.Integer(default=200, bounds=(0, None), doc="steps between validation passes (0: off)")
     seed = param.Integer(default=0, doc="random seed (weights, sampling, noise)")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="compute device")
+    threads = param.Integer(default=1, bounds=(0, None),
+                            doc="CPU threads for torch (0: torch's default); 1 is fastest on a shared CPU")
 
 
 class HierarchySpec(Spec):

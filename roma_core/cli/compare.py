@@ -1,0 +1,23 @@
+"""``roma compare``: one table over several checkpoints (and the persistence floor)."""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compare", help="table of model, parameters, train time, test and held-out error")
+    p.add_argument("checkpoints", nargs="+", help="run directories")
+    p.add_argument("--data", required=True, help="trajectory of the training graph (its test span is used)")
+    p.add_argument("--heldout", default=None, help="trajectory on a held-out graph (all windows used)")
+    p.add_argument("--windows", type=int, default=16)
+    p.add_argument("--out", default=None, help="write the rows as JSON here")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..eval.compare import compare, format_table
+    from .evaluate import write_json
+
+    rows = compare(args.checkpoints, args.data, args.heldout, max_windows=args.windows)
+    print(format_table(rows))
+    if args.out:
+        write_json(args.out, rows)
+    return 0

@@ -1,0 +1,37 @@
+"""``roma evaluate``: metrics of a checkpoint on a trajectory."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="relative L2 per horizon, order-parameter error, attention summary",
+                       description="Evaluate a trained checkpoint on a trajectory: its test span when it is "
+                                   "the training graph, every window when it is a held-out graph.")
+    p.add_argument("--checkpoint", required=True, help="run directory or ckpt_* directory")
+    p.add_argument("--data", required=True, help="trajectory store (.zarr)")
+    p.add_argument("--out", default=None, help="write the metrics as JSON here")
+    p.add_argument("--split", default="auto", choices=["auto", "test", "val", "all"])
+    p.add_argument("--windows", type=int, default=16, help="evaluate at most this many windows")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.set_defaults(func=run)
+
+
+def write_json(path, obj) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def run(args) -> int:
+    from ..eval.evaluate import evaluate
+
+    res = evaluate(args.checkpoint, args.data, split=args.split, max_windows=args.windows, device=args.device)
+    if args.out:
+        write_json(args.out, res)
+    print(json.dumps({k: v for k, v in res.items() if k != "attention"} | {"attention": res["attention"].get("mean")}))
+    return 0

@@ -1,0 +1,52 @@
+"""``roma train``: train ROMA or a baseline on a trajectory store."""
+from __future__ import annotations
+
+import json
+
+from ..specs import ModelSpec, TrainSpec
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train ROMA or a baseline on a trajectory",
+                       description="Train a model on windows of a trajectory store; checkpoints and "
+                                   "metrics.jsonl go to --out. Works under torchrun (DDP).")
+    p.add_argument("--data", required=True, help="trajectory store (.zarr) written by roma simulate")
+    p.add_argument("--model", default="roma", choices=["roma", "deeponet", "gnn", "transformer", "persistence"])
+    p.add_argument("--out", required=True, help="run directory (checkpoints, metrics.jsonl)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--match-params", type=int, default=None,
+                   help="set --hidden so the model has about this many parameters")
+    ModelSpec.add_arguments(p, skip=("channels",))
+    TrainSpec.add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..models import match_width
+    from ..progress import tqdm_progress
+    from ..train import train
+    from ..train.data import load_windows
+
+    mspec = ModelSpec.from_args(args)
+    tspec = TrainSpec.from_args(args)
+    windows = load_windows(args.data, mspec, tspec)
+    mspec = ModelSpec.from_dict({**mspec.to_dict(), "channels": windows.channels})
+    if args.match_params:
+        mspec = match_width(args.model, mspec, args.match_params)
+    from tqdm.auto import tqdm
+    import sys
+
+    bar = tqdm(total=tspec.steps, desc=f"train {args.model}", unit="step", disable=not sys.stderr.isatty())
+
+    def log(rec):
+        bar.n = rec["step"]
+        bar.set_postfix(loss=f"{rec['loss']:.4g}", refresh=False)
+        bar.update(0)
+
+    try:
+        res = train(windows, args.model, mspec, tspec, args.out, resume=args.resume, log=log)
+    finally:
+        bar.close()
+    res.pop("model", None)
+    print(json.dumps(res))
+    return 0

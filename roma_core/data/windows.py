@@ -1,0 +1,116 @@
+"""Training windows from a trajectory: lookback κ past states -> horizon τ future states.
+
+Time is split in order into train / validation / test spans (no window crosses a span
+border); held-out graphs are separate trajectories. States go through a feature transform
+(``phase``: θ -> (sin θ, cos θ); ``identity``: standardised with the train span's mean and
+standard deviation, recorded in :attr:`Windows.norm` so checkpoints can replay it).
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from ..errors import SpecError
+
+SPLITS = ("train", "val", "test", "all")
+
+
+def detect_features(attrs: dict) -> str:
+    """``phase`` for Kuramoto trajectories (judged from the attrs' spec JSON), else identity."""
+    text = json.dumps({k: str(v) for k, v in attrs.items()}).lower()
+    return "phase" if "kuramoto" in text else "identity"
+
+
+class Windows:
+    """Windows over ``states`` (T, N) of ``graph``; ``get(starts, nodes)`` slices a batch."""
+
+    def __init__(self, graph, states, *, lookback: int, horizon: int, stride: int = 1,
+                 val_fraction: float = 0.15, test_fraction: float = 0.15, features: str = "identity",
+                 norm: tuple[float, float] | None = None, times=None):
+        states = np.asarray(states)
+        if states.ndim != 2 or states.shape[1] != graph.num_nodes:
+            raise SpecError(f"states must be (time, node) with {graph.num_nodes} nodes, got {states.shape}")
+        if features not in ("phase", "identity"):
+            raise SpecError(f"features must be 'phase' or 'identity', got {features!r}")
+        self.graph, self.raw = graph, states
+        self.lookback, self.horizon, self.stride = int(lookback), int(horizon), int(stride)
+        self.features = features
+        self.times = np.arange(len(states), dtype=float) if times is None else np.asarray(times, float)
+        t = len(states)
+        n_test = int(round(t * test_fraction))
+        n_val = int(round(t * val_fraction))
+        self.bounds = {"train": (0, t - n_val - n_test), "val": (t - n_val - n_test, t - n_test),
+                       "test": (t - n_test, t)}
+        span = self.lookback + self.horizon
+        if self.bounds["train"][1] - self.bounds["train"][0] < span and (val_fraction or test_fraction) < 1:
+            raise SpecError(f"the train span has {self.bounds['train'][1]} time steps, fewer than lookback + "
+                            f"horizon = {span}; simulate longer or shorten the windows")
+        if features == "identity" and norm is None:
+            lo, hi = self.bounds["train"]
+            sample = states[lo:hi]
+            norm = (float(np.mean(sample)), float(np.std(sample)) or 1.0)
+        self.norm = norm if features == "identity" else None
+
+    @classmethod
+    def from_dataset(cls, ds, graph, *, features: str = "auto", **kw) -> "Windows":
+        """From a trajectory ``xarray.Dataset`` with variable ``state(time, node)``."""
+        if "state" not in ds:
+            raise SpecError(f"the trajectory has no 'state' variable (variables: {list(ds.data_vars)})")
+        if features == "auto":
+            features = "phase" if str(ds.attrs.get("dynamics", "")).lower() == "kuramoto" else \
+                detect_features(dict(ds.attrs) | dict(ds["state"].attrs))
+        state = ds["state"].transpose("time", "node").values
+        times = ds["time"].values if "time" in ds.coords else None
+        return cls(graph, state, features=features, times=times, **kw)
+
+    @property
+    def channels(self) -> int:
+        return 2 if self.features == "phase" else 1
+
+    def transform(self, raw: np.ndarray) -> np.ndarray:
+        """(..., ) raw states -> (..., C) float32 model features."""
+        if self.features == "phase":
+            return np.stack([np.sin(raw), np.cos(raw)], -1).astype(np.float32)
+        mean, std = self.norm
+        return ((raw - mean) / std).astype(np.float32)[..., None]
+
+    def starts(self, split: str) -> np.ndarray:
+        """Window start indices whose targets lie wholly in ``split`` ('train', 'val', 'test';
+        'all': the whole trajectory, for held-out graphs)."""
+        if split not in SPLITS:
+            raise SpecError(f"split must be one of {SPLITS}, got {split!r}")
+        lo, hi = (0, len(self.raw)) if split == "all" else self.bounds[split]
+        if split in ("val", "test"):    # history may reach back into the previous span
+            lo = max(0, lo - self.lookback)
+        last = hi - self.lookback - self.horizon
+        return np.arange(lo, last + 1, self.stride) if last >= lo else np.zeros(0, np.int64)
+
+    def get(self, starts, nodes=None):
+        """x (B, n, κ, C) and y (B, n, τ, C) float32 for window ``starts`` and ``nodes``."""
+        starts = np.asarray(starts, dtype=np.int64)
+        span = self.lookback + self.horizon
+        idx = starts[:, None] + np.arange(span)[None]
+        block = self.raw[idx] if nodes is None else self.raw[idx[:, :, None], np.asarray(nodes)[None, None, :]]
+        feats = self.transform(block).transpose(0, 2, 1, 3)                   # (B, n, span, C)
+        return np.ascontiguousarray(feats[:, :, :self.lookback]), np.ascontiguousarray(feats[:, :, self.lookback:])
+
+    def node_features(self, pos_dim: int, supernodes: int):
+        """theta, kappa (standardised log), positional encodings, prior supernode: per node."""
+        return node_features(self.graph, pos_dim, supernodes)
+
+
+def node_features(graph, pos_dim: int, supernodes: int):
+    from ..models.encodings import laplacian_pe
+
+    n = graph.num_nodes
+    theta = graph.theta if graph.theta is not None else 2 * math.pi * np.arange(n) / max(n, 1)
+    base = graph.kappa if graph.kappa is not None else np.maximum(graph.degree, 1).astype(float)
+    logk = np.log(np.maximum(base, 1e-12))
+    kappa = (logk - logk.mean()) / (logk.std() or 1.0)
+    order = np.argsort(theta, kind="stable")
+    prior = np.empty(n, np.int64)
+    prior[order] = np.arange(n) * supernodes // max(n, 1)       # geometric-RG blocks in angular order
+    pe = laplacian_pe(graph, pos_dim) if pos_dim else np.zeros((n, 0), np.float32)
+    return (np.mod(theta, 2 * math.pi).astype(np.float32), kappa.astype(np.float32), pe, prior)

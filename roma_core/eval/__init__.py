@@ -1,0 +1,1 @@
+"""Evaluation: chunked full-graph forecasts, metrics, comparisons and power-law scaling fits."""

@@ -1,0 +1,29 @@
+"""Compare checkpoints on the same test data; the persistence floor is added once."""
+from __future__ import annotations
+
+from .evaluate import evaluate
+
+
+def compare(checkpoints, data, heldout=None, *, max_windows: int = 16) -> list[dict]:
+    rows = []
+    for i, path in enumerate(checkpoints):
+        names = [None] + (["persistence"] if i == 0 else [])
+        for name in names:
+            test = evaluate(path, data, max_windows=max_windows, model_name=name)
+            row = {"model": test["model"], "params": test["params"],
+                   "train_seconds": 0.0 if name else test["train_seconds"], "steps": 0 if name else test["step"],
+                   "task": "-" if name else test["task"], "test_rel_l2": test["rel_l2"],
+                   "checkpoint": str(path)}
+            if heldout:
+                row["heldout_rel_l2"] = evaluate(path, heldout, max_windows=max_windows, model_name=name)["rel_l2"]
+            rows.append(row)
+    return rows
+
+
+def format_table(rows) -> str:
+    cols = ["model", "task", "params", "steps", "train_seconds", "test_rel_l2", "heldout_rel_l2"]
+    cols = [c for c in cols if any(c in r for r in rows)]
+    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
+    cells = [cols] + [[fmt(r.get(c, "")) for c in cols] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells)

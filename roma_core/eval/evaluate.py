@@ -1,0 +1,55 @@
+"""Evaluate a checkpoint on a trajectory (its own test span, or all of a held-out graph)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ..specs import TrainSpec
+from ..train import checkpoint as ckpt
+from ..train.data import load_windows
+from ..train.loop import Context
+from .metrics import attention_summary, order_parameter, relative_l2, relative_l2_per_step
+from .predict import forecast
+
+
+def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, device: str = "cpu",
+             chunk_nodes: int = 50_000, model_name: str | None = None, windows=None) -> dict:
+    """Metrics of the model in ``checkpoint`` on trajectory ``data`` (a path, or pass ready
+    ``windows``). ``split='auto'``: the test span when ``data`` is the training graph, every
+    window when it is another (held-out) graph. ``model_name='persistence'`` evaluates the
+    persistence floor with the checkpoint's windows instead of its weights."""
+    from ..models import build
+
+    model, state = ckpt.load_model(checkpoint, device=device)
+    tspec = TrainSpec.from_dict(state["train_spec"])
+    if model_name:
+        model = build(model_name, model.spec).to(device)
+    if windows is None:
+        windows = load_windows(data, model.spec, tspec, features=state["features"],
+                               norm=None if state["norm"] is None else tuple(state["norm"]))
+    same_graph = windows.graph.fingerprint() == state["graph_fingerprint"]
+    if split == "auto":
+        split = "test" if same_graph else "all"
+    starts = windows.starts(split)
+    if len(starts) == 0:
+        from ..errors import SpecError
+        raise SpecError(f"no {split} windows of lookback {windows.lookback} + horizon {windows.horizon} in {data}")
+    starts = starts[np.unique(np.linspace(0, len(starts) - 1, min(max_windows, len(starts))).astype(int))]
+    ctx = Context(windows, model.spec, torch.device(device))
+    model.eval()
+    t0 = time.perf_counter()
+    f = forecast(model, ctx, starts, chunk_nodes=chunk_nodes)
+    seconds = time.perf_counter() - t0
+    out = {"model": model_name or state["model"], "params": sum(p.numel() for p in model.parameters()),
+           "checkpoint": state["path"], "step": state["step"], "train_seconds": state["elapsed"],
+           "task": tspec.task, "split": split, "held_out_graph": not same_graph, "windows": len(starts),
+           "nodes": windows.graph.num_nodes, "rel_l2": relative_l2(f.values, f.target),
+           "rel_l2_per_step": relative_l2_per_step(f.values, f.target).tolist(),
+           "inference_seconds": seconds, "attention": attention_summary(f.attention)}
+    if windows.features == "phase":
+        r_pred, r_true = order_parameter(f.values), order_parameter(f.target)
+        out["order_parameter_mae"] = float(np.abs(r_pred - r_true).mean())
+        out["order_parameter_mae_per_step"] = np.abs(r_pred - r_true).mean(0).tolist()
+    return out

@@ -1,0 +1,62 @@
+"""Full-graph inference in chunks of nodes (each with its ``layers``-hop halo, so graph
+convolutions see complete neighbourhoods; supernode tokens pool the chunk's own nodes)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Forecast:
+    """values/target: (B, N, horizon, C); attention: (B, N, heads, levels+1) or None;
+    assign0: (N, N_1) first-level soft assignment averaged over windows, or None;
+    tables: higher-level assignments [(N_1, N_2), ...] or None."""
+
+    values: np.ndarray
+    target: np.ndarray
+    attention: np.ndarray | None = None
+    assign0: np.ndarray | None = None
+    tables: list | None = None
+
+
+@torch.no_grad()
+def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: bool = True) -> Forecast:
+    """Predict ``starts`` windows on every node of ``ctx``'s graph."""
+    n = ctx.windows.graph.num_nodes
+    starts = np.asarray(starts)
+    hops = getattr(getattr(model, "spec", None), "layers", 1)
+    values = target = attn = assign0 = None
+    tables = None
+    for lo in range(0, n, chunk_nodes):
+        core = np.arange(lo, min(n, lo + chunk_nodes))
+        nodes = core if len(core) == n else ctx.sampler.halo(core, hops)
+        inside = np.isin(nodes, core)
+        weight = None if len(core) == n else inside.astype(np.float32)
+        batch = ctx.batch(starts, nodes, weight=weight)
+        pred = model(batch)
+        v = pred.values.float().cpu().numpy()[:, inside]
+        if values is None:
+            values = np.empty((len(starts), n) + v.shape[2:], np.float32)
+            target = np.empty_like(values)
+        values[:, core] = v
+        target[:, core] = batch.y.cpu().numpy()[:, inside]
+        if keep_attention and pred.attention is not None:
+            a = pred.attention.cpu().numpy()[:, inside]
+            if attn is None:
+                attn = np.empty((len(starts), n) + a.shape[2:], np.float32)
+            attn[:, core] = a
+        if pred.assign is not None:
+            s0 = pred.assign[0].mean(0).cpu().numpy()[inside]
+            if assign0 is None:
+                assign0 = np.empty((n, s0.shape[1]), np.float32)
+            assign0[core] = s0
+            tables = [t.cpu().numpy() for t in pred.assign[1:]]
+    return Forecast(values, target, attn, assign0, tables)
+
+
+def predict(model, ctx, starts, **kw):
+    """(values, target) arrays of :func:`forecast`."""
+    f = forecast(model, ctx, starts, keep_attention=False, **kw)
+    return f.values, f.target

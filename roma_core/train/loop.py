@@ -1,0 +1,227 @@
+"""The training loop shared by ROMA and every baseline.
+
+Each step samples a random-walk subgraph (or takes the full graph) and ``windows`` time
+windows from the train span, applies multiplicative input noise, and minimises
+forecast (relative L2 over the horizon) and/or effective-dynamics (PDE residual at random
+collocation points) losses plus the model's auxiliary losses with AdamW. Task
+``effective`` fits data at the first horizon step only and lets the learned PDE carry the
+rest; ``both`` fits the whole horizon and adds the residual.
+
+Writes to ``out``: checkpoints (see :mod:`.checkpoint`) every ``checkpoint_every`` steps
+and at the end, and ``metrics.jsonl``, one JSON object per line:
+``{"split": "train", "step", "loss", "forecast", "effective", "aux", "nodes", "lr", "time"}``
+and ``{"split": "val", "step", "rel_l2", "time"}`` (time: training seconds so far).
+Under ``torchrun`` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel;
+rank 0 writes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError, SpecError
+from ..models import Batch, build, parameter_count
+from ..progress import report
+from . import checkpoint as ckpt
+from .device import distributed, init_distributed, resolve_device
+from .losses import relative_l2
+from .sampling import Sampler
+
+
+class Context:
+    """Per-graph tensors (positional encodings, coordinates, prior) and the sampler."""
+
+    def __init__(self, windows, spec, device):
+        self.windows = windows
+        theta, kappa, pe, prior = windows.node_features(spec.pos_dim, spec.supernodes)
+        self.theta = torch.from_numpy(theta)
+        self.kappa = torch.from_numpy(kappa)
+        self.pe = torch.from_numpy(np.ascontiguousarray(pe, dtype=np.float32))
+        self.prior = torch.from_numpy(prior)
+        self.device = device
+        self.sampler = Sampler(windows.graph)
+
+    def batch(self, starts, nodes=None, edges=None, weight=None) -> Batch:
+        """A :class:`Batch` of ``starts`` windows over ``nodes`` (all when None)."""
+        w = self.windows
+        if nodes is None:
+            nodes = np.arange(w.graph.num_nodes)
+        if edges is None:
+            edges = self.sampler.induced_edges(nodes)
+        x, y = w.get(starts, nodes)
+        idx = torch.from_numpy(nodes)
+        return Batch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edges),
+                     theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
+                     nodes=idx, weight=None if weight is None else torch.from_numpy(weight)).to(self.device)
+
+
+def _seed_all(seed):
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+
+
+def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool = False, progress=None,
+          log=None, max_steps: int | None = None):
+    """Train ``model_name`` on ``windows``; returns the last train record plus ``params``,
+    ``steps`` and ``model`` (the trained module, unwrapped from DDP).
+
+    ``max_steps`` stops early (for tests of interruption) without changing the schedule.
+    ``log(dict)`` receives each train-metrics record (the CLI feeds tqdm with it).
+    """
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    rank, world, local_rank = distributed()
+    if train_spec.threads:
+        torch.set_num_threads(train_spec.threads)
+    device = resolve_device(train_spec.device, local_rank)
+    if world > 1:
+        init_distributed(device)
+    from ..specs import ModelSpec
+
+    model_spec = ModelSpec.from_dict({**model_spec.to_dict(), "channels": windows.channels})
+    train_spec.validate()
+    out = Path(out)
+    _seed_all(train_spec.seed)
+    model = build(model_name, model_spec).to(device)
+    params = parameter_count(model)
+    trainable = params > 0
+    opt = torch.optim.AdamW(model.parameters(), lr=train_spec.lr, weight_decay=train_spec.weight_decay) \
+        if trainable else None
+    rng = np.random.default_rng([train_spec.seed, rank])
+    noise_gen = torch.Generator().manual_seed(train_spec.seed * 1000 + rank)
+    step, elapsed = 0, 0.0
+    metrics_path = out / "metrics.jsonl"
+    if resume:
+        try:
+            state = ckpt.read_state(out)
+        except CheckpointError:
+            state = None
+        if state is not None:
+            if state["model"] != model_name or state["model_spec"] != model_spec.to_dict():
+                raise CheckpointError(f"{state['path']}: cannot resume: it holds {state['model']} with spec "
+                                      f"{state['model_spec']}, not {model_name} with {model_spec.to_dict()}")
+            ckpt.load_weights(model, Path(state["path"]) / "model.safetensors")
+            rng_torch = ckpt.load_optimizer(opt, state)
+            if rng_torch is not None:
+                noise_gen.set_state(rng_torch)
+            rng.bit_generator.state = state["rng"][rank]
+            step, elapsed = int(state["step"]), float(state["elapsed"])
+            if rank == 0 and metrics_path.exists():
+                keep = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+                _atomic_write(metrics_path, "".join(k + "\n" for k in keep))
+    elif rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        if metrics_path.exists():
+            metrics_path.unlink()
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    net = DDP(model, find_unused_parameters=True) if (world > 1 and trainable) else model
+    ctx = Context(windows, model_spec, device)
+    ctx.sampler.roots, ctx.sampler.walk_length = min(train_spec.roots, windows.graph.num_nodes), train_spec.walk_length
+    starts_all = windows.starts("train")
+    if len(starts_all) == 0:
+        raise SpecError("no training windows: the train span is shorter than lookback + horizon")
+    task = train_spec.task
+    base_state = {"model": model_name, "model_spec": model_spec.to_dict(), "train_spec": train_spec.to_dict(),
+                  "params": params, "features": windows.features, "norm": windows.norm,
+                  "graph_fingerprint": windows.graph.fingerprint(), "world_size": world}
+    last = {}
+    stop = train_spec.steps if max_steps is None else min(train_spec.steps, max_steps)
+    t_start = time.perf_counter() - elapsed
+    metrics_file = open(metrics_path, "a") if rank == 0 else None
+    try:
+        while step < stop and trainable:
+            if train_spec.time_budget and time.perf_counter() - t_start >= train_spec.time_budget:
+                break
+            nodes = ctx.sampler.walk(rng) if train_spec.sampler == "walk" else None
+            starts = rng.choice(starts_all, size=train_spec.windows, replace=len(starts_all) < train_spec.windows)
+            batch = ctx.batch(starts, nodes)
+            if train_spec.noise > 0:
+                eps = torch.randn(batch.x.shape, generator=noise_gen).to(device)
+                batch.x = batch.x * (1 + train_spec.noise * eps)
+            colloc = None
+            if task in ("effective", "both"):
+                m = train_spec.collocation
+                b, n = batch.x.shape[:2]
+                colloc = torch.from_numpy(np.stack([rng.integers(0, b, m), rng.integers(0, n, m),
+                                                    rng.integers(0, model_spec.horizon, m)], 1)).to(device)
+            pred = net(batch, colloc)
+            if task == "effective":
+                fc = relative_l2(pred.values[:, :, :1], batch.y[:, :, :1])
+            else:
+                fc = relative_l2(pred.values, batch.y)
+            eff = pred.aux_losses.get("effective", torch.zeros((), device=device))
+            aux = sum((v for k, v in pred.aux_losses.items() if k != "effective"), torch.zeros((), device=device))
+            loss = fc + train_spec.effective_weight * eff + aux
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if train_spec.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_spec.grad_clip)
+            opt.step()
+            step += 1
+            vals = torch.stack([loss.detach(), fc.detach(), eff.detach(), aux.detach()])
+            if world > 1:
+                torch.distributed.all_reduce(vals)
+                vals /= world
+            last = {"split": "train", "step": step, "loss": float(vals[0]), "forecast": float(vals[1]),
+                    "effective": float(vals[2]), "aux": float(vals[3]), "nodes": int(batch.num_nodes),
+                    "lr": train_spec.lr, "time": round(time.perf_counter() - t_start, 4)}
+            if metrics_file:
+                metrics_file.write(json.dumps(last) + "\n")
+            if log:
+                log(last)
+            report(progress, step, train_spec.steps)
+            if train_spec.eval_every and step % train_spec.eval_every == 0 and rank == 0:
+                val = validate(model, ctx, "val")
+                if metrics_file and val is not None:
+                    metrics_file.write(json.dumps({"split": "val", "step": step, "rel_l2": val,
+                                                   "time": round(time.perf_counter() - t_start, 4)}) + "\n")
+            if step % train_spec.checkpoint_every == 0 or step == stop:
+                _save(out, model, opt, base_state, step, t_start, rng, noise_gen, rank, world, metrics_file)
+        if step == 0 or not trainable or (step % train_spec.checkpoint_every and step != stop):
+            _save(out, model, opt, base_state, step, t_start, rng, noise_gen, rank, world, metrics_file)
+    finally:
+        if metrics_file:
+            metrics_file.close()
+    if world > 1:
+        torch.distributed.barrier()
+    return {**last, "params": params, "steps": step, "model": model}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _save(out, model, opt, base_state, step, t_start, rng, noise_gen, rank, world, metrics_file):
+    states = [rng.bit_generator.state]
+    if world > 1:
+        states = [None] * world
+        torch.distributed.all_gather_object(states, rng.bit_generator.state)
+    if rank == 0:
+        if metrics_file:
+            metrics_file.flush()
+        ckpt.save(out, model, opt, {**base_state, "step": step, "elapsed": time.perf_counter() - t_start,
+                                    "rng": states}, rng_torch=noise_gen.get_state())
+
+
+@torch.no_grad()
+def validate(model, ctx, split: str, max_windows: int = 8):
+    """Mean relative L2 over up to ``max_windows`` evenly spaced windows of ``split``."""
+    from ..eval.predict import predict
+
+    starts = ctx.windows.starts(split)
+    if len(starts) == 0:
+        return None
+    starts = starts[np.linspace(0, len(starts) - 1, min(max_windows, len(starts))).astype(int)]
+    was = model.training
+    model.eval()
+    pred, y = predict(model, ctx, starts)
+    model.train(was)
+    return float(relative_l2(torch.from_numpy(pred), torch.from_numpy(y)))
