@@ -2,6 +2,7 @@
 in memory or streamed frame by frame to a zarr store (memory O(N + E) plus one chunk)."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ from .integrate import RK4, EulerMaruyama
 from .systems import make_system
 
 STABILITY = {"rk4": 2.78, "euler_maruyama": 2.0}   # extent of the stability region on the negative axis
+PARALLEL_SIZE = 500_000  # nodes + stored entries from which kernels run on all cores
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -124,6 +126,12 @@ class Run:
                 f"dt = {self.sim.dt} is above the explicit stability limit ≈ {limit / rate:.3g} for these "
                 f"parameters on this graph (fastest rate {rate:.3g}); reduce dt, the viscosity or the "
                 "advection, or raise gap_floor")
+
+    @property
+    def work(self) -> int:
+        """Items touched per right-hand-side evaluation."""
+        g = self.graph
+        return g.num_nodes if self.system.backend == "mean_field" else g.num_nodes + g.nnz
 
     # ---------------------------------------------------------------- dataset
     def attrs(self) -> dict:
@@ -247,9 +255,29 @@ def simulate(dynamics, graph, t_end: float, dt: float, save_every: int = 1, seed
         from ..data.store import check_target
         check_target(out, overwrite)
     run = Run(dynamics, graph, sim, dtype, inputs, backend)
-    if out is None:
-        sink = MemorySink(run)
-        run.execute(sink, progress)
-        return sink.dataset()
-    from ..data.stream import stream_to_zarr
-    return stream_to_zarr(run, out, overwrite, chunks, progress)
+    with threads_for(run.work):
+        if out is None:
+            sink = MemorySink(run)
+            run.execute(sink, progress)
+            return sink.dataset()
+        from ..data.stream import stream_to_zarr
+        return stream_to_zarr(run, out, overwrite, chunks, progress)
+
+
+@contextlib.contextmanager
+def threads_for(size: int):
+    """One thread (torch and numba) for small problems, where thread start-up and, on a
+    busy machine, waiting for descheduled threads cost more than the work; all otherwise."""
+    if size >= PARALLEL_SIZE:
+        yield
+        return
+    import numba
+
+    before_torch, before_numba = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before_torch)
+        numba.set_num_threads(before_numba)
