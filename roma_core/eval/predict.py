@@ -26,7 +26,9 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: b
     """Predict ``starts`` windows on every node of ``ctx``'s graph."""
     n = ctx.windows.graph.num_nodes
     starts = np.asarray(starts)
-    hops = getattr(getattr(model, "spec", None), "layers", 1)
+    # receptive field: encoder layers, +1 for a neighbour-attention layer, +1 because the
+    # symmetric normalisation of the outermost layer reads its neighbours' degrees
+    hops = getattr(getattr(model, "spec", None), "layers", 0) + 2
     values = target = attn = assign0 = None
     tables = None
     for lo in range(0, n, chunk_nodes):

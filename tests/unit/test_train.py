@@ -20,19 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def kuramoto_states(graph, steps=120, dt=0.05, k=1.5, seed=0):
-    """Deterministic Kuramoto phases (RK4, neighbour-averaged coupling)."""
-    rng = np.random.default_rng(seed)
-    a = graph.adjacency()
-    deg = np.maximum(graph.degree, 1)
-    om = rng.normal(0, 1, graph.num_nodes)
-    th = rng.uniform(0, 2 * np.pi, graph.num_nodes)
-    f = lambda t: om + k * (np.cos(t) * (a @ np.sin(t)) - np.sin(t) * (a @ np.cos(t))) / deg
-    out = []
-    for _ in range(steps):
-        k1 = f(th); k2 = f(th + dt / 2 * k1); k3 = f(th + dt / 2 * k2); k4 = f(th + dt * k3)
-        th = th + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        out.append(th.copy())
-    return np.array(out)
+    """Kuramoto phases from the project's simulator (RK4, constant coupling), (time, node)."""
+    from roma_core.dynamics import KuramotoSpec, simulate
+
+    ds = simulate(KuramotoSpec(coupling=k, schedule="constant", initial="uniform"), graph,
+                  t_end=steps * dt, dt=dt / 5, save_every=5, seed=seed, device="cpu")
+    return ds["state"].values[1:]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,120 @@
+"""Evaluation: metrics against hand computations, chunked inference, power-law fits, CLI."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from roma_core.cli import main
+from roma_core.dynamics import KuramotoSpec, simulate
+from roma_core.eval.metrics import order_parameter, relative_l2, relative_l2_per_step
+from roma_core.eval.predict import forecast
+from roma_core.eval.scaling import fit_power_law
+from roma_core.graphs import hyperbolic_graph
+from roma_core.models import build
+from roma_core.specs import ModelSpec, TrainSpec
+from roma_core.train.data import load_windows
+from roma_core.train.loop import Context
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    root = tmp_path_factory.mktemp("kuramoto")
+    out = []
+    for seed in (1, 2):
+        g = hyperbolic_graph(150, mean_degree=6, seed=seed)
+        simulate(KuramotoSpec(coupling=3.0), g, t_end=6, dt=0.02, save_every=5, seed=seed,
+                 out=root / f"k{seed}.zarr")
+        out.append(root / f"k{seed}.zarr")
+    return out
+
+
+def test_power_law_fit_recovers_exponent():
+    p = np.array([1e3, 3e3, 1e4, 3e4, 1e5])
+    exact = fit_power_law(p, 2.0 * p ** -0.3)
+    assert exact["alpha"] == pytest.approx(0.3, abs=1e-9) and exact["prefactor"] == pytest.approx(2.0)
+    assert exact["alpha_ci"][0] == pytest.approx(0.3, abs=1e-6) and exact["r2"] == pytest.approx(1.0)
+    rng = np.random.default_rng(3)
+    p = np.geomspace(1e3, 1e6, 12)
+    noisy = fit_power_law(p, 2.0 * p ** -0.3 * np.exp(rng.normal(0, 0.05, 12)))
+    lo, hi = noisy["alpha_ci"]
+    assert lo < 0.3 < hi and hi - lo < 0.1
+    assert abs(noisy["alpha"] - 0.3) < 2.5 * noisy["alpha_se"]
+
+
+def test_metrics_against_hand_computation():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(3, 10, 4, 2))
+    p = y + rng.normal(scale=0.1, size=y.shape)
+    per = relative_l2_per_step(p, y)
+    k = 2
+    ref = np.mean([np.linalg.norm(p[b, :, k] - y[b, :, k]) / np.linalg.norm(y[b, :, k]) for b in range(3)])
+    assert per[k] == pytest.approx(ref)
+    assert relative_l2(p, y) == pytest.approx(np.mean([np.linalg.norm(p[b] - y[b]) / np.linalg.norm(y[b])
+                                                       for b in range(3)]))
+    theta = np.full((1, 50, 2), 0.7)                          # synchronised: R = 1
+    feats = np.stack([np.sin(theta), np.cos(theta)], -1) * 3.0
+    assert np.allclose(order_parameter(feats), 1.0)
+    theta = np.linspace(0, 2 * np.pi, 50, endpoint=False)[None, :, None].repeat(2, 2)   # splay: R = 0
+    assert np.allclose(order_parameter(np.stack([np.sin(theta), np.cos(theta)], -1)), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["gnn", "transformer", "deeponet"])
+def test_chunked_inference_equals_full_graph(stores, name):
+    spec = ModelSpec(lookback=4, horizon=2, hidden=8, heads=2, pos_dim=2, basis=4, channels=2, supernodes=8, levels=2)
+    w = load_windows(stores[0], spec, TrainSpec())
+    torch.manual_seed(0)
+    model = build(name, spec).eval()
+    ctx = Context(w, spec, torch.device("cpu"))
+    starts = w.starts("test")[:2]
+    whole = forecast(model, ctx, starts)
+    parts = forecast(model, ctx, starts, chunk_nodes=40)
+    assert np.allclose(whole.values, parts.values, atol=1e-5)
+    assert np.array_equal(whole.target, parts.target)
+
+
+def test_cli_train_evaluate_compare_scaling(stores, tmp_path, capsys):
+    a, b = stores
+    common = ["--lookback", "4", "--horizon", "2", "--hidden", "8", "--heads", "2", "--supernodes", "8",
+              "--levels", "2", "--pos-dim", "2", "--basis", "4", "--roots", "16", "--walk-length", "4",
+              "--eval-every", "2", "--checkpoint-every", "2", "--device", "cpu"]
+    assert main(["train", "--data", str(a), "--model", "roma", "--task", "both", "--steps", "3",
+                 "--out", str(tmp_path / "roma"), *common]) == 0
+    assert main(["train", "--data", str(a), "--model", "deeponet", "--steps", "2",
+                 "--out", str(tmp_path / "don"), *common]) == 0
+    recs = [json.loads(l) for l in (tmp_path / "roma" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs if r["split"] == "train"] == [1, 2, 3]
+    assert any(r["split"] == "val" for r in recs)
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "roma"), "--data", str(b),
+                 "--out", str(tmp_path / "m.json")]) == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["held_out_graph"] and m["split"] == "all" and len(m["rel_l2_per_step"]) == 2
+    assert len(m["attention"]["mean"]) == 3 and sum(m["attention"]["mean"]) == pytest.approx(1, abs=1e-5)
+    assert 0 <= m["order_parameter_mae"] < 1
+    assert main(["compare", str(tmp_path / "roma"), str(tmp_path / "don"), "--data", str(a),
+                 "--heldout", str(b), "--out", str(tmp_path / "cmp.json")]) == 0
+    rows = {r["model"]: r for r in json.loads((tmp_path / "cmp.json").read_text())}
+    assert set(rows) == {"roma", "deeponet", "persistence"}
+    # persistence error, recomputed from the raw phases of the test span
+    w = load_windows(a, ModelSpec(lookback=4, horizon=2), TrainSpec())
+    starts = w.starts("test")
+    starts = starts[np.unique(np.linspace(0, len(starts) - 1, min(16, len(starts))).astype(int))]
+    errs = []
+    for s in starts:
+        last = w.raw[s + 3]
+        fut = w.raw[s + 4:s + 6]
+        num = np.sqrt(((np.sin(fut) - np.sin(last)) ** 2 + (np.cos(fut) - np.cos(last)) ** 2).sum())
+        errs.append(num / np.sqrt(fut.size))
+    assert rows["persistence"]["test_rel_l2"] == pytest.approx(np.mean(errs), rel=1e-4)
+    assert "roma" in capsys.readouterr().out
+    assert main(["scaling", "--data", str(a), "--model", "deeponet", "--sizes", "4,8,12", "--steps", "2",
+                 "--out", str(tmp_path / "sc"), *common[:4], *common[6:]]) == 0
+    sc = json.loads((tmp_path / "sc" / "scaling.json").read_text())
+    assert [p["hidden"] for p in sc["points"]] == [4, 8, 12] and "alpha_ci" in sc["fit"]
+    assert (tmp_path / "sc" / "scaling.nc").exists()
+
+
+def test_cli_reports_bad_checkpoint(tmp_path, capsys):
+    assert main(["evaluate", "--checkpoint", str(tmp_path), "--data", str(tmp_path / "x.zarr")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
