@@ -43,7 +43,10 @@ def resolve_device(device) -> torch.device:
 def resolve_dtype(dtype) -> torch.dtype:
     if dtype in (torch.float32, torch.float64):
         return dtype
-    name = str(np.dtype(dtype)) if not isinstance(dtype, str) else dtype
+    try:
+        name = dtype if isinstance(dtype, str) else str(np.dtype(dtype))
+    except TypeError:
+        name = str(dtype)
     if name not in DTYPES:
         raise SpecError(f"dtype must be float32 or float64, got {dtype!r}")
     return DTYPES[name]
