@@ -92,8 +92,9 @@ def _hyperbolic(args) -> int:
                                  spec.largest_component, progress=lambda done, total: bar(done / 2, total / 2))
     took = time.perf_counter() - start
     _save(graph, args.out)
-    print(f"{graph.num_nodes} nodes, {graph.num_edges} edges (mean degree {2 * graph.num_edges / max(graph.num_nodes, 1):.3f})"
-          f" in {took:.1f} s -> {args.out}  fingerprint {graph.fingerprint()}")
+    mean = 2 * graph.num_edges / max(graph.num_nodes, 1)
+    print(f"{graph.num_nodes} nodes, {graph.num_edges} edges (mean degree {mean:.3f}) in {took:.1f} s "
+          f"-> {args.out}  fingerprint {graph.fingerprint()}")
     return 0
 
 

@@ -66,7 +66,8 @@ def _sample(spec: GraphSpec, progress: ProgressCallback | None) -> Graph:
     bin_r_min = np.maximum(c["R_hat"] - 2 * np.log(bin_kappa_max / c["kappa0"]), 0.0)
     zero_t = math.isinf(spec.beta)
     beta = 0.0 if zero_t else spec.beta
-    args = (theta, kappa, radius, order.astype(np.int64), bin_ptr.astype(np.int64), theta[order],
+    binned = np.stack([theta[order], kappa[order], radius[order]])  # per-bin contiguous copies
+    args = (theta, kappa, radius, order.astype(np.int64), bin_ptr.astype(np.int64), binned,
             bin_kappa_max, bin_r_min, beta, zero_t, c["R"], c["mu"], c["R_hat"], np.uint64(spec.seed & (2**63 - 1)))
 
     counts = np.zeros(n, dtype=np.int64)
@@ -123,10 +124,11 @@ def _circular_range(tb, lo_bin, hi_bin, t):
 
 
 @numba.njit(inline="always", cache=True)
-def _walk(i, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min, beta, zero_t, big_r, mu, r_hat,
+def _walk(i, theta, kappa, radius, order, bin_ptr, binned, bin_kappa_max, bin_r_min, beta, zero_t, big_r, mu, r_hat,
           seed, out, offset, write):
     """Sample node i's clockwise edges; write them to out[offset:] when ``write``; return count."""
     found = 0
+    tb, kb, rb = binned[0], binned[1], binned[2]
     state = _mix(seed ^ _mix(np.uint64(i) + np.uint64(1)))
     ti, ki, ri = theta[i], kappa[i], radius[i]
     cosh_rhat = math.cosh(r_hat)
@@ -144,23 +146,22 @@ def _walk(i, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min,
             if denom > 0 and (cosh_rhat - 1.0) / denom < 1.0:
                 dmax = 2 * math.asin(math.sqrt((cosh_rhat - 1.0) / denom))
             for k in range(count):
-                j = order[lo + (start + k) % nb]
-                d = theta[j] - ti
+                m = lo + (start + k) % nb
+                d = tb[m] - ti
                 if d < 0:
                     d += 2 * math.pi
                 if d > dmax:
                     break
-                rj = radius[j]
+                rj = rb[m]
                 if math.cosh(ri - rj) + 2 * math.sinh(ri) * math.sinh(rj) * math.sin(d / 2) ** 2 < cosh_rhat:
                     if write:
-                        out[offset + found] = j
+                        out[offset + found] = order[m]
                     found += 1
         else:
             kk = ki * bin_kappa_max[b]
             k = 0
             while k < count:
-                j0 = order[lo + (start + k) % nb]
-                d0 = theta[j0] - ti
+                d0 = tb[lo + (start + k) % nb] - ti
                 if d0 < 0:
                     d0 += 2 * math.pi
                 q = 1.0 / (1.0 + (big_r * d0 / (mu * kk)) ** beta)
@@ -170,32 +171,32 @@ def _walk(i, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min,
                     if k + skip >= count:
                         break
                     k += int(skip)
-                j = order[lo + (start + k) % nb]
-                d = theta[j] - ti
+                m = lo + (start + k) % nb
+                d = tb[m] - ti
                 if d < 0:
                     d += 2 * math.pi
-                p = 1.0 / (1.0 + (big_r * d / (mu * ki * kappa[j])) ** beta)
+                p = 1.0 / (1.0 + (big_r * d / (mu * ki * kb[m])) ** beta)
                 u, state = _uniform(state)
                 if u * q <= p:
                     if write:
-                        out[offset + found] = j
+                        out[offset + found] = order[m]
                     found += 1
                 k += 1
     return found
 
 
 @numba.njit(parallel=True, cache=True)
-def _count_block(start, stop, counts, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min, beta, zero_t,
-                 big_r, mu, r_hat, seed):
+def _count_block(start, stop, counts, theta, kappa, radius, order, bin_ptr, binned, bin_kappa_max, bin_r_min, beta,
+                 zero_t, big_r, mu, r_hat, seed):
     dummy = np.empty(0, dtype=np.int64)
     for i in numba.prange(start, stop):
-        counts[i] = _walk(i, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min, beta, zero_t, big_r, mu,
-                          r_hat, seed, dummy, 0, False)
+        counts[i] = _walk(i, theta, kappa, radius, order, bin_ptr, binned, bin_kappa_max, bin_r_min, beta, zero_t,
+                          big_r, mu, r_hat, seed, dummy, 0, False)
 
 
 @numba.njit(parallel=True, cache=True)
-def _fill_block(start, stop, offsets, out, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min, beta,
+def _fill_block(start, stop, offsets, out, theta, kappa, radius, order, bin_ptr, binned, bin_kappa_max, bin_r_min, beta,
                 zero_t, big_r, mu, r_hat, seed):
     for i in numba.prange(start, stop):
-        _walk(i, theta, kappa, radius, order, bin_ptr, tb, bin_kappa_max, bin_r_min, beta, zero_t, big_r, mu, r_hat, seed,
-              out, offsets[i], True)
+        _walk(i, theta, kappa, radius, order, bin_ptr, binned, bin_kappa_max, bin_r_min, beta, zero_t, big_r, mu, r_hat,
+              seed, out, offsets[i], True)
