@@ -36,7 +36,7 @@ def ensemble_template(run, members: int, seeds, chunks=None) -> xr.Dataset:
             out[name] = var
             continue
         shape = (members,) + var.shape
-        blocks = (1, ct, cn) if name == "state" else shape
+        blocks = (1, ct, cn) if name == "state" else (1,) + var.shape     # one member per chunk: no write races
         out[name] = xr.Variable(("member",) + var.dims, placeholder(shape, var.dtype, blocks), var.attrs)
     out["member_seed"] = xr.Variable(("member",), np.asarray(seeds, dtype=np.int64),
                                      {"long_name": "seed of each member"})
