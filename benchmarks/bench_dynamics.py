@@ -1,0 +1,184 @@
+"""Dynamics benchmarks (targets from issue 4).
+
+1. Kuramoto right-hand side on an S1 graph with N = 10^6 and ~10^7 stored entries: ms per
+   evaluation (sin/cos included), against (a) the time to stream the CSR arrays once at the
+   copy bandwidth measured in the same run (target: <= 4x) and (b) a scipy.sparse version
+   (two SpMVs) timed in the same run on the same graph (target: >= 2.5x faster). torch's
+   CSR SpMM (the CUDA code path, run on CPU) is timed too, for reference.
+2. End to end: 10^6 nodes, 2,000 RK4 steps, 100 frames streamed to zarr, in a fresh process:
+   wall time and peak RSS (target <= 6 GiB).
+3. ``--device cuda``: the right-hand side on the GPU against its own copy bandwidth; skipped
+   with a message when no CUDA device is present.
+
+    .venv/bin/python -m benchmarks.bench_dynamics [--nodes 1000000] [--steps 2000] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._util import isolated, machine_load
+
+TARGET_FLOOR, TARGET_SCIPY, TARGET_GIB = 4.0, 2.5, 6.0
+
+
+def median_ms(fn, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def copy_bandwidth(device: str = "cpu", nbytes: int = 512 << 20) -> float:
+    """Bytes moved per second (read + write) by a large array copy."""
+    import torch
+
+    a = torch.ones(nbytes // 8, dtype=torch.float64, device=device)
+    b = torch.empty_like(a)
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
+
+    def copy():
+        b.copy_(a)
+        sync()
+
+    if device == "cpu":
+        src, dst = a.numpy(), b.numpy()
+        copy = lambda: np.copyto(dst, src)  # noqa: E731  (numpy's copy: one thread, the plain floor)
+    return 2 * nbytes / (median_ms(copy, 10) / 1e3)
+
+
+def csr_bytes(graph) -> int:
+    return graph.indptr.nbytes + graph.indices.nbytes + (0 if graph.weights is None else graph.weights.nbytes)
+
+
+def rhs_benchmark(graph, device: str, repeat: int) -> dict:
+    import torch
+
+    from roma_core.dynamics.systems import make_system, sender_weights
+    from roma_core.specs import KuramotoSpec
+
+    spec = KuramotoSpec(coupling=5.0, schedule="constant", alpha=0.5)
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
+    out = {"nodes": graph.num_nodes, "entries": graph.nnz, "device": device}
+    backends = ["numba", "torch"] if device == "cpu" else ["torch"]
+    for backend in backends:
+        sysm = make_system(spec, graph, dev, torch.float32, backend, 1.0)
+        sysm.draw(np.random.default_rng(0), {})
+        y = sysm.tensor(sysm.inputs["initial"])
+        res = torch.empty_like(y)
+
+        def call():
+            sysm.rhs(0.5, y, res)
+            sync()
+
+        out[f"{backend}_ms"] = median_ms(call, repeat)
+        if backend == "numba":
+            ours = res.numpy().copy()
+        del sysm
+    if device == "cpu":
+        w, inv = sender_weights(graph, 0.5)
+        a = graph.adjacency(np.float32)
+        W = (a.multiply(w[None, :].astype(np.float32)).tocsr()).multiply(inv[:, None].astype(np.float32)).tocsr()
+        W.sort_indices()
+        rng = np.random.default_rng(0)                      # same draws as the system above
+        omega = np.clip(rng.standard_normal(graph.num_nodes), -5, 5)
+        omega = (omega - omega.mean()).astype(np.float32)
+        theta = (5.0 * rng.standard_normal(graph.num_nodes)).astype(np.float32)
+
+        def scipy_rhs():
+            s, c = np.sin(theta), np.cos(theta)
+            return omega + 5.0 * (c * (W @ s) - s * (W @ c))
+
+        out["scipy_ms"] = median_ms(scipy_rhs, repeat)
+        out["max_abs_diff_vs_scipy"] = float(np.max(np.abs(scipy_rhs() - ours)))
+    return out
+
+
+def end_to_end(graph_path: str, steps: int, frames: int, out: str) -> dict:
+    """Run in a fresh process: load the graph, integrate with RK4 and stream to zarr."""
+    import torch
+
+    from roma_core.dynamics import Kuramoto, simulate
+    from roma_core.graphs import Graph
+
+    g = Graph.load(graph_path)
+    start = time.perf_counter()
+    ds = simulate(Kuramoto(), g, t_end=steps * 1e-3, dt=1e-3, save_every=steps // frames, dtype=torch.float32,
+                  out=out)
+    return {"simulate_s": time.perf_counter() - start, "frames": int(ds.sizes["time"]),
+            "store_mib": sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file()) / 2**20,
+            "final_R": float(ds["order_parameter"][-1])}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", type=int, default=1_000_000)
+    ap.add_argument("--mean-degree", type=float, default=10.0)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--quick", action="store_true", help="100k nodes, 200 steps (a smoke run)")
+    ap.add_argument("--skip-e2e", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.nodes, args.steps, args.frames, args.repeat = 100_000, 200, 10, 5
+
+    import numba
+    import torch
+
+    from roma_core.graphs import hyperbolic_graph
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("bench_dynamics: --device cuda skipped: no CUDA device on this machine "
+              "(the torch path is timed on CPU below instead)")
+        args.device = "cpu"
+
+    print(f"# bench_dynamics  ({machine_load()}; numba threads {numba.get_num_threads()}, "
+          f"torch threads {torch.get_num_threads()})")
+    t0 = time.perf_counter()
+    g = hyperbolic_graph(args.nodes, mean_degree=args.mean_degree, seed=0)
+    print(f"graph: {g.num_nodes:,} nodes, {g.nnz:,} stored entries (generated in {time.perf_counter() - t0:.1f} s)")
+
+    bw = copy_bandwidth(args.device)
+    floor_ms = 1e3 * csr_bytes(g) / bw
+    print(f"copy bandwidth {bw / 1e9:.1f} GB/s -> streaming the CSR ({csr_bytes(g) / 2**20:.0f} MiB) once: "
+          f"{floor_ms:.2f} ms")
+    r = rhs_benchmark(g, args.device, args.repeat)
+    ours = r["numba_ms"] if args.device == "cpu" else r["torch_ms"]
+    print(f"Kuramoto RHS ({'numba' if args.device == 'cpu' else 'torch'}, float32): {ours:.2f} ms "
+          f"= {ours / floor_ms:.2f}x the bandwidth floor (target <= {TARGET_FLOOR}x)")
+    if args.device == "cpu":
+        print(f"scipy.sparse (2 SpMVs + sin/cos): {r['scipy_ms']:.2f} ms -> ours is {r['scipy_ms'] / ours:.2f}x "
+              f"faster (target >= {TARGET_SCIPY}x); max |diff| {r['max_abs_diff_vs_scipy']:.2e}")
+        print(f"torch CSR SpMM on CPU (the CUDA code path): {r['torch_ms']:.2f} ms")
+    print(f"after: {machine_load()}")
+
+    if args.skip_e2e:
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench_dyn_"))
+    try:
+        gpath = g.save(tmp / "g.npz")
+        del g
+        res = isolated("benchmarks.bench_dynamics:end_to_end", str(gpath), args.steps, args.frames,
+                       str(tmp / "run.zarr"), timeout=3600)
+        peak = res["peak_rss_mib"] / 1024
+        print(f"end to end: {args.nodes:,} nodes, {args.steps} RK4 steps, {res['result']['frames']} frames to zarr "
+              f"({res['result']['store_mib']:.0f} MiB): {res['result']['simulate_s']:.1f} s, peak RSS {peak:.2f} GiB "
+              f"(target <= {TARGET_GIB} GiB); {1e3 * res['result']['simulate_s'] / args.steps:.1f} ms/step")
+        print(f"after: {machine_load()}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
