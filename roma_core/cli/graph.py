@@ -104,8 +104,9 @@ def _load(args) -> int:
     from ..graphs import read_edgelist
 
     _check_out(args.out)
-    delimiter = {"tab": "\t", "\\t": "\t", "comma": ","}.get(args.delimiter, args.delimiter)
-    with tqdm_progress(f"reading {args.edges.name}", unit="B") as bar:
+    delimiter = {"tab": "\t", "\\t": "\t", "comma": ",", "space": "whitespace"}.get(args.delimiter, args.delimiter)
+    unit = "row" if args.edges.suffix.lower() in (".parquet", ".pq") else "B"
+    with tqdm_progress(f"reading {args.edges.name}", unit=unit) as bar:
         graph, ids = read_edgelist(args.edges, delimiter=delimiter, header=args.header, weighted=args.weighted,
                                    directed=args.directed, relabel=args.relabel, progress=bar, return_ids=True)
     _save(graph, args.out)
@@ -124,5 +125,8 @@ def _load(args) -> int:
 def _info(args) -> int:
     from ..graphs.graph import describe
 
+    if args.path.is_file() and args.path.suffix != ".npz":
+        raise FileFormatError(f"{args.path}: not a saved graph (expected .npz or .zarr); "
+                              f"to import an edge list use: roma graph load {args.path} --out g.npz")
     print(describe(args.path))
     return 0

@@ -87,8 +87,8 @@ def _node_ids(path, src, dst, relabel):
 # ------------------------------------------------------------------ text
 def _open_text(path: Path):
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
-    return open(path, "r", encoding="utf-8", errors="replace", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+    return open(path, "r", encoding="utf-8-sig", errors="replace", newline="")
 
 
 def _data_lines(path: Path):
@@ -176,7 +176,7 @@ def _fast_parse(path, delimiter, skip, ncols, use_weights, progress):
         reader = pd.read_csv(handle, sep=r"\s+" if delimiter is None else delimiter, header=None,
                              names=list(range(ncols)), comment="#", skiprows=skip, skip_blank_lines=True,
                              dtype={0: "int64", 1: "int64", 2: "float64" if use_weights else "object"},
-                             skipinitialspace=True, engine="c", chunksize=CHUNK_ROWS)
+                             skipinitialspace=True, encoding="utf-8-sig", engine="c", chunksize=CHUNK_ROWS)
         srcs, dsts, ws = [], [], []
         with reader:
             for chunk in reader:

@@ -31,6 +31,8 @@ def _edges(g):
     ("e.edges", "# a comment\n\n0;1\n1;2 # trailing comment\n2;0\n"),
     ("e.csv", "source,target\n0,1\n1, 2\n2 ,0\n"),
     ("e.dat", "0,1\r\n1,2\r\n2,0\r\n"),
+    ("bom.csv", "\ufeffsrc,dst\n0,1\n1,2\n2,0\n"),
+    ("bom2.csv", "\ufeff0,1\n1,2\n2,0\n"),
 ])
 def test_text_flavours(tmp_path, name, text):
     g = read_edgelist(_write(tmp_path, name, text))
