@@ -132,7 +132,7 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
                   "graph_fingerprint": windows.graph.fingerprint(), "world_size": world}
     last = {}
     stop = train_spec.steps if max_steps is None else min(train_spec.steps, max_steps)
-    t_start = time.perf_counter() - elapsed
+    t_start = time.perf_counter() - elapsed          # training time only (encodings are cached setup)
     metrics_file = open(metrics_path, "a") if rank == 0 else None
     try:
         while step < stop and trainable:
