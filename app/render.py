@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import datashader as ds
 import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the backend, so options apply outside notebooks too)
 import numba
 import numpy as np
 import pandas as pd
@@ -32,6 +33,9 @@ import xarray as xr
 from roma_core.errors import Cancelled, GraphError
 from roma_core.graphs import Graph, poincare_layout
 from roma_core.progress import ProgressCallback, report
+
+if hv.Store.current_backend not in hv.Store.renderers:  # plain Python, no hv.extension() call yet
+    hv.Store.set_current_backend("bokeh")
 
 EXTENT = (-1.02, 1.02)  # the Poincaré disk with a margin, in data units
 FINE_EDGE_MAX = 500_000  # most edges aggregated exactly per frame (~60 ns each on this machine)
@@ -49,7 +53,7 @@ STYLES = {
 DEFAULT_STYLE = ("value", "viridis", "linear")
 
 
-EDGE_CMAP = ["#d9d9d9", "#262626"]  # light to dark grey: edge density on a white background
+EDGE_CMAP = ["#c2c2c2", "#1e1e1e"]  # light to dark grey: edge density on a white background
 
 
 def colormap(name: str) -> list[str]:

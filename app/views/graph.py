@@ -46,10 +46,6 @@ class GraphView(pn.viewable.Viewer):
     edge_lod = param.String(default="", doc="level of detail of the edges last drawn")
     busy = param.Boolean(default=False, doc="a graph is being generated or opened")
     revision = param.Integer(default=0, precedence=-1, doc="bumped when the prepared data changes")
-    cmap = param.Parameter(default="plasma", precedence=-1, doc="colormap of the nodes (follows color_by)")
-    cnorm = param.String(default="log", precedence=-1, doc="colour normalisation (follows color_by)")
-    clabel = param.String(default="degree", precedence=-1, doc="colorbar title (follows color_by)")
-    clim = param.Tuple(default=(math.nan, math.nan), precedence=-1, doc="colour range over all nodes")
 
     def __init__(self, graph: Graph | None = None, **params):
         params.setdefault("spec", GraphSpec(**appdata.DEFAULT_SPEC))
@@ -57,11 +53,13 @@ class GraphView(pn.viewable.Viewer):
         self._data: render.GraphData | None = None
         self._cancel = False
         self._range = hv.streams.RangeXY()
+        self._tap = None
+        self._plot = None
         if graph is not None:
             self.show(graph)
-        self._restyle()
         self._build_widgets()
-        self._plot = self._build_plot()
+        self._plot = pn.pane.HoloViews(self._overlay(), linked_axes=False, css_classes=["roma-graph-plot"])
+        self._drawn_revision = self.revision
 
     # ------------------------------------------------------------------ data
     @property
@@ -77,6 +75,7 @@ class GraphView(pn.viewable.Viewer):
         self.param.update(graph=graph)
         self._refresh_quantities()
         self.status = self._summary()
+        self.edge_lod = f"edges: raster ({len(data.segments):,} pre-aggregated)"
         self.revision += 1
 
     @param.depends("quantities", watch=True)
@@ -92,10 +91,9 @@ class GraphView(pn.viewable.Viewer):
             self.color_by = self.param.color_by.objects[0]
         self.revision += 1
 
-    @param.depends("color_by", "revision", watch=True)
-    def _restyle(self) -> None:
-        """Colormap, normalisation and a fixed colour range (over all nodes, so colours
-        mean the same at every zoom) for the quantity shown."""
+    def _colour_opts(self) -> dict:
+        """Colormap, normalisation, colorbar title and a fixed colour range (over all nodes,
+        so colours mean the same at every zoom) for the quantity shown."""
         label, cmap, cnorm = render.style(self.color_by)
         lo = hi = math.nan
         if self._data is not None:
@@ -107,7 +105,17 @@ class GraphView(pn.viewable.Viewer):
                 lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
                 if hi <= lo:
                     hi = lo + 1.0
-        self.param.update(cmap=render.colormap(cmap), cnorm=cnorm, clabel=label, clim=(lo, hi))
+        return dict(cmap=render.colormap(cmap), cnorm=cnorm, clabel=label, clim=(lo, hi))
+
+    @param.depends("color_by", "revision", watch=True)
+    def _redraw(self) -> None:
+        """A new plot when the colouring or the graph changes (Bokeh cannot switch a colour
+        mapper in place); a new colouring keeps the current view, a new graph shows it whole."""
+        if self._plot is None:
+            return
+        keep = self.revision == self._drawn_revision
+        self._drawn_revision = self.revision
+        self._plot.object = self._overlay(keep_view=keep)
 
     def _values(self, name: str):
         return self.quantities.get(name) if name in self.quantities else None
@@ -224,12 +232,12 @@ class GraphView(pn.viewable.Viewer):
         return pn.pane.Markdown(f"| | |\n|---|---|\n{table}", css_classes=["roma-node"])
 
     # ---------------------------------------------------------------- drawing
-    def _points(self, color_by, revision):
+    def _points(self):
         if self._data is None:
             return hv.Points([], kdims=["x", "y"], vdims=["value"])
-        return render.node_points(self._data, color_by, self._values(color_by))
+        return render.node_points(self._data, self.color_by, self._values(self.color_by))
 
-    def _highlight(self, selected, revision):
+    def _highlight(self, selected):
         d = self._data
         if d is None or selected is None:
             return hv.Segments([], kdims=["x0", "y0", "x1", "y1"]) * hv.Points([], kdims=["x", "y"])
@@ -242,24 +250,25 @@ class GraphView(pn.viewable.Viewer):
             size=14, fill_alpha=0, line_color="#1f77b4", line_width=3, marker="circle")
         return segs * pt
 
-    def _build_plot(self):
-        points = hv.DynamicMap(pn.bind(self._points, color_by=self.param.color_by, revision=self.param.revision))
-        nodes = render.rasterized_nodes(points).apply.opts(
-            cmap=self.param.cmap, cnorm=self.param.cnorm, clabel=self.param.clabel, clim=self.param.clim,
-        ).opts(colorbar=True, tools=["hover", "tap"], colorbar_opts={"width": 12})
-        edges = render.edge_layer(self._edge_data, on_draw=self._on_edges_drawn, streams=[self._range, hv.streams.PlotSize(),
-                                                            self.param.show_edges, self.param.revision])
-        edges = edges.opts(tools=[])
-        highlight = hv.DynamicMap(pn.bind(self._highlight, selected=self.param.selected,
-                                          revision=self.param.revision))
-        tap = hv.streams.Tap(source=nodes, x=None, y=None)
-        tap.add_subscriber(self._on_tap)
-        self._tap = tap
-        overlay = (edges * nodes * highlight * render.disk_outline()).opts(
-            hv.opts.Overlay(frame_width=680, frame_height=680, xlim=render.EXTENT, ylim=render.EXTENT,
-                            xaxis=None, yaxis=None, bgcolor="white", toolbar="above",
-                            active_tools=["wheel_zoom"], show_legend=False))
-        return pn.pane.HoloViews(overlay, linked_axes=False, css_classes=["roma-graph-plot"])
+    def _overlay(self, keep_view: bool = False):
+        """Edges, rasterized nodes, the picked node and the disk's rim, as one overlay."""
+        x_range = (self._range.x_range if keep_view else None) or render.EXTENT
+        y_range = (self._range.y_range if keep_view else None) or render.EXTENT
+        self._range = hv.streams.RangeXY()
+        points = hv.DynamicMap(self._points)
+        nodes = render.rasterized_nodes(points).opts(
+            colorbar=True, tools=["hover", "tap"], colorbar_opts={"width": 12}, **self._colour_opts(),
+            hover_tooltips=[("x", "$x{0.000}"), ("y", "$y{0.000}"), ("largest value here", "@image{0.[000]}")])
+        edges = render.edge_layer(self._edge_data, on_draw=self._on_edges_drawn,
+                                  streams=[self._range, hv.streams.PlotSize(), self.param.show_edges])
+        highlight = hv.DynamicMap(pn.bind(self._highlight, selected=self.param.selected))
+        if self._tap is not None:
+            self._tap.clear()
+        self._tap = hv.streams.Tap(source=nodes, x=None, y=None)
+        self._tap.add_subscriber(self._on_tap)
+        return (edges.opts(tools=[]) * nodes * highlight * render.disk_outline()).opts(
+            frame_width=680, frame_height=680, xlim=tuple(x_range), ylim=tuple(y_range), xaxis=None, yaxis=None,
+            bgcolor="white", toolbar="above", active_tools=["wheel_zoom"], show_legend=False)
 
     def _on_edges_drawn(self, mode: str, count: int) -> None:
         self.edge_lod = "" if mode == "none" else f"edges: {mode} ({count:,} {'in view' if mode != 'raster' else 'pre-aggregated'})"

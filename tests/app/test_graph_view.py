@@ -1,0 +1,116 @@
+"""The Graph view in a real browser: it draws the disk, recolours, picks a node, generates."""
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+PLOT = ".roma-graph-plot"
+
+
+def plot_pixels(page, path=None) -> np.ndarray:
+    """Screenshot of the graph plot as an RGB array (saved to ``path`` when given)."""
+    png = page.locator(PLOT).first.screenshot(path=path)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+
+
+def coloured(img: np.ndarray) -> np.ndarray:
+    """Mask of clearly coloured (not grey) pixels: the nodes, never the grey edges."""
+    return (img.max(axis=2) - img.min(axis=2)) > 60
+
+
+def wait_for(predicate, timeout=60.0, every=0.5, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def drawn(page) -> np.ndarray | None:
+    img = plot_pixels(page)
+    return img if coloured(img).mean() > 0.02 and img.std() > 20 else None
+
+
+def settled(page, timeout=60.0) -> np.ndarray:
+    """The plot once drawn and unchanged over a second (re-renders for the plot size done)."""
+    last = wait_for(lambda: drawn(page), timeout=timeout, what="the graph to be drawn (coloured node pixels)")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        img = plot_pixels(page)
+        if np.array_equal(img, last):
+            return img
+        last = img
+    raise AssertionError("the plot kept changing")
+
+
+def diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute pixel difference over the area both images cover."""
+    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    return float(np.abs(a[:h, :w] - b[:h, :w]).mean())
+
+
+def hues(img: np.ndarray) -> int:
+    """How many distinct coarse colours the nodes show."""
+    return len(np.unique(img[coloured(img)] // 32, axis=0))
+
+
+def test_graph_view_draws_recolours_and_picks(open_page, page_text, tmp_path):
+    page = open_page()
+    page.wait_for_selector(f"{PLOT} canvas", timeout=90_000)
+    before = settled(page, timeout=90)
+    plot_pixels(page, tmp_path / "graph_degree.png")
+    page.screenshot(path=tmp_path / "page_degree.png")
+    assert "20,000 nodes" in page_text(page, ".roma-status")
+    assert "edges: raster" in page_text(page, ".roma-lod")
+    # nodes are drawn in the disk: coloured pixels fill a ring, the corners stay empty
+    mask = coloured(before)
+    h, w = mask.shape
+    assert not mask[: h // 10, : w // 10].any(), "nodes drawn outside the disk (top-left corner)"
+
+    # colour by angle: a cyclic colormap, so the image changes and many more hues appear
+    page.locator("select").first.select_option("theta")
+    try:
+        wait_for(lambda: hues(plot_pixels(page)) > 1.5 * hues(before), timeout=30,
+                 what=f"more node colours after colouring by θ (degree showed {hues(before)})")
+    finally:
+        page.screenshot(path=tmp_path / "page_theta.png")
+    after = settled(page)
+    plot_pixels(page, tmp_path / "graph_theta.png")
+    assert diff(after, before) > 3
+
+    # tap a node-coloured pixel near the disk's left rim: the node panel shows that node
+    ys, xs = np.nonzero(coloured(after)[:, : w // 2])
+    pick = np.argmin(xs)
+    box = page.locator(PLOT).first.bounding_box()
+    page.mouse.click(float(box["x"] + xs[pick] + 1), float(box["y"] + ys[pick]))
+    info = wait_for(lambda: (lambda t: t if "degree" in t and "θ" in t else None)(
+        page_text(page, ".roma-node")), timeout=20, what="the picked node's details")
+    assert "node" in info and "κ" in info
+    page.screenshot(path=tmp_path / "page_picked.png")
+
+    assert page.roma_errors == [], page.roma_errors
+
+
+def test_generate_from_widgets(open_page, page_text, tmp_path):
+    page = open_page()
+    before = settled(page, timeout=90)
+    nodes = page.get_by_label("Nodes", exact=True).first
+    nodes.fill("3000")
+    nodes.press("Enter")
+    page.get_by_role("button", name="Generate").click()
+    wait_for(lambda: "3,000 nodes" in page_text(page, ".roma-status"), timeout=60,
+             what="the generated 3,000-node graph")
+    wait_for(lambda: diff(plot_pixels(page), before) > 1, timeout=30,
+             what="the plot to show the new graph")
+    plot_pixels(page, tmp_path / "graph_generated.png")
+    assert page.roma_errors == [], page.roma_errors
