@@ -4,7 +4,8 @@ nodes in angular order become supernodes, level after level.
 Graphs without S1 angles are refused unless ``embed=True``, which infers angles from a
 spectral embedding: θ_i = atan2(v3_i, v2_i), with v2, v3 the two leading non-trivial
 eigenvectors of the random-walk matrix D⁻¹A (a ring comes back as a ring; for other
-graphs it is a heuristic circular ordering) and κ_i = degree.
+graphs it is a heuristic circular ordering) and κ_i = degree. The hierarchy's level-0
+graph is then a copy of the input (same structure and fingerprint) carrying those angles.
 """
 from __future__ import annotations
 

@@ -46,7 +46,8 @@ class Level:
 class Hierarchy:
     """An ordered stack of graphs linked by assignment matrices.
 
-    ``graphs[0]`` is the input graph, ``assign[l]`` maps level ``l`` to ``l + 1``.
+    ``graphs[0]`` is the input graph, ``assign[l]`` maps level ``l`` to ``l + 1``; assignments
+    may be given as scipy sparse, numpy or torch (dense or sparse) matrices.
     ``spec`` is a JSON-serialisable dict saying how the hierarchy was built (e.g.
     ``HierarchySpec(...).to_dict()``), ``meta`` any extra diagnostics (τ* per level ...).
     """
@@ -58,8 +59,8 @@ class Hierarchy:
         self.spec = dict(spec or {})
         self.meta = dict(meta or {})
         self.name = name or str(self.spec.get("method", "hierarchy"))
-        self._validate()
         self._cache: dict = {}
+        self._validate()
 
     # ------------------------------------------------------------ structure
     def _validate(self) -> None:
@@ -104,7 +105,10 @@ class Hierarchy:
     @property
     def is_hard(self) -> bool:
         """True when every assignment row is one-hot."""
-        return all(bool(np.all(np.diff(a.indptr) == 1)) and bool(np.allclose(a.data, 1.0)) for a in self.assign)
+        if "hard" not in self._cache:
+            self._cache["hard"] = all(bool(np.all(np.diff(a.indptr) == 1)) and bool(np.allclose(a.data, 1.0))
+                                      for a in self.assign)
+        return self._cache["hard"]
 
     @property
     def levels(self) -> list[Level]:
@@ -381,6 +385,9 @@ def describe(path) -> str:
 
 # ---------------------------------------------------------------- helpers
 def _as_csr(a) -> sp.csr_array:
+    if _is_torch(a):
+        a = a.detach().cpu()
+        a = a.to_dense().numpy() if a.is_sparse else a.numpy()
     a = sp.csr_array(a)
     a.sum_duplicates()
     a.sort_indices()
