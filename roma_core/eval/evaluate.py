@@ -53,3 +53,29 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         out["order_parameter_mae"] = float(np.abs(r_pred - r_true).mean())
         out["order_parameter_mae_per_step"] = np.abs(r_pred - r_true).mean(0).tolist()
     return out
+
+
+def load_run(checkpoint, data, *, device: str = "cpu"):
+    """(model, Context, state) for a checkpoint and a trajectory path, with the feature
+    transform the model was trained with — the entry point for views and notebooks."""
+    model, state = ckpt.load_model(checkpoint, device=device)
+    tspec = TrainSpec.from_dict(state["train_spec"])
+    windows = load_windows(data, model.spec, tspec, features=state["features"],
+                           norm=None if state["norm"] is None else tuple(state["norm"]))
+    model.eval()
+    return model, Context(windows, model.spec, torch.device(device)), state
+
+
+def forecast_run(checkpoint, data, starts=None, *, split: str = "test", device: str = "cpu",
+                 chunk_nodes: int = 50_000):
+    """Forecast of a checkpoint on ``data`` for window ``starts`` (default: the first window
+    of ``split``), plus the learned hierarchy on the full graph (None for baselines).
+    Returns (Forecast, Hierarchy | None, Context)."""
+    from ..renorm.neural import to_hierarchy
+
+    model, ctx, _ = load_run(checkpoint, data, device=device)
+    if starts is None:
+        starts = ctx.windows.starts(split)[:1]
+    f = forecast(model, ctx, np.atleast_1d(starts), chunk_nodes=chunk_nodes)
+    hier = None if f.assign0 is None else to_hierarchy([f.assign0, *f.tables], ctx.windows.graph)
+    return f, hier, ctx

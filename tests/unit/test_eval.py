@@ -118,3 +118,19 @@ def test_cli_train_evaluate_compare_scaling(stores, tmp_path, capsys):
 def test_cli_reports_bad_checkpoint(tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(tmp_path), "--data", str(tmp_path / "x.zarr")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_forecast_run_gives_full_graph_hierarchy(stores, tmp_path):
+    from roma_core.eval import forecast_run
+    from roma_core.renorm import Hierarchy
+    from roma_core.train import train
+
+    a = stores[0]
+    spec = ModelSpec(lookback=4, horizon=2, hidden=8, heads=2, pos_dim=2, basis=4, supernodes=8, levels=2)
+    tspec = TrainSpec(steps=2, roots=16, walk_length=4, eval_every=0, device="cpu")
+    train(load_windows(a, spec, tspec), "roma", spec, tspec, tmp_path / "r")
+    f, hier, ctx = forecast_run(tmp_path / "r", a)
+    n = ctx.windows.graph.num_nodes
+    assert f.values.shape == (1, n, 2, 2) and f.attention.shape == (1, n, 2, 3)
+    assert isinstance(hier, Hierarchy) and hier.sizes == [n, 8, 4]
+    assert np.allclose(np.asarray(hier.assign[0].sum(axis=1)).ravel(), 1.0)
