@@ -280,12 +280,12 @@ class GraphView(pn.viewable.Viewer):
     def _build_widgets(self) -> None:
         self._progress = pn.indicators.Progress(value=0, max=100, visible=False, sizing_mode="stretch_width",
                                                 bar_color="primary")
-        gen = pn.widgets.Button(name="Generate", button_type="primary", sizing_mode="stretch_width",
+        gen = pn.widgets.Button(label="Generate", color="primary", sizing_mode="stretch_width",
                                 disabled=self.param.busy)
         gen.on_click(self._on_generate)
-        opener = pn.widgets.Button(name="Open", sizing_mode="stretch_width", disabled=self.param.busy)
+        opener = pn.widgets.Button(label="Open", sizing_mode="stretch_width", disabled=self.param.busy)
         opener.on_click(self._on_open)
-        cancel = pn.widgets.Button(name="Cancel", button_type="light", sizing_mode="stretch_width",
+        cancel = pn.widgets.Button(label="Cancel", color="light", sizing_mode="stretch_width",
                                    visible=self.param.busy)
         cancel.on_click(self._on_cancel)
         spec_widgets = pn.Param(self.spec, parameters=list(SPEC_FIELDS), show_name=False,

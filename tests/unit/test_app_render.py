@@ -1,0 +1,94 @@
+"""The dashboard's rendering pipeline: level-of-detail edges against a direct Datashader
+aggregation of all edges, node picking against brute force, layouts."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import render
+from roma_core.errors import GraphError
+from roma_core.graphs import Graph
+
+
+@pytest.fixture(scope="module")
+def data(small_graph):
+    return render.prepare(small_graph, resolution=1024)
+
+
+
+def test_prepare_is_cached_per_graph(small_graph, data):
+    assert render.prepare(small_graph, resolution=1024) is data
+    assert len(data.segments) == small_graph.num_edges
+    assert data.nodes["degree"].sum() == 2 * small_graph.num_edges
+
+
+def test_raster_counts_every_edge_once(small_graph, data):
+    # the raster is the sum of per-chunk aggregations: equal to one aggregation of all edges
+    direct = render.aggregate_edges(data.segments, render.EXTENT, render.EXTENT, 1024, 1024)
+    np.testing.assert_array_equal(data.raster.values, direct.values.astype(np.float32))
+
+
+@pytest.mark.parametrize("view", [((-1.02, 1.02), (-1.02, 1.02)), ((-0.1, 0.05), (0.3, 0.45)),
+                                  ((0.9, 0.95), (-0.2, -0.15))])
+def test_edge_image_matches_direct_aggregation(data, view):
+    x_range, y_range = view
+    img, mode, _ = data.edge_image(x_range, y_range, 200, 200)
+    direct = render.aggregate_edges(data.segments, x_range, y_range, 200, 200).values
+    if mode == "fine":  # culling must keep every edge that crosses the viewport: exact
+        np.testing.assert_array_equal(img.values, direct)
+    else:  # zoomed out: the resampled raster has the same edges where the direct image has them
+        assert mode == "raster"
+        got, ref = img.values > 0, direct > 0
+        assert (got & ref).sum() / ref.sum() > 0.9
+
+
+def test_sampled_edges_stand_for_all(data, monkeypatch):
+    # ~3,300 edges cross this view; 602 raster pixels across it, fewer than the 900 asked
+    x_range = y_range = (-0.6, 0.6)
+    monkeypatch.setattr(render, "FINE_EDGE_MAX", 800)
+    img, mode, n = data.edge_image(x_range, y_range, 900, 900)
+    direct = render.aggregate_edges(data.segments, x_range, y_range, 900, 900).values
+    assert mode == "sampled" and n == 800
+    # a uniform sample, weighted by (edges in view) / (edges drawn), keeps the total ink
+    assert img.values.sum() == pytest.approx(direct.sum(), rel=0.1)
+
+
+def test_nearest_node_matches_brute_force(data):
+    rng = np.random.default_rng(1)
+    x, y = data.nodes["x"].to_numpy(), data.nodes["y"].to_numpy()
+    for px, py in rng.uniform(-1, 1, size=(20, 2)):
+        d = np.hypot(x - px, y - py)
+        got = data.nearest(px, py, 0.05)
+        assert got == (int(np.argmin(d)) if d.min() <= 0.05 else None)
+
+
+def test_layouts(small_graph):
+    x, y, kind = render.layout(small_graph, "poincare")
+    assert kind == "poincare" and np.all(np.hypot(x, y) < 1)
+    np.testing.assert_allclose(np.hypot(x, y), np.tanh(small_graph.radius / 2))
+    x, y, kind = render.layout(small_graph, "native")
+    np.testing.assert_allclose(np.hypot(x, y), small_graph.radius / small_graph.radius.max())
+    np.testing.assert_allclose(np.arctan2(y, x) % (2 * np.pi), small_graph.theta % (2 * np.pi), atol=1e-9)
+    plain = Graph.from_edges([0, 1, 2], [1, 2, 0])
+    x, y, kind = render.layout(plain)
+    assert kind == "force" and np.all(np.abs(x) <= 1) and np.all(np.abs(y) <= 1)
+    big = Graph.from_edges(np.arange(render.FORCE_LAYOUT_MAX), np.arange(1, render.FORCE_LAYOUT_MAX + 1))
+    with pytest.raises(GraphError, match="force layout"):
+        render.layout(big)
+    with pytest.raises(GraphError, match="projection"):
+        render.layout(small_graph, "mercator")
+
+
+def test_graph_view_in_python(small_graph):
+    """The view works without a server (as in a notebook): pick, recolour, extra quantities."""
+    from app.views.graph import GraphView
+
+    view = GraphView(graph=small_graph)
+    assert "2,000 nodes" in view.status
+    i = view.pick(float(view.data.nodes["x"][5]), float(view.data.nodes["y"][5]))
+    assert i == 5
+    view.quantities = {"error": np.linspace(0, 1, small_graph.num_nodes)}
+    assert "error" in view.param.color_by.objects
+    view.color_by = "error"
+    assert view._colour_opts()["clim"] == (0.0, 1.0)
+    with pytest.raises(GraphError):
+        render.node_points(view.data, "error", np.zeros(3))

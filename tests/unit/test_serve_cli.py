@@ -1,0 +1,89 @@
+"""``roma serve``: its options map onto ``panel serve``; login and proxy prefix work."""
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from roma_core.cli import build_parser, main
+from roma_core.cli.serve import APP, panel_argv
+
+
+def args(*argv):
+    return build_parser().parse_args(["serve", *argv])
+
+
+def test_defaults_bind_localhost():
+    argv = panel_argv(args())
+    assert argv[0] == str(APP) and APP.is_file()
+    assert argv[argv.index("--address") + 1] == "127.0.0.1"
+    assert argv[argv.index("--port") + 1] == "5006"
+    assert "--basic-auth" not in argv and "--show" not in argv
+
+
+def test_options_pass_through():
+    argv = panel_argv(args("--address", "0.0.0.0", "--port", "8000", "--allow-websocket-origin", "a.org",
+                           "--allow-websocket-origin", "b.org:443", "--num-procs", "2", "--num-threads", "4",
+                           "--basic-auth", "s3cret", "--prefix", "/roma", "--use-xheaders", "--show"))
+    pairs = dict(zip(argv[1::2], argv[2::2]))
+    assert pairs["--address"] == "0.0.0.0" and pairs["--port"] == "8000" and pairs["--num-threads"] == "4"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--allow-websocket-origin"] == ["a.org", "b.org:443"]
+    assert argv[argv.index("--basic-auth") + 1] == "s3cret"
+    assert len(argv[argv.index("--cookie-secret") + 1]) >= 32  # generated: login needs a signed cookie
+    assert argv[argv.index("--prefix") + 1] == "/roma"
+    assert "--use-xheaders" in argv and "--show" in argv
+
+
+@pytest.mark.parametrize("bad", [["--port", "70000"], ["--num-procs", "-1"], ["--num-threads", "0"],
+                                 ["--basic-auth", "/nonexistent/users.json"]])
+def test_bad_options_exit_2(bad, capsys):
+    assert main(["serve", *bad]) == 2
+    assert "roma serve: error:" in capsys.readouterr().err
+
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--address", "--port", "--allow-websocket-origin", "--num-procs", "--num-threads",
+                 "--basic-auth", "--prefix", "--use-xheaders", "--show", "127.0.0.1"):
+        assert flag in out
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+
+
+def test_login_and_prefix_on_a_real_server(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port),
+                             "--basic-auth", "s3cret", "--prefix", "/roma"], stdout=log, stderr=subprocess.STDOUT)
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                opener.open(f"http://127.0.0.1:{port}/roma/main", timeout=10)
+                status, location = 200, ""
+                break
+            except urllib.error.HTTPError as exc:  # the redirect to the login page
+                status, location = exc.code, exc.headers.get("Location", "")
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.3)
+        target = urllib.parse.urljoin(f"http://127.0.0.1:{port}/roma/main", location)
+        assert status == 302 and urllib.parse.urlparse(target).path == "/roma/login", (status, location)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/roma/login", timeout=10) as r:
+            assert b"password" in r.read().lower()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
