@@ -80,9 +80,18 @@ def rhs_benchmark(graph, device: str, repeat: int) -> dict:
             sysm.rhs(0.5, y, res)
             sync()
 
-        out[f"{backend}_ms"] = median_ms(call, repeat)
         if backend == "numba":
+            import numba
+
+            full = numba.get_num_threads()
+            for threads in sorted({1, full}):
+                numba.set_num_threads(threads)
+                out[f"numba_{threads}t_ms"] = median_ms(call, repeat)
+            numba.set_num_threads(full)
+            out["numba_ms"] = min(out[f"numba_{t}t_ms"] for t in {1, full})
             ours = res.numpy().copy()
+        else:
+            out[f"{backend}_ms"] = median_ms(call, repeat)
         del sysm
     if device == "cpu":
         w, inv = sender_weights(graph, 0.5)
@@ -158,6 +167,8 @@ def main() -> None:
     print(f"Kuramoto RHS ({'numba' if args.device == 'cpu' else 'torch'}, float32): {ours:.2f} ms "
           f"= {ours / floor_ms:.2f}x the bandwidth floor (target <= {TARGET_FLOOR}x)")
     if args.device == "cpu":
+        print("  numba by thread count: " + ", ".join(f"{k.split('_')[1]}: {v:.2f} ms" for k, v in r.items()
+                                                   if k.startswith("numba_") and k.endswith("t_ms")))
         print(f"scipy.sparse (2 SpMVs + sin/cos): {r['scipy_ms']:.2f} ms -> ours is {r['scipy_ms'] / ours:.2f}x "
               f"faster (target >= {TARGET_SCIPY}x); max |diff| {r['max_abs_diff_vs_scipy']:.2e}")
         print(f"torch CSR SpMM on CPU (the CUDA code path): {r['torch_ms']:.2f} ms")
