@@ -47,3 +47,10 @@ def default_graph() -> Graph:
             path = os.environ.get("ROMA_APP_GRAPH")
             _default = Graph.load(path) if path else generate(default_spec())
         return _default
+
+
+def default_session():
+    """A new :class:`app.state.Session` on the default data."""
+    from .state import Session
+
+    return Session(graph=default_graph())

@@ -11,7 +11,7 @@ if __package__ in (None, ""):  # run as a script by panel serve: make `app` impo
 
 import panel as pn  # noqa: E402
 
-from app.data import default_graph  # noqa: E402
+from app.data import default_session  # noqa: E402
 from app.views import VIEWS  # noqa: E402
 
 pn.extension(notifications=True)
@@ -20,8 +20,8 @@ pn.extension(notifications=True)
 def build() -> pn.template.BootstrapTemplate:
     """The Explorer: one tab per entry of ``app.views.VIEWS``. (Bootstrap rather than the
     Fast templates: those fetch a web font, which fails on machines without internet.)"""
-    graph = default_graph()
-    tabs = pn.Tabs(*[(title, factory(graph)) for title, factory in VIEWS], dynamic=True)
+    session = default_session()
+    tabs = pn.Tabs(*[(title, factory(session)) for title, factory in VIEWS], dynamic=True)
     return pn.template.BootstrapTemplate(title="ROMA Explorer", main=[tabs], header_background="#1f4e79",
                                          collapsed_sidebar=True)
 
