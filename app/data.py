@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 from roma_core.errors import GraphError
 from roma_core.graphs import Graph, hyperbolic_graph
@@ -16,6 +17,7 @@ from roma_core.specs import GraphSpec
 DEFAULT_SPEC = dict(nodes=20_000, mean_degree=10.0, gamma=2.7, beta=2.0, seed=0)
 
 _default: Graph | None = None
+_shipped: Graph | None = None
 _lock = threading.Lock()
 
 
@@ -49,8 +51,28 @@ def default_graph() -> Graph:
         return _default
 
 
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+DEFAULT_TRAJECTORY = ASSETS / "kuramoto_2k.zarr"
+DEFAULT_RUN = ASSETS / "roma_kuramoto_2k"
+
+
 def default_session():
-    """A new :class:`app.state.Session` on the default data."""
+    """A new :class:`app.state.Session` on the default data: the shipped trajectory (and
+    the graph inside it) and pretrained run from assets/, unless ROMA_APP_GRAPH or
+    ROMA_APP_NODES ask for another graph."""
     from .state import Session
 
-    return Session(graph=default_graph())
+    custom = os.environ.get("ROMA_APP_GRAPH") or os.environ.get("ROMA_APP_NODES")
+    if custom or not DEFAULT_TRAJECTORY.exists():
+        return Session(graph=default_graph())
+    return Session(graph=shipped_graph(), trajectory=str(DEFAULT_TRAJECTORY),
+                   run=str(DEFAULT_RUN) if DEFAULT_RUN.exists() else "")
+
+
+def shipped_graph() -> Graph:
+    """The graph of the shipped trajectory, loaded once per process."""
+    global _shipped
+    with _lock:
+        if _shipped is None:
+            _shipped = Graph.load(DEFAULT_TRAJECTORY)
+        return _shipped
