@@ -1,0 +1,225 @@
+"""Background jobs for the dashboard: long work off the Bokeh event loop, with progress,
+cancel and a result handed back on the event loop.
+
+Usage in a view::
+
+    job = Job(session)                       # any number of Jobs per session ...
+    pn.indicators.Progress(value=job.param.progress, max=100, visible=job.param.running)
+    job.start(simulate, spec, graph, t_end=1.0, dt=1e-3, on_done=show)   # fn(..., progress=cb)
+    job.cancel()
+
+Rules:
+
+* **One job per session at a time.** A second ``start`` in the same session (from this
+  Job or another view's) is *refused*: it returns ``False`` and ``status`` says which job
+  is running (the user can cancel it or wait). Sessions are independent; their jobs run
+  side by side in one shared thread pool (numba/torch kernels release the GIL).
+* ``fn`` gets a ``progress(done, total)`` keyword argument (the library's callback
+  convention). It feeds ``progress`` (0..100, at most ~10 updates a second) and raises
+  :class:`roma_core.errors.Cancelled` once :meth:`Job.cancel` was called.
+* Finishing: ``on_done(result)`` runs on the session's event loop (with its document
+  current, so it may touch widgets and plots); a :class:`RomaError` shows its message in
+  ``status`` and ``error`` (never a traceback; other exceptions are logged with their
+  traceback and shown as one line); ``on_error(exc)`` is called too when given.
+* Params updated from the worker thread are applied on the event loop: when a job is
+  started inside a server session, every update is scheduled with the document's
+  ``add_next_tick_callback``; in a notebook or a plain script (no server document) it
+  runs at once in the worker thread. ``dispatch=`` overrides this (tests).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
+
+import param
+
+from roma_core.errors import Cancelled, RomaError
+
+log = logging.getLogger(__name__)
+
+WORKERS = int(os.environ.get("ROMA_APP_JOB_THREADS", "4"))
+PROGRESS_INTERVAL = 0.1  # seconds between progress updates sent to the page
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_active: "weakref.WeakKeyDictionary[object, Job]" = weakref.WeakKeyDictionary()  # session -> running job
+_active_lock = threading.Lock()
+_NO_SESSION = type("NoSession", (), {})  # stand-in key when a Job has no session
+
+
+def pool() -> ThreadPoolExecutor:
+    """The thread pool shared by all sessions' jobs (``ROMA_APP_JOB_THREADS`` workers)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="roma-job")
+        return _pool
+
+
+def running_job(session) -> "Job | None":
+    """The job running in ``session`` now, if any."""
+    with _active_lock:
+        return _active.get(session)
+
+
+class Job(param.Parameterized):
+    """Runs one function at a time in the background for a session; see the module doc."""
+
+    running = param.Boolean(default=False, doc="a job is running now")
+    progress = param.Integer(default=0, bounds=(0, 100), doc="percent done of the running (or last) job")
+    status = param.String(default="", doc="what the job is doing, or how it ended (a sentence for the user)")
+    error = param.String(default="", doc="message of the last job's error ('' when it succeeded)")
+    label = param.String(default="job", doc="what the running job does, e.g. 'Simulating'")
+
+    def __init__(self, session=None, dispatch: Callable[[Callable[[], None]], None] | None = None, **params):
+        super().__init__(**params)
+        self._session = session if session is not None else _NO_SESSION()
+        self._dispatch_fn = dispatch
+        self._cancel = threading.Event()
+        self._doc = None
+        self.future: Future | None = None
+        self.result: Any = None
+
+    # ------------------------------------------------------------------ API
+    def start(self, fn: Callable, *args, on_done: Callable[[Any], None] | None = None,
+              on_error: Callable[[BaseException], None] | None = None, label: str = "Working", **kwargs) -> bool:
+        """Run ``fn(*args, progress=cb, **kwargs)`` in the background. Returns False (and says
+        why in ``status``) when a job already runs in this session."""
+        with _active_lock:
+            other = _active.get(self._session)
+            if other is not None:
+                what = "this view" if other is self else "another view"
+                self.status = (f"⚠ {other.label} is still running in {what}; wait for it to finish or "
+                               "cancel it before starting another job")
+                return False
+            _active[self._session] = self
+        self._doc = self._current_doc()
+        self._cancel.clear()
+        self.result = None
+        self.param.update(running=True, progress=0, error="", label=label, status=f"{label}…")
+        if self._doc is not None:
+            self._watch_session_end(self._doc)
+        self.future = pool().submit(self._run, fn, args, kwargs, on_done, on_error)
+        return True
+
+    def cancel(self) -> None:
+        """Ask the running job to stop (at its next progress report)."""
+        if self.running:
+            self._cancel.set()
+            self.status = f"{self.label}: cancelling…"
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until the job has finished and its result was delivered (notebooks, tests);
+        returns the result (None when it failed or was cancelled)."""
+        if self.future is not None:
+            self.future.result(timeout=timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.running:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{self.label} did not finish within {timeout} s")
+            time.sleep(0.01)
+        return self.result
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _current_doc():
+        try:
+            import panel as pn
+
+            doc = pn.state.curdoc
+        except Exception:  # pragma: no cover - panel always importable in the app
+            return None
+        return doc if doc is not None and doc.session_context is not None else None
+
+    def _watch_session_end(self, doc) -> None:
+        ref = weakref.ref(self)
+
+        def ended(_ctx):
+            job = ref()
+            if job is not None:
+                job._cancel.set()
+                job._doc = None  # nothing left to update
+        try:
+            doc.on_session_destroyed(ended)
+        except Exception:  # pragma: no cover - best effort
+            pass
+
+    def _dispatch(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the session's event loop (or right here when there is none)."""
+        if self._dispatch_fn is not None:
+            self._dispatch_fn(fn)
+            return
+        doc = self._doc
+        if doc is None or doc.session_context is None:
+            fn()
+            return
+        from panel.io.state import set_curdoc
+
+        def tick():
+            with set_curdoc(doc):
+                fn()
+        try:
+            doc.add_next_tick_callback(tick)
+        except Exception:  # the session is gone: nobody to tell
+            log.debug("job update dropped: the session has ended")
+
+    def _reporter(self) -> Callable[[float, float], None]:
+        last = [0.0, -1]
+
+        def progress(done: float, total: float) -> None:
+            if self._cancel.is_set():
+                raise Cancelled(f"{self.label} cancelled by the user")
+            pct = int(max(0.0, min(1.0, float(done) / float(total) if total else 0.0)) * 100)
+            now = time.monotonic()
+            if pct != last[1] and (now - last[0] >= PROGRESS_INTERVAL or pct == 100):
+                last[0], last[1] = now, pct
+                self._dispatch(lambda: self.param.update(progress=pct) if self.running else None)
+        return progress
+
+    def _run(self, fn, args, kwargs, on_done, on_error) -> None:
+        t0 = time.monotonic()
+        outcome: tuple[str, Any]
+        try:
+            outcome = ("done", fn(*args, progress=self._reporter(), **kwargs))
+        except Cancelled as exc:
+            outcome = ("cancelled", exc)
+        except RomaError as exc:
+            outcome = ("error", exc)
+        except Exception as exc:  # a bug, not bad input: keep the traceback in the server log
+            log.exception("%s failed", self.label)
+            outcome = ("error", exc)
+        self._dispatch(lambda: self._finish(outcome, time.monotonic() - t0, on_done, on_error))
+
+    def _finish(self, outcome, seconds: float, on_done, on_error) -> None:
+        kind, value = outcome
+        try:
+            if kind == "done":
+                self.result = value
+                self.param.update(progress=100, status=f"{self.label}: done in {seconds:.1f} s")
+                if on_done is not None:
+                    on_done(value)
+            elif kind == "cancelled":
+                self.status = f"{self.label}: cancelled after {seconds:.1f} s"
+            else:
+                msg = str(value) if isinstance(value, RomaError) else f"unexpected error ({type(value).__name__}: {value})"
+                self.param.update(error=msg, status=f"⚠ {self.label} failed: {msg}")
+                if on_error is not None:
+                    on_error(value)
+        except RomaError as exc:  # on_done itself met bad data
+            self.param.update(error=str(exc), status=f"⚠ {exc}")
+        except Exception as exc:
+            log.exception("%s: delivering the result failed", self.label)
+            self.param.update(error=str(exc), status=f"⚠ unexpected error ({type(exc).__name__}: {exc})")
+        finally:
+            with _active_lock:
+                if _active.get(self._session) is self:
+                    del _active[self._session]
+            self.running = False
+
+
+__all__ = ["Job", "pool", "running_job", "WORKERS"]
