@@ -168,10 +168,9 @@ class BurgersSystem(System):
             cols = torch.as_tensor(graph.indices.astype(np.int64), device=device)
             self.rows, self.cols = rows, cols
             self.W = self.tensor(self.entry_weights(w, inv))
-            self.pos_t = self.tensor(self.pos)
+            self.pos_t = torch.as_tensor(self.pos, device=device)   # angles stay float64: gaps are ~2π/N
         else:
             self.w, self.inv = w.astype(self.np_dtype), inv.astype(self.np_dtype)
-            self.pos_n = self.pos.astype(self.np_dtype)
 
     def stability_rate(self, u0: np.ndarray) -> float:
         """A bound (Gershgorin) on the fastest rate of the linearised right-hand side at
@@ -220,14 +219,15 @@ class BurgersSystem(System):
         s = self.spec
         if self.backend == "numba":
             g = self.graph
-            kernels.burgers_rhs(y.numpy(), self.pos_n, self.w, self.inv, g.indptr, g.indices, self.ew,
+            kernels.burgers_rhs(y.numpy(), self.pos, self.w, self.inv, g.indptr, g.indices, self.ew,
                                 g.weights is not None, s.advection, s.viscosity, self.hmin, out.numpy(),
                                 self.bounds)
         else:
             ui, uj = y[self.rows], y[self.cols]
             d = self.pos_t[self.cols] - self.pos_t[self.rows]
             d = d - 2 * math.pi * torch.floor(d / (2 * math.pi) + 0.5)
-            h = torch.clamp(d.abs(), min=self.hmin)
+            h = torch.clamp(d.abs(), min=self.hmin).to(y.dtype)
+            d = d.to(y.dtype)
             du = uj - ui
             up = ((ui > 0) & (d < 0)) | ((ui < 0) & (d > 0))
             adv = torch.where(up, self.W * du / (torch.sign(d) * h), torch.zeros_like(du))

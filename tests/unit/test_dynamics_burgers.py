@@ -110,3 +110,12 @@ def test_needs_angles():
     bare = Graph(g.indptr, g.indices)
     with pytest.raises(SimulationError, match="angles"):
         simulate(SocialBurgers(), bare, 0.1, 0.01, 1)
+
+
+def test_precisions_agree(small_graph):
+    spec = SocialBurgers(advection=1.0, viscosity=1e-5, initial="sine", initial_mode=2)
+    a = simulate(spec, small_graph, 0.05, 1e-4, 100, dtype=torch.float32)
+    b = simulate(spec, small_graph, 0.05, 1e-4, 100, dtype=torch.float64)
+    c = simulate(spec, small_graph, 0.05, 1e-4, 100, dtype=torch.float32, backend="torch")
+    assert np.max(np.abs(a["state"].values - b["state"].values)) < 1e-3
+    assert np.max(np.abs(c["state"].values - b["state"].values)) < 1e-3
