@@ -33,8 +33,8 @@ def hyperbolic_graph(num_nodes: int, mean_degree: float = 10.0, gamma: float = 2
     hyperbolic distance is below the disk radius R̂. ``largest_component=True`` keeps only
     the largest connected component (as in the paper's graphs).
     """
-    spec = GraphSpec(nodes=int(num_nodes), mean_degree=float(mean_degree), gamma=float(gamma),
-                     beta=float(beta), seed=int(seed), largest_component=bool(largest_component))
+    spec = GraphSpec.from_dict(dict(nodes=int(num_nodes), mean_degree=float(mean_degree), gamma=float(gamma),
+                                    beta=float(beta), seed=int(seed), largest_component=bool(largest_component)))
     if spec.nodes < 2:
         raise SpecError("a hyperbolic graph needs at least 2 nodes (a single node has no edges)")
     spec.validate()

@@ -193,11 +193,11 @@ def test_small_and_degenerate_sizes():
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(gamma=2.0), "gamma"), (dict(beta=1.0), "beta"), (dict(beta=float("nan")), "NaN"),
-    (dict(mean_degree=0), "mean_degree"),
+    (dict(mean_degree=0), "mean_degree"), (dict(mean_degree=-1), "mean_degree"), (dict(num_nodes=0), "nodes"),
 ])
 def test_invalid_parameters(kwargs, match):
     with pytest.raises(SpecError, match=match):
-        hyperbolic_graph(1_000, **kwargs)
+        hyperbolic_graph(**{"num_nodes": 1_000, **kwargs})
 
 
 def test_progress_reaches_total_and_can_cancel():
