@@ -36,8 +36,8 @@ def read_edgelist(path, *, delimiter: str | None = None, header: bool | None = N
 
     Text (``.csv``, ``.tsv``, ``.txt``, ... optionally ``.gz``): one edge per line,
     ``src dst [weight]``; the delimiter (comma, tab, semicolon or whitespace) is sniffed
-    from the first data line unless given; ``#`` starts a comment; a header line is
-    detected when its first two fields are not integers (or forced with ``header``).
+    from the first data line unless given; ``#`` starts a comment; the first data line is
+    taken as a header when its first field is not a number (or as ``header`` says).
     Parquet: columns ``src``, ``dst`` (and ``weight``) when so named, otherwise the first
     two (three) columns. ``weighted=None`` uses a third column when there is one.
     Undirected by default (symmetrised; self-loops and duplicate edges dropped, counted
