@@ -5,6 +5,7 @@ and returns a ``pn.viewable.Viewer``."""
 from __future__ import annotations
 
 from .graph import GraphView
+from .simulate import SimulateView
 
 
 def _graph(session):
@@ -13,6 +14,7 @@ def _graph(session):
 
 VIEWS = [
     ("Graph", _graph),
+    ("Simulate", lambda session: SimulateView(session=session)),
 ]
 
 __all__ = ["GraphView", "VIEWS"]

@@ -1,0 +1,493 @@
+"""Simulate view: run Kuramoto or social-Burgers dynamics on the session's graph in the
+background, and watch a trajectory on the graph frame by frame beside its order parameter
+R(t), globally and per supernode of a renormalization level.
+
+Usable alone in a notebook::
+
+    import panel as pn; pn.extension()
+    from app.views.simulate import SimulateView
+    SimulateView(graph=my_graph)                     # simulate on a graph
+    SimulateView(trajectory="assets/kuramoto_2k.zarr")  # watch a stored trajectory
+
+Runs land in a zarr store (a temporary folder per view, or a path the user gives; an
+existing store is never replaced unless asked), and set ``session.trajectory`` so the
+other views open it too.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+import scipy.sparse as sp
+
+from roma_core.data import open_trajectory, trajectory_graph
+from roma_core.errors import RomaError, StoreError
+from roma_core.graphs import Graph
+from roma_core.specs import BurgersSpec, KuramotoSpec, SimulationSpec
+
+from .. import render
+from ..jobs import Job
+from ..state import Session
+
+DYNAMICS = {"Kuramoto": "kuramoto", "social Burgers": "burgers"}
+# parameters shown first; the others sit in a collapsed card
+MAIN_FIELDS = {"kuramoto": ("coupling", "schedule", "alpha", "omega_dist", "omega_scale", "initial", "noise"),
+               "burgers": ("advection", "viscosity", "alpha", "initial", "initial_amplitude", "sources", "noise")}
+SIM_FIELDS = ("t_end", "dt", "save_every", "seed")
+SIM_MORE = ("device", "dtype", "method")
+VIEW_SIM_DEFAULTS = dict(t_end=20.0, dt=0.01, save_every=10, seed=0)
+MAX_CURVES = 32  # above this many supernodes, R per supernode is drawn as a quantile band
+IN_MEMORY_BYTES = 256 << 20  # trajectories up to this size are held in memory for scrubbing
+CHUNK_BYTES = 64 << 20  # frames read at once when computing per-supernode series
+TWO_PI = 2 * math.pi
+
+
+# ---------------------------------------------------------------- data (no panel)
+@dataclass
+class Shown:
+    """A trajectory opened for the view: lazily opened dataset, its graph and hierarchy,
+    and the global and per-supernode observables (computed per level on demand)."""
+
+    path: str
+    ds: object  # xarray.Dataset (member 0 of an ensemble)
+    graph: Graph
+    data: render.GraphData
+    kind: str  # kuramoto | burgers
+    times: np.ndarray
+    global_series: np.ndarray
+    hierarchy: object = None
+    state: np.ndarray | None = None  # (time, node) in memory when small
+    clim: tuple = (0.0, TWO_PI)
+    series: dict = field(default_factory=dict)  # level -> (supernodes, time) array
+
+    @property
+    def frames(self) -> int:
+        return len(self.times)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ds["state"].nbytes)
+
+    def frame(self, k: int) -> np.ndarray:
+        """The state at frame ``k`` (one row read from the store unless held in memory)."""
+        if self.state is not None:
+            return self.state[k]
+        return np.asarray(self.ds["state"][k].values)
+
+    def levels(self) -> list[int]:
+        return [] if self.hierarchy is None else list(range(1, self.hierarchy.num_levels))
+
+    def default_level(self) -> int | None:
+        """The finest level with at most MAX_CURVES supernodes (else the coarsest)."""
+        levels = self.levels()
+        for l in levels:
+            if self.hierarchy.sizes[l] <= MAX_CURVES:
+                return l
+        return levels[-1] if levels else None
+
+    def level_series(self, level: int, progress=None) -> np.ndarray:
+        """Per-supernode observable at ``level`` for every frame: R_s(t) (Kuramoto) or the
+        mean u over the supernode's members (Burgers); shape (supernodes, time)."""
+        if level not in self.series:
+            h = self.hierarchy
+            m = h.membership(level)
+            s = h.sizes[level]
+            onehot = sp.csr_array((np.ones(len(m)), (m, np.arange(len(m)))), shape=(s, len(m)))
+            self.series[level] = _reduce(self, lambda x: onehot @ x, np.bincount(m, minlength=s), progress)
+        return self.series[level]
+
+
+def _chunks(shown: Shown):
+    n = max(shown.graph.num_nodes, 1)
+    step = max(1, CHUNK_BYTES // (n * shown.ds["state"].dtype.itemsize))
+    for t0 in range(0, shown.frames, step):
+        t1 = min(shown.frames, t0 + step)
+        x = shown.state[t0:t1] if shown.state is not None else np.asarray(shown.ds["state"][t0:t1].values)
+        yield t0, t1, x
+
+
+def _reduce(shown: Shown, summed, counts, progress=None) -> np.ndarray:
+    """Apply a node-summing operator to every frame, chunk by chunk (memory bounded)."""
+    out = np.empty((len(counts), shown.frames))
+    counts = np.maximum(counts, 1)[:, None]
+    for t0, t1, x in _chunks(shown):
+        if shown.kind == "kuramoto":
+            z = np.exp(1j * x.astype(np.float64)).T  # (node, time)
+            out[:, t0:t1] = np.abs(summed(z)) / counts
+        else:
+            out[:, t0:t1] = summed(x.astype(np.float64).T) / counts
+        if progress is not None:
+            progress(t1, shown.frames)
+    return out
+
+
+def open_run(path, graph: Graph | None = None, hierarchy=None, progress=None) -> Shown:
+    """Open a trajectory store for viewing (safe off the event loop): its graph (``graph``
+    is reused when it is the same graph), rendering data, a hierarchy (``hierarchy`` when
+    it belongs to that graph, else a geometric RG built here) and the series of the
+    default level. ``progress(done, total)`` reports over all of it."""
+    from roma_core.renorm import geometric
+
+    def part(lo, hi):
+        return None if progress is None else (lambda d, t: progress(lo + (hi - lo) * d / max(t, 1), 1.0))
+
+    path = str(path)
+    ds = open_trajectory(path)
+    if "member" in ds.dims:
+        ds = ds.isel(member=0)
+    if "state" not in ds or ds["state"].dims != ("time", "node"):
+        raise StoreError(f"{path}: expected a state(time, node) variable in this trajectory")
+    stored = trajectory_graph(path)
+    g = graph if graph is not None and graph.fingerprint() == stored.fingerprint() else stored
+    if g.num_nodes != ds.sizes["node"]:
+        raise StoreError(f"{path}: its graph has {g.num_nodes} nodes but the state has {ds.sizes['node']}")
+    data = render.prepare(g, progress=part(0.0, 0.3))
+    kind = "kuramoto" if ds.attrs.get("state_name", "theta") == "theta" and "order_parameter" in ds else "burgers"
+    if kind == "kuramoto":
+        glob = np.asarray(ds["order_parameter"].values, dtype=np.float64)
+    else:
+        glob = np.asarray(ds["mass"].values, dtype=np.float64) / g.num_nodes if "mass" in ds else None
+    shown = Shown(path=path, ds=ds, graph=g, data=data, kind=kind, times=np.asarray(ds["time"].values),
+                  global_series=glob)
+    if shown.nbytes <= IN_MEMORY_BYTES:
+        shown.state = np.asarray(ds["state"].values)
+    if hierarchy is not None and hierarchy.graph.fingerprint() == g.fingerprint():
+        shown.hierarchy = hierarchy
+    elif g.num_nodes >= 4:
+        try:
+            shown.hierarchy = geometric(g, block=2, min_nodes=4, embed=g.theta is None and g.num_nodes <= 50_000)
+        except RomaError:
+            shown.hierarchy = None  # no angles on a large graph: global R only
+    if kind == "burgers" or glob is None:
+        lo, hi, total = math.inf, -math.inf, 0.0
+        sums = np.zeros(shown.frames)
+        for t0, t1, x in _chunks(shown):
+            lo, hi = min(lo, float(np.nanmin(x))), max(hi, float(np.nanmax(x)))
+            sums[t0:t1] = x.astype(np.float64).mean(axis=1)
+        shown.clim = (lo, hi if hi > lo else lo + 1.0)
+        shown.global_series = sums if glob is None else glob
+    level = shown.default_level()
+    if level is not None:
+        shown.level_series(level, progress=part(0.3, 1.0))
+    return shown
+
+
+def simulate_to_store(dynamics, graph: Graph, sim: SimulationSpec, out: str, overwrite: bool = False,
+                      hierarchy=None, progress=None) -> Shown:
+    """Simulate into the zarr store ``out`` and open it for viewing (for a background job)."""
+    from roma_core.dynamics import simulate
+
+    def part(lo, hi):
+        return None if progress is None else (lambda d, t: progress(lo + (hi - lo) * d / max(t, 1), 1.0))
+
+    simulate(dynamics, graph, t_end=sim.t_end, dt=sim.dt, save_every=sim.save_every, seed=sim.seed,
+             device=sim.device, dtype=sim.dtype, method=sim.method, out=out, overwrite=overwrite,
+             progress=part(0.0, 0.9))
+    return open_run(out, graph=graph, hierarchy=hierarchy, progress=part(0.9, 1.0))
+
+
+# ---------------------------------------------------------------- the view
+class SimulateView(pn.viewable.Viewer):
+    """Run dynamics on the session's graph and watch trajectories with R(t) across scales."""
+
+    session = param.ClassSelector(class_=Session, doc="the browser session's shared state")
+    dynamics = param.Selector(default="kuramoto", objects=DYNAMICS, label="Dynamics")
+    kuramoto = param.ClassSelector(class_=KuramotoSpec, doc="Kuramoto parameters of the next run")
+    burgers = param.ClassSelector(class_=BurgersSpec, doc="social Burgers parameters of the next run")
+    simulation = param.ClassSelector(class_=SimulationSpec, doc="time span, step, seed of the next run")
+    out_path = param.String(default="", label="Store path (.zarr; empty: this session's temporary folder)")
+    overwrite = param.Boolean(default=False, label="Replace a store already at that path")
+    frame = param.Integer(default=0, bounds=(0, None), doc="index of the frame shown")
+    colour = param.Selector(default="phase θ", objects=["phase θ", "sin θ"], label="Colour (Kuramoto)")
+    level = param.Selector(default=None, objects=[], allow_None=True, label="Supernodes of level")
+    status = param.String(default="", doc="what the view is doing or what went wrong")
+    summary = param.String(default="", doc="the trajectory shown: dynamics, size, R at the end, store path")
+
+    def __init__(self, session: Session | None = None, graph: Graph | None = None, trajectory=None, **params):
+        if session is None:
+            session = Session(graph=graph, trajectory=str(trajectory or ""))
+        params.setdefault("kuramoto", KuramotoSpec())
+        params.setdefault("burgers", BurgersSpec())
+        params.setdefault("simulation", SimulationSpec(**VIEW_SIM_DEFAULTS))
+        super().__init__(session=session, **params)
+        self.job = Job(session)
+        self._shown: Shown | None = None
+        self._tmpdir: Path | None = None
+        self._counter = itertools.count(1)
+        self._graph_pane = pn.pane.HoloViews(self._graph_plot(), linked_axes=False,
+                                             css_classes=["roma-sim-plot"])
+        self._series_pane = pn.pane.HoloViews(self._series_plot(), linked_axes=False,
+                                              css_classes=["roma-sim-series"])
+        self._build_widgets()
+        self.session.param.watch(self._on_session_trajectory, "trajectory")
+        self.session.param.watch(self._on_session_hierarchy, "hierarchy")
+        if self.session.trajectory:
+            try:
+                self._show(open_run(self.session.trajectory, self.session.graph, self.session.hierarchy))
+            except RomaError as exc:
+                self.status = f"⚠ {exc}"
+        elif self.session.graph is not None:
+            self.status = "No trajectory yet: set the parameters and press Run."
+
+    # ------------------------------------------------------------ showing
+    def _show(self, shown: Shown) -> None:
+        """Show an opened trajectory (on the event loop)."""
+        self._shown = shown
+        levels = shown.levels()
+        names = {f"{l} ({shown.hierarchy.sizes[l]:,} supernodes)": l for l in levels}
+        self.param.level.objects = names
+        with param.parameterized.discard_events(self):
+            self.level = shown.default_level()
+        self.param.frame.bounds = (0, shown.frames - 1)
+        self._player.param.update(end=max(shown.frames - 1, 1), value=0)
+        self.frame = 0
+        self._level_select.visible = bool(levels)
+        self._colour_select.visible = shown.kind == "kuramoto"
+        self._redraw()
+        self.summary = self._describe(shown)
+        self.status = ""
+
+    def _describe(self, s: Shown) -> str:
+        name = "Kuramoto" if s.kind == "kuramoto" else "social Burgers"
+        what = "R" if s.kind == "kuramoto" else "mean u"
+        end = s.global_series[-1] if s.global_series is not None and len(s.global_series) else math.nan
+        return (f"**{name}** on {s.graph.num_nodes:,} nodes · {s.frames:,} frames, t = {s.times[0]:g} … "
+                f"{s.times[-1]:g} · {what}(t_end) = {end:.4f}  \nstore: `{s.path}`")
+
+    def _redraw(self) -> None:
+        self._graph_pane.object = self._graph_plot()
+        self._series_pane.object = self._series_plot()
+
+    @param.depends("colour", watch=True)
+    def _on_colour(self) -> None:
+        self._graph_pane.object = self._graph_plot()
+
+    @param.depends("level", watch=True)
+    def _on_level(self) -> None:
+        s = self._shown
+        if s is None or self.level is None:
+            return
+        if self.level in s.series or s.nbytes <= IN_MEMORY_BYTES:
+            s.level_series(self.level)
+            self._series_pane.object = self._series_plot()
+            return
+        self.job.start(s.level_series, self.level, label="Computing R per supernode",
+                       on_done=lambda _: setattr(self._series_pane, "object", self._series_plot()))
+
+    def _on_session_trajectory(self, event) -> None:
+        path = event.new
+        if not path or (self._shown is not None and self._shown.path == path):
+            return
+        self.job.start(open_run, path, self.session.graph, self.session.hierarchy, on_done=self._show,
+                       label=f"Opening {Path(path).name}")
+
+    def _on_session_hierarchy(self, event) -> None:
+        s, h = self._shown, event.new
+        if s is None or h is None or h.graph.fingerprint() != s.graph.fingerprint():
+            return
+        s.hierarchy, s.series = h, {}
+        self._show(s)
+
+    # ------------------------------------------------------------ drawing
+    def _values(self, k: int) -> np.ndarray:
+        x = self._shown.frame(int(min(max(k, 0), self._shown.frames - 1))).astype(np.float32)
+        if self._shown.kind == "kuramoto":
+            return np.sin(x) if self.colour == "sin θ" else np.mod(x, TWO_PI)
+        return x
+
+    def _colour_opts(self) -> dict:
+        s = self._shown
+        if s is None:
+            label, cmap, cnorm = render.style("degree")
+            deg = self.session.graph.degree if self.session.graph is not None else [1]
+            return dict(cmap=render.colormap(cmap), cnorm=cnorm, clabel=label,
+                        clim=(max(float(np.min(deg)), 1.0), max(float(np.max(deg)), 2.0)))
+        if s.kind == "kuramoto" and self.colour == "phase θ":
+            return dict(cmap=render.colormap("colorwheel"), clim=(0.0, TWO_PI), clabel="phase θ mod 2π")
+        if s.kind == "kuramoto":
+            return dict(cmap="RdBu_r", clim=(-1.0, 1.0), clabel="sin θ")
+        return dict(cmap=render.colormap("viridis"), clim=s.clim, clabel="u")
+
+    def _points(self, frame: int):
+        s = self._shown
+        if s is None:
+            g = self.session.graph
+            if g is None:
+                return hv.Points([], kdims=["x", "y"], vdims=["value"])
+            return render.node_points(render.prepare(g), "degree")
+        return render.node_points(s.data, "state", self._values(frame))
+
+    def _graph_plot(self):
+        s = self._shown
+        data = s.data if s is not None else (render.prepare(self.session.graph) if self.session.graph else None)
+        points = hv.DynamicMap(pn.bind(self._points, frame=self.param.frame))
+        nodes = render.rasterized_nodes(points).opts(
+            colorbar=True, colorbar_opts={"width": 12}, tools=["hover"], **self._colour_opts(),
+            hover_tooltips=[("x", "$x{0.000}"), ("y", "$y{0.000}"), ("value", "@image{0.[000]}")])
+        edges = render.edge_layer(lambda: data, streams=[hv.streams.RangeXY(), hv.streams.PlotSize()])
+        return (edges.opts(tools=[]) * nodes * render.disk_outline()).opts(
+            frame_width=540, frame_height=540, xlim=render.EXTENT, ylim=render.EXTENT, xaxis=None, yaxis=None,
+            bgcolor="white", toolbar="above", active_tools=["wheel_zoom"], show_legend=False)
+
+    def _series_plot(self):
+        s = self._shown
+        what = "R" if s is None or s.kind == "kuramoto" else "mean u"
+        opts = dict(width=500, height=300, xlabel="t", ylabel=what, show_grid=True, toolbar="above")
+        if s is None or s.global_series is None:
+            return hv.Curve([], "t", what).opts(**opts, title="no trajectory yet")
+        t = s.times
+        layers = []
+        if self.level is not None and self.level in s.series:
+            ys = s.series[self.level]
+            if len(ys) <= MAX_CURVES:
+                layers.append(hv.Path([np.column_stack([t, y]) for y in ys], ["t", what],
+                                      label=f"per supernode (level {self.level})").opts(
+                    color="#4c78a8", alpha=0.35, line_width=1))
+            else:
+                lo, med, hi = np.percentile(ys, [10, 50, 90], axis=0)
+                layers.append(hv.Area((t, lo, hi), "t", [what, "hi"], label="supernodes 10–90 %").opts(
+                    color="#4c78a8", alpha=0.25, line_width=0))
+                layers.append(hv.Curve((t, med), "t", what, label="supernode median").opts(
+                    color="#4c78a8", line_width=1.5))
+        layers.append(hv.Curve((t, s.global_series), "t", what, label="global").opts(color="black", line_width=2))
+        marker = hv.DynamicMap(pn.bind(self._marker, frame=self.param.frame))
+        title = "order parameter R(t)" if s.kind == "kuramoto" else "mean state u(t)"
+        ylim = (0.0, 1.02) if s.kind == "kuramoto" else (None, None)
+        return (hv.Overlay(layers) * marker).opts(**opts, title=title, legend_position="bottom_right",
+                                                  ylim=ylim)
+
+    def _marker(self, frame: int):
+        s = self._shown
+        k = int(min(max(frame, 0), s.frames - 1))
+        t, y = float(s.times[k]), float(s.global_series[k])
+        return (hv.VLine(t).opts(color="#d62728", line_width=1.5, line_dash="dashed")
+                * hv.Points([(t, y)], ["t", "y"]).opts(color="#d62728", size=9))
+
+    @param.depends("frame")
+    def _time_text(self):
+        s = self._shown
+        if s is None:
+            return pn.pane.Markdown("", css_classes=["roma-sim-time"])
+        k = min(self.frame, s.frames - 1)
+        y = s.global_series[k] if s.global_series is not None else math.nan
+        what = "R" if s.kind == "kuramoto" else "mean u"
+        return pn.pane.Markdown(f"t = **{s.times[k]:.3g}** (frame {k} of {s.frames - 1}) · {what} = {y:.3f}",
+                                css_classes=["roma-sim-time"], margin=(0, 10))
+
+    # ------------------------------------------------------------ running
+    def spec(self):
+        """The dynamics spec of the next run (the one picked)."""
+        return self.kuramoto if self.dynamics == "kuramoto" else self.burgers
+
+    def _target(self) -> tuple[str, bool]:
+        """Where the next run is stored: the path given, or a fresh name in the view's temp folder."""
+        given = self.out_path.strip()
+        if given:
+            path = Path(given).expanduser()
+            if path.suffix != ".zarr":
+                raise StoreError(f"{path}: a trajectory store is a .zarr folder; end the path with .zarr")
+            if path.exists() and not self.overwrite:
+                raise StoreError(f"{path} exists already; choose another path, or tick "
+                                 "'Replace a store already at that path' to overwrite it")
+            return str(path), self.overwrite
+        if self._tmpdir is None:
+            self._tmpdir = Path(tempfile.mkdtemp(prefix="roma-simulate-"))
+        while True:
+            path = self._tmpdir / f"{self.dynamics}_{next(self._counter):03d}.zarr"
+            if not path.exists():
+                return str(path), False
+
+    def run(self, wait: bool = False) -> bool:
+        """Start a simulation with the current parameters (in the background); ``wait``
+        blocks until it finished (notebooks). Returns False when it could not start."""
+        graph = self.session.graph if self.session.graph is not None else (
+            self._shown.graph if self._shown is not None else None)
+        if graph is None:
+            self.status = "⚠ no graph to simulate on: open or generate one in the Graph view"
+            return False
+        try:
+            dyn = type(self.spec()).from_dict(self.spec().to_dict())  # a frozen copy of the widgets' values
+            sim = SimulationSpec.from_dict(self.simulation.to_dict())
+            out, overwrite = self._target()
+        except RomaError as exc:
+            self.status = f"⚠ {exc}"
+            return False
+        self.status = ""
+        name = "Kuramoto" if self.dynamics == "kuramoto" else "social Burgers"
+        started = self.job.start(simulate_to_store, dyn, graph, sim, out, overwrite, self.session.hierarchy,
+                                 on_done=self._on_simulated, label=f"Simulating {name} on {graph.num_nodes:,} nodes")
+        if started and wait:
+            self.job.wait()
+        return started
+
+    def _on_simulated(self, shown: Shown) -> None:
+        self._show(shown)
+        self.session.trajectory = shown.path
+
+    def _on_run(self, event=None) -> None:
+        self.run()
+
+    def _on_cancel(self, event=None) -> None:
+        self.job.cancel()
+
+    # ------------------------------------------------------------ widgets
+    def _build_widgets(self) -> None:
+        self._player = pn.widgets.Player(start=0, end=max(self._shown.frames - 1 if self._shown else 1, 1), value=0,
+                                         interval=150, loop_policy="loop", show_value=False, width=520,
+                                         scale_buttons=0.8, visible_loop_options=[], css_classes=["roma-sim-player"])
+        self._player.param.watch(lambda e: setattr(self, "frame", int(e.new)), "value")
+        self.param.watch(lambda e: setattr(self._player, "value", int(e.new)), "frame")
+        self._level_select = pn.widgets.Select.from_param(self.param.level, width=240)
+        self._colour_select = pn.widgets.RadioButtonGroup.from_param(self.param.colour, width=240)
+        run = pn.widgets.Button(label="Run", button_type="primary", sizing_mode="stretch_width",
+                                disabled=self.job.param.running)
+        run.on_click(self._on_run)
+        cancel = pn.widgets.Button(label="Cancel", button_type="light", sizing_mode="stretch_width",
+                                   visible=self.job.param.running)
+        cancel.on_click(self._on_cancel)
+        progress = pn.indicators.Progress(value=self.job.param.progress, max=100, visible=self.job.param.running,
+                                          sizing_mode="stretch_width", bar_color="primary",
+                                          css_classes=["roma-sim-progress"])
+
+        def spec_widgets(kind):
+            spec = self.kuramoto if kind == "kuramoto" else self.burgers
+            main = MAIN_FIELDS[kind]
+            more = [f for f in type(spec)._fields() if f not in main]
+            return pn.Column(pn.Param(spec, parameters=list(main), show_name=False, width=280),
+                             pn.Card(pn.Param(spec, parameters=more, show_name=False, width=270),
+                                     title="More parameters", collapsed=True, width=290))
+
+        dyn_params = pn.Column(spec_widgets(self.dynamics))
+        self.param.watch(lambda e: setattr(dyn_params, "objects", [spec_widgets(e.new)]), "dynamics")
+        sim_widgets = pn.Column(
+            pn.Param(self.simulation, parameters=list(SIM_FIELDS), show_name=False, width=280),
+            pn.Card(pn.Param(self.simulation, parameters=list(SIM_MORE), show_name=False, width=270),
+                    title="Device and integrator", collapsed=True, width=290))
+        self._controls = pn.Column(
+            pn.widgets.RadioButtonGroup.from_param(self.param.dynamics, sizing_mode="stretch_width"),
+            dyn_params,
+            pn.pane.Markdown("**Time**", margin=(0, 10)), sim_widgets,
+            pn.widgets.TextInput.from_param(self.param.out_path, sizing_mode="stretch_width",
+                                            placeholder="/path/to/run.zarr"),
+            pn.widgets.Checkbox.from_param(self.param.overwrite),
+            run, progress,
+            pn.pane.Markdown(self.job.param.status, css_classes=["roma-sim-job"], margin=(0, 10)),
+            cancel, width=300)
+
+    def __panel__(self):
+        status = pn.pane.Markdown(self.param.status, css_classes=["roma-sim-status"], margin=(0, 10))
+        summary = pn.pane.Markdown(self.param.summary, css_classes=["roma-sim-summary"], margin=(0, 10),
+                                   width=500)
+        watch = pn.Column(status, self._graph_pane, self._time_text, self._player)
+        side = pn.Column(self._series_pane, self._level_select, self._colour_select, summary)
+        return pn.Row(self._controls, watch, side)
+
+
+__all__ = ["SimulateView", "open_run", "simulate_to_store", "Shown"]
