@@ -4,7 +4,7 @@ under ``$ROMA_BENCH_OUT`` (default /tmp/roma_bench_models).
 
     .venv/bin/python -m benchmarks.bench_models compare --dynamics kuramoto --nodes 20000 --budget 150
     .venv/bin/python -m benchmarks.bench_models transfer --dynamics kuramoto --nodes 20000 --budget 150
-    .venv/bin/python -m benchmarks.bench_models scaling --nodes 20000 --budget 60 --sizes 8,12,16,24,32
+    .venv/bin/python -m benchmarks.bench_models scaling --nodes 20000 --train-steps 200 --sizes 4,8,16,32,64
     .venv/bin/python -m benchmarks.bench_models million [--nodes 1000000] [--steps 10]
     .venv/bin/python -m benchmarks.bench_models encodings [--nodes 1000000]
 
@@ -56,8 +56,9 @@ def model_spec(**kw):
 def train_spec(budget, **kw):
     from roma_core.specs import TrainSpec
 
-    base = dict(steps=100_000, time_budget=budget, windows=4, roots=512, walk_length=16, eval_every=0,
-                checkpoint_every=100_000, device="cpu", threads=1, lr=2e-3)
+    # ~1,000-node random-walk subgraphs: many cheap steps fit the budget on a shared 2-core CPU
+    base = dict(steps=100_000, time_budget=budget, windows=4, roots=128, walk_length=8, eval_every=0,
+                checkpoint_every=100_000, device="cpu", threads=1, lr=3e-3)
     return TrainSpec(**{**base, **kw})
 
 
@@ -128,7 +129,8 @@ def part_scaling(args):
 
     data, held = dataset(args.dynamics, args.nodes, 1), dataset(args.dynamics, args.nodes, 2)
     spec = model_spec()
-    tspec = train_spec(args.budget)
+    # equal optimiser steps (equal data) for every width when --train-steps is given
+    tspec = train_spec(0.0, steps=args.train_steps) if args.train_steps else train_spec(args.budget)
     win = _windows(data, spec, tspec)
     spec = ModelSpec.from_dict({**spec.to_dict(), "channels": win.channels})
     widths = [int(s) for s in args.sizes.split(",")]
@@ -219,7 +221,8 @@ def main(argv=None):
     ap.add_argument("--nodes", type=int, default=None)
     ap.add_argument("--budget", type=float, default=150.0, help="training seconds per model")
     ap.add_argument("--sizes", default="8,12,16,24,32,48")
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=10, help="million: training steps to time")
+    ap.add_argument("--train-steps", type=int, default=0, help="scaling: equal steps per width (0: --budget)")
     args = ap.parse_args(argv)
     if args.nodes is None:
         args.nodes = 1_000_000 if args.part in ("million", "encodings") else 20_000

@@ -34,6 +34,8 @@ class OperatorDecoder(nn.Module):
         super().__init__()
         self.horizon, self.channels, self.basis = horizon, channels, basis
         self.branch = nn.Linear(dim, basis * channels)
+        nn.init.zeros_(self.branch.weight)       # start exactly at persistence; learn the correction
+        nn.init.zeros_(self.branch.bias)
         self.trunk = ResidualMLP(4, width or dim, trunk_layers, basis)
         self.bias = nn.Parameter(torch.zeros(channels))
 

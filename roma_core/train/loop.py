@@ -101,6 +101,8 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
             state = ckpt.read_state(out)
         except CheckpointError:
             state = None
+        if state is None and rank == 0 and metrics_path.exists():
+            metrics_path.unlink()                     # nothing to resume: start a fresh log
         if state is not None:
             if state["model"] != model_name or state["model_spec"] != model_spec.to_dict():
                 raise CheckpointError(f"{state['path']}: cannot resume: it holds {state['model']} with spec "

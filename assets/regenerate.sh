@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerate the shipped dataset and pretrained ROMA checkpoint (see manifest.json).
+# Run from the repository root: bash assets/regenerate.sh
+set -euo pipefail
+ROMA=${ROMA:-.venv/bin/roma}
+rm -rf assets/kuramoto_2k.zarr assets/roma_kuramoto_2k
+$ROMA simulate kuramoto --nodes 2000 --mean-degree 10 --graph-seed 1 --noise 0.1 --t-end 40 --dt 0.01 \
+    --save-every 10 --seed 1 --device cpu --out assets/kuramoto_2k.zarr
+$ROMA train --data assets/kuramoto_2k.zarr --model roma --task forecast --lookback 16 --horizon 8 \
+    --hidden 32 --supernodes 32 --levels 3 --roots 256 --walk-length 16 --steps 600 \
+    --checkpoint-every 300 --eval-every 100 --device cpu --seed 0 --out assets/roma_kuramoto_2k
+.venv/bin/python -m roma_core.train.manifest assets/kuramoto_2k.zarr assets/roma_kuramoto_2k \
+    --command "bash assets/regenerate.sh" --out assets/manifest.json
