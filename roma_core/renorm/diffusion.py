@@ -17,8 +17,9 @@ where ⟨g(λ)⟩ = Tr[g(L) e^{−τL}] / Z. Two ways to get the traces:
   deflated exactly (they dominate at large τ, where Hutchinson's relative error grows);
   by default 32 up to 5,000 nodes, none above (shift-invert costs too much there).
   Memory: 3 vectors per probe (plus the Lanczos basis when ``reorthogonalize``, by default
-  up to 5,000 nodes: without it, Lanczos loses orthogonality but the quadrature stays
-  accurate, 0.25 % of the peak of C at 10,000 nodes); time:
+  when it fits in 256 MiB; without it Lanczos loses orthogonality, converged outlier
+  eigenvalues (hubs) come back as copies and more steps are needed, hence the
+  convergence-based stop); time:
   m sparse products with a block of probes. Standard errors come from a jackknife over
   probes.
 """
@@ -37,13 +38,16 @@ from ..progress import ProgressCallback, report
 EXACT_MAX = 5_000
 
 
-def diffusion_profile(graph: Graph, taus=None, *, method: str = "auto", probes: int = 32,
-                      steps: int = 80, lowest: int | None = None, reorthogonalize: bool | None = None,
-                      seed: int = 0, progress: ProgressCallback | None = None) -> xr.Dataset:
+def diffusion_profile(graph: Graph, taus=None, *, method: str = "auto", probes: int | None = None,
+                      steps: int = 400, tol: float = 1e-3, lowest: int | None = None,
+                      reorthogonalize: bool | None = None, seed: int = 0,
+                      progress: ProgressCallback | None = None) -> xr.Dataset:
     """S(τ) and C(τ) on the grid ``taus`` (default 10^-2..10^3, 61 points) as an
     ``xarray.Dataset`` with variables ``S``, ``C`` (and ``S_err``, ``C_err`` for ``slq``)
     over dim ``tau``; attrs hold the method, N, components and ``tau_peak`` (argmax of C).
-    ``method``: "exact", "slq" or "auto" (exact up to 5,000 nodes)."""
+    ``method``: "exact", "slq" or "auto" (exact up to 5,000 nodes). For ``slq``: ``probes``
+    (default 32, 16 above 10^5 nodes), at most ``steps`` Lanczos steps, stopping once S
+    and C/max C change by less than ``tol`` over 20 more steps (``steps_used`` in attrs)."""
     taus = _check_taus(taus)
     lap = _laplacian(graph)
     n = graph.num_nodes
@@ -59,18 +63,20 @@ def diffusion_profile(graph: Graph, taus=None, *, method: str = "auto", probes: 
         ds = xr.Dataset({"S": ("tau", s), "C": ("tau", c)}, coords={"tau": taus})
         attrs = {"method": "exact"}
     elif method == "slq":
+        if probes is None:
+            probes = 32 if n <= 100_000 else 16
         if probes < 2 or steps < 2:
             raise HierarchyError(f"slq needs probes >= 2 and steps >= 2, got probes={probes}, steps={steps}")
         if lowest is None:
             lowest = 0 if n > EXACT_MAX else min(32, max(0, n - ncomp - 2))
         if reorthogonalize is None:
-            reorthogonalize = n <= EXACT_MAX and n * probes * steps * 8 <= 1 << 30
-        per_probe, exact = _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest,
-                                        reorthogonalize, seed, progress)
+            reorthogonalize = n * probes * steps * 8 <= 1 << 28
+        per_probe, exact, used = _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest,
+                                              reorthogonalize, seed, tol, progress)
         s, c, s_err, c_err = _jackknife(per_probe, exact, ncomp, taus, n)
         ds = xr.Dataset({"S": ("tau", s), "C": ("tau", c), "S_err": ("tau", s_err), "C_err": ("tau", c_err)},
                         coords={"tau": taus})
-        attrs = {"method": "slq", "probes": probes, "steps": steps, "lowest": lowest,
+        attrs = {"method": "slq", "probes": probes, "steps": steps, "steps_used": used, "lowest": lowest,
                  "reorthogonalize": int(bool(reorthogonalize)), "seed": seed}
     else:
         raise HierarchyError(f"method must be 'auto', 'exact' or 'slq', got {method!r}")
@@ -171,7 +177,7 @@ def _lowest_modes(lap, labels, ncomp, k, seed):
     return np.clip(lam[ncomp:], 0, None), vec[:, ncomp:]
 
 
-def _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest, reorth, seed, progress):
+def _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest, reorth, seed, tol, progress):
     n = lap.shape[0]
     rng = np.random.default_rng(seed)
     lam_low, basis = _lowest_modes(lap, labels, ncomp, lowest, seed)
@@ -188,6 +194,7 @@ def _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest, reorth, seed, 
     if reorth:
         kept[0] = v
     b = np.zeros(probes)
+    last = None
     done = np.zeros(probes, dtype=bool)
     m_used = np.full(probes, steps)
     for j in range(steps):
@@ -208,21 +215,42 @@ def _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest, reorth, seed, 
         done |= newly
         if done.all() or j == steps - 1:
             break
+        if j >= 39 and (j + 1) % 20 == 0:  # converged quadrature: stop early
+            current = _quadrature(alpha, beta, np.minimum(m_used, j + 1), norms2, taus)
+            s_now, c_now = _estimate(current.sum(axis=1), probes, exact, ncomp, taus, n)
+            if last is not None and np.max(np.abs(s_now - last[0])) <= tol \
+                    and np.max(np.abs(c_now - last[1])) <= tol * max(np.max(np.abs(c_now)), 1e-300):
+                m_used = np.minimum(m_used, j + 1)
+                break
+            last = (s_now, c_now)
         b_safe = np.where(b > 0, b, 1.0)
         v_prev, v = v, w / b_safe
         if reorth:
             kept[j + 1] = v
         report(progress, j + 1, steps)
     report(progress, steps, steps)
+    return _quadrature(alpha, beta, m_used, norms2, taus), exact, int(m_used.max())
+
+
+def _quadrature(alpha, beta, m_used, norms2, taus):
+    """Per-probe Gauss quadrature of the three moments from the Lanczos coefficients."""
+    from scipy.linalg import eigh_tridiagonal
+
+    probes = alpha.shape[1]
     per_probe = np.zeros((3, probes, len(taus)))
     for k in range(probes):
         m = int(m_used[k])
-        t = np.diag(alpha[:m, k]) + np.diag(beta[: m - 1, k], 1) + np.diag(beta[: m - 1, k], -1)
-        theta, u = np.linalg.eigh(t)
+        theta, u = eigh_tridiagonal(alpha[:m, k], beta[: m - 1, k])
         theta = np.clip(theta, 0.0, None)
-        wts = norms2[k] * u[0] ** 2
-        per_probe[:, k] = _moments_from_spectrum(theta, taus, wts)
-    return per_probe, exact
+        per_probe[:, k] = _moments_from_spectrum(theta, taus, norms2[k] * u[0] ** 2)
+    return per_probe
+
+
+def _estimate(sums, count, exact, ncomp, taus, n):
+    m0 = ncomp + exact[0] + sums[0] / count
+    m1 = exact[1] + sums[1] / count
+    m2 = exact[2] + sums[2] / count
+    return _entropy_heat(m0, m1, m2, taus, n)
 
 
 def _jackknife(per_probe, exact, ncomp, taus, n):
@@ -231,10 +259,7 @@ def _jackknife(per_probe, exact, ncomp, taus, n):
     total = per_probe.sum(axis=1)
 
     def estimate(sums, count):
-        m0 = ncomp + exact[0] + sums[0] / count
-        m1 = exact[1] + sums[1] / count
-        m2 = exact[2] + sums[2] / count
-        return _entropy_heat(m0, m1, m2, taus, n)
+        return _estimate(sums, count, exact, ncomp, taus, n)
 
     s, c = estimate(total, p)
     loo = [estimate(total - per_probe[:, k], p - 1) for k in range(p)]

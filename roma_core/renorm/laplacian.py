@@ -19,9 +19,10 @@ Two ways to evaluate the criterion:
 
 * ``exact`` (N ≤ 4,000 by default): dense eigendecomposition, all pairs i, j tested.
 * ``sketch``: only graph edges are candidate links, and K is estimated from random
-  features: Y = e^{−τL/2} Ω with Ω an N × m Gaussian block (Chebyshev actions, see
-  :mod:`.heat`), so K ≈ Y Yᵀ / m entry-wise. Cost: m · (number of Chebyshev terms, about
-  √(τ λ_max)) sparse products; memory: four N × m blocks (m = 64: 2 GiB at N = 10^6).
+  features: Y = e^{−τL/2} Ω with Ω an N × m Gaussian block (float32 Chebyshev actions,
+  see :mod:`.heat`), so K ≈ Y Yᵀ / m entry-wise. Cost: (number of Chebyshev terms, about
+  √(2 τ λ_max ln 1/tol)) sparse products with m columns; memory: four N × m float32
+  blocks (m = 64: 1 GiB at N = 10^6).
   Decisions near the threshold are noisy (relative error of K_ij about √(2/m)), so
   supernodes agree with the exact ones up to such borderline links.
 """
@@ -37,7 +38,7 @@ from ..specs import HierarchySpec
 from .contract import contract, graph_beta, one_hot
 from .diffusion import diffusion_profile, peak_tau
 from .geometric import _check_args
-from .heat import heat_apply
+from .heat import heat_apply, spectral_bound
 from .hierarchy import Hierarchy
 
 EXACT_MAX = 4_000
@@ -77,7 +78,7 @@ def laplacian(graph: Graph, tau=None, levels: int | None = None, *, reduction: f
             t, labels = tau_for_reduction(g, reduction, method=how, features=features, seed=seed + l)
         else:
             if t is None:
-                t = peak_tau(diffusion_profile(g, taus, seed=seed), rule)
+                t = peak_tau(diffusion_profile(g, taus, seed=seed, tol=1e-2), rule)
             labels = kadanoff_labels(g, t, method=how, features=features, seed=seed + l)
         n_super = int(labels.max()) + 1
         if levels is None and l > 0 and n_super == g.num_nodes:
@@ -100,22 +101,30 @@ def laplacian(graph: Graph, tau=None, levels: int | None = None, *, reduction: f
 
 
 def tau_for_reduction(graph: Graph, reduction: float, method: str = "exact", features: int = 64,
-                      seed: int = 0, iterations: int = 12) -> tuple[float, np.ndarray]:
+                      seed: int = 0, iterations: int = 6) -> tuple[float, np.ndarray]:
     """τ* (and its labels) whose Kadanoff supernodes number about N / ``reduction``:
-    bisection on ln τ over [1e-3, 1e3] (the count falls as τ grows), reusing one
-    eigendecomposition (exact) or one random block (sketch)."""
+    τ doubles from 1e-3 until the count falls to the target (small τ are cheap: the
+    Chebyshev cost grows as √τ), then ``iterations`` bisection steps on ln τ; one
+    eigendecomposition (exact) or one random block (sketch) serves every τ."""
     n = graph.num_nodes
     target = n / reduction
     cache: dict = {}
-    lo, hi = np.log(1e-3), np.log(1e3)
     best = None
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        labels = kadanoff_labels(graph, float(np.exp(mid)), method, features, seed, _cache=cache)
+
+    def evaluate(log_tau):
+        nonlocal best
+        labels = kadanoff_labels(graph, float(np.exp(log_tau)), method, features, seed, _cache=cache)
         count = int(labels.max()) + 1
         if best is None or abs(np.log(count / target)) < abs(np.log(best[2] / target)):
-            best = (float(np.exp(mid)), labels, count)
-        if count > target:
+            best = (float(np.exp(log_tau)), labels, count)
+        return count
+
+    lo = hi = np.log(1e-3)
+    while evaluate(hi) > target and hi < np.log(1e4):
+        lo, hi = hi, hi + np.log(2.0)
+    for _ in range(iterations if hi > lo else 0):
+        mid = 0.5 * (lo + hi)
+        if evaluate(mid) > target:
             lo = mid
         else:
             hi = mid
@@ -146,11 +155,16 @@ def kadanoff_labels(graph: Graph, tau: float, method: str = "exact", features: i
         links = sp.csr_array(linked)
     elif method == "sketch":
         if "omega" not in cache:
-            cache["omega"] = np.random.default_rng(seed).standard_normal((n, features))
-        y = heat_apply(lap, cache["omega"], tau / 2.0, progress=progress)
-        diag = np.einsum("ij,ij->i", y, y)
+            cache["omega"] = np.random.default_rng(seed).standard_normal((n, features), dtype=np.float32)
+            cache["bound"] = spectral_bound(lap, seed)
+            cache["lap32"] = lap.astype(np.float32)
+        y = heat_apply(cache["lap32"], cache["omega"], tau / 2.0, bound=cache["bound"], progress=progress)
+        diag = np.einsum("ij,ij->i", y, y, dtype=np.float64)
         src, dst, _ = graph.edges()
-        kij = np.einsum("ij,ij->i", y[src], y[dst])
+        kij = np.zeros(len(src))
+        for a in range(0, len(src), 1 << 20):  # chunks: no E × m temporaries
+            b = a + (1 << 20)
+            kij[a:b] = np.einsum("ij,ij->i", y[src[a:b]], y[dst[a:b]], dtype=np.float64)
         keep = kij >= np.minimum(diag[src], diag[dst])
         links = sp.csr_array((np.ones(int(keep.sum())), (src[keep], dst[keep])), shape=(n, n))
     else:
