@@ -12,9 +12,11 @@ if __package__ in (None, ""):  # run as a script by panel serve: make `app` impo
 import panel as pn  # noqa: E402
 
 from app.data import default_session  # noqa: E402
+from app.render import warm_up  # noqa: E402
 from app.views import VIEWS  # noqa: E402
 
 pn.extension(notifications=True)
+warm_up()  # compiles the rendering kernels once per process: at start with `roma serve` (--warm)
 
 
 def build() -> pn.template.BootstrapTemplate:

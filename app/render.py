@@ -53,7 +53,7 @@ STYLES = {
 DEFAULT_STYLE = ("value", "viridis", "linear")
 
 
-EDGE_CMAP = ["#c2c2c2", "#1e1e1e"]  # light to dark grey: edge density on a white background
+EDGE_CMAP = ["#cccccc", "#2a2a2a"]  # light to dark grey: edge density on a white background
 
 
 def colormap(name: str) -> list[str]:
@@ -153,7 +153,8 @@ class GraphData:
         Returns ``(image, mode, edges_aggregated)``; mode is raster, fine or sampled."""
         width, height = max(int(width), 1), max(int(height), 1)
         pixel = (EXTENT[1] - EXTENT[0]) / self.raster.shape[1]
-        if (x_range[1] - x_range[0]) / pixel >= 0.75 * width:
+        small = len(self.segments) <= FINE_EDGE_MAX  # cheap enough to draw exactly at every zoom
+        if not small and (x_range[1] - x_range[0]) / pixel >= 0.75 * width:
             img = _canvas(x_range, y_range, width, height).raster(
                 self.raster, downsample_method="mean", upsample_method="linear")
             return img, "raster", len(self.segments)
@@ -267,16 +268,54 @@ def rasterized_nodes(points: hv.DynamicMap, px: int = 1) -> hv.DynamicMap:
     return spread(rasterize(points, aggregator=ds.max("value")), px=px, how="max")
 
 
-def shade_edges(img: xr.DataArray) -> hv.RGB:
-    """Edge density as grey lines (log scale): darker where more edges pass, transparent
-    where none does."""
-    import datashader.transfer_functions as tf
+def _edge_lut() -> np.ndarray:
+    """256 RGBA colours (uint32, little-endian ABGR as Bokeh reads it) from light to dark grey."""
+    from holoviews.plotting.util import process_cmap
 
-    img = img.where(img > 0)  # NaN: transparent
-    rgba = tf.shade(img, cmap=EDGE_CMAP, how="log", alpha=170).data.view(np.uint8).reshape(img.shape + (4,))
+    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in process_cmap(EDGE_CMAP, ncolors=256)],
+                   dtype=np.uint32)
+    return rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16) | (np.uint32(EDGE_ALPHA) << 24)
+
+
+EDGE_ALPHA = 150
+_LUT = None
+
+
+def shade_edges(img: xr.DataArray) -> hv.RGB:
+    """Edge density as grey lines on a log scale (darker where more edges pass,
+    transparent where none does); a lookup table, so it costs a few milliseconds."""
+    global _LUT
+    if _LUT is None:
+        _LUT = _edge_lut()
+    v = np.nan_to_num(img.values.astype(np.float32, copy=False), nan=0.0)
+    top = float(v.max())
+    level = np.log1p(v) * (255.0 / np.log1p(top)) if top > 0 else np.zeros_like(v)
+    rgba = np.where(v > 0, _LUT[np.clip(level, 0, 255).astype(np.uint8)], np.uint32(0))
     xs, ys = img.coords["x"].to_numpy(), img.coords["y"].to_numpy()
-    return hv.RGB((xs, ys, rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3]), kdims=["x", "y"],
-                  vdims=list("RGBA"))
+    b = rgba.view(np.uint8).reshape(rgba.shape + (4,))
+    return hv.RGB((xs, ys, b[..., 0], b[..., 1], b[..., 2], b[..., 3]), kdims=["x", "y"], vdims=list("RGBA"))
+
+
+def warm_up() -> None:
+    """Compile the Numba kernels the pipeline uses (Datashader's among them) on a toy graph,
+    so the first real frame does not pay for it. Idempotent; ``roma serve`` runs it at start."""
+    global _WARM
+    if _WARM:
+        return
+    from holoviews.operation.datashader import rasterize, spread
+
+    g = Graph.from_edges([0, 1, 2], [1, 2, 3], theta=np.array([0.0, 1.0, 2.0, 3.0]),
+                         kappa=np.ones(4) * 3, radius=np.array([1.0, 2.0, 3.0, 4.0]))
+    data = _build(g, *layout(g)[:2], "native", "warm-up", None, 64)
+    pts = node_points(data, "degree")
+    spread(rasterize(pts, aggregator=ds.max("value"), width=64, height=64, dynamic=False), px=1, how="max",
+           dynamic=False)
+    shade_edges(data.edge_image(EXTENT, EXTENT, 64, 64)[0])
+    shade_edges(data.edge_image((-0.1, 0.1), (-0.1, 0.1), 64, 64)[0])
+    _WARM = True
+
+
+_WARM = False
 
 
 def edge_layer(get_data, streams: list, on_draw=None) -> hv.DynamicMap:
@@ -304,4 +343,4 @@ def edge_layer(get_data, streams: list, on_draw=None) -> hv.DynamicMap:
 
 
 __all__ = ["GraphData", "prepare", "layout", "style", "STYLES", "EXTENT", "FINE_EDGE_MAX", "aggregate_edges",
-           "node_points", "rasterized_nodes", "edge_layer", "shade_edges", "disk_outline", "clear_cache", "Cancelled"]
+           "node_points", "rasterized_nodes", "edge_layer", "shade_edges", "warm_up", "disk_outline", "clear_cache", "Cancelled"]

@@ -48,7 +48,7 @@ def panel_argv(args: argparse.Namespace) -> list[str]:
     if args.num_threads is not None and args.num_threads < 1:
         raise RomaError(f"--num-threads must be >= 1, got {args.num_threads}")
     argv = [str(APP), "--address", args.address, "--port", str(args.port),
-            "--num-procs", str(args.num_procs)]
+            "--num-procs", str(args.num_procs), "--warm"]  # --warm: data and compiled kernels ready at start
     for origin in args.allow_websocket_origin or []:
         argv += ["--allow-websocket-origin", origin]
     if args.num_threads is not None:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import Error as PlaywrightError
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -14,9 +16,16 @@ PLOT = ".roma-graph-plot"
 
 
 def plot_pixels(page, path=None) -> np.ndarray:
-    """Screenshot of the graph plot as an RGB array (saved to ``path`` when given)."""
-    png = page.locator(PLOT).first.screenshot(path=path)
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+    """Screenshot of the graph plot as an RGB array (saved to ``path`` when given). Retried:
+    the plot is replaced when the colouring changes, which can detach the element."""
+    for attempt in range(10):
+        try:
+            png = page.locator(PLOT).first.screenshot(path=path, timeout=10_000)
+            return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+        except PlaywrightError:
+            if attempt == 9:
+                raise
+            time.sleep(0.5)
 
 
 def coloured(img: np.ndarray) -> np.ndarray:
@@ -37,7 +46,7 @@ def wait_for(predicate, timeout=60.0, every=0.5, what="condition"):
 
 def drawn(page) -> np.ndarray | None:
     img = plot_pixels(page)
-    return img if coloured(img).mean() > 0.02 and img.std() > 20 else None
+    return img if coloured(img).mean() > 0.01 and img.std() > 20 else None
 
 
 def settled(page, timeout=60.0) -> np.ndarray:
@@ -59,9 +68,10 @@ def diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a[:h, :w] - b[:h, :w]).mean())
 
 
-def hues(img: np.ndarray) -> int:
-    """How many distinct coarse colours the nodes show."""
-    return len(np.unique(img[coloured(img)] // 32, axis=0))
+def greens(img: np.ndarray) -> int:
+    """How many clearly green pixels the image has."""
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    return int(((g > r + 40) & (g > b + 40)).sum())
 
 
 def test_graph_view_draws_recolours_and_picks(open_page, page_text, tmp_path):
@@ -70,18 +80,18 @@ def test_graph_view_draws_recolours_and_picks(open_page, page_text, tmp_path):
     before = settled(page, timeout=90)
     plot_pixels(page, tmp_path / "graph_degree.png")
     page.screenshot(path=tmp_path / "page_degree.png")
-    assert "20,000 nodes" in page_text(page, ".roma-status")
+    assert re.search(r"[\d,]+ nodes · [\d,]+ edges", page_text(page, ".roma-status"))
     assert "edges: raster" in page_text(page, ".roma-lod")
     # nodes are drawn in the disk: coloured pixels fill a ring, the corners stay empty
     mask = coloured(before)
     h, w = mask.shape
     assert not mask[: h // 10, : w // 10].any(), "nodes drawn outside the disk (top-left corner)"
 
-    # colour by angle: a cyclic colormap, so the image changes and many more hues appear
+    # colour by angle: a cyclic colormap
     page.locator("select").first.select_option("theta")
+    assert greens(before) == 0  # plasma (degree) has no green; the colour wheel (θ) has
     try:
-        wait_for(lambda: hues(plot_pixels(page)) > 1.5 * hues(before), timeout=30,
-                 what=f"more node colours after colouring by θ (degree showed {hues(before)})")
+        wait_for(lambda: greens(plot_pixels(page)) > 50, timeout=90, what="green nodes after colouring by θ")
     finally:
         page.screenshot(path=tmp_path / "page_theta.png")
     after = settled(page)

@@ -29,7 +29,8 @@ def test_raster_counts_every_edge_once(small_graph, data):
 
 @pytest.mark.parametrize("view", [((-1.02, 1.02), (-1.02, 1.02)), ((-0.1, 0.05), (0.3, 0.45)),
                                   ((0.9, 0.95), (-0.2, -0.15))])
-def test_edge_image_matches_direct_aggregation(data, view):
+def test_edge_image_matches_direct_aggregation(data, view, monkeypatch):
+    monkeypatch.setattr(render, "FINE_EDGE_MAX", 1_000)  # treat the 9,000 edges as a big graph
     x_range, y_range = view
     img, mode, _ = data.edge_image(x_range, y_range, 200, 200)
     direct = render.aggregate_edges(data.segments, x_range, y_range, 200, 200).values
@@ -39,6 +40,13 @@ def test_edge_image_matches_direct_aggregation(data, view):
         assert mode == "raster"
         got, ref = img.values > 0, direct > 0
         assert (got & ref).sum() / ref.sum() > 0.9
+
+
+def test_small_graphs_draw_every_edge_exactly(data):
+    img, mode, n = data.edge_image(render.EXTENT, render.EXTENT, 300, 300)
+    direct = render.aggregate_edges(data.segments, render.EXTENT, render.EXTENT, 300, 300).values
+    assert mode == "fine" and n == len(data.segments)
+    np.testing.assert_array_equal(img.values, direct)
 
 
 def test_sampled_edges_stand_for_all(data, monkeypatch):

@@ -29,7 +29,7 @@ def test_options_pass_through():
     argv = panel_argv(args("--address", "0.0.0.0", "--port", "8000", "--allow-websocket-origin", "a.org",
                            "--allow-websocket-origin", "b.org:443", "--num-procs", "2", "--num-threads", "4",
                            "--basic-auth", "s3cret", "--prefix", "/roma", "--use-xheaders", "--show"))
-    pairs = dict(zip(argv[1::2], argv[2::2]))
+    pairs = {a: argv[i + 1] for i, a in enumerate(argv[:-1]) if a.startswith("--")}
     assert pairs["--address"] == "0.0.0.0" and pairs["--port"] == "8000" and pairs["--num-threads"] == "4"
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--allow-websocket-origin"] == ["a.org", "b.org:443"]
     assert argv[argv.index("--basic-auth") + 1] == "s3cret"
@@ -68,7 +68,7 @@ def test_login_and_prefix_on_a_real_server(tmp_path):
                              "--basic-auth", "s3cret", "--prefix", "/roma"], stdout=log, stderr=subprocess.STDOUT)
     opener = urllib.request.build_opener(NoRedirect)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # the app is warmed up before the server answers
         while True:
             try:
                 opener.open(f"http://127.0.0.1:{port}/roma/main", timeout=10)

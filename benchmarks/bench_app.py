@@ -1,0 +1,295 @@
+"""Graph view at 1,000,000 nodes / ~10,000,000 edges, measured in headless chromium.
+
+Serves the dashboard with ``roma serve`` on a 10^6-node hyperbolic graph (ROMA_APP_GRAPH),
+loads it in Debian chromium (Playwright) and measures, in the browser:
+
+* first image: from ``page.goto`` until both the node and the edge images are on the page;
+* re-render per zoom step (mouse-wheel zoom towards the dense rim of the disk): from the
+  wheel event until the last image update has been painted (the page is then quiet for 1 s);
+
+and, in this process, a bare Datashader aggregation of all nodes (``Canvas.points``) and all
+edges (``Canvas.line``) for the same viewports at the same 680x680 size, best of 3 after a
+warm-up. Ratio = bare aggregation / app re-render (target >= 7, i.e. <= 1 s per re-render).
+Also the server's resident memory with the default data and with the 10^6-node graph.
+
+    .venv/bin/python -m benchmarks.bench_app [--nodes 1000000] [--mean-degree 20] [--zooms 5]
+        [--out DIR] [--montage docs/img/zoom_levels.png] [--skip-default]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks._util import ROOT, machine_load
+
+SIZE = 680  # the plot's frame, in pixels
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# installs listeners on the plot's image sources: each update is stamped when it arrives and
+# again on the next animation frame (painted)
+HOOK_JS = """() => {
+  const doc = Bokeh.documents[0];
+  const plot = [...doc.all_models].filter(m => m.x_range && m.renderers && m.toolbar)[0];
+  window.__plot = plot; window.__ev = [];
+  for (const r of plot.renderers) {
+    const s = r.data_source;
+    if (!s || !s.data || !('image' in s.data)) continue;
+    s.change.connect(() => { const t = performance.now();
+      requestAnimationFrame(() => window.__ev.push([t, performance.now(), r.glyph.type])); });
+  }
+  return true;
+}"""
+READY_JS = """() => {
+  if (!window.Bokeh || !Bokeh.documents.length) return false;
+  const doc = Bokeh.documents[0];
+  const plots = [...doc.all_models].filter(m => m.x_range && m.renderers && m.toolbar);
+  if (!plots.length) return false;
+  const kinds = new Set();
+  for (const r of plots[0].renderers) {
+    const s = r.data_source;
+    if (s && s.data && s.data.image && s.data.image.length) {
+      const im = s.data.image[0];
+      if ((im.length || 0) >= 100 * 100 || (im.shape && im.shape[0] * im.shape[1] >= 10000)) kinds.add(r.glyph.type);
+    }
+  }
+  return kinds.has('Image') && kinds.has('ImageRGBA');
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env_extra: dict, log: Path):
+    port = free_port()
+    env = dict(os.environ, **env_extra)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port)], cwd=ROOT,
+                            env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/main"
+    while True:  # the server answers once `--warm` has run main.py: data loaded and prepared
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited; log:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    return proc, url, time.perf_counter() - t0
+
+
+def rss_mib(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def first_image(page, url: str) -> float:
+    t0 = time.perf_counter()
+    page.goto(url, timeout=600_000)
+    page.wait_for_function(READY_JS, timeout=600_000, polling=50)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => r(true)))")
+    return time.perf_counter() - t0
+
+
+def text_of(page, css: str) -> str:
+    return page.locator(css).first.evaluate(
+        "e => Array.from((e.shadowRoot || e).children).filter(c => c.tagName !== 'STYLE' && "
+        "c.tagName !== 'LINK').map(c => c.innerText).join(' ')")
+
+
+def zoom_step(page, x: float, y: float, delta: float, quiet_s: float = 1.0, timeout_s: float = 120.0) -> dict:
+    """One wheel zoom at (x, y); seconds until the last image update was painted."""
+    page.evaluate("() => { window.__ev = []; }")
+    t0 = page.evaluate("() => performance.now()")
+    page.mouse.move(x, y)
+    page.mouse.wheel(0, delta)
+    start, last_n, last_change = time.perf_counter(), 0, time.perf_counter()
+    while True:
+        ev = page.evaluate("() => window.__ev")
+        kinds = {e[2] for e in ev}
+        if len(ev) != last_n:
+            last_n, last_change = len(ev), time.perf_counter()
+        if {"Image", "ImageRGBA"} <= kinds and time.perf_counter() - last_change >= quiet_s:
+            break
+        if time.perf_counter() - start > timeout_s:
+            raise RuntimeError(f"no complete re-render within {timeout_s} s (events: {ev})")
+        time.sleep(0.05)
+    first_complete = max(min(e[1] for e in ev if e[2] == k) for k in ("Image", "ImageRGBA")) - t0
+    xr = page.evaluate("() => [window.__plot.x_range.start, window.__plot.x_range.end, "
+                       "window.__plot.y_range.start, window.__plot.y_range.end]")
+    return {"rerender_s": (max(e[1] for e in ev) - t0) / 1000, "first_complete_s": first_complete / 1000,
+            "updates": len(ev), "x_range": xr[:2], "y_range": xr[2:]}
+
+
+def bare_aggregation(graph, views, repeat: int = 3) -> list[float]:
+    """Best-of-``repeat`` seconds of a Datashader aggregation of all nodes + all edges per view."""
+    import datashader as ds
+    import numpy as np
+    import pandas as pd
+
+    from app.render import layout
+
+    x, y, _ = layout(graph, "native")
+    nodes = pd.DataFrame({"x": x, "y": y, "v": graph.degree.astype(np.float32)})
+    src, dst, _ = graph.edges()
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    edges = pd.DataFrame({"x0": x32[src], "y0": y32[src], "x1": x32[dst], "y1": y32[dst]})
+    del src, dst
+
+    def once(xr, yr, n=SIZE, e=edges):
+        c = ds.Canvas(plot_width=n, plot_height=n, x_range=tuple(xr), y_range=tuple(yr))
+        c.points(nodes, "x", "y", agg=ds.max("v"))
+        c.line(e, x=["x0", "x1"], y=["y0", "y1"], axis=1, agg=ds.count())
+
+    once((-1, 1), (-1, 1), 32, edges.iloc[:1000])  # compile
+    out = []
+    for xr, yr in views:
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            once(xr, yr)
+            best = min(best, time.perf_counter() - t)
+        out.append(best)
+    return out
+
+
+def montage(paths: list[Path], labels: list[str], out: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    ims = [Image.open(p).convert("RGB") for p in paths]
+    w, h = max(i.width for i in ims), max(i.height for i in ims)
+    scale = 0.5
+    tw, th = int(w * scale), int(h * scale)
+    sheet = Image.new("RGB", (tw * len(ims), th + 22), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (im, label) in enumerate(zip(ims, labels)):
+        sheet.paste(im.resize((int(im.width * scale), int(im.height * scale))), (k * tw, 22))
+        draw.text((k * tw + 6, 4), label, fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, default=1_000_000)
+    ap.add_argument("--mean-degree", type=float, default=20.0, help="20 gives ~10^7 edges at 10^6 nodes")
+    ap.add_argument("--zooms", type=int, default=5, help="wheel-zoom steps (each about 2.7x)")
+    ap.add_argument("--out", type=Path, default=None, help="folder for screenshots and results.json")
+    ap.add_argument("--montage", type=Path, default=None, help="write the zoom levels side by side here")
+    ap.add_argument("--skip-default", action="store_true", help="skip the default-data memory measurement")
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    from roma_core.graphs import hyperbolic_graph
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("Debian chromium is not on PATH; `make test` installs it")
+    work = Path(tempfile.mkdtemp(prefix="bench_app_"))
+    out = args.out or work
+    out.mkdir(parents=True, exist_ok=True)
+    res = {"load_before": machine_load()}
+    print(res["load_before"], flush=True)
+
+    t = time.perf_counter()
+    g = hyperbolic_graph(args.nodes, mean_degree=args.mean_degree, seed=0)
+    res["generate_s"] = time.perf_counter() - t
+    path = work / "graph.npz"
+    g.save(path)
+    res.update(nodes=g.num_nodes, edges=g.num_edges)
+    print(f"graph: {g.num_nodes:,} nodes, {g.num_edges:,} edges, generated in {res['generate_s']:.1f} s", flush=True)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=ARGS)
+        if not args.skip_default:
+            proc, url, _ = start_server({}, work / "serve_default.log")
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 950})
+                res["default_first_image_s"] = first_image(page, url)
+                res["default_server_rss_mib"] = rss_mib(proc.pid)
+                page.close()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            print(f"default data: first image {res['default_first_image_s']:.2f} s, "
+                  f"server RSS {res['default_server_rss_mib']:.0f} MiB", flush=True)
+
+        proc, url, res["server_start_s"] = start_server({"ROMA_APP_GRAPH": str(path)}, work / "serve_1m.log")
+        try:
+            res["server_rss_idle_mib"] = rss_mib(proc.pid)
+            page = browser.new_page(viewport={"width": 1400, "height": 950})
+            res["first_image_s"] = first_image(page, url)
+            res["lod_0"] = text_of(page, ".roma-lod")
+            page.evaluate(HOOK_JS)
+            time.sleep(2.0)
+            page.locator(".roma-graph-plot").first.screenshot(path=out / "zoom_0.png")
+            res["server_rss_1m_mib"] = rss_mib(proc.pid)
+            page2 = browser.new_page(viewport={"width": 1400, "height": 950})
+            res["first_image_second_session_s"] = first_image(page2, url)
+            page2.close()
+            print(f"1M graph: server ready in {res['server_start_s']:.1f} s; first image {res['first_image_s']:.2f} s "
+                  f"(second session {res['first_image_second_session_s']:.2f} s); server RSS "
+                  f"{res['server_rss_1m_mib']:.0f} MiB", flush=True)
+
+            box = page.locator(".roma-graph-plot").first.bounding_box()
+            # frame: 680x680 below the toolbar (~40 px); aim at data (-0.93, 0.05), the dense rim
+            fx, fy = box["x"] + 5, box["y"] + box["height"] - SIZE - 5
+            px, py = fx + (-0.93 + 1.02) / 2.04 * SIZE, fy + (1.02 - 0.05) / 2.04 * SIZE
+            steps = []
+            for k in range(1, args.zooms + 1):
+                step = zoom_step(page, px, py, -1000)
+                step["lod"] = text_of(page, ".roma-lod")
+                page.locator(".roma-graph-plot").first.screenshot(path=out / f"zoom_{k}.png")
+                step["zoom"] = 2.04 / (step["x_range"][1] - step["x_range"][0])
+                steps.append(step)
+                print(f"zoom {step['zoom']:7.1f}x: re-render {step['rerender_s']:.3f} s (first complete "
+                      f"{step['first_complete_s']:.3f} s, {step['updates']} updates) - {step['lod']}", flush=True)
+            res["steps"] = steps
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        browser.close()
+
+    views = [((-1.02, 1.02), (-1.02, 1.02))] + [(s["x_range"], s["y_range"]) for s in res["steps"]]
+    bare = bare_aggregation(g, views)
+    res["bare_s"] = bare
+    app_times = [None] + [s["rerender_s"] for s in res["steps"]]
+    print("\n| view | zoom | app re-render (browser) | bare Datashader, all nodes + edges | ratio | edges drawn as |")
+    print("|---|---|---|---|---|---|")
+    for k, (b, a) in enumerate(zip(bare, app_times)):
+        zoom = 1.0 if k == 0 else res["steps"][k - 1]["zoom"]
+        lod = res["lod_0"] if k == 0 else res["steps"][k - 1]["lod"]
+        a_s = "first image" if a is None else f"{a:.3f} s"
+        r = "" if a is None else f"{b / a:.1f}x"
+        print(f"| {k} | {zoom:.1f}x | {a_s} | {b:.3f} s | {r} | {lod} |")
+    reren = [s["rerender_s"] for s in res["steps"]]
+    if reren:
+        med = sorted(reren)[len(reren) // 2]
+        ratio = sorted(bare[1:])[len(bare[1:]) // 2] / med
+        res.update(median_rerender_s=med, median_ratio=ratio)
+        print(f"\nmedian re-render {med:.3f} s; median ratio bare/app {ratio:.1f}x (target >= 7x, <= 1 s)")
+    res["load_after"] = machine_load()
+    print(res["load_after"])
+    (out / "results.json").write_text(json.dumps(res, indent=1))
+    if args.montage:
+        labels = ["1x"] + [f"{s['zoom']:.0f}x: {s['lod'].replace('edges: ', '')}" for s in res["steps"]]
+        montage([out / f"zoom_{k}.png" for k in range(len(labels))], labels, args.montage)
+    print(f"screenshots and results.json in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The Simulate view in a real browser: the shipped trajectory at load, the time slider,
+a small run with progress and its R(t), cancel, and two sessions simulating at once."""
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+PLOT, SERIES = ".roma-sim-plot", ".roma-sim-series"
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "simulate_view.png"
+
+
+def pixels(page, css, path=None) -> np.ndarray:
+    png = page.locator(css).first.screenshot(path=path)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+
+
+def coloured(img: np.ndarray) -> np.ndarray:
+    return (img.max(axis=2) - img.min(axis=2)) > 60
+
+
+def diff(a, b) -> float:
+    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    return float(np.abs(a[:h, :w] - b[:h, :w]).mean())
+
+
+def wait_for(predicate, timeout=60.0, every=0.3, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def settled(page, css=PLOT, timeout=60.0) -> np.ndarray:
+    """The element's image once drawn (coloured pixels) and unchanged over a second."""
+    last = wait_for(lambda: (lambda im: im if coloured(im).mean() > 0.01 else None)(pixels(page, css)),
+                    timeout=timeout, what=f"{css} to be drawn")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        img = pixels(page, css)
+        if np.array_equal(img, last):
+            return img
+        last = img
+    raise AssertionError(f"{css} kept changing")
+
+
+def open_simulate(open_page):
+    page = open_page()
+    page.wait_for_selector(".bk-tab", timeout=120_000)
+    page.locator(".bk-tab", has_text="Simulate").first.click()
+    page.wait_for_selector(f"{PLOT} canvas", timeout=120_000)
+    return page
+
+
+def set_number(page, label: str, value) -> None:
+    box = page.get_by_label(label, exact=True).first
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def summary(page, page_text) -> str:
+    return page_text(page, ".roma-sim-summary")
+
+
+def r_end(text: str) -> float:
+    return float(re.search(r"R\(t_end\) = ([0-9.]+)", text).group(1))
+
+
+def test_shipped_trajectory_at_load_and_time_slider(open_page, page_text, tmp_path):
+    page = open_simulate(open_page)
+    first = settled(page, timeout=120)
+    text = summary(page, page_text)
+    assert "kuramoto_2k.zarr" in text and "2,000 nodes" in text and "401 frames" in text
+    assert "frame 0 of 400" in page_text(page, ".roma-sim-time")
+    series = settled(page, SERIES)
+    assert coloured(series).mean() > 0.005  # per-supernode curves and the red time marker
+    # the time slider: jump to the last frame with the keyboard
+    slider = page.locator(".roma-sim-player input[type=range]").first
+    slider.focus()
+    slider.press("End")
+    wait_for(lambda: "frame 400 of 400" in page_text(page, ".roma-sim-time"), timeout=30,
+             what="the time text to show the last frame")
+    last = settled(page)
+    assert diff(first, last) > 3, "the graph image did not change with the time"
+    assert diff(series, pixels(page, SERIES)) > 0.05, "the time marker on R(t) did not move"
+    # a frame in the synchronised phase for the README
+    slider.evaluate("e => { e.value = 150; e.dispatchEvent(new Event('input', {bubbles: true}));"
+                    " e.dispatchEvent(new Event('change', {bubbles: true})); }")
+    wait_for(lambda: "frame 150 of 400" in page_text(page, ".roma-sim-time"), timeout=30, what="frame 150")
+    settled(page)
+    pixels(page, PLOT, tmp_path / "simulate_plot_t15.png")
+    page.screenshot(path=tmp_path / "simulate_view.png")
+    DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tmp_path / "simulate_view.png", DOCS_IMG)
+    assert page.roma_errors == [], page.roma_errors
+
+
+def test_run_shows_progress_and_result_then_cancel(open_page, page_text, tmp_path):
+    page = open_simulate(open_page)
+    settled(page, timeout=120)
+    before_series = settled(page, SERIES)
+    set_number(page, "T end", 10)
+    page.get_by_role("button", name="Run").click()
+    wait_for(lambda: page.locator(".roma-sim-progress").first.is_visible(), timeout=20,
+             what="the progress bar")
+    page.screenshot(path=tmp_path / "running.png")
+    wait_for(lambda: "done" in page_text(page, ".roma-sim-job"), timeout=120, what="the run to finish")
+    text = wait_for(lambda: (lambda t: t if "kuramoto_001.zarr" in t else None)(summary(page, page_text)),
+                    timeout=30, what="the new trajectory in the summary")
+    assert "1,001 frames" not in text and "101 frames" in text and "t = 0 … 10" in text
+    assert not page.locator(".roma-sim-progress").first.is_visible()
+    after_series = settled(page, SERIES)
+    assert diff(before_series, after_series) > 1, "R(t) did not change to the new run"
+    pixels(page, SERIES, tmp_path / "series_after_run.png")
+
+    # a long run, cancelled: the trajectory shown stays the finished one
+    set_number(page, "T end", 2000)
+    page.get_by_role("button", name="Run").click()
+    wait_for(lambda: page.locator(".roma-sim-progress").first.is_visible(), timeout=20, what="progress")
+    page.get_by_role("button", name="Cancel").click()
+    wait_for(lambda: "cancelled" in page_text(page, ".roma-sim-job"), timeout=30, what="the cancellation")
+    assert "kuramoto_001.zarr" in summary(page, page_text)
+    assert not page.locator(".roma-sim-progress").first.is_visible()
+    assert page.roma_errors == [], page.roma_errors
+
+
+def test_two_sessions_simulate_at_once(open_page, page_text):
+    a, b = open_simulate(open_page), open_simulate(open_page)
+    for page, coupling, t_end in ((a, 0, 6), (b, 8, 5)):
+        settled(page, timeout=120)
+        set_number(page, "Coupling", coupling)
+        set_number(page, "T end", t_end)
+    a.get_by_role("button", name="Run").click()
+    b.get_by_role("button", name="Run").click()
+    # both run at the same time: each shows its own progress bar
+    wait_for(lambda: a.locator(".roma-sim-progress").first.is_visible()
+             and b.locator(".roma-sim-progress").first.is_visible(), timeout=20, what="both progress bars")
+    for page in (a, b):
+        wait_for(lambda: "done" in page_text(page, ".roma-sim-job"), timeout=150, what="both runs to finish")
+    ta = wait_for(lambda: (lambda t: t if "001.zarr" in t else None)(summary(a, page_text)), timeout=30,
+                  what="session A's result")
+    tb = wait_for(lambda: (lambda t: t if "001.zarr" in t else None)(summary(b, page_text)), timeout=30,
+                  what="session B's result")
+    path_a, path_b = re.search(r"store: (\S+)", ta).group(1), re.search(r"store: (\S+)", tb).group(1)
+    assert path_a != path_b, "the two sessions wrote to the same store"
+    assert "t = 0 … 6" in ta and "t = 0 … 5" in tb  # each its own parameters
+    # K = 0 stays incoherent (R ~ 1/sqrt(N)); K = 8 synchronises
+    assert r_end(ta) < 0.2 < 0.5 < r_end(tb), (ta, tb)
+    assert a.roma_errors == [] and b.roma_errors == [], (a.roma_errors, b.roma_errors)
