@@ -187,3 +187,15 @@ def test_not_really_parquet(tmp_path):
 def test_reader_result_is_a_normal_graph(tmp_path):
     g = read_edgelist(_write(tmp_path, "e.csv", "0,1\n1,2\n"))
     assert Graph.load(g.save(tmp_path / "g.npz")) == g
+
+
+def test_progress_reports_bytes_and_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph_io, "CHUNK_ROWS", 100)
+    path = _write(tmp_path, "p.csv", "".join(f"{i},{i + 1}\n" for i in range(1000)))
+    seen = []
+    read_edgelist(path, progress=lambda done, total: seen.append((done, total)))
+    assert len(seen) > 2 and seen[-1] == (path.stat().st_size,) * 2
+    table = pa.table({"src": list(range(250)), "dst": list(range(1, 251))})
+    seen.clear()
+    read_edgelist(_parquet(tmp_path, "p.parquet", table), progress=lambda done, total: seen.append((done, total)))
+    assert len(seen) == 3 and seen[-1] == (250, 250)
