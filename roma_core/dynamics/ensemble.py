@@ -69,7 +69,7 @@ def simulate_ensemble(dynamics, graph, t_end: float, dt: float, save_every: int 
         raise SpecError(f"members must be a whole number >= 1, got {members!r}")
     spec = as_spec(dynamics)
     sim = simulation_spec(t_end, dt, save_every, seed, device, dtype, method)
-    path = check_target(out, overwrite) if out is not None else None
+    path = check_target(out, overwrite).resolve() if out is not None else None   # workers may run elsewhere
     first = Run(spec, graph, sim, dtype, None, backend)          # validates everything before any worker starts
     seeds = [int(seed) + m for m in range(members)]
     tmp = temp_path(path) if path is not None else None
