@@ -5,6 +5,7 @@ and returns a ``pn.viewable.Viewer``."""
 from __future__ import annotations
 
 from .graph import GraphView
+from .hierarchy import HierarchyView
 from .simulate import SimulateView
 
 
@@ -15,6 +16,7 @@ def _graph(session):
 VIEWS = [
     ("Graph", _graph),
     ("Simulate", lambda session: SimulateView(session=session)),
+    ("Hierarchy", lambda session: HierarchyView(session=session)),
 ]
 
 __all__ = ["GraphView", "VIEWS"]

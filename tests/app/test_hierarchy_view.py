@@ -1,0 +1,271 @@
+"""The Hierarchy view: in Python (levels, selection, picking against independent
+references, session sharing, LRG profiles, the learned hierarchy) and in a real browser
+(supernode colours at load, switching level, LRG's C(τ), highlighting a supernode)."""
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from roma_core.graphs import hyperbolic_graph
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_IMG = ROOT / "docs" / "img" / "hierarchy_view.png"
+PLOT, COARSE, SIZES, ANALYSIS = ".roma-hier-plot", ".roma-hier-coarse", ".roma-hier-sizes", ".roma-hier-analysis"
+
+
+# ------------------------------------------------------------------ in Python
+@pytest.fixture(scope="module")
+def graph():
+    return hyperbolic_graph(600, mean_degree=8, seed=3)
+
+
+@pytest.mark.timeout(120)
+def test_opens_on_geometric_hierarchy_and_selects_supernodes(graph):
+    from app.state import Session
+    from app.views.hierarchy import HierarchyView
+
+    session = Session(graph=graph)
+    view = HierarchyView(session=session)
+    h = view.hierarchy
+    assert h is not None and session.hierarchy is h  # shared with the other views
+    # block 2 down to about 16 supernodes: ceil-halving from 600 (independent arithmetic)
+    sizes = [600]
+    while -(-sizes[-1] // 2) >= 16:
+        sizes.append(-(-sizes[-1] // 2))
+    assert h.sizes == sizes and view.level == 1
+    # GRG groups consecutive angles: at level l the supernode of a node is its angular rank // 2**l
+    rank = np.empty(graph.num_nodes, np.int64)
+    rank[np.argsort(graph.theta, kind="stable")] = np.arange(graph.num_nodes)
+    view.level = 3
+    view.select(5)
+    assert sorted(view.members()) == sorted(np.flatnonzero(rank // 8 == 5))
+    # picking a node's position selects its supernode
+    node = int(np.flatnonzero(rank == 77)[0])
+    x, y = view.data.nodes["x"][node], view.data.nodes["y"][node]
+    assert view.pick(x, y) == 77 // 8
+    # picking a supernode on the coarse graph at its drawn position
+    px, py = view.positions(3)
+    assert view.pick_coarse(px[11], py[11]) == 11
+    # switching level clears the selection; an id out of range is refused with a message
+    view.level = 4
+    assert view.supernode is None
+    view.supernode = 10_000
+    assert view.supernode is None and "does not exist" in view.status
+
+
+@pytest.mark.timeout(60)
+def test_session_hierarchy_followed_and_degree_ccdf(graph):
+    from app.state import Session
+    from app.views.hierarchy import HierarchyView, degree_ccdf
+    from roma_core.renorm import geometric
+
+    session = Session(graph=graph)
+    view = HierarchyView(session=session)
+    other = geometric(graph, block=3, levels=2)
+    session.hierarchy = other  # another view sets it: this one follows
+    assert view.hierarchy is other and view.param.level.objects == [0, 1, 2]
+    # CCDF against counting: P(K >= k) for every distinct degree
+    x, p = degree_ccdf(graph)
+    k = graph.degree[graph.degree > 0]
+    for xi, pi in zip(x, p):
+        kk = xi * k.mean()
+        assert pi == pytest.approx(np.mean(k >= kk - 1e-9))
+
+
+@pytest.mark.timeout(300)
+def test_lrg_in_background_with_profiles(graph):
+    from app.views.hierarchy import HierarchyView
+    from roma_core.renorm import diffusion_profile
+
+    view = HierarchyView(graph=graph)
+    view.param.update(tau_mode="fixed τ", tau=0.3, levels=2, criterion="exact")
+    view.method = "LRG"  # switching builds it in the background (small graph)
+    view._job.wait(240)
+    h = view.hierarchy
+    assert h.spec["method"] == "laplacian" and h.depth == 2 and view.method == "LRG", view._job.status
+    assert h.meta["tau"] == [0.3, 0.3]
+    # the C(τ) shown for level 1 is level 0's profile (independently recomputed), with τ* marked
+    view.level = 1
+    ref = diffusion_profile(graph)
+    np.testing.assert_allclose(view._profiles[0]["C"].values, ref["C"].values, rtol=1e-8)
+    plot = view._analysis_plot()
+    vline = [el for el in plot if type(el).__name__ == "VLine"]
+    assert len(vline) == 1 and vline[0].data == pytest.approx(0.3)
+    # switching back shows the geometric one again without rebuilding
+    geo = view._built["GRG"][0]
+    view.method = "GRG"
+    assert view.hierarchy is geo
+
+
+@pytest.mark.timeout(180)
+def test_learned_hierarchy_of_the_shipped_run():
+    from app.views.hierarchy import HierarchyView
+    from roma_core.graphs import Graph
+
+    run, traj = ROOT / "assets" / "roma_kuramoto_2k", ROOT / "assets" / "kuramoto_2k.zarr"
+    if not (run / "checkpoint.json").exists():
+        pytest.fail("the shipped run assets/roma_kuramoto_2k is missing (bash assets/regenerate.sh)")
+    g = Graph.load(traj)
+    view = HierarchyView(graph=g, run=str(run), trajectory=str(traj))
+    view.method = "learned"
+    view._job.wait(150)
+    h = view.hierarchy
+    assert h is not None and h.spec["method"] == "neural", view._job.status
+    assert h.graph.fingerprint() == g.fingerprint()
+    # soft assignments: every row of every level is a probability vector
+    for a in h.assign:
+        np.testing.assert_allclose(a.sum(axis=1), 1.0, atol=1e-6)
+    # members of every supernode partition the graph at each level
+    for level in range(1, h.num_levels):
+        counts = sum(len(h.members(level, s)) for s in range(h.sizes[level]))
+        assert counts == g.num_nodes
+    # supernodes are drawn at their members' weighted mean position, inside the disk
+    px, py = view.positions(1)
+    assert np.all(px ** 2 + py ** 2 <= 1.0 + 1e-9)
+
+
+# ------------------------------------------------------------------ in the browser
+def pixels(page, css, path=None) -> np.ndarray:
+    png = page.locator(css).first.screenshot(path=path)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+
+
+def coloured(img: np.ndarray) -> np.ndarray:
+    return (img.max(axis=2) - img.min(axis=2)) > 60
+
+
+def dark(img: np.ndarray) -> np.ndarray:
+    """The highlight colour (near black), never the grey edges nor the palette."""
+    return img.max(axis=2) < 45
+
+
+def hues(img: np.ndarray) -> int:
+    return len(np.unique(img[coloured(img)] // 24, axis=0))
+
+
+def diff(a, b) -> float:
+    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    return float(np.abs(a[:h, :w] - b[:h, :w]).mean())
+
+
+def wait_for(predicate, timeout=60.0, every=0.3, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def settled(page, css=PLOT, timeout=60.0) -> np.ndarray:
+    """The element's image once drawn (coloured pixels) and unchanged over a second."""
+    last = wait_for(lambda: (lambda im: im if coloured(im).mean() > 0.005 else None)(pixels(page, css)),
+                    timeout=timeout, what=f"{css} to be drawn")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        img = pixels(page, css)
+        if np.array_equal(img, last):
+            return img
+        last = img
+    raise AssertionError(f"{css} kept changing")
+
+
+def open_hierarchy(open_page):
+    page = open_page()
+    page.wait_for_selector(".bk-tab", timeout=120_000)
+    page.locator(".bk-tab", has_text="Hierarchy").first.click()
+    page.wait_for_selector(f"{PLOT} canvas", timeout=120_000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from roma_core.graphs import Graph
+    from roma_core.renorm import geometric
+
+    return geometric(Graph.load(ROOT / "assets" / "kuramoto_2k.zarr"), block=2)
+
+
+def supernode_info(page, page_text) -> tuple[int, int, int] | None:
+    text = page_text(page, ".roma-hier-supernode")
+    m = [re.search(rf"{name}\s+([0-9,]+)", text) for name in ("supernode", "level", "highlighted members")]
+    return None if not all(m) else tuple(int(x.group(1).replace(",", "")) for x in m)
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(240)
+def test_browser_levels_supernodes_and_lrg(open_page, page_text, shipped, tmp_path):
+    page = open_hierarchy(open_page)
+    first = settled(page, timeout=120)
+    pixels(page, PLOT, tmp_path / "level1.png")
+    status = page_text(page, ".roma-hier-status")
+    assert "GRG" in status and "2,000 nodes" in status
+    levels = page_text(page, ".roma-hier-levels")
+    assert levels.replace("*", "").strip() == "Level sizes: " + " → ".join(f"{n:,}" for n in shipped.sizes)
+    assert hues(first) >= 30, f"level 1 (1,000 supernodes) shows only {hues(first)} colours"
+    sizes_before = settled(page, SIZES)
+    coarse_before = settled(page, COARSE)
+
+    # switch to level 5 (63 supernodes): fewer colours on the graph, the bars and coarse graph change
+    page.locator(".roma-hier-level").get_by_role("button", name="5", exact=True).click()
+    wait_for(lambda: hues(pixels(page, PLOT)) < 0.7 * hues(first), timeout=30,
+             what=f"fewer supernode colours at level 5 (level 1 showed {hues(first)})")
+    level5 = settled(page)
+    pixels(page, PLOT, tmp_path / "level5.png")
+    assert diff(level5, first) > 3
+    assert diff(settled(page, SIZES), sizes_before) > 0.2, "the level-size bars did not mark the new level"
+    assert diff(settled(page, COARSE), coarse_before) > 1, "the coarse graph did not change with the level"
+
+    # select supernode 7 by id: its members are highlighted, as many as the hierarchy says
+    before_dark = dark(level5).sum()
+    box = page.get_by_label("Supernode", exact=True).first
+    box.fill("7")
+    box.press("Enter")
+    info = wait_for(lambda: supernode_info(page, page_text), timeout=30, what="the selected supernode's details")
+    assert info == (7, 5, len(shipped.members(5, 7))), info
+    wait_for(lambda: dark(pixels(page, PLOT)).sum() > before_dark + 50, timeout=30,
+             what="highlighted members on the graph")
+    picked = settled(page)
+    pixels(page, PLOT, tmp_path / "level5_supernode7.png")
+
+    # tap a node-coloured pixel on the left of the disk: its supernode gets selected
+    ys, xs = np.nonzero(coloured(picked)[:, : picked.shape[1] // 3])
+    i = int(np.argmin(xs))
+    plot_box = page.locator(PLOT).first.bounding_box()
+    page.mouse.click(float(plot_box["x"] + xs[i] + 1), float(plot_box["y"] + ys[i]))
+    info = wait_for(lambda: (lambda v: v if v and v[0] != 7 else None)(supernode_info(page, page_text)),
+                    timeout=30, what="the tapped supernode's details")
+    s, level, count = info
+    assert level == 5 and count == len(shipped.members(5, s)), info
+    # the left of the disk is angle ~π: the tapped supernode's members sit there
+    theta = shipped.graph.theta[shipped.members(5, s)]
+    assert np.cos(theta).mean() < 0, "the tapped supernode is not on the left of the disk"
+    settled(page)
+    page.screenshot(path=tmp_path / "hierarchy_view.png")
+    DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tmp_path / "hierarchy_view.png", DOCS_IMG)
+
+    # LRG: switching builds it in the background and shows its C(τ) curve with τ* marked
+    analysis_before = settled(page, ANALYSIS, timeout=30)
+    page.get_by_role("button", name="LRG", exact=True).click()
+    wait_for(lambda: "LRG" in page_text(page, ".roma-hier-status"), timeout=150, every=1.0,
+             what="the Laplacian hierarchy to be built")
+    assert "τ*" in page_text(page, ".roma-hier-status")
+    curve = wait_for(lambda: (lambda im: im if diff(im, analysis_before) > 1 else None)(pixels(page, ANALYSIS)),
+                     timeout=30, what="the C(τ) plot")
+    curve = settled(page, ANALYSIS)
+    pixels(page, ANALYSIS, tmp_path / "lrg_profile.png")
+    red = (curve[..., 0] > 150) & (curve[..., 1] < 90) & (curve[..., 2] < 90)
+    assert red.sum() > 100, "no red C(τ) curve drawn"
+    page.screenshot(path=tmp_path / "hierarchy_lrg.png")
+    assert page.roma_errors == [], page.roma_errors
