@@ -255,6 +255,8 @@ def simulate(dynamics, graph, t_end: float, dt: float, save_every: int = 1, seed
     observable (``order_parameter`` or ``mass``) and attrs describing the run.
     """
     sim = simulation_spec(t_end, dt, save_every, seed, device, dtype, method)
+    if chunks is not None and (len(chunks) != 2 or any(int(c) < 1 for c in chunks)):
+        raise SpecError(f"chunks must be (time, node) sizes >= 1, got {chunks!r}")
     if out is not None:
         from ..data.store import check_target
         check_target(out, overwrite)
