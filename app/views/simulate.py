@@ -209,6 +209,7 @@ class SimulateView(pn.viewable.Viewer):
     level = param.Selector(default=None, objects=[], allow_None=True, label="Supernodes of level")
     status = param.String(default="", doc="what the view is doing or what went wrong")
     summary = param.String(default="", doc="the trajectory shown: dynamics, size, R at the end, store path")
+    revision = param.Integer(default=0, precedence=-1, doc="bumped when another trajectory is shown")
 
     def __init__(self, session: Session | None = None, graph: Graph | None = None, trajectory=None, **params):
         if session is None:
@@ -219,38 +220,47 @@ class SimulateView(pn.viewable.Viewer):
         super().__init__(session=session, **params)
         self.job = Job(session)
         self._shown: Shown | None = None
+        self._quiet = False
         self._tmpdir: Path | None = None
         self._counter = itertools.count(1)
-        self._graph_pane = pn.pane.HoloViews(self._graph_plot(), linked_axes=False,
-                                             css_classes=["roma-sim-plot"])
-        self._series_pane = pn.pane.HoloViews(self._series_plot(), linked_axes=False,
-                                              css_classes=["roma-sim-series"])
+        opened, error = None, ""
+        if self.session.trajectory:
+            try:
+                opened = open_run(self.session.trajectory, self.session.graph, self.session.hierarchy)
+            except RomaError as exc:
+                error = f"⚠ {exc}"
+        self._shown = opened
+        self._graph_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-sim-plot"])
+        self._series_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-sim-series"])
         self._build_widgets()
         self.session.param.watch(self._on_session_trajectory, "trajectory")
         self.session.param.watch(self._on_session_hierarchy, "hierarchy")
-        if self.session.trajectory:
-            try:
-                self._show(open_run(self.session.trajectory, self.session.graph, self.session.hierarchy))
-            except RomaError as exc:
-                self.status = f"⚠ {exc}"
-        elif self.session.graph is not None:
-            self.status = "No trajectory yet: set the parameters and press Run."
+        if opened is not None:
+            self._show(opened)
+        else:
+            self._redraw()
+            self.status = error or ("No trajectory yet: set the parameters and press Run."
+                                    if self.session.graph is not None else "")
 
-    # ------------------------------------------------------------ showing
     def _show(self, shown: Shown) -> None:
         """Show an opened trajectory (on the event loop)."""
         self._shown = shown
         levels = shown.levels()
         names = {f"{l} ({shown.hierarchy.sizes[l]:,} supernodes)": l for l in levels}
         self.param.level.objects = names
-        with param.parameterized.discard_events(self):
+        self._quiet = True  # one redraw below, not one per changed setting
+        try:
             self.level = shown.default_level()
+        finally:
+            self._quiet = False
+        self._level_series(redraw=False)
         self.param.frame.bounds = (0, shown.frames - 1)
         self._player.param.update(end=max(shown.frames - 1, 1), value=0)
         self.frame = 0
         self._level_select.visible = bool(levels)
         self._colour_select.visible = shown.kind == "kuramoto"
         self._redraw()
+        self.revision += 1
         self.summary = self._describe(shown)
         self.status = ""
 
@@ -271,12 +281,19 @@ class SimulateView(pn.viewable.Viewer):
 
     @param.depends("level", watch=True)
     def _on_level(self) -> None:
+        if not self._quiet:
+            self._level_series(redraw=True)
+
+    def _level_series(self, redraw: bool) -> None:
+        """Make sure the series of the chosen level exist: computed now when the trajectory
+        is small (or cached), else in a background job that redraws R(t) when done."""
         s = self._shown
         if s is None or self.level is None:
             return
         if self.level in s.series or s.nbytes <= IN_MEMORY_BYTES:
             s.level_series(self.level)
-            self._series_pane.object = self._series_plot()
+            if redraw:
+                self._series_pane.object = self._series_plot()
             return
         self.job.start(s.level_series, self.level, label="Computing R per supernode",
                        on_done=lambda _: setattr(self._series_pane, "object", self._series_plot()))
@@ -328,18 +345,18 @@ class SimulateView(pn.viewable.Viewer):
         s = self._shown
         data = s.data if s is not None else (render.prepare(self.session.graph) if self.session.graph else None)
         points = hv.DynamicMap(pn.bind(self._points, frame=self.param.frame))
-        nodes = render.rasterized_nodes(points).opts(
+        nodes = render.rasterized_nodes(points, px=2).opts(
             colorbar=True, colorbar_opts={"width": 12}, tools=["hover"], **self._colour_opts(),
             hover_tooltips=[("x", "$x{0.000}"), ("y", "$y{0.000}"), ("value", "@image{0.[000]}")])
         edges = render.edge_layer(lambda: data, streams=[hv.streams.RangeXY(), hv.streams.PlotSize()])
         return (edges.opts(tools=[]) * nodes * render.disk_outline()).opts(
-            frame_width=540, frame_height=540, xlim=render.EXTENT, ylim=render.EXTENT, xaxis=None, yaxis=None,
+            frame_width=480, frame_height=480, xlim=render.EXTENT, ylim=render.EXTENT, xaxis=None, yaxis=None,
             bgcolor="white", toolbar="above", active_tools=["wheel_zoom"], show_legend=False)
 
     def _series_plot(self):
         s = self._shown
         what = "R" if s is None or s.kind == "kuramoto" else "mean u"
-        opts = dict(width=500, height=300, xlabel="t", ylabel=what, show_grid=True, toolbar="above")
+        opts = dict(width=480, height=300, xlabel="t", ylabel=what, show_grid=True, toolbar="above", padding=(0.02, 0.05))
         if s is None or s.global_series is None:
             return hv.Curve([], "t", what).opts(**opts, title="no trajectory yet")
         t = s.times
@@ -359,6 +376,8 @@ class SimulateView(pn.viewable.Viewer):
         layers.append(hv.Curve((t, s.global_series), "t", what, label="global").opts(color="black", line_width=2))
         marker = hv.DynamicMap(pn.bind(self._marker, frame=self.param.frame))
         title = "order parameter R(t)" if s.kind == "kuramoto" else "mean state u(t)"
+        if self.level is not None and self.level in s.series:
+            title += f": global (black), {len(s.series[self.level]):,} supernodes of level {self.level} (blue)"
         ylim = (0.0, 1.02) if s.kind == "kuramoto" else (None, None)
         return (hv.Overlay(layers) * marker).opts(**opts, title=title, legend_position="bottom_right",
                                                   ylim=ylim)
@@ -370,7 +389,7 @@ class SimulateView(pn.viewable.Viewer):
         return (hv.VLine(t).opts(color="#d62728", line_width=1.5, line_dash="dashed")
                 * hv.Points([(t, y)], ["t", "y"]).opts(color="#d62728", size=9))
 
-    @param.depends("frame")
+    @param.depends("frame", "revision")
     def _time_text(self):
         s = self._shown
         if s is None:
@@ -440,7 +459,7 @@ class SimulateView(pn.viewable.Viewer):
     # ------------------------------------------------------------ widgets
     def _build_widgets(self) -> None:
         self._player = pn.widgets.Player(start=0, end=max(self._shown.frames - 1 if self._shown else 1, 1), value=0,
-                                         interval=150, loop_policy="loop", show_value=False, width=520,
+                                         interval=150, loop_policy="loop", show_value=False, width=480,
                                          scale_buttons=0.8, visible_loop_options=[], css_classes=["roma-sim-player"])
         self._player.param.watch(lambda e: setattr(self, "frame", int(e.new)), "value")
         self.param.watch(lambda e: setattr(self._player, "value", int(e.new)), "frame")
@@ -472,19 +491,21 @@ class SimulateView(pn.viewable.Viewer):
                     title="Device and integrator", collapsed=True, width=290))
         self._controls = pn.Column(
             pn.widgets.RadioButtonGroup.from_param(self.param.dynamics, sizing_mode="stretch_width"),
-            dyn_params,
+            run, progress,
+            pn.pane.Markdown(self.job.param.status, css_classes=["roma-sim-job"], margin=(0, 10)),
+            cancel,
             pn.pane.Markdown("**Time**", margin=(0, 10)), sim_widgets,
+            pn.pane.Markdown("**Dynamics**", margin=(0, 10)), dyn_params,
+            pn.pane.Markdown("**Output**", margin=(0, 10)),
             pn.widgets.TextInput.from_param(self.param.out_path, sizing_mode="stretch_width",
                                             placeholder="/path/to/run.zarr"),
             pn.widgets.Checkbox.from_param(self.param.overwrite),
-            run, progress,
-            pn.pane.Markdown(self.job.param.status, css_classes=["roma-sim-job"], margin=(0, 10)),
-            cancel, width=300)
+            width=320, height=820, scroll=True)
 
     def __panel__(self):
         status = pn.pane.Markdown(self.param.status, css_classes=["roma-sim-status"], margin=(0, 10))
         summary = pn.pane.Markdown(self.param.summary, css_classes=["roma-sim-summary"], margin=(0, 10),
-                                   width=500)
+                                   width=460)
         watch = pn.Column(status, self._graph_pane, self._time_text, self._player)
         side = pn.Column(self._series_pane, self._level_select, self._colour_select, summary)
         return pn.Row(self._controls, watch, side)
