@@ -116,6 +116,15 @@ def _canvas(x_range, y_range, width, height) -> ds.Canvas:
     return ds.Canvas(plot_width=int(width), plot_height=int(height), x_range=tuple(x_range), y_range=tuple(y_range))
 
 
+def resample(raster: xr.DataArray, x_range, y_range, width, height) -> xr.DataArray:
+    """The part of a raster inside a viewport at the viewport's size (block mean when
+    shrinking, linear interpolation when enlarging)."""
+    x_range = (float(x_range[0]), float(x_range[1]))
+    y_range = (float(y_range[0]), float(y_range[1]))
+    return _canvas(x_range, y_range, width, height).raster(raster, downsample_method="mean",
+                                                           upsample_method="linear")
+
+
 def aggregate_edges(segments: pd.DataFrame, x_range, y_range, width, height) -> xr.DataArray:
     """Datashader line count of the segments ``x0, y0, x1, y1`` (one row per edge)."""
     return _canvas(x_range, y_range, width, height).line(
@@ -155,9 +164,7 @@ class GraphData:
         pixel = (EXTENT[1] - EXTENT[0]) / self.raster.shape[1]
         small = len(self.segments) <= FINE_EDGE_MAX  # cheap enough to draw exactly at every zoom
         if not small and (x_range[1] - x_range[0]) / pixel >= 0.75 * width:
-            img = _canvas(x_range, y_range, width, height).raster(
-                self.raster, downsample_method="mean", upsample_method="linear")
-            return img, "raster", len(self.segments)
+            return resample(self.raster, x_range, y_range, width, height), "raster", len(self.segments)
         s = self.segments
         mask = _crossing(s["x0"].to_numpy(), s["y0"].to_numpy(), s["x1"].to_numpy(), s["y1"].to_numpy(),
                          np.float32(x_range[0]), np.float32(x_range[1]), np.float32(y_range[0]),
@@ -312,6 +319,8 @@ def warm_up() -> None:
            dynamic=False)
     shade_edges(data.edge_image(EXTENT, EXTENT, 64, 64)[0])
     shade_edges(data.edge_image((-0.1, 0.1), (-0.1, 0.1), 64, 64)[0])
+    for width in (16, 48, 64, 200):  # shrinking, enlarging and mixed resampling of the edge raster
+        resample(data.raster, (-0.5, 0.5), (-0.3, 0.3), width, 40)
     _WARM = True
 
 
