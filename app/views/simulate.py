@@ -377,7 +377,8 @@ class SimulateView(pn.viewable.Viewer):
         marker = hv.DynamicMap(pn.bind(self._marker, frame=self.param.frame))
         title = "order parameter R(t)" if s.kind == "kuramoto" else "mean state u(t)"
         if self.level is not None and self.level in s.series:
-            title += f": global (black), {len(s.series[self.level]):,} supernodes of level {self.level} (blue)"
+            title = (f"{'R' if s.kind == 'kuramoto' else 'mean u'}(t): global (black), "
+                     f"{len(s.series[self.level]):,} supernodes of level {self.level} (blue)")
         ylim = (0.0, 1.02) if s.kind == "kuramoto" else (None, None)
         return (hv.Overlay(layers) * marker).opts(**opts, title=title, legend_position="bottom_right",
                                                   ylim=ylim)
@@ -465,10 +466,10 @@ class SimulateView(pn.viewable.Viewer):
         self.param.watch(lambda e: setattr(self._player, "value", int(e.new)), "frame")
         self._level_select = pn.widgets.Select.from_param(self.param.level, width=240)
         self._colour_select = pn.widgets.RadioButtonGroup.from_param(self.param.colour, width=240)
-        run = pn.widgets.Button(label="Run", button_type="primary", sizing_mode="stretch_width",
+        run = pn.widgets.Button(label="Run", color="primary", sizing_mode="stretch_width",
                                 disabled=self.job.param.running)
         run.on_click(self._on_run)
-        cancel = pn.widgets.Button(label="Cancel", button_type="light", sizing_mode="stretch_width",
+        cancel = pn.widgets.Button(label="Cancel", color="light", sizing_mode="stretch_width",
                                    visible=self.job.param.running)
         cancel.on_click(self._on_cancel)
         progress = pn.indicators.Progress(value=self.job.param.progress, max=100, visible=self.job.param.running,

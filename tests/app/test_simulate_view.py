@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 PLOT, SERIES = ".roma-sim-plot", ".roma-sim-series"
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "simulate_view.png"
@@ -93,6 +92,8 @@ def r_end(text: str) -> float:
     return float(re.search(r"R\(t_end\) = ([0-9.]+)", text).group(1))
 
 
+@pytest.mark.browser
+@pytest.mark.timeout(240)
 def test_shipped_trajectory_at_load_and_time_slider(open_page, page_text, tmp_path):
     page = open_simulate(open_page)
     first = settled(page, timeout=120)
@@ -122,6 +123,8 @@ def test_shipped_trajectory_at_load_and_time_slider(open_page, page_text, tmp_pa
     assert page.roma_errors == [], page.roma_errors
 
 
+@pytest.mark.browser
+@pytest.mark.timeout(240)
 def test_run_shows_progress_and_result_then_cancel(open_page, page_text, tmp_path, pages):
     page = open_simulate(open_page, pages)
     before_plot = settled(page, timeout=120)
@@ -153,6 +156,8 @@ def test_run_shows_progress_and_result_then_cancel(open_page, page_text, tmp_pat
     assert page.roma_errors == [], page.roma_errors
 
 
+@pytest.mark.browser
+@pytest.mark.timeout(240)
 def test_two_sessions_simulate_at_once(open_page, page_text, pages):
     a, b = open_simulate(open_page, pages), open_simulate(open_page, pages)
     for page, coupling, t_end in ((a, 0, 6), (b, 8, 5)):
@@ -176,3 +181,64 @@ def test_two_sessions_simulate_at_once(open_page, page_text, pages):
     # K = 0 stays incoherent (R ~ 1/sqrt(N)); K = 8 synchronises
     assert r_end(ta) < 0.2 < 0.5 < r_end(tb), (ta, tb)
     assert a.roma_errors == [] and b.roma_errors == [], (a.roma_errors, b.roma_errors)
+
+
+# ---------------------------------------------------------------- without a browser
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A 300-node Kuramoto run stored as zarr, opened for viewing."""
+    from app.views.simulate import simulate_to_store
+    from roma_core.graphs import hyperbolic_graph
+    from roma_core.specs import KuramotoSpec, SimulationSpec
+
+    g = hyperbolic_graph(300, mean_degree=8, seed=3)
+    out = tmp_path_factory.mktemp("sim") / "k.zarr"
+    shown = simulate_to_store(KuramotoSpec(coupling=3.0), g, SimulationSpec(t_end=2.0, dt=0.01, save_every=20),
+                              str(out))
+    return g, out, shown
+
+
+@pytest.mark.timeout(120)
+def test_supernode_order_parameter_matches_direct_sums(small_run):
+    g, out, shown = small_run
+    assert shown.frames == 11 and shown.graph is g and shown.hierarchy is not None
+    theta = np.asarray(shown.ds["state"].values, dtype=np.float64)
+    # global R from the store equals |mean exp(i theta)| over nodes
+    np.testing.assert_allclose(shown.global_series, np.abs(np.exp(1j * theta).mean(axis=1)), atol=1e-5)
+    for level in (1, shown.default_level()):
+        members = shown.hierarchy.membership(level)
+        series = shown.level_series(level)
+        for s in (0, int(members.max())):
+            own = theta[:, members == s]
+            np.testing.assert_allclose(series[s], np.abs(np.exp(1j * own).mean(axis=1)), atol=1e-6)
+    assert shown.hierarchy.sizes[shown.default_level()] <= 32
+
+
+@pytest.mark.timeout(120)
+def test_view_never_overwrites_and_follows_the_session(small_run, tmp_path):
+    from app.state import Session
+    from app.views.simulate import SimulateView
+
+    g, out, _ = small_run
+    session = Session(graph=g, trajectory=str(out))
+    view = SimulateView(session=session)
+    assert view.summary.count("300 nodes") == 1 and view.frame == 0
+    view.out_path = str(out)  # exists: refused, with the way out in the message
+    assert not view.run()
+    assert "exists already" in view.status and "Replace" in view.status
+    view.out_path = str(tmp_path / "run")
+    assert not view.run() and "end the path with .zarr" in view.status
+    view.out_path = ""  # the view's temporary folder: fresh names, never an existing store
+    view.simulation.t_end = 0.2
+    assert view.run(wait=True)
+    first = session.trajectory
+    assert first.endswith("kuramoto_001.zarr") and view._shown.path == first and view.frame == 0
+    view.dynamics = "burgers"
+    view.simulation.dt = 0.001
+    assert view.run(wait=True), view.status
+    assert session.trajectory.endswith("burgers_002.zarr") and "social Burgers" in view.summary
+    assert Path(first).exists()
+    # bad parameters: the library's message, no traceback
+    view.simulation.dt = 0.05
+    view.run(wait=True)
+    assert "stability limit" in view.job.status and "Traceback" not in view.job.status
