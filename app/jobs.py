@@ -82,6 +82,7 @@ class Job(param.Parameterized):
         self._dispatch_fn = dispatch
         self._cancel = threading.Event()
         self._doc = None
+        self._watched = None
         self.future: Future | None = None
         self.result: Any = None
 
@@ -102,8 +103,9 @@ class Job(param.Parameterized):
         self._cancel.clear()
         self.result = None
         self.param.update(running=True, progress=0, error="", label=label, status=f"{label}…")
-        if self._doc is not None:
+        if self._doc is not None and self._doc is not self._watched:
             self._watch_session_end(self._doc)
+            self._watched = self._doc
         self.future = pool().submit(self._run, fn, args, kwargs, on_done, on_error)
         return True
 

@@ -235,6 +235,9 @@ class SimulateView(pn.viewable.Viewer):
         self._build_widgets()
         self.session.param.watch(self._on_session_trajectory, "trajectory")
         self.session.param.watch(self._on_session_hierarchy, "hierarchy")
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:  # served: tidy up when the page closes
+            doc.on_session_destroyed(lambda _ctx: self.cleanup())
         if opened is not None:
             self._show(opened)
         else:
@@ -356,7 +359,7 @@ class SimulateView(pn.viewable.Viewer):
     def _series_plot(self):
         s = self._shown
         what = "R" if s is None or s.kind == "kuramoto" else "mean u"
-        opts = dict(width=480, height=300, xlabel="t", ylabel=what, show_grid=True, toolbar="above", padding=(0.02, 0.05))
+        opts = dict(width=460, height=300, xlabel="t", ylabel=what, show_grid=True, toolbar="above", padding=(0.02, 0.05))
         if s is None or s.global_series is None:
             return hv.Curve([], "t", what).opts(**opts, title="no trajectory yet")
         t = s.times
@@ -377,8 +380,8 @@ class SimulateView(pn.viewable.Viewer):
         marker = hv.DynamicMap(pn.bind(self._marker, frame=self.param.frame))
         title = "order parameter R(t)" if s.kind == "kuramoto" else "mean state u(t)"
         if self.level is not None and self.level in s.series:
-            title = (f"{'R' if s.kind == 'kuramoto' else 'mean u'}(t): global (black), "
-                     f"{len(s.series[self.level]):,} supernodes of level {self.level} (blue)")
+            title = (f"{'R' if s.kind == 'kuramoto' else 'mean u'}(t): global and "
+                     f"{len(s.series[self.level]):,} supernodes (level {self.level})")
         ylim = (0.0, 1.02) if s.kind == "kuramoto" else (None, None)
         return (hv.Overlay(layers) * marker).opts(**opts, title=title, legend_position="bottom_right",
                                                   ylim=ylim)
@@ -446,6 +449,16 @@ class SimulateView(pn.viewable.Viewer):
         if started and wait:
             self.job.wait()
         return started
+
+    def cleanup(self) -> None:
+        """Cancel a running job and delete this view's temporary folder of runs (stores the
+        user named are kept)."""
+        self.job.cancel()
+        if self._tmpdir is not None:
+            import shutil
+
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     def _on_simulated(self, shown: Shown) -> None:
         self._show(shown)
