@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from ..specs import ModelSpec, TrainSpec
 
@@ -48,5 +49,6 @@ def run(args) -> int:
     finally:
         bar.close()
     res.pop("model", None)
-    print(json.dumps(res))
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(res))
     return 0
