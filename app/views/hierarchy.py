@@ -42,7 +42,7 @@ CRITERIA = ("auto", "exact", "sketch")
 DIRECT_MAX = 100_000  # GRG of graphs up to this size is built on the spot (2,000 nodes: ~10 ms)
 AUTO_BUILD_MAX = 20_000  # switching method builds at once for graphs up to this size
 GLYPH_MAX = 3_000  # coarse levels with more supernodes are rasterized, not drawn as glyphs
-COARSE_EDGE_MAX = 500_000  # coarse edges aggregated per frame; beyond, a weighted sample
+COARSE_EDGE_MAX = 200_000  # coarse edges aggregated per frame (~0.2 s); beyond, a weighted sample
 PICK_RADIUS = 0.02  # tap tolerance, as a fraction of the viewport width
 HIGHLIGHT = "#111111"
 EDGE_ALPHA = 0.3  # fine edges stay in the background: the supernode colours are the point here
@@ -136,6 +136,15 @@ def build_learned(run: str, trajectory: str, progress=None) -> Hierarchy:
     return _cached(("neural", str(Path(run).resolve()), str(Path(trajectory).resolve())), make)
 
 
+def prepared(build, *args, progress=None):
+    """``(build(*args), GraphData of its hierarchy's graph)``: the job a view runs, so the
+    (cached, shared) rendering data is made off the event loop too."""
+    result = build(*args, progress=lambda d, t: report(progress, 0.8 * d / max(t, 1), 1.0))
+    h = result[0] if isinstance(result, tuple) else result
+    data = render.prepare(h.graph, progress=lambda d, t: report(progress, 0.8 + 0.2 * d / max(t, 1), 1.0))
+    return result, data
+
+
 def degree_ccdf(graph: Graph) -> tuple[np.ndarray, np.ndarray]:
     """Complementary cumulative degree distribution P(K ≥ k) over k / ⟨k⟩ (nodes of degree 0 left out)."""
     k = np.sort(graph.degree[graph.degree > 0].astype(np.float64))
@@ -148,6 +157,31 @@ def degree_ccdf(graph: Graph) -> tuple[np.ndarray, np.ndarray]:
 def method_of(h: Hierarchy) -> str:
     """Which widget choice a hierarchy belongs to (from its spec)."""
     return {"geometric": "GRG", "laplacian": "LRG", "neural": "learned"}.get(str(h.spec.get("method")), "GRG")
+
+
+_WARM = threading.Lock()
+_warmed = False
+
+
+def warm_up() -> None:
+    """Compile the Datashader kernels only this view uses (weighted lines, wider spreads) on
+    toy data, so the first real frame does not wait for Numba (seconds, once per process; the
+    first view built runs it: with ``roma serve`` that is at server start)."""
+    global _warmed
+    with _WARM:
+        if not _warmed:
+            _warm_up()
+            _warmed = True
+
+
+def _warm_up() -> None:
+    pts = hv.Points(pd.DataFrame({"x": [0.0, 0.5], "y": [0.0, 0.5], "v": [1.0, 2.0]}), kdims=["x", "y"], vdims=["v"])
+    for px, agg in ((2, ds.max("v")), (3, ds.count())):
+        spread(rasterize(pts, aggregator=agg, width=32, height=32, dynamic=False), px=px, how="max", dynamic=False)
+    seg = pd.DataFrame({"x0": [0.0], "y0": [0.0], "x1": [0.5], "y1": [0.5], "w": [2.0]}, dtype=np.float32)
+    img = ds.Canvas(32, 32, x_range=(-1, 1), y_range=(-1, 1)).line(seg, x=["x0", "x1"], y=["y0", "y1"], axis=1,
+                                                                   agg=ds.sum("w"))
+    render.shade_edges(img.astype(np.float32))
 
 
 # ------------------------------------------------------------------ the view
@@ -183,6 +217,7 @@ class HierarchyView(pn.viewable.Viewer):
             params.setdefault("run", session.run)
             params.setdefault("trajectory", session.trajectory)
         super().__init__(graph=graph, session=session, **params)
+        warm_up()
         self._job = Job(session)
         self._data: render.GraphData | None = None
         self._profiles: list | None = None
@@ -210,9 +245,12 @@ class HierarchyView(pn.viewable.Viewer):
             self.build()
 
     # ------------------------------------------------------------------ showing
-    def show(self, h: Hierarchy, profiles: list | None = None, level: int | None = None) -> None:
-        """Show hierarchy ``h`` (at ``level``, default 1) and share it with the session."""
-        data = render.prepare(h.graph)
+    def show(self, h: Hierarchy, profiles: list | None = None, level: int | None = None,
+             data: render.GraphData | None = None) -> None:
+        """Show hierarchy ``h`` (at ``level``, default 1) and share it with the session;
+        ``profiles``: LRG's diffusion profile per coarsened level; ``data``: its graph's
+        prepared rendering data (made now when not given)."""
+        data = data if data is not None else render.prepare(h.graph)
         self._data, self._profiles, self._pos_cache = data, profiles, {}
         method = method_of(h)
         self._built[method] = (h, profiles)
@@ -259,7 +297,7 @@ class HierarchyView(pn.viewable.Viewer):
         except RomaError as exc:
             self.status = f"⚠ {exc}"
             return False
-        return self._job.start(fn, *args, on_done=self._on_built, label=label)
+        return self._job.start(prepared, fn, *args, on_done=self._on_built, label=label)
 
     def _build_direct(self) -> None:
         try:
@@ -278,10 +316,9 @@ class HierarchyView(pn.viewable.Viewer):
                 "Building the Laplacian RG")
 
     def _on_built(self, result) -> None:
-        if isinstance(result, tuple):
-            self.show(*result)
-        else:
-            self.show(result)
+        built, data = result
+        h, profiles = built if isinstance(built, tuple) else (built, None)
+        self.show(h, profiles, data=data)
 
     def _on_cancel(self, event=None) -> None:
         self._job.cancel()
@@ -428,7 +465,11 @@ class HierarchyView(pn.viewable.Viewer):
         marker = 3 + (biggest - 3) * np.sqrt(sizes / max(float(sizes.max()), 1e-12))
         nodes = pd.DataFrame({"x": x, "y": y, "supernode": ids, "members": sizes, "degree": g.degree,
                               "colour": colours, "size": marker, "cidx": colour_index(ids)})
-        src, dst, w = g.edges()
+        if l == 0:  # drawn from the graph's own edge level of detail instead (see _coarse_edges)
+            src = dst = np.zeros(0, np.int64)
+            w = None
+        else:
+            src, dst, w = g.edges()
         keep = src < dst if not g.directed else np.ones(len(src), bool)
         src, dst = src[keep], dst[keep]
         w = np.ones(len(src)) if w is None else np.asarray(w, dtype=np.float64)[keep]
@@ -447,6 +488,8 @@ class HierarchyView(pn.viewable.Viewer):
         if self.hierarchy is None:
             z = np.zeros((2, 2), np.uint8)
             return hv.RGB((list(x_range), list(y_range), z, z, z, z), kdims=["x", "y"], vdims=list("RGBA"))
+        if self.level == 0 and self._data is not None:  # the graph itself: its edge level of detail
+            return render.shade_edges(self._data.edge_image(x_range, y_range, width, height)[0])
         _, edges = self._coarse_frame_cached()
         cvs = ds.Canvas(plot_width=width, plot_height=height, x_range=tuple(x_range), y_range=tuple(y_range))
         img = cvs.line(edges, x=["x0", "x1"], y=["y0", "y1"], axis=1, agg=ds.sum("w")).astype(np.float32)
@@ -496,7 +539,7 @@ class HierarchyView(pn.viewable.Viewer):
         return (edges.opts(tools=[], alpha=0.8) * raster * glyphs * ring * render.disk_outline()).opts(
             frame_width=400, frame_height=400, xlim=(-1.08, 1.08), ylim=(-1.08, 1.08), xaxis=None, yaxis=None,
             bgcolor="white", toolbar="above", active_tools=["wheel_zoom"], show_legend=False,
-            title="Coarse graph (edge shade: fine edges it stands for)")
+            title="Coarse graph (edge shade ∝ fine edges)")
 
     # ------------------------------------------------------------------ side plots
     @param.depends("level", "revision")
@@ -552,7 +595,7 @@ class HierarchyView(pn.viewable.Viewer):
             x, y = degree_ccdf(g)
             if len(x) < 2:
                 continue
-            curves.append(hv.Curve((x, y), hv.Dimension("k", label="k / ⟨k⟩"), hv.Dimension("P", label="P(K ≥ k)"),
+            curves.append(hv.Curve((x, y), hv.Dimension("k", label="k / <k>"), hv.Dimension("P", label="P(K ≥ k)"),
                                    label=f"level {l}").opts(color=cols[l], line_width=3.5 if l == self.level else 1.3))
         if not curves:
             return hv.Curve([], "k", "P")

@@ -181,7 +181,7 @@ def settled(page, css=PLOT, timeout=60.0) -> np.ndarray:
 
 
 def open_hierarchy(open_page):
-    page = open_page()
+    page = open_page(height=1120)  # the whole view, its side plots included
     page.wait_for_selector(".bk-tab", timeout=120_000)
     page.locator(".bk-tab", has_text="Hierarchy").first.click()
     page.wait_for_selector(f"{PLOT} canvas", timeout=120_000)
@@ -251,6 +251,7 @@ def test_browser_levels_supernodes_and_lrg(open_page, page_text, shipped, tmp_pa
     theta = shipped.graph.theta[shipped.members(5, s)]
     assert np.cos(theta).mean() < 0, "the tapped supernode is not on the left of the disk"
     settled(page)
+    page.locator(".bk-tab", has_text="Hierarchy").first.scroll_into_view_if_needed()
     page.screenshot(path=tmp_path / "hierarchy_view.png")
     DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tmp_path / "hierarchy_view.png", DOCS_IMG)
