@@ -70,7 +70,7 @@ def _windows(data, spec, tspec, ref=None):
     return load_windows(data, spec, tspec, features=ref.features, norm=ref.norm)
 
 
-def run_models(dynamics, nodes, budget, models, tasks, tag):
+def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
     from roma_core.eval.evaluate import evaluate
     from roma_core.models import build, match_width, parameter_count
     from roma_core.specs import ModelSpec
@@ -88,7 +88,8 @@ def run_models(dynamics, nodes, budget, models, tasks, tag):
         s = spec if name in ("roma", "persistence") else match_width(name, spec, target)
         run = OUT / f"{tag}_{dynamics}_{nodes}_{name}_{task}"
         t = time.perf_counter()
-        res = train(win, name, s, train_spec(budget, task=task), run)
+        ts = train_spec(0.0, task=task, steps=steps) if steps else train_spec(budget, task=task)
+        res = train(win, name, s, ts, run)
         wall = time.perf_counter() - t
         test = evaluate(run, None, windows=win, max_windows=16)
         ho = evaluate(run, None, windows=heldw, max_windows=16)
@@ -103,10 +104,11 @@ def run_models(dynamics, nodes, budget, models, tasks, tag):
 
 def part_compare(args):
     rows = run_models(args.dynamics, args.nodes, args.budget, ["persistence", "roma"] + BASELINES,
-                      ["forecast"] * 5, "cmp")
+                      ["forecast"] * 5, "cmp", steps=args.train_steps)
     by = {r["model"]: r for r in rows}
     best = min(BASELINES, key=lambda m: by[m]["test_rel_l2"])
     summary = {"dynamics": args.dynamics, "nodes": args.nodes, "budget_s": args.budget, "load": machine_load(),
+               "equal_steps": args.train_steps,
                "rows": rows, "best_baseline": best,
                "roma_over_best_test": by["roma"]["test_rel_l2"] / by[best]["test_rel_l2"],
                "roma_over_best_heldout": by["roma"]["heldout_rel_l2"] / min(by[m]["heldout_rel_l2"] for m in BASELINES),
@@ -222,14 +224,15 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=150.0, help="training seconds per model")
     ap.add_argument("--sizes", default="8,12,16,24,32,48")
     ap.add_argument("--steps", type=int, default=10, help="million: training steps to time")
-    ap.add_argument("--train-steps", type=int, default=0, help="scaling: equal steps per width (0: --budget)")
+    ap.add_argument("--train-steps", type=int, default=0,
+                    help="compare/scaling: equal optimiser steps per model instead of --budget (0: budget)")
     args = ap.parse_args(argv)
     if args.nodes is None:
         args.nodes = 1_000_000 if args.part in ("million", "encodings") else 20_000
     print(machine_load(), flush=True)
     res = globals()[f"part_{args.part}"](args)
     OUT.mkdir(parents=True, exist_ok=True)
-    name = f"{args.part}_{args.dynamics}_{args.nodes}.json"
+    name = f"{args.part}_{args.dynamics}_{args.nodes}{'_steps' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))
 
