@@ -4,6 +4,8 @@ order. A new view (simulate, hierarchy, forecast, attention, training) adds one 
 and returns a ``pn.viewable.Viewer``."""
 from __future__ import annotations
 
+from .attention import AttentionView
+from .forecast import ForecastView
 from .graph import GraphView
 from .hierarchy import HierarchyView
 from .simulate import SimulateView
@@ -17,6 +19,8 @@ VIEWS = [
     ("Graph", _graph),
     ("Simulate", lambda session: SimulateView(session=session)),
     ("Hierarchy", lambda session: HierarchyView(session=session)),
+    ("Forecast", lambda session: ForecastView(session=session)),
+    ("Attention", lambda session: AttentionView(session=session)),
 ]
 
 __all__ = ["GraphView", "VIEWS"]
