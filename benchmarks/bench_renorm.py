@@ -109,7 +109,8 @@ def profile(path: str, count: int) -> dict:
     p = diffusion_profile(g, np.logspace(-2, 2, count))
     i = int(np.argmax(p["C"].values))
     return {"op_s": time.perf_counter() - start, "tau_peak": p.attrs["tau_peak"], "C_peak": float(p["C"][i]),
-            "C_err_peak": float(p["C_err"][i]), "probes": p.attrs["probes"], "steps_used": p.attrs["steps_used"]}
+            "C_err_peak": float(p["C_err"][i]), "probes": p.attrs["probes"], "steps_used": p.attrs["steps_used"],
+            "last_change": p.attrs["last_change"]}
 
 
 def spmm(path: str, columns: int = 64) -> dict:

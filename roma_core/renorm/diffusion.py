@@ -47,7 +47,8 @@ def diffusion_profile(graph: Graph, taus=None, *, method: str = "auto", probes: 
     over dim ``tau``; attrs hold the method, N, components and ``tau_peak`` (argmax of C).
     ``method``: "exact", "slq" or "auto" (exact up to 5,000 nodes). For ``slq``: ``probes``
     (default 32, 16 above 10^5 nodes), at most ``steps`` Lanczos steps, stopping once S
-    and C/max C change by less than ``tol`` over 20 more steps (``steps_used`` in attrs)."""
+    and C/max C change by less than ``tol`` over 20 more steps (attrs ``steps_used``,
+    ``converged`` and ``last_change``, the change over the last 20 steps)."""
     taus = _check_taus(taus)
     lap = _laplacian(graph)
     n = graph.num_nodes
@@ -71,12 +72,13 @@ def diffusion_profile(graph: Graph, taus=None, *, method: str = "auto", probes: 
             lowest = 0 if n > EXACT_MAX else min(32, max(0, n - ncomp - 2))
         if reorthogonalize is None:
             reorthogonalize = n * probes * steps * 8 <= 1 << 28
-        per_probe, exact, used = _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest,
+        per_probe, exact, used, change = _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest,
                                               reorthogonalize, seed, tol, progress)
         s, c, s_err, c_err = _jackknife(per_probe, exact, ncomp, taus, n)
         ds = xr.Dataset({"S": ("tau", s), "C": ("tau", c), "S_err": ("tau", s_err), "C_err": ("tau", c_err)},
                         coords={"tau": taus})
         attrs = {"method": "slq", "probes": probes, "steps": steps, "steps_used": used, "lowest": lowest,
+                 "last_change": float(change), "converged": int(bool(change <= tol)), "tol": tol,
                  "reorthogonalize": int(bool(reorthogonalize)), "seed": seed}
     else:
         raise HierarchyError(f"method must be 'auto', 'exact' or 'slq', got {method!r}")
@@ -194,7 +196,7 @@ def _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest, reorth, seed, 
     if reorth:
         kept[0] = v
     b = np.zeros(probes)
-    last = None
+    last, change = None, float("nan")
     done = np.zeros(probes, dtype=bool)
     m_used = np.full(probes, steps)
     for j in range(steps):
@@ -218,10 +220,12 @@ def _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest, reorth, seed, 
         if j >= 39 and (j + 1) % 20 == 0:  # converged quadrature: stop early
             current = _quadrature(alpha, beta, np.minimum(m_used, j + 1), norms2, taus)
             s_now, c_now = _estimate(current.sum(axis=1), probes, exact, ncomp, taus, n)
-            if last is not None and np.max(np.abs(s_now - last[0])) <= tol \
-                    and np.max(np.abs(c_now - last[1])) <= tol * max(np.max(np.abs(c_now)), 1e-300):
-                m_used = np.minimum(m_used, j + 1)
-                break
+            if last is not None:
+                change = max(np.max(np.abs(s_now - last[0])),
+                             np.max(np.abs(c_now - last[1])) / max(np.max(np.abs(c_now)), 1e-300))
+                if change <= tol:
+                    m_used = np.minimum(m_used, j + 1)
+                    break
             last = (s_now, c_now)
         b_safe = np.where(b > 0, b, 1.0)
         v_prev, v = v, w / b_safe
@@ -229,7 +233,7 @@ def _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest, reorth, seed, 
             kept[j + 1] = v
         report(progress, j + 1, steps)
     report(progress, steps, steps)
-    return _quadrature(alpha, beta, m_used, norms2, taus), exact, int(m_used.max())
+    return _quadrature(alpha, beta, m_used, norms2, taus), exact, int(m_used.max()), change
 
 
 def _quadrature(alpha, beta, m_used, norms2, taus):
