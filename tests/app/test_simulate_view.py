@@ -242,3 +242,6 @@ def test_view_never_overwrites_and_follows_the_session(small_run, tmp_path):
     view.simulation.dt = 0.05
     view.run(wait=True)
     assert "stability limit" in view.job.status and "Traceback" not in view.job.status
+    folder = Path(first).parent
+    view.cleanup()  # what a closed page does: its temporary runs go
+    assert not folder.exists()
