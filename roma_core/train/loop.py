@@ -8,7 +8,8 @@ collocation points) losses plus the model's auxiliary losses with AdamW. Task
 rest; ``both`` fits the whole horizon and adds the residual.
 
 Writes to ``out``: checkpoints (see :mod:`.checkpoint`) every ``checkpoint_every`` steps
-and at the end, and ``metrics.jsonl``, one JSON object per line:
+and at the end, and ``metrics.jsonl``, one JSON object per line (flushed as written, so
+the log can be followed live):
 ``{"split": "train", "step", "loss", "forecast", "effective", "aux", "nodes", "lr", "time"}``
 and ``{"split": "val", "step", "rel_l2", "time"}`` (time: training seconds so far).
 Under ``torchrun`` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel;
@@ -135,7 +136,7 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
     last = {}
     stop = train_spec.steps if max_steps is None else min(train_spec.steps, max_steps)
     t_start = time.perf_counter() - elapsed          # training time only (encodings are cached setup)
-    metrics_file = open(metrics_path, "a") if rank == 0 else None
+    metrics_file = open(metrics_path, "a", buffering=1) if rank == 0 else None
     try:
         while step < stop and trainable:
             if train_spec.time_budget and time.perf_counter() - t_start >= train_spec.time_budget:
