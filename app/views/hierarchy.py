@@ -145,6 +145,35 @@ def prepared(build, *args, progress=None):
     return result, data
 
 
+def supernode_positions(h: Hierarchy, level: int, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the supernodes of ``level`` are drawn, given the finest nodes' layout ``x, y``:
+    a geometric hierarchy's own θ and κ-derived radius (radius / its largest, like the
+    native disk), otherwise the (assignment-weighted) mean position of their members."""
+    g = h.graphs[level]
+    if level == 0:
+        return np.asarray(x), np.asarray(y)
+    if method_of(h) == "GRG" and g.theta is not None and g.radius is not None:
+        rho = g.radius / max(float(g.radius.max()), 1e-12)
+        return rho * np.cos(g.theta), rho * np.sin(g.theta)
+    c = np.asarray(h.coarsen(np.column_stack([x, y]).astype(np.float64), 0, target=level))
+    return c[:, 0], c[:, 1]
+
+
+def coarse_segments(graph: Graph, x: np.ndarray, y: np.ndarray, max_edges: int = COARSE_EDGE_MAX) -> pd.DataFrame:
+    """One row ``x0, y0, x1, y1, w`` per undirected edge of a coarse graph drawn at ``x, y``;
+    ``w`` is the edge weight (the fine edges it stands for). Beyond ``max_edges``, a
+    deterministic uniform sample whose weights are scaled up to stand for all."""
+    src, dst, w = graph.edges()
+    keep = src < dst if not graph.directed else np.ones(len(src), bool)
+    src, dst = src[keep], dst[keep]
+    w = np.ones(len(src)) if w is None else np.asarray(w, dtype=np.float64)[keep]
+    if len(src) > max_edges:
+        pick = np.linspace(0, len(src) - 1, max_edges).astype(np.int64)
+        src, dst, w = src[pick], dst[pick], w[pick] * (len(src) / max_edges)
+    return pd.DataFrame({"x0": x[src].astype(np.float32), "y0": y[src].astype(np.float32),
+                         "x1": x[dst].astype(np.float32), "y1": y[dst].astype(np.float32), "w": w.astype(np.float32)})
+
+
 def degree_ccdf(graph: Graph) -> tuple[np.ndarray, np.ndarray]:
     """Complementary cumulative degree distribution P(K ≥ k) over k / ⟨k⟩ (nodes of degree 0 left out)."""
     k = np.sort(graph.degree[graph.degree > 0].astype(np.float64))
@@ -398,23 +427,12 @@ class HierarchyView(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ geometry
     def positions(self, level: int) -> tuple[np.ndarray, np.ndarray]:
-        """Where the supernodes of ``level`` are drawn: the geometric RG's own θ and
-        κ-derived radius (scaled like the fine graph's layout), else their members' mean position."""
-        if level in self._pos_cache:
-            return self._pos_cache[level]
-        h, d = self.hierarchy, self._data
-        g = h.graphs[level]
-        if level == 0:
-            pos = (d.nodes["x"].to_numpy(), d.nodes["y"].to_numpy())
-        elif method_of(h) == "GRG" and g.theta is not None and g.radius is not None:
-            rho = g.radius / max(float(g.radius.max()), 1e-12)
-            pos = (rho * np.cos(g.theta), rho * np.sin(g.theta))
-        else:
-            xy = np.column_stack([d.nodes["x"].to_numpy(), d.nodes["y"].to_numpy()]).astype(np.float64)
-            c = np.asarray(h.coarsen(xy, 0, target=level))
-            pos = (c[:, 0], c[:, 1])
-        self._pos_cache[level] = pos
-        return pos
+        """Where the supernodes of ``level`` are drawn (see :func:`supernode_positions`)."""
+        if level not in self._pos_cache:
+            d = self._data
+            self._pos_cache[level] = supernode_positions(self.hierarchy, level, d.nodes["x"].to_numpy(),
+                                                         d.nodes["y"].to_numpy())
+        return self._pos_cache[level]
 
     # ------------------------------------------------------------------ main plot
     @param.depends("level", "revision")
@@ -465,21 +483,9 @@ class HierarchyView(pn.viewable.Viewer):
         marker = 3 + (biggest - 3) * np.sqrt(sizes / max(float(sizes.max()), 1e-12))
         nodes = pd.DataFrame({"x": x, "y": y, "supernode": ids, "members": sizes, "degree": g.degree,
                               "colour": colours, "size": marker, "cidx": colour_index(ids)})
-        if l == 0:  # drawn from the graph's own edge level of detail instead (see _coarse_edges)
-            src = dst = np.zeros(0, np.int64)
-            w = None
-        else:
-            src, dst, w = g.edges()
-        keep = src < dst if not g.directed else np.ones(len(src), bool)
-        src, dst = src[keep], dst[keep]
-        w = np.ones(len(src)) if w is None else np.asarray(w, dtype=np.float64)[keep]
-        if len(src) > COARSE_EDGE_MAX:
-            pick = np.linspace(0, len(src) - 1, COARSE_EDGE_MAX).astype(np.int64)
-            scale = len(src) / COARSE_EDGE_MAX
-            src, dst, w = src[pick], dst[pick], w[pick] * scale
-        edges = pd.DataFrame({"x0": x[src].astype(np.float32), "y0": y[src].astype(np.float32),
-                              "x1": x[dst].astype(np.float32), "y1": y[dst].astype(np.float32),
-                              "w": w.astype(np.float32)})
+        # level 0 is drawn from the graph's own edge level of detail instead (see _coarse_edges)
+        edges = coarse_segments(g, x, y) if l > 0 else pd.DataFrame(
+            {c: np.zeros(0, np.float32) for c in ("x0", "y0", "x1", "y1", "w")})
         return nodes, edges
 
     def _coarse_edges(self, x_range=None, y_range=None, width=None, height=None, **_):
@@ -684,5 +690,5 @@ class HierarchyView(pn.viewable.Viewer):
         return pn.Row(self._controls, pn.Column(status, self._levels_text, plots, below))
 
 
-__all__ = ["HierarchyView", "build_geometric", "build_laplacian", "build_learned", "degree_ccdf", "PALETTE",
-           "colour_index"]
+__all__ = ["HierarchyView", "build_geometric", "build_laplacian", "build_learned", "coarse_segments", "colour_index",
+           "degree_ccdf", "supernode_positions", "PALETTE"]

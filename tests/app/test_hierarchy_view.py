@@ -71,6 +71,21 @@ def test_session_hierarchy_followed_and_degree_ccdf(graph):
     other = geometric(graph, block=3, levels=2)
     session.hierarchy = other  # another view sets it: this one follows
     assert view.hierarchy is other and view.param.level.objects == [0, 1, 2]
+    # a learned hierarchy from a run that is not there: the job fails with a message, nothing changes
+    view.run = "/nonexistent/run"
+    view.method = "learned"
+    view._job.wait(30)
+    assert "no training run" in view._job.status and view.hierarchy is other
+    # coarse edges carry the number of fine edges they stand for (GRG of an unweighted graph)
+    from app.views.hierarchy import coarse_segments
+
+    h2 = geometric(graph, block=2, levels=1)
+    x = np.linspace(-0.5, 0.5, h2.sizes[1])  # any positions will do
+    seg = coarse_segments(h2.graphs[1], x, x)
+    src, dst, _ = graph.edges()
+    m = h2.membership(1)
+    assert seg["w"].sum() == np.sum((src < dst) & (m[src] != m[dst]))  # fine edges between supernodes
+    assert len(seg) == len({(min(a, b), max(a, b)) for a, b in zip(m[src], m[dst]) if a != b})
     # CCDF against counting: P(K >= k) for every distinct degree
     x, p = degree_ccdf(graph)
     k = graph.degree[graph.degree > 0]
@@ -203,7 +218,7 @@ def supernode_info(page, page_text) -> tuple[int, int, int] | None:
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)  # includes starting the server when this is the first browser test run
 def test_browser_levels_supernodes_and_lrg(open_page, page_text, shipped, tmp_path):
     page = open_hierarchy(open_page)
     first = settled(page, timeout=120)
