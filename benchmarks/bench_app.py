@@ -252,6 +252,8 @@ def main(argv=None) -> int:
             for k in range(1, args.zooms + 1):
                 step = zoom_step(page, px, py, -300)  # Bokeh's wheel zoom: 300/600 -> 2x
                 step["lod"] = text_of(page, ".roma-lod")
+                page.mouse.move(5, 5)  # no hover tooltip in the screenshot
+                time.sleep(0.3)
                 page.locator(".roma-graph-plot").first.screenshot(path=out / f"zoom_{k}.png")
                 step["zoom"] = 2.04 / (step["x_range"][1] - step["x_range"][0])
                 steps.append(step)

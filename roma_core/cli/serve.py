@@ -36,6 +36,9 @@ def register(subparsers) -> None:
     p.add_argument("--use-xheaders", action="store_true",
                    help="trust X-Real-Ip/X-Forwarded-For/X-Scheme headers set by a reverse proxy")
     p.add_argument("--show", action="store_true", help="open the dashboard in a browser once it is up")
+    p.add_argument("--no-warm", dest="warm", action="store_false",
+                   help="answer at once instead of loading the default data and compiling the rendering "
+                        "kernels at start (the first visitor then waits for them)")
     p.set_defaults(func=run)
 
 
@@ -48,7 +51,9 @@ def panel_argv(args: argparse.Namespace) -> list[str]:
     if args.num_threads is not None and args.num_threads < 1:
         raise RomaError(f"--num-threads must be >= 1, got {args.num_threads}")
     argv = [str(APP), "--address", args.address, "--port", str(args.port),
-            "--num-procs", str(args.num_procs), "--warm"]  # --warm: data and compiled kernels ready at start
+            "--num-procs", str(args.num_procs)]
+    if args.warm:  # the default data and compiled kernels are ready before the first visitor
+        argv.append("--warm")
     for origin in args.allow_websocket_origin or []:
         argv += ["--allow-websocket-origin", origin]
     if args.num_threads is not None:

@@ -22,7 +22,8 @@ def test_defaults_bind_localhost():
     assert argv[0] == str(APP) and APP.is_file()
     assert argv[argv.index("--address") + 1] == "127.0.0.1"
     assert argv[argv.index("--port") + 1] == "5006"
-    assert "--basic-auth" not in argv and "--show" not in argv
+    assert "--basic-auth" not in argv and "--show" not in argv and "--warm" in argv
+    assert "--warm" not in panel_argv(args("--no-warm"))
 
 
 def test_options_pass_through():
@@ -50,7 +51,7 @@ def test_help_documents_every_option(capsys):
         main(["serve", "--help"])
     out = capsys.readouterr().out
     for flag in ("--address", "--port", "--allow-websocket-origin", "--num-procs", "--num-threads",
-                 "--basic-auth", "--prefix", "--use-xheaders", "--show", "127.0.0.1"):
+                 "--basic-auth", "--prefix", "--use-xheaders", "--show", "--no-warm", "127.0.0.1"):
         assert flag in out
 
 
@@ -65,7 +66,7 @@ def test_login_and_prefix_on_a_real_server(tmp_path):
         port = s.getsockname()[1]
     log = open(tmp_path / "serve.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port),
-                             "--basic-auth", "s3cret", "--prefix", "/roma"], stdout=log, stderr=subprocess.STDOUT)
+                             "--basic-auth", "s3cret", "--prefix", "/roma", "--no-warm"], stdout=log, stderr=subprocess.STDOUT)
     opener = urllib.request.build_opener(NoRedirect)
     try:
         deadline = time.monotonic() + 300  # the app is warmed up before the server answers
