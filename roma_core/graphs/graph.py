@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numba
@@ -102,6 +103,9 @@ class Graph:
         if src.shape != dst.shape or src.ndim != 1:
             raise GraphError(f"src and dst must be 1-D of equal length, got shapes {src.shape} and {dst.shape}")
         for name, ids in (("src", src), ("dst", dst)):
+            if not (np.issubdtype(ids.dtype, np.number) or ids.dtype == bool):
+                raise GraphError(f"{name} must hold integer node ids, got dtype {ids.dtype}; "
+                                 "map names to integers first (read_edgelist relabels files)")
             if len(ids) and not np.issubdtype(ids.dtype, np.integer):
                 if not np.all(np.isfinite(ids)) or not np.all(ids == np.round(ids)):
                     raise GraphError(f"{name} holds non-integer node ids")
@@ -266,24 +270,36 @@ class Graph:
                    **{c: arrays.get(c) for c in COORDINATES})
 
     def save(self, path) -> Path:
-        """Write to ``.npz`` (or into a zarr store when the path ends in ``.zarr``), atomically."""
+        """Write to ``.npz`` or a ``.zarr`` store, atomically: a new file or store is written
+        under a temporary name and renamed into place. An existing zarr store (e.g. a
+        trajectory) gets the graph added under its ``graph`` group."""
         path = Path(path)
-        if path.suffix == ".zarr":
-            import zarr
-            root = zarr.open_group(str(path), mode="a")
-            self.to_zarr(root)
-            if "roma_kind" not in root.attrs:
-                root.attrs["roma_kind"] = "graph"
-            return path
-        if path.suffix != ".npz":
+        if path.suffix not in (".npz", ".zarr"):
             raise FileFormatError(f"{path}: graphs are saved as .npz or into a .zarr store")
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez_compressed(tmp, __attrs__=np.array(json.dumps(self._attrs())), **self._arrays())
-        os.replace(tmp, path)
+        if path.suffix == ".zarr" and path.is_dir():
+            import zarr
+            self.to_zarr(zarr.open_group(str(path), mode="a"))
+            return path
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+        try:
+            if path.suffix == ".zarr":
+                import zarr
+                root = zarr.open_group(str(tmp), mode="w")
+                self.to_zarr(root)
+                root.attrs["roma_kind"] = "graph"
+            else:
+                np.savez_compressed(tmp, __attrs__=np.array(json.dumps(self._attrs())), **self._arrays())
+            os.replace(tmp, path)
+        finally:
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+            elif tmp.exists():
+                tmp.unlink()
         return path
 
     @classmethod
     def load(cls, path) -> "Graph":
+        """Read a graph saved by :meth:`save` (``.npz``) or stored in a zarr store."""
         path = Path(path)
         if not path.exists():
             raise FileFormatError(f"{path}: no such file")
@@ -291,10 +307,15 @@ class Graph:
             import zarr
             return cls.from_zarr(zarr.open_group(str(path), mode="r"))
         try:
-            with np.load(path, allow_pickle=False) as f:
+            f = np.load(path, allow_pickle=False)
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise ValueError("a single array, not an archive")
+            with f:
                 arrays = {k: f[k] for k in f.files}
-        except (OSError, ValueError) as exc:
-            raise FileFormatError(f"{path}: not a readable .npz graph ({exc})") from exc
+        except (OSError, ValueError, EOFError) as exc:
+            raise FileFormatError(f"{path}: not a graph saved by roma (expected a .npz written by Graph.save "
+                                  f"or a .zarr store; for edge lists use read_edgelist / `roma graph load`)"
+                                  ) from exc
         attrs = json.loads(str(arrays.pop("__attrs__"))) if "__attrs__" in arrays else {}
         return cls._from_parts(arrays, attrs, path)
 

@@ -225,3 +225,26 @@ def test_components_and_largest_component():
 def _edges(g):
     src, dst, _ = g.edges()
     return set(zip(src.tolist(), dst.tolist()))
+
+
+def test_new_zarr_store_is_written_atomically(tmp_path, small_graph):
+    path = tmp_path / "g.zarr"
+    small_graph.save(path)
+    assert Graph.load(path) == small_graph
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.zarr"]  # no temporary left behind
+
+
+def test_loading_something_else_says_what_to_use(tmp_path):
+    text = tmp_path / "edges.csv"
+    text.write_text("0,1\n1,2\n")
+    single = tmp_path / "array.npz"
+    with open(single, "wb") as f:
+        np.save(f, np.arange(3))
+    for path in (text, single):
+        with pytest.raises(FileFormatError, match="read_edgelist"):
+            Graph.load(path)
+
+
+def test_string_ids_are_rejected_clearly():
+    with pytest.raises(GraphError, match="integer node ids"):
+        Graph.from_edges(np.array(["a", "b"]), np.array(["b", "c"]))
