@@ -9,6 +9,7 @@ from .forecast import ForecastView
 from .graph import GraphView
 from .hierarchy import HierarchyView
 from .simulate import SimulateView
+from .training import TrainingView
 
 
 def _graph(session):
@@ -21,6 +22,7 @@ VIEWS = [
     ("Hierarchy", lambda session: HierarchyView(session=session)),
     ("Forecast", lambda session: ForecastView(session=session)),
     ("Attention", lambda session: AttentionView(session=session)),
+    ("Training & scaling", lambda session: TrainingView(session=session)),
 ]
 
 __all__ = ["GraphView", "VIEWS"]
