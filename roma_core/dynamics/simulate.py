@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 
 import numpy as np
 import torch
@@ -270,20 +269,12 @@ def simulate(dynamics, graph, t_end: float, dt: float, save_every: int = 1, seed
         return stream_to_zarr(run, out, overwrite, chunks, progress)
 
 
-def machine_busy() -> bool:
-    """True when other work already keeps every core busy (1-minute load average)."""
-    try:
-        return os.getloadavg()[0] >= (os.cpu_count() or 1)
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def threads_for(size: int):
-    """One thread (torch and numba) for small problems, and on a machine whose cores are
-    already busy: there, each parallel region waits for descheduled threads and runs slower
-    than one thread does. All threads otherwise."""
-    if size >= PARALLEL_SIZE and not machine_busy():
+    """One thread (torch and numba) for problems below PARALLEL_SIZE, where a parallel
+    region costs more than it saves; all threads otherwise. Depends only on the problem
+    size, never on what else runs on the machine."""
+    if size >= PARALLEL_SIZE:
         yield
         return
     import numba

@@ -90,9 +90,8 @@ class KuramotoSystem(System):
         else:
             self.w, self.inv = w.astype(self.np_dtype), inv.astype(self.np_dtype)
             n = graph.num_nodes
-            self.sc = np.empty((n, 2), self.np_dtype)
-            self.ws = np.empty((n, 2), self.np_dtype) if self.weighted else self.sc
-            self.sincos = kernels.sincos_f32 if self.np_dtype == np.float32 else kernels.sincos_f64
+            self.sn, self.cs = np.empty(n, self.np_dtype), np.empty(n, self.np_dtype)
+            self.ws = np.empty((n, 2), self.np_dtype)
 
     def draw(self, rng: np.random.Generator, given: dict) -> None:
         s, n = self.spec, self.graph.num_nodes
@@ -123,10 +122,12 @@ class KuramotoSystem(System):
     def rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         k = self.coupling_at(t)
         if self.backend == "numba":
-            self.sincos(y.numpy(), self.w, self.sc, self.ws, self.bounds, self.weighted)
+            theta = y.numpy()
+            np.sin(theta, out=self.sn)
+            np.cos(theta, out=self.cs)
             kernels.kuramoto_rhs(self.omega.numpy(), k, self.graph.indptr, self.graph.indices, self.ew,
-                                 self.graph.weights is not None, self.inv, self.sc, self.ws, out.numpy(),
-                                 self.bounds)
+                                 self.graph.weights is not None, self.inv, self.sn, self.cs, self.w, self.ws,
+                                 out.numpy(), self.bounds)
             return out
         s, c = torch.sin(y), torch.cos(y)
         if self.backend == "mean_field":      # W_ij = 1/(N−1); the j = i term cancels
