@@ -53,7 +53,7 @@ STYLES = {
 DEFAULT_STYLE = ("value", "viridis", "linear")
 
 
-EDGE_CMAP = ["#cccccc", "#2a2a2a"]  # light to dark grey: edge density on a white background
+EDGE_CMAP = ["#d4d4d4", "#333333"]  # light to dark grey: edge density on a white background
 
 
 def colormap(name: str) -> list[str]:
@@ -284,7 +284,7 @@ def _edge_lut() -> np.ndarray:
     return rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16) | (np.uint32(EDGE_ALPHA) << 24)
 
 
-EDGE_ALPHA = 150
+EDGE_ALPHA = 125
 _LUT = None
 
 

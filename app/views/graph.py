@@ -75,7 +75,9 @@ class GraphView(pn.viewable.Viewer):
         self.param.update(graph=graph)
         self._refresh_quantities()
         self.status = self._summary()
-        self.edge_lod = f"edges: raster ({len(data.segments):,} pre-aggregated)"
+        n = len(data.segments)
+        self.edge_lod = (f"edges: fine ({n:,} in view)" if n <= render.FINE_EDGE_MAX
+                         else f"edges: raster ({n:,} pre-aggregated)")
         self.revision += 1
 
     @param.depends("quantities", watch=True)
