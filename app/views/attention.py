@@ -62,7 +62,7 @@ class AttentionView(pn.viewable.Viewer):
     window = param.Integer(default=0, bounds=(0, 0), label="Window")
     level = param.Selector(default=ALL_LEVELS, objects=[ALL_LEVELS], label="Supernodes shown")
     node = param.Integer(default=None, allow_None=True, bounds=(0, None), label="Node id")
-    region = param.String(default="", label="Region x0, y0, x1, y1 (or drag a box on the left graph)")
+    region = param.String(default="", label="Region x0, y0, x1, y1 (or drag a box)")
     status = param.String(default="")
     selection = param.String(default="", doc="what is selected, for the page")
     revision = param.Integer(default=0, precedence=-1)
@@ -261,15 +261,16 @@ class AttentionView(pn.viewable.Viewer):
         r, d = self.result, self._data
         scales = r.attention.shape[-1]
         self._range = hv.streams.RangeXY()
+        self._streams = []
         bind = dict(node=self.param.node, region=self.param.region, average=self.param.average,
                     window=self.param.window)
         base = render.rasterized_nodes(hv.DynamicMap(self._base), px=2).opts(cmap=["#d9d9d9"], colorbar=False)
         pts = hv.DynamicMap(pn.bind(self._attended, level=self.param.level, **bind))
-        colour = dict(cmap=render.colormap("plasma"), clim=(0.0, 1.0), cnorm="linear",
+        colour = dict(cmap=render.colormap("plasma"), clim=(0.0, 0.5), cnorm="linear",
                       clabel="attention weight (mean over heads)", colorbar=True)
         marks = hv.DynamicMap(pn.bind(self._marks, node=self.param.node, region=self.param.region))
         overlay, nodes = graph_panel(d, pts, colour, "supernodes attended to", on_tap=self.pick, marks=marks,
-                                     tools=("tap", "box_select"), size=400, under=base,
+                                     tools=("tap", "box_select"), size=400, under=base, keep=self._streams,
                                      extra_opts=dict(active_tools=["wheel_zoom", "box_select"]))
         self._range.source = nodes
         self._bounds = hv.streams.BoundsXY(source=nodes, bounds=None)
@@ -279,7 +280,7 @@ class AttentionView(pn.viewable.Viewer):
         dom_colour = dict(cmap=SCALE_COLOURS[:scales], clim=(-0.5, scales - 0.5), cnorm="linear",
                           clabel="dominant scale (0 = own token, l = level l)", colorbar=True)
         summary, _ = graph_panel(d, hv.DynamicMap(self._dominant), dom_colour, "dominant scale per node",
-                                 on_tap=self.pick, size=300)
+                                 on_tap=self.pick, size=300, keep=self._streams)
         self._summary[:] = [pn.pane.HoloViews(summary, linked_axes=False),
                             pn.pane.HoloViews(self._bars(), linked_axes=False)]
 

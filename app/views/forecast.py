@@ -318,7 +318,8 @@ def start_when_free(job: Job, session, fn, *args, **kwargs) -> None:
 
 
 def graph_panel(data: render.GraphData, points: hv.DynamicMap, colour: dict, title: str, on_tap=None,
-                marks=None, tools=("tap",), size: int = 300, extra_opts: dict | None = None, under=None):
+                marks=None, tools=("tap",), size: int = 300, extra_opts: dict | None = None, under=None,
+                keep: list | None = None):
     """One disk: grey edges, ``under`` (e.g. all nodes in grey), ``points`` rasterized with ``colour`` (cmap, clim, cnorm,
     clabel, colorbar), optional ``marks`` overlay (picked node), the rim; a tap calls
     ``on_tap(x, y)``. Returns (overlay, rasterized nodes)."""
@@ -335,6 +336,8 @@ def graph_panel(data: render.GraphData, points: hv.DynamicMap, colour: dict, tit
     if on_tap is not None:
         tap = hv.streams.Tap(source=nodes, x=None, y=None)
         tap.add_subscriber(lambda x=None, y=None, **_: on_tap(x, y))
+        if keep is not None:  # the caller holds the stream (HoloViews keeps only a weak reference)
+            keep.append(tap)
     # explicit outer sizes (not frame_width): frame-sized figures beside other plots lay out empty
     opts = dict(width=size + (95 if colour.get("colorbar") else 15), height=size + 35, xlim=render.EXTENT,
                 ylim=render.EXTENT, xaxis=None,
@@ -491,6 +494,7 @@ class ForecastView(pn.viewable.Viewer):
         if r is None:
             return
         self._range = hv.streams.RangeXY()
+        self._streams = []
         state_c = self._state_colour()
         panels = []
         for kind in ("prediction", "truth", "error"):
@@ -501,12 +505,14 @@ class ForecastView(pn.viewable.Viewer):
             colour["colorbar"] = kind != "prediction"
             marks = hv.DynamicMap(pn.bind(self._marks, node=self.param.node))
             title = {"prediction": f"prediction ({r.model})", "truth": "truth", "error": "error"}[kind]
-            overlay, nodes = graph_panel(d, pts, colour, title, on_tap=self.pick, marks=marks, size=290)
+            overlay, nodes = graph_panel(d, pts, colour, title, on_tap=self.pick, marks=marks, size=290,
+                                         keep=self._streams)
             if kind == "prediction":
                 self._range.source = nodes
             panels.append(overlay)
         # three panes whose axes Panel links (same x/y dimensions): zoom one, all follow
-        self._maps[:] = [pn.pane.HoloViews(p, linked_axes=True) for p in panels]
+        self._maps[:] = [pn.pane.HoloViews(p, linked_axes=True, css_classes=[f"roma-forecast-{kind}"])
+                         for p, kind in zip(panels, ("prediction", "truth", "error"))]
         self._series.object = hv.DynamicMap(pn.bind(self._series_plot, node=self.param.node,
                                                     window=self.param.window, step=self.param.step))
         self._errors.object = hv.DynamicMap(pn.bind(self._error_plot, step=self.param.step))
@@ -526,6 +532,7 @@ class ForecastView(pn.viewable.Viewer):
                                                                   line_width=2),
                   hv.Scatter((tf, pred), "time", ylabel).opts(color=MODEL_COLOURS.get(r.model, "#d62728"), size=5),
                   hv.VLine(t_now).opts(color="#999999", line_dash="dotted")]
+        curves = [c.opts(framewise=True) for c in curves]  # each node gets its own axis ranges
         return hv.Overlay(curves).opts(width=520, height=300, title=f"node {node} · window {window}",
                                        legend_position="top_left", show_grid=True, toolbar="above")
 
