@@ -276,15 +276,17 @@ def rasterized_nodes(points: hv.DynamicMap, px: int = 1) -> hv.DynamicMap:
 
 
 def _edge_lut() -> np.ndarray:
-    """256 RGBA colours (uint32, little-endian ABGR as Bokeh reads it) from light to dark grey."""
+    """256 RGBA colours (uint32, little-endian ABGR as Bokeh reads it) from faint light grey to
+    opaque dark grey."""
     from holoviews.plotting.util import process_cmap
 
     rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in process_cmap(EDGE_CMAP, ncolors=256)],
                    dtype=np.uint32)
-    return rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16) | (np.uint32(EDGE_ALPHA) << 24)
+    alpha = np.linspace(EDGE_ALPHA[0], EDGE_ALPHA[1], 256).astype(np.uint32)  # lone edges faint
+    return rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16) | (alpha << 24)
 
 
-EDGE_ALPHA = 125
+EDGE_ALPHA = (45, 210)
 _LUT = None
 
 
