@@ -236,10 +236,12 @@ class AttentionView(pn.viewable.Viewer):
         return render.node_points(self._data, "value", np.zeros(len(self._data.nodes), np.float32))
 
     def _marks(self, node, region):
-        if parse_region_safe(region) is not None:
-            box = parse_region_safe(region)
-            return hv.Bounds(box).opts(color="black", line_width=2) * node_marker(self._data, [])
-        return hv.Bounds((0, 0, 0, 0)).opts(alpha=0) * node_marker(self._data, [] if node is None else [node])
+        """The selected region's box and the picked node's ring (same glyph styles every frame)."""
+        box = parse_region_safe(region)
+        rects = hv.Rectangles([box] if box is not None else [], kdims=["x", "y", "x2", "y2"]).opts(
+            fill_alpha=0, line_color="black", line_width=2)
+        ring = [] if box is not None or node is None else [node]
+        return rects * node_marker(self._data, ring)
 
     def _dominant(self) -> hv.Points:
         dom = self._mean.mean(1).argmax(1).astype(np.float32)
@@ -286,7 +288,7 @@ class AttentionView(pn.viewable.Viewer):
 
     # ---------------------------------------------------------------- widgets
     def _build_widgets(self) -> None:
-        load = pn.widgets.Button(label="Load", button_type="primary", sizing_mode="stretch_width",
+        load = pn.widgets.Button(label="Load", color="primary", sizing_mode="stretch_width",
                                  disabled=self.job.param.running)
         load.on_click(lambda e: self.load())
         self._window_w = pn.widgets.IntSlider.from_param(self.param.window, sizing_mode="stretch_width",

@@ -555,7 +555,7 @@ class ForecastView(pn.viewable.Viewer):
 
     # ---------------------------------------------------------------- widgets
     def _build_widgets(self) -> None:
-        load = pn.widgets.Button(label="Load", button_type="primary", sizing_mode="stretch_width",
+        load = pn.widgets.Button(label="Load", color="primary", sizing_mode="stretch_width",
                                  disabled=self.job.param.running)
         load.on_click(self._on_load)
         cancel = pn.widgets.Button(label="Cancel", sizing_mode="stretch_width", visible=self.job.param.running)

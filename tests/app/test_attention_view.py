@@ -67,6 +67,8 @@ def test_attention_view_node_tap_and_box(open_page, page_text, tmp_path):
     assert int(re.search(r"region of (\d+)", region).group(1)) > 1
     wait_for(lambda: diff(shot(page, HEATMAP), heat_tap) > 0.5, timeout=30, what="the heatmap of the region")
     heat_box = settled(page, HEATMAP, min_coloured=0.02)
+    page.mouse.move(5, 5)  # no hover tooltip in the screenshot
+    page.wait_for_timeout(1000)
     page.screenshot(path=tmp_path / "attention_box.png")
 
     # the same through the region widget: another box, another heatmap

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPS = ".roma-forecast-maps"
@@ -64,6 +64,55 @@ def text_when(page, page_text, css, pattern, timeout=60.0):
                     timeout=timeout, what=f"{css} to show {pattern!r}")
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not (ASSETS / "roma_kuramoto_2k").exists(), reason="the shipped run is not built")
+def test_forecast_numbers_against_the_raw_trajectory():
+    """The view's persistence curve, node series and attention against numpy on the raw
+    phases read straight from the zarr store (not through roma_core's windows/metrics)."""
+    import xarray as xr
+
+    from app.views.attention import AttentionView
+    from app.views.forecast import ForecastView, run_forecast
+
+    r = run_forecast(ASSETS / "roma_kuramoto_2k", ASSETS / "kuramoto_2k.zarr", "test")
+    raw = xr.open_zarr(ASSETS / "kuramoto_2k.zarr", consolidated=False)["state"].transpose("time", "node").values
+    k, tau = r.lookback, r.horizon
+    feats = np.stack([np.sin(raw), np.cos(raw)], -1)
+    per_step = np.zeros(tau)
+    for s in r.starts:
+        last, true = feats[s + k - 1], feats[s + k:s + k + tau]
+        per_step += [np.linalg.norm(last - true[j]) / np.linalg.norm(true[j]) for j in range(tau)]
+    np.testing.assert_allclose(r.curves["persistence"], per_step / len(r.starts), rtol=1e-4)
+    assert np.all(np.diff(r.curves["persistence"]) > 0)  # drifting phases: error grows with the horizon
+    assert r.curves["roma"][-1] < r.curves["persistence"][-1]  # the shipped run beats persistence
+    # the target the maps show is the raw phase at the window's horizon step
+    w, step, node = 3, 5, 17
+    np.testing.assert_allclose(r.state(r.target[w, node, step - 1]),
+                               np.angle(np.exp(1j * raw[r.starts[w] + k + step - 1, node])), atol=1e-5)
+    th, hist, tf, truth, pred = r.series(w, node)
+    np.testing.assert_allclose(np.exp(1j * hist), np.exp(1j * raw[r.starts[w]:r.starts[w] + k, node]), atol=1e-5)
+    assert np.all(np.abs(np.diff(np.r_[hist, truth])) < np.pi)  # unwrapped: no 2π jumps
+    assert th[-1] < tf[0] and len(tf) == tau
+
+    view = ForecastView(run=str(ASSETS / "roma_kuramoto_2k"), trajectory=str(ASSETS / "kuramoto_2k.zarr"))
+    assert view.result is r and "rel. L2" in view.status  # shared cache: shown at once
+    view.node, view.step = node, step
+    assert f"node {node}" in view.info
+
+    att = AttentionView(run=str(ASSETS / "roma_kuramoto_2k"), trajectory=str(ASSETS / "kuramoto_2k.zarr"))
+    att.node = node
+    a = att.weights()
+    np.testing.assert_allclose(a.sum(-1), 1.0, atol=1e-5)  # softmax over scales, per head
+    np.testing.assert_allclose(a, r.attention[:, node].mean(0), atol=1e-6)
+    att.region = "-1.1, -1.1, 0, 0"  # the lower-left quadrant of the disk
+    x, y = att._data.nodes["x"].to_numpy(), att._data.nodes["y"].to_numpy()
+    inside = np.flatnonzero((x <= 0) & (y <= 0))
+    np.testing.assert_allclose(att.weights(), r.attention[:, inside].mean((0, 1)), atol=1e-5)
+    assert f"region of {len(inside)} nodes" in att.selection
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
 def test_forecast_view_loads_steps_and_picks(open_page, page_text, tmp_path):
     page = open_page()
     page.locator(".bk-tab", has_text="Forecast").first.click()
