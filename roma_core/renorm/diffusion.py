@@ -96,6 +96,9 @@ def peak_tau(profile: xr.Dataset, rule: str = "max") -> float:
     c = profile["C"].values
     t = np.log(profile["tau"].values)
     i = int(np.argmax(c))
+    if not c[i] > 0:
+        raise HierarchyError("the specific heat C(tau) is zero on the whole grid (a graph without edges, or "
+                             "taus far outside its diffusion scales): there is no peak to pick tau* from")
     if rule == "half":
         after = np.flatnonzero(c[i:] <= 0.5 * c[i])
         if not len(after):

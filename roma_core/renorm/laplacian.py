@@ -75,11 +75,11 @@ def laplacian(graph: Graph, tau=None, levels: int | None = None, *, reduction: f
     max_levels = levels if levels is not None else 64
     for l in range(max_levels):
         g = graphs[-1]
-        if g.num_nodes < 2:
+        if g.num_nodes < 2 or g.num_edges == 0:
             if levels is None:
                 break
-            raise HierarchyError(f"level {l} has {g.num_nodes} node(s) and cannot be coarsened; "
-                                 f"ask for at most {l} levels")
+            raise HierarchyError(f"level {l} has {g.num_nodes} node(s) and {g.num_edges} edges, so diffusion "
+                                 f"cannot coarsen it further; ask for at most {l} levels (or levels=None)")
         t = tau_list[l] if tau_list is not None else None
         how = method if method != "auto" else ("exact" if g.num_nodes <= EXACT_MAX else "sketch")
         if t is None and reduction is not None:

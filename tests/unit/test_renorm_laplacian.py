@@ -189,3 +189,15 @@ def test_bad_profile_input():
         diffusion_profile(g, method="magic")
     with pytest.raises(HierarchyError, match="tau must be"):
         kadanoff_labels(g, -0.1)
+
+
+def test_no_peak_and_no_coarsening_without_edges():
+    from roma_core.errors import HierarchyError
+    from roma_core.graphs import Graph
+    from roma_core.renorm import diffusion_profile, laplacian, peak_tau
+
+    empty = Graph.from_edges([], [], num_nodes=10)
+    with pytest.raises(HierarchyError, match="no peak"):
+        peak_tau(diffusion_profile(empty, np.logspace(-2, 2, 20)), "half")
+    with pytest.raises(HierarchyError, match="0 edges, so diffusion cannot coarsen it"):
+        laplacian(empty, levels=1)
