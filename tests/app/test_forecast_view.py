@@ -167,3 +167,31 @@ def test_forecast_view_loads_steps_and_picks(open_page, page_text, tmp_path):
     (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
     shutil.copy(tmp_path / "forecast_picked.png", ROOT / "docs" / "img" / "forecast_view.png")
     assert page.roma_errors == [], page.roma_errors
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not (ASSETS / "roma_kuramoto_2k").exists(), reason="the shipped run is not built")
+def test_baseline_curves_from_given_runs(tmp_path):
+    """A baseline run given in the widget adds its error curve (on the same windows); a
+    path without a checkpoint is reported in the status, the rest still shows."""
+    import subprocess
+    import sys
+
+    from app.views.forecast import ForecastView
+
+    out = tmp_path / "deeponet"
+    subprocess.run([sys.executable, "-m", "roma_core.cli", "train", "--data", str(ASSETS / "kuramoto_2k.zarr"),
+                    "--model", "deeponet", "--lookback", "16", "--horizon", "8", "--hidden", "16", "--steps", "3",
+                    "--roots", "64", "--walk-length", "4", "--checkpoint-every", "3", "--eval-every", "0",
+                    "--device", "cpu", "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
+    view = ForecastView(run=str(ASSETS / "roma_kuramoto_2k"), trajectory=str(ASSETS / "kuramoto_2k.zarr"),
+                        baselines=f"{out}, {tmp_path / 'nowhere'}")
+    view.job.wait(240)
+    assert view.result is not None, view.job.status
+    labels = list(view.curves)
+    assert labels[:2] == ["roma", "persistence"] and labels[2] == "deeponet (deeponet)"
+    curve = view.curves["deeponet (deeponet)"]
+    assert curve.shape == (8,) and np.all(np.isfinite(curve)) and np.all(curve > 0)
+    # an untrained-for-3-steps baseline is far worse than the shipped run
+    assert curve.mean() > view.curves["roma"].mean()
+    assert "nowhere" in view.status and "no checkpoint" in view.status
