@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5006
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test venv chromium bench clean
+.PHONY: run test venv chromium clean
 
 venv: $(VENV)/.installed
 
@@ -27,9 +27,6 @@ chromium:
 
 test: venv chromium
 	$(BIN)/python -m pytest
-
-bench: venv
-	$(BIN)/python -m benchmarks.run_all
 
 clean:
 	rm -rf $(VENV) .pytest_cache
