@@ -479,6 +479,7 @@ class TrainingView(pn.viewable.Viewer):
         if not log.lines:
             text += "  \nNo records yet" + (" (the run is starting)" if self._live == self.run else
                                             f": {log.path} is empty or missing")
+        text += f"  \nfolder: `{log.path.parent}`"
         if self.session.run and Path(self.session.run) == log.path.parent:
             text += "  \nThis is the session's run: the Forecast and Attention views show it."
         self.run_text = text
@@ -697,7 +698,7 @@ class TrainingView(pn.viewable.Viewer):
         pts = hv.Scatter(pd.DataFrame({"parameters": s.params, "loss": loss, "hidden": s.hidden}), "parameters",
                          ["loss", "hidden"], label=f"{s.model} runs").opts(
             color="#d62728", size=9, tools=["hover"], line_color="white")
-        title = f"{ylabel} vs parameters: α = {_minus(a)}, {lvl:.0%} CI [{_minus(c0)}, {_minus(c1)}]"
+        title = f"L ∝ P^(−α): α = {_minus(a)}, {lvl:.0%} CI [{_minus(c0)}, {_minus(c1)}]"
         self._scaling_pane.object = (band * fitted * pts).opts(
             logx=True, logy=True, width=SCALING_WIDTH, height=400, title=title, show_grid=True, toolbar="above",
             xlabel="parameters P", ylabel=ylabel, legend_position="bottom_left", fontsize={"title": 10})
@@ -715,10 +716,10 @@ class TrainingView(pn.viewable.Viewer):
     # ------------------------------------------------------------ widgets
     def _build_widgets(self) -> None:
         self._scaling_select = pn.widgets.Select.from_param(self.param.scaling, width=SCALING_WIDTH - 150)
-        train = pn.widgets.Button(label="Train", button_type="primary", sizing_mode="stretch_width",
+        train = pn.widgets.Button(label="Train", color="primary", sizing_mode="stretch_width",
                                   disabled=self.job.param.running)
         train.on_click(lambda e: self.train())
-        self._cancel_button = pn.widgets.Button(label="Cancel", button_type="light", sizing_mode="stretch_width",
+        self._cancel_button = pn.widgets.Button(label="Cancel", color="light", sizing_mode="stretch_width",
                                                 visible=False)
         self._cancel_button.on_click(self._on_cancel)
         self.job.param.watch(self._on_job_running, "running")
