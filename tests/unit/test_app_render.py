@@ -100,3 +100,19 @@ def test_graph_view_in_python(small_graph):
     assert view._colour_opts()["clim"] == (0.0, 1.0)
     with pytest.raises(GraphError):
         render.node_points(view.data, "error", np.zeros(3))
+
+
+def test_graph_tab_keeps_the_session_graph_in_step():
+    from app.state import Session
+    from app.views import VIEWS
+    from roma_core.graphs import hyperbolic_graph
+
+    factory = dict(VIEWS)["Graph"]
+    session = Session(graph=hyperbolic_graph(300, mean_degree=4, seed=1))
+    view = factory(session)
+    generated = hyperbolic_graph(400, mean_degree=4, seed=2)
+    view.show(generated)                    # generated or opened in the view ...
+    assert session.graph is generated       # ... the other views see it
+    other = hyperbolic_graph(500, mean_degree=4, seed=3)
+    session.graph = other                   # set by another view ...
+    assert view.graph is other              # ... the graph view shows it
