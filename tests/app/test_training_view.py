@@ -187,6 +187,9 @@ def test_tiny_run_live_then_session_run_and_cancel(open_page, page_text, tmp_pat
     text = page_text(page, ".roma-train-stats")
     assert "roma_002" in text and "session's run" not in text
     assert page.roma_errors == [], page.roma_errors
+    # the server outlives this page: its session's temporary runs would only go when the session expires
+    page.close()
+    shutil.rmtree(run.parent, ignore_errors=True)
 
 
 @pytest.mark.browser
