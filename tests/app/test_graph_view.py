@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]  # includes the shared server start
 
 PLOT = ".roma-graph-plot"
 
