@@ -20,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datashader as ds
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -319,14 +320,21 @@ def start_when_free(job: Job, session, fn, *args, **kwargs) -> None:
 
 def graph_panel(data: render.GraphData, points: hv.DynamicMap, colour: dict, title: str, on_tap=None,
                 marks=None, tools=("tap",), size: int = 300, extra_opts: dict | None = None, under=None,
-                keep: list | None = None):
+                keep: list | None = None, range_stream=None):
     """One disk: grey edges, ``under`` (e.g. all nodes in grey), ``points`` rasterized with ``colour`` (cmap, clim, cnorm,
     clabel, colorbar), optional ``marks`` overlay (picked node), the rim; a tap calls
     ``on_tap(x, y)``. Returns (overlay, rasterized nodes)."""
-    nodes = render.rasterized_nodes(points, px=2).opts(
+    if range_stream is None:
+        raster = render.rasterized_nodes(points, px=2)
+    else:  # aggregate for a range shared with other panels (linked zoom re-aggregates every panel)
+        from holoviews.operation.datashader import rasterize, spread
+
+        raster = spread(rasterize(points, aggregator=ds.max("value"), streams=[range_stream, hv.streams.PlotSize]),
+                        px=2, how="max")
+    nodes = raster.opts(
         tools=["hover", *tools], colorbar_opts={"width": 10}, **colour,
         hover_tooltips=[("x", "$x{0.000}"), ("y", "$y{0.000}"), ("value", "@image{0.[000]}")])
-    edges = render.edge_layer(lambda: data, streams=[hv.streams.RangeXY(), hv.streams.PlotSize()])
+    edges = render.edge_layer(lambda: data, streams=[range_stream or hv.streams.RangeXY(), hv.streams.PlotSize()])
     layers = edges.opts(tools=[])
     if under is not None:
         layers = layers * under
@@ -506,7 +514,7 @@ class ForecastView(pn.viewable.Viewer):
             marks = hv.DynamicMap(pn.bind(self._marks, node=self.param.node))
             title = {"prediction": f"prediction ({r.model})", "truth": "truth", "error": "error"}[kind]
             overlay, nodes = graph_panel(d, pts, colour, title, on_tap=self.pick, marks=marks, size=290,
-                                         keep=self._streams)
+                                         keep=self._streams, range_stream=self._range)
             if kind == "prediction":
                 self._range.source = nodes
             panels.append(overlay)
