@@ -336,9 +336,15 @@ class Graph:
         return cls._from_parts({k: g[k][:] for k in g.array_keys()}, dict(g.attrs), g.store)
 
 
-@numba.njit(cache=True)
 def _csr_from_pairs(src, dst, n, weights, has_weights):
-    """Counting sort of (src, dst) pairs into CSR with sorted column indices."""
+    """Counting sort of (src, dst) pairs into CSR, then each row sorted by column."""
+    indptr, indices, w = _scatter_rows(src, dst, n, weights, has_weights)
+    _sort_rows(indptr, indices, w, has_weights)
+    return indptr, indices, w
+
+
+@numba.njit(cache=True)
+def _scatter_rows(src, dst, n, weights, has_weights):
     indptr = np.zeros(n + 1, dtype=np.int64)
     for s in src:
         indptr[s + 1] += 1
@@ -353,27 +359,15 @@ def _csr_from_pairs(src, dst, n, weights, has_weights):
         if has_weights:
             w[k] = weights[e]
         fill[src[e]] += 1
-    for i in range(n):
+    return indptr, indices, w
+
+
+@numba.njit(parallel=True, cache=True)
+def _sort_rows(indptr, indices, w, has_weights):
+    for i in numba.prange(len(indptr) - 1):
         a, b = indptr[i], indptr[i + 1]
         if b - a > 1:
             order = np.argsort(indices[a:b], kind="mergesort")
             indices[a:b] = indices[a:b][order]
             if has_weights:
                 w[a:b] = w[a:b][order]
-    return indptr, indices, w
-
-
-def describe(path) -> str:
-    """A short summary of a saved graph, for ``roma info``."""
-    g = Graph.load(path)
-    k = g.degree
-    count, _ = g.components()
-    lines = [f"graph {path}", f"  nodes        {g.num_nodes:,}", f"  edges        {g.num_edges:,}"
-             f" ({'directed' if g.directed else 'undirected'})"]
-    if g.num_nodes:
-        lines.append(f"  degree       min {k.min()}  mean {k.mean():.3f}  max {k.max()}")
-    lines += [f"  components   {count}", f"  coordinates  {'theta, kappa, radius' if g.has_coordinates else 'none'}",
-              f"  weights      {'yes' if g.weights is not None else 'no'}", f"  fingerprint  {g.fingerprint()}"]
-    if g.meta.get("spec"):
-        lines.append(f"  spec         {json.dumps(g.meta['spec'], sort_keys=True)}")
-    return "\n".join(lines)
