@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from browser_util import diff, wait_for
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -29,17 +30,6 @@ def coloured(img: np.ndarray) -> np.ndarray:
     return (img.max(axis=2) - img.min(axis=2)) > 60
 
 
-def wait_for(predicate, timeout=60.0, every=0.5, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
 def settled(page, css, timeout=90.0, min_coloured=0.02) -> np.ndarray:
     """The element's screenshot once it shows coloured pixels and stays unchanged for a second."""
     last = wait_for(lambda: (lambda im: im if coloured(im).mean() > min_coloured else None)(shot(page, css)),
@@ -52,11 +42,6 @@ def settled(page, css, timeout=90.0, min_coloured=0.02) -> np.ndarray:
             return img
         last = img
     raise AssertionError(f"{css} kept changing")
-
-
-def diff(a: np.ndarray, b: np.ndarray) -> float:
-    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    return float(np.abs(a[:h, :w] - b[:h, :w]).mean())
 
 
 def text_when(page, page_text, css, pattern, timeout=60.0):

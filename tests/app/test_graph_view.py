@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
+from browser_util import diff, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]  # includes the shared server start
 
@@ -33,17 +34,6 @@ def coloured(img: np.ndarray) -> np.ndarray:
     return (img.max(axis=2) - img.min(axis=2)) > 60
 
 
-def wait_for(predicate, timeout=60.0, every=0.5, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
 def drawn(page) -> np.ndarray | None:
     img = plot_pixels(page)
     return img if coloured(img).mean() > 0.01 and img.std() > 20 else None
@@ -60,12 +50,6 @@ def settled(page, timeout=60.0) -> np.ndarray:
             return img
         last = img
     raise AssertionError("the plot kept changing")
-
-
-def diff(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute pixel difference over the area both images cover."""
-    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    return float(np.abs(a[:h, :w] - b[:h, :w]).mean())
 
 
 def greens(img: np.ndarray) -> int:

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from roma_core.graphs import hyperbolic_graph
+from browser_util import diff, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_IMG = ROOT / "docs" / "img" / "hierarchy_view.png"
@@ -163,22 +164,6 @@ def dark(img: np.ndarray) -> np.ndarray:
 
 def hues(img: np.ndarray) -> int:
     return len(np.unique(img[coloured(img)] // 24, axis=0))
-
-
-def diff(a, b) -> float:
-    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    return float(np.abs(a[:h, :w] - b[:h, :w]).mean())
-
-
-def wait_for(predicate, timeout=60.0, every=0.3, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def settled(page, css=PLOT, timeout=60.0) -> np.ndarray:

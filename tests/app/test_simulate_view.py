@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from browser_util import diff, wait_for
 
 
 PLOT, SERIES = ".roma-sim-plot", ".roma-sim-series"
@@ -24,22 +25,6 @@ def pixels(page, css, path=None) -> np.ndarray:
 
 def coloured(img: np.ndarray) -> np.ndarray:
     return (img.max(axis=2) - img.min(axis=2)) > 60
-
-
-def diff(a, b) -> float:
-    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
-    return float(np.abs(a[:h, :w] - b[:h, :w]).mean())
-
-
-def wait_for(predicate, timeout=60.0, every=0.3, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def settled(page, css=PLOT, timeout=60.0, share=0.01) -> np.ndarray:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from app.views.training import MetricsLog, TrainingView, load_scaling, power_law_band
 from roma_core.eval.scaling import fit_power_law, save_scaling
+from browser_util import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "assets" / "roma_kuramoto_2k"
@@ -100,17 +101,6 @@ def test_view_follows_shipped_run_and_trains_into_session(tmp_path):
 # ---------------------------------------------------------------- in the browser
 def pixels(page, css) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(page.locator(css).first.screenshot())).convert("RGB")).astype(np.int16)
-
-
-def wait_for(predicate, timeout=60.0, every=0.3, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def open_training(open_page):
