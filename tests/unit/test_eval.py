@@ -152,3 +152,16 @@ def test_shipped_assets_match_manifest_and_load():
     f, hier, ctx = forecast_run(root / "assets" / "roma_kuramoto_2k", root / "assets" / "kuramoto_2k.zarr")
     assert f.values.shape == f.target.shape and hier.sizes[1:] == [32, 16, 8]
     assert relative_l2(f.values, f.target) < 0.5
+
+
+def test_shipped_graph_is_what_regenerate_sh_generates():
+    """assets/regenerate.sh rebuilds the shipped graph (roma simulate --nodes 2000
+    --mean-degree 10 --graph-seed 1): a generator change that alters it must regenerate assets/."""
+    from pathlib import Path
+
+    from roma_core.graphs import Graph, hyperbolic_graph
+
+    root = Path(__file__).resolve().parents[2]
+    assert "--nodes 2000 --mean-degree 10 --graph-seed 1" in (root / "assets" / "regenerate.sh").read_text()
+    shipped = Graph.load(root / "assets" / "kuramoto_2k.zarr")
+    assert shipped.fingerprint() == hyperbolic_graph(2000, mean_degree=10, seed=1).fingerprint()
