@@ -22,3 +22,18 @@ def diff(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference of two RGB screenshots (over their common area)."""
     h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
     return float(np.abs(a[:h, :w] - b[:h, :w]).mean())
+
+
+def steady(grab, ready, timeout=60.0, what="the element") -> np.ndarray:
+    """``grab()``'s image once ``ready(image)`` holds and it stays unchanged for a second
+    (so late re-renders, e.g. for the plot's final size, are over)."""
+    last = wait_for(lambda: (lambda im: im if ready(im) else None)(grab()), timeout=timeout,
+                    what=f"{what} to be drawn")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        img = grab()
+        if img.shape == last.shape and np.array_equal(img, last):
+            return img
+        last = img
+    raise AssertionError(f"{what} kept changing")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from browser_util import diff, wait_for
+from browser_util import diff, steady, wait_for
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -32,16 +32,7 @@ def coloured(img: np.ndarray) -> np.ndarray:
 
 def settled(page, css, timeout=90.0, min_coloured=0.02) -> np.ndarray:
     """The element's screenshot once it shows coloured pixels and stays unchanged for a second."""
-    last = wait_for(lambda: (lambda im: im if coloured(im).mean() > min_coloured else None)(shot(page, css)),
-                    timeout=timeout, what=f"{css} to be drawn")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        img = shot(page, css)
-        if img.shape == last.shape and np.array_equal(img, last):
-            return img
-        last = img
-    raise AssertionError(f"{css} kept changing")
+    return steady(lambda: shot(page, css), lambda im: coloured(im).mean() > min_coloured, timeout, css)
 
 
 def text_when(page, page_text, css, pattern, timeout=60.0):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
-from browser_util import diff, wait_for
+from browser_util import diff, steady, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]  # includes the shared server start
 
@@ -34,22 +34,10 @@ def coloured(img: np.ndarray) -> np.ndarray:
     return (img.max(axis=2) - img.min(axis=2)) > 60
 
 
-def drawn(page) -> np.ndarray | None:
-    img = plot_pixels(page)
-    return img if coloured(img).mean() > 0.01 and img.std() > 20 else None
-
-
 def settled(page, timeout=60.0) -> np.ndarray:
-    """The plot once drawn and unchanged over a second (re-renders for the plot size done)."""
-    last = wait_for(lambda: drawn(page), timeout=timeout, what="the graph to be drawn (coloured node pixels)")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        img = plot_pixels(page)
-        if np.array_equal(img, last):
-            return img
-        last = img
-    raise AssertionError("the plot kept changing")
+    """The plot once drawn (coloured node pixels) and unchanged over a second."""
+    return steady(lambda: plot_pixels(page), lambda im: coloured(im).mean() > 0.01 and im.std() > 20,
+                  timeout, "the graph")
 
 
 def greens(img: np.ndarray) -> int:

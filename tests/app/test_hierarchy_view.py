@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 from PIL import Image
 
 from roma_core.graphs import hyperbolic_graph
-from browser_util import diff, wait_for
+from browser_util import diff, steady, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_IMG = ROOT / "docs" / "img" / "hierarchy_view.png"
@@ -168,16 +167,7 @@ def hues(img: np.ndarray) -> int:
 
 def settled(page, css=PLOT, timeout=60.0) -> np.ndarray:
     """The element's image once drawn (coloured pixels) and unchanged over a second."""
-    last = wait_for(lambda: (lambda im: im if coloured(im).mean() > 0.005 else None)(pixels(page, css)),
-                    timeout=timeout, what=f"{css} to be drawn")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        img = pixels(page, css)
-        if np.array_equal(img, last):
-            return img
-        last = img
-    raise AssertionError(f"{css} kept changing")
+    return steady(lambda: pixels(page, css), lambda im: coloured(im).mean() > 0.005, timeout, css)
 
 
 def open_hierarchy(open_page):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from browser_util import diff, wait_for
+from browser_util import diff, steady, wait_for
 
 
 PLOT, SERIES = ".roma-sim-plot", ".roma-sim-series"
@@ -29,16 +28,7 @@ def coloured(img: np.ndarray) -> np.ndarray:
 
 def settled(page, css=PLOT, timeout=60.0, share=0.01) -> np.ndarray:
     """The element's image once drawn (a ``share`` of coloured pixels) and unchanged over a second."""
-    last = wait_for(lambda: (lambda im: im if coloured(im).mean() > share else None)(pixels(page, css)),
-                    timeout=timeout, what=f"{css} to be drawn")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        img = pixels(page, css)
-        if np.array_equal(img, last):
-            return img
-        last = img
-    raise AssertionError(f"{css} kept changing")
+    return steady(lambda: pixels(page, css), lambda im: coloured(im).mean() > share, timeout, css)
 
 
 @pytest.fixture
