@@ -371,3 +371,19 @@ def _sort_rows(indptr, indices, w, has_weights):
             indices[a:b] = indices[a:b][order]
             if has_weights:
                 w[a:b] = w[a:b][order]
+
+
+def describe(path) -> str:
+    """A short summary of a saved graph, for ``roma info``."""
+    g = Graph.load(path)
+    k = g.degree
+    count, _ = g.components()
+    lines = [f"graph {path}", f"  nodes        {g.num_nodes:,}", f"  edges        {g.num_edges:,}"
+             f" ({'directed' if g.directed else 'undirected'})"]
+    if g.num_nodes:
+        lines.append(f"  degree       min {k.min()}  mean {k.mean():.3f}  max {k.max()}")
+    lines += [f"  components   {count}", f"  coordinates  {'theta, kappa, radius' if g.has_coordinates else 'none'}",
+              f"  weights      {'yes' if g.weights is not None else 'no'}", f"  fingerprint  {g.fingerprint()}"]
+    if g.meta.get("spec"):
+        lines.append(f"  spec         {json.dumps(g.meta['spec'], sort_keys=True)}")
+    return "\n".join(lines)
