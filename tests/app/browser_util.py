@@ -1,7 +1,10 @@
 """Helpers shared by the browser tests: polling for a condition, comparing screenshots."""
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -37,3 +40,12 @@ def steady(grab, ready, timeout=60.0, what="the element") -> np.ndarray:
             return img
         last = img
     raise AssertionError(f"{what} kept changing")
+
+
+def publish(png, name: str) -> None:
+    """Copy a screenshot to docs/img/``name`` for the README, only when asked with
+    ``ROMA_README_SCREENSHOTS=1`` (a test run never changes tracked files by default)."""
+    if os.environ.get("ROMA_README_SCREENSHOTS") == "1":
+        target = Path(__file__).resolve().parents[2] / "docs" / "img" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, target)

@@ -4,17 +4,15 @@ region), update the heads × scales heatmap and the shown selection."""
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from browser_util import publish
 from test_forecast_view import coloured, diff, settled, shot, text_when, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
-ROOT = Path(__file__).resolve().parents[2]
 HEATMAP = ".roma-attention-heatmap"
 GRAPH = ".roma-attention-graph"
 SELECTION = ".roma-attention-selection"
@@ -80,6 +78,5 @@ def test_attention_view_node_tap_and_box(open_page, page_text, tmp_path):
              what="the typed region")
     wait_for(lambda: diff(shot(page, HEATMAP), heat_box) > 0.5, timeout=30, what="the heatmap of the typed region")
     page.screenshot(path=tmp_path / "attention_region.png")
-    (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-    shutil.copy(tmp_path / "attention_box.png", ROOT / "docs" / "img" / "attention_view.png")
+    publish(tmp_path / "attention_box.png", "attention_view.png")
     assert page.roma_errors == [], page.roma_errors

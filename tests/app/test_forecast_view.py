@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from browser_util import diff, steady, wait_for
+from browser_util import diff, publish, steady, wait_for
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -140,8 +139,7 @@ def test_forecast_view_loads_steps_and_picks(open_page, page_text, tmp_path):
     page.mouse.move(5, 5)  # no hover tooltip in the screenshot
     time.sleep(1)
     page.screenshot(path=tmp_path / "forecast_picked.png")
-    (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-    shutil.copy(tmp_path / "forecast_picked.png", ROOT / "docs" / "img" / "forecast_view.png")
+    publish(tmp_path / "forecast_picked.png", "forecast_view.png")
     assert page.roma_errors == [], page.roma_errors
 
 

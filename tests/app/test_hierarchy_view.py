@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +12,9 @@ import pytest
 from PIL import Image
 
 from roma_core.graphs import hyperbolic_graph
-from browser_util import diff, steady, wait_for
+from browser_util import diff, publish, steady, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS_IMG = ROOT / "docs" / "img" / "hierarchy_view.png"
 PLOT, COARSE, SIZES, ANALYSIS = ".roma-hier-plot", ".roma-hier-coarse", ".roma-hier-sizes", ".roma-hier-analysis"
 
 
@@ -243,8 +241,7 @@ def test_browser_levels_supernodes_and_lrg(open_page, page_text, shipped, tmp_pa
     settled(page)
     page.locator(".bk-tab", has_text="Hierarchy").first.scroll_into_view_if_needed()
     page.screenshot(path=tmp_path / "hierarchy_view.png")
-    DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(tmp_path / "hierarchy_view.png", DOCS_IMG)
+    publish(tmp_path / "hierarchy_view.png", "hierarchy_view.png")
 
     # LRG: switching builds it in the background and shows its C(τ) curve with τ* marked
     analysis_before = settled(page, ANALYSIS, timeout=30)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from browser_util import diff, steady, wait_for
+from browser_util import diff, publish, steady, wait_for
 
 
 PLOT, SERIES = ".roma-sim-plot", ".roma-sim-series"
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "simulate_view.png"
 
 
 def pixels(page, css, path=None) -> np.ndarray:
@@ -93,8 +91,7 @@ def test_shipped_trajectory_at_load_and_time_slider(open_page, page_text, tmp_pa
     settled(page)
     pixels(page, PLOT, tmp_path / "simulate_plot_t15.png")
     page.screenshot(path=tmp_path / "simulate_view.png")
-    DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(tmp_path / "simulate_view.png", DOCS_IMG)
+    publish(tmp_path / "simulate_view.png", "simulate_view.png")
     assert page.roma_errors == [], page.roma_errors
 
 

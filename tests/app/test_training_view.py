@@ -16,11 +16,10 @@ from PIL import Image
 
 from app.views.training import MetricsLog, TrainingView, load_scaling, power_law_band
 from roma_core.eval.scaling import fit_power_law, save_scaling
-from browser_util import wait_for
+from browser_util import publish, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "assets" / "roma_kuramoto_2k"
-DOCS_IMG = ROOT / "docs" / "img" / "training_view.png"
 LOSS, SCALING = ".roma-train-loss", ".roma-train-scaling"
 COUNT_JS = """name => { let plot = null;  // the newest loss plot of that run (old plot models may linger)
   for (const doc of Bokeh.documents) for (const m of doc.all_models)
@@ -135,8 +134,7 @@ def test_opens_on_shipped_curves(open_page, page_text, tmp_path):
     assert f"{len(records):,} log records" in text and "roma_kuramoto_2k" in text and "steps/s" in text
     assert "elapsed" in text
     page.screenshot(path=tmp_path / "training_view.png")
-    DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(tmp_path / "training_view.png", DOCS_IMG)
+    publish(tmp_path / "training_view.png", "training_view.png")
     assert page.roma_errors == [], page.roma_errors
 
 
