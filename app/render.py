@@ -18,8 +18,6 @@ layout) at module level, so every browser session showing the same graph shares 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import datashader as ds
@@ -33,6 +31,7 @@ import xarray as xr
 from roma_core.errors import Cancelled, GraphError
 from roma_core.graphs import Graph, poincare_layout
 from roma_core.progress import ProgressCallback, report
+from .cache import SharedCache
 
 if hv.Store.current_backend not in hv.Store.renderers:  # plain Python, no hv.extension() call yet
     hv.Store.set_current_backend("bokeh")
@@ -188,9 +187,7 @@ def _fingerprint(graph: Graph, x: np.ndarray, y: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-_CACHE: OrderedDict[str, GraphData] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_KEY_LOCKS: dict[str, threading.Lock] = {}
+_CACHE = SharedCache(CACHE_SIZE)
 
 
 def prepare(graph: Graph, progress: ProgressCallback | None = None, resolution: int | None = None,
@@ -203,22 +200,7 @@ def prepare(graph: Graph, progress: ProgressCallback | None = None, resolution: 
     """
     x, y, kind = layout(graph, projection)
     key = _fingerprint(graph, x, y)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
-    with key_lock:  # a second session asking for the same graph waits for the first
-        with _CACHE_LOCK:
-            if key in _CACHE:
-                return _CACHE[key]
-        data = _build(graph, x, y, kind, key, progress, resolution)
-        with _CACHE_LOCK:
-            _CACHE[key] = data
-            while len(_CACHE) > CACHE_SIZE:
-                _CACHE.popitem(last=False)
-            _KEY_LOCKS.pop(key, None)
-    return data
+    return _CACHE.get_or_compute(key, lambda: _build(graph, x, y, kind, key, progress, resolution))
 
 
 def _build(graph, x, y, kind, key, progress, resolution) -> GraphData:
@@ -244,8 +226,7 @@ def _build(graph, x, y, kind, key, progress, resolution) -> GraphData:
 
 def clear_cache() -> None:
     """Forget every prepared graph (tests, memory pressure)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 # ----------------------------------------------------------------- HoloViews layers

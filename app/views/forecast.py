@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from roma_core.progress import report
 from .. import render
 from ..jobs import Job, running_job
 from ..state import Session
+from ..cache import SharedCache
 
 MAX_WINDOWS = 24  # most windows forecast per (run, trajectory, split)
 MAX_NODE_WINDOWS = 2_000_000  # and at most this many node-windows (memory at large N)
@@ -135,9 +134,7 @@ def _key(run, trajectory, split):
     return (str(resolve(run).resolve()), str(traj), mtime, split)
 
 
-_CACHE: OrderedDict = OrderedDict()
-_LOCK = threading.Lock()
-_KEY_LOCKS: dict = {}
+_CACHE = SharedCache(CACHE_SIZE)
 
 
 def cached(run, trajectory, split: str = "test") -> RunForecast | None:
@@ -146,8 +143,7 @@ def cached(run, trajectory, split: str = "test") -> RunForecast | None:
         key = _key(run, trajectory, split)
     except RomaError:
         return None
-    with _LOCK:
-        return _CACHE.get(key)
+    return _CACHE.get(key)
 
 
 def run_forecast(run, trajectory, split: str = "test", progress=None) -> RunForecast:
@@ -160,23 +156,7 @@ def run_forecast(run, trajectory, split: str = "test", progress=None) -> RunFore
         raise SpecError("no trajectory chosen: give a trajectory store (roma simulate --out STORE.zarr)")
     if split not in SPLITS:
         raise SpecError(f"split must be one of {SPLITS}, got {split!r}")
-    key = _key(run, trajectory, split)
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
-    with key_lock:  # a second view or session asking for the same forecast waits for the first
-        with _LOCK:
-            if key in _CACHE:
-                return _CACHE[key]
-        result = _compute(run, trajectory, split, progress)
-        with _LOCK:
-            _CACHE[key] = result
-            while len(_CACHE) > CACHE_SIZE:
-                _CACHE.popitem(last=False)
-            _KEY_LOCKS.pop(key, None)
-    return result
+    return _CACHE.get_or_compute(_key(run, trajectory, split), lambda: _compute(run, trajectory, split, progress))
 
 
 def _window_starts(windows, split: str) -> np.ndarray:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import colorcet as cc
@@ -35,6 +34,7 @@ from roma_core.renorm import Hierarchy, diffusion_profile, geometric, laplacian
 from .. import render
 from ..jobs import Job
 from ..state import Session
+from ..cache import SharedCache
 
 METHODS = ("GRG", "LRG", "learned")
 TAU_MODES = ("reduction", "C(τ) peak", "fixed τ")
@@ -61,26 +61,12 @@ def colour_index(supernode: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ builders (cached)
-_CACHE: OrderedDict = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-
-
-def _cached(key, make):
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    value = make()
-    with _CACHE_LOCK:
-        _CACHE[key] = value
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return value
+_CACHE = SharedCache(CACHE_SIZE)
 
 
 def build_geometric(graph: Graph, block: int = 2, levels: int = 0, progress=None) -> Hierarchy:
     """GRG hierarchy (``levels=0``: coarsen down to about 16 supernodes), shared by sessions."""
-    return _cached(("grg", graph.fingerprint(), int(block), int(levels)),
+    return _CACHE.get_or_compute(("grg", graph.fingerprint(), int(block), int(levels)),
                    lambda: geometric(graph, block=int(block), levels=int(levels) or None,
                                      embed=graph.theta is None, progress=progress))
 
@@ -110,7 +96,8 @@ def build_laplacian(graph: Graph, tau_mode: str = "reduction", tau: float = 0.2,
             report(progress, 0.7 + 0.3 * (l + 1) / h.depth, 1.0)
         return h, profiles
 
-    return _cached(("lrg", graph.fingerprint(), tau_mode, float(tau), float(reduction), int(levels), criterion), make)
+    key = ("lrg", graph.fingerprint(), tau_mode, float(tau), float(reduction), int(levels), criterion)
+    return _CACHE.get_or_compute(key, make)
 
 
 def build_learned(run: str, trajectory: str, progress=None) -> Hierarchy:
@@ -133,7 +120,7 @@ def build_learned(run: str, trajectory: str, progress=None) -> Hierarchy:
                                  "choose a ROMA run")
         return h
 
-    return _cached(("neural", str(Path(run).resolve()), str(Path(trajectory).resolve())), make)
+    return _CACHE.get_or_compute(("neural", str(Path(run).resolve()), str(Path(trajectory).resolve())), make)
 
 
 def prepared(build, *args, progress=None):
