@@ -248,7 +248,8 @@ class Graph:
         return g
 
     # ------------------------------------------------------------ storage
-    def _arrays(self) -> dict:
+    def arrays(self) -> dict:
+        """The arrays stored on disk: CSR, weights and coordinates where present."""
         out = {"indptr": self.indptr, "indices": self.indices}
         if self.weights is not None:
             out["weights"] = self.weights
@@ -288,7 +289,7 @@ class Graph:
                 self.to_zarr(root)
                 root.attrs["roma_kind"] = "graph"
             else:
-                np.savez_compressed(tmp, __attrs__=np.array(json.dumps(self._attrs())), **self._arrays())
+                np.savez_compressed(tmp, __attrs__=np.array(json.dumps(self._attrs())), **self.arrays())
             os.replace(tmp, path)
         finally:
             if tmp.is_dir():
@@ -324,7 +325,7 @@ class Graph:
         g = group.require_group(name)
         for key in list(g.array_keys()):
             del g[key]
-        for key, arr in self._arrays().items():
+        for key, arr in self.arrays().items():
             g.create_array(key, data=arr, chunks=(max(1, min(len(arr), 1 << 22)),))
         g.attrs.update(self._attrs())
 

@@ -22,8 +22,9 @@ import scipy.sparse as sp
 
 from ..errors import FileFormatError, HierarchyError
 from ..graphs import Graph
+from ..graphs.graph import COORDINATES
 
-COORDS = ("theta", "kappa", "radius")
+
 ROW_SUM_TOL = 1e-6
 
 
@@ -263,7 +264,7 @@ class Hierarchy:
             raise FileFormatError(f"{path}: hierarchies are saved as .npz or into a .zarr store")
         arrays = self._assign_arrays()
         for l, g in enumerate(self.graphs):
-            for key, arr in _graph_arrays(g).items():
+            for key, arr in g.arrays().items():
                 arrays[f"graph_{l}_{key}"] = arr
         attrs = self._attrs(list(range(self.num_levels)))
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
@@ -336,7 +337,7 @@ class Hierarchy:
         for l, gattrs in enumerate(attrs["graphs"]):
             part = {k[len(f"graph_{l}_"):]: v for k, v in arrays.items() if k.startswith(f"graph_{l}_")}
             graphs.append(Graph(part["indptr"], part["indices"], part.get("weights"), directed=gattrs["directed"],
-                                meta=gattrs["meta"], **{c: part.get(c) for c in COORDS}))
+                                meta=gattrs["meta"], **{c: part.get(c) for c in COORDINATES}))
         return cls._from_parts(arrays, attrs, graphs)
 
     @classmethod
@@ -456,16 +457,6 @@ def _apply_torch(p, x, transpose, scale, pre_scale, cache):
     if scale is not None:
         y = y * torch.as_tensor(scale, dtype=dtype, device=x.device)[:, None]
     return y.reshape((mat.shape[0],) + shape[1:])
-
-
-def _graph_arrays(g: Graph) -> dict:
-    out = {"indptr": g.indptr, "indices": g.indices}
-    if g.weights is not None:
-        out["weights"] = g.weights
-    for c in COORDS:
-        if getattr(g, c) is not None:
-            out[c] = getattr(g, c)
-    return out
 
 
 def _root_has_graph(group, fingerprint: str) -> bool:
