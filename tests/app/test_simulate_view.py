@@ -136,6 +136,9 @@ def test_two_sessions_simulate_at_once(open_page, page_text, pages):
         settled(page, timeout=120)
         set_number(page, "Coupling", coupling)
         set_number(page, "T end", t_end)
+        # small steps, few frames: each run lasts seconds, so the two surely overlap
+        set_number(page, "Dt", 2e-4)
+        set_number(page, "Save every", 500)
     a.get_by_role("button", name="Run").click()
     b.get_by_role("button", name="Run").click()
     # both run at the same time: each shows its own progress bar
@@ -150,6 +153,7 @@ def test_two_sessions_simulate_at_once(open_page, page_text, pages):
     path_a, path_b = re.search(r"store: (\S+)", ta).group(1), re.search(r"store: (\S+)", tb).group(1)
     assert path_a != path_b, "the two sessions wrote to the same store"
     assert "t = 0 … 6" in ta and "t = 0 … 5" in tb  # each its own parameters
+    assert "61 frames" in ta and "51 frames" in tb
     # K = 0 stays incoherent (R ~ 1/sqrt(N)); K = 8 synchronises
     assert r_end(ta) < 0.2 < 0.5 < r_end(tb), (ta, tb)
     assert a.roma_errors == [] and b.roma_errors == [], (a.roma_errors, b.roma_errors)
