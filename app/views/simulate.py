@@ -43,6 +43,8 @@ MAIN_FIELDS = {"kuramoto": ("coupling", "schedule", "alpha", "omega_dist", "omeg
 SIM_FIELDS = ("t_end", "dt", "save_every", "seed")
 SIM_MORE = ("device", "dtype", "method")
 VIEW_SIM_DEFAULTS = dict(t_end=20.0, dt=0.01, save_every=10, seed=0)
+FRAME_SPACING = 0.1  # simulated time between saved frames with the view's default step
+STEP_MARGIN = 0.8  # the default step stays this far inside the explicit stability limit
 MAX_CURVES = 32  # above this many supernodes, R per supernode is drawn as a quantile band
 IN_MEMORY_BYTES = 256 << 20  # trajectories up to this size are held in memory for scrubbing
 CHUNK_BYTES = 64 << 20  # frames read at once when computing per-supernode series
@@ -193,6 +195,46 @@ def simulate_to_store(dynamics, graph: Graph, sim: SimulationSpec, out: str, ove
     return open_run(out, graph=graph, hierarchy=hierarchy, progress=part(0.9, 1.0))
 
 
+def stability_limit(dynamics, graph: Graph, sim: SimulationSpec) -> tuple[float, float] | None:
+    """``(largest stable dt, fastest rate)`` of the simulator's explicit stability check for
+    ``dynamics`` on ``graph`` with ``sim``'s seed and integrator, or None when it imposes no
+    limit (Kuramoto, or no edges). Prepares the system as a run would (its initial state
+    included), without stepping it."""
+    import torch
+
+    from roma_core.dynamics.simulate import STABILITY, Run
+
+    probe = SimulationSpec(t_end=1e-9, dt=1e-9, save_every=1, seed=sim.seed, device="cpu", method=sim.method)
+    run = Run(dynamics, graph, probe, torch.float64)
+    if not hasattr(run.system, "stability_rate"):
+        return None
+    rate = float(run.system.stability_rate(run.system.inputs["initial"]))
+    return (STABILITY[run.method] / rate, rate) if rate > 0 else None
+
+
+def nice_below(x: float) -> float:
+    """The largest 1, 2 or 5 times a power of ten that is at most ``x`` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(x))
+    return next(m * power for m in (5, 2, 1) if m * power <= x * (1 + 1e-12))
+
+
+def default_step(dynamics, graph: Graph | None, sim: SimulationSpec) -> tuple[float, int, str, float | None]:
+    """A time step and frame interval that the simulator accepts as they are: the view's
+    default (dt 0.01, a frame every 0.1) unless the stability limit on ``graph`` is lower,
+    then a round dt inside it, with a frame still about every 0.1. Returns
+    ``(dt, save_every, note, limit)``: the note says what limited the step, ``limit`` is
+    the largest stable dt (None: no limit)."""
+    dt = VIEW_SIM_DEFAULTS["dt"]
+    found = None if graph is None else stability_limit(dynamics, graph, sim)
+    limit = None if found is None else found[0]
+    note = ""
+    if limit is not None and dt > STEP_MARGIN * limit:
+        dt = nice_below(STEP_MARGIN * limit)
+        note = (f"dt set to {dt:g}: the explicit step is stable up to dt ≈ {limit:.3g} for these parameters "
+                f"on this graph (fastest rate {found[1]:.3g})")
+    return dt, max(1, round(FRAME_SPACING / dt)), note, limit
+
+
 # ---------------------------------------------------------------- the view
 class SimulateView(pn.viewable.Viewer):
     """Run dynamics on the session's graph and watch trajectories with R(t) across scales."""
@@ -208,6 +250,7 @@ class SimulateView(pn.viewable.Viewer):
     colour = param.Selector(default="phase θ", objects=["phase θ", "sin θ"], label="Colour (Kuramoto)")
     level = param.Selector(default=None, objects=[], allow_None=True, label="Supernodes of level")
     status = param.String(default="", doc="what the view is doing or what went wrong")
+    step_note = param.String(default="", doc="why the time step is what it is (the stability limit)")
     summary = param.String(default="", doc="the trajectory shown: dynamics, size, R at the end, store path")
     revision = param.Integer(default=0, precedence=-1, doc="bumped when another trajectory is shown")
 
@@ -235,6 +278,9 @@ class SimulateView(pn.viewable.Viewer):
         self._build_widgets()
         self.session.param.watch(self._on_session_trajectory, "trajectory")
         self.session.param.watch(self._on_session_hierarchy, "hierarchy")
+        self.session.param.watch(lambda e: self._check_step(), "graph")
+        self.burgers.param.watch(lambda e: self._check_step(), list(type(self.burgers)._fields()))
+        self.simulation.param.watch(lambda e: self._check_step(), ["seed", "method"])
         doc = pn.state.curdoc
         if doc is not None and doc.session_context is not None:  # served: tidy up when the page closes
             doc.on_session_destroyed(lambda _ctx: self.cleanup())
@@ -244,6 +290,35 @@ class SimulateView(pn.viewable.Viewer):
             self._redraw()
             self.status = error or ("No trajectory yet: set the parameters and press Run."
                                     if self.session.graph is not None else "")
+
+    # ------------------------------------------------------------ time step
+    def _graph(self) -> Graph | None:
+        """The graph the next run uses."""
+        if self.session.graph is not None:
+            return self.session.graph
+        return self._shown.graph if self._shown is not None else None
+
+    @param.depends("dynamics", watch=True)
+    def _on_dynamics(self) -> None:
+        """A new dynamics gets a time step it can run with as it is."""
+        self._fit_step(force=True)
+
+    def _check_step(self) -> None:
+        """After a change of graph or parameters: lower dt if it is now unstable."""
+        if self.dynamics == "burgers":
+            self._fit_step(force=False)
+
+    def _fit_step(self, force: bool) -> None:
+        """Set dt and save_every to :func:`default_step` (``force``), or only when the
+        current dt exceeds the stability limit; ``step_note`` says why."""
+        try:
+            dt, every, note, limit = default_step(self.spec(), self._graph(), self.simulation)
+        except RomaError as exc:  # invalid parameters: the run reports them
+            self.step_note = f"⚠ {exc}"
+            return
+        if force or (limit is not None and self.simulation.dt > limit):
+            self.simulation.param.update(dt=dt, save_every=every)
+            self.step_note = note
 
     def _show(self, shown: Shown) -> None:
         """Show an opened trajectory (on the event loop)."""
@@ -509,6 +584,8 @@ class SimulateView(pn.viewable.Viewer):
             pn.pane.Markdown(self.job.param.status, css_classes=["roma-sim-job"], margin=(0, 10)),
             cancel,
             pn.pane.Markdown("**Time**", margin=(0, 10)), sim_widgets,
+            pn.pane.Markdown(pn.bind(lambda s: f"*{s}*" if s else "", self.param.step_note),
+                             css_classes=["roma-sim-step"], margin=(0, 10), width=290),
             pn.pane.Markdown("**Dynamics**", margin=(0, 10)), dyn_params,
             pn.pane.Markdown("**Output**", margin=(0, 10)),
             pn.widgets.TextInput.from_param(self.param.out_path, sizing_mode="stretch_width",
@@ -525,4 +602,4 @@ class SimulateView(pn.viewable.Viewer):
         return pn.Row(self._controls, watch, side)
 
 
-__all__ = ["SimulateView", "open_run", "simulate_to_store", "Shown"]
+__all__ = ["SimulateView", "open_run", "simulate_to_store", "Shown", "default_step", "stability_limit"]

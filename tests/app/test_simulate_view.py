@@ -221,3 +221,47 @@ def test_view_never_overwrites_and_follows_the_session(small_run, tmp_path):
     folder = Path(first).parent
     view.cleanup()  # what a closed page does: its temporary runs go
     assert not folder.exists()
+
+
+@pytest.mark.timeout(120)
+def test_every_dynamics_runs_with_the_view_defaults(tmp_path):
+    """Switching dynamics sets a step the simulator accepts: on the shipped graph the
+    default Burgers dt 0.01 is unstable, so the view lowers it below the simulator's own
+    limit (checked by running just above and below it) and the run finishes."""
+    import torch
+
+    from app.data import default_session
+    from app.views.simulate import SimulateView, stability_limit
+    from roma_core.dynamics.simulate import Run
+    from roma_core.errors import SimulationError
+    from roma_core.specs import SimulationSpec
+
+    session = default_session()
+    session.trajectory = ""
+    view = SimulateView(session=session)
+    assert view.simulation.dt == 0.01 and view.step_note == ""
+    view.dynamics = "burgers"
+    limit, rate = stability_limit(view.burgers, session.graph, view.simulation)
+    for factor, ok in ((1.02, False), (0.98, True)):  # the simulator's own verdict around the limit
+        sim = SimulationSpec(t_end=1.0, dt=factor * limit, device="cpu")
+        if ok:
+            Run(view.burgers, session.graph, sim, torch.float32)
+        else:
+            with pytest.raises(SimulationError, match="stability limit"):
+                Run(view.burgers, session.graph, sim, torch.float32)
+    dt = view.simulation.dt
+    assert dt < 0.01 and 0.4 * limit < dt <= 0.8 * limit, (dt, limit)
+    assert abs(view.simulation.save_every * dt - 0.1) < 1e-9  # still a frame every 0.1
+    assert f"{dt:g}" in view.step_note and f"stable up to dt ≈ {limit:.3g}" in view.step_note
+    view.simulation.t_end = 2.0
+    assert view.run(wait=True), view.status
+    assert "done" in view.job.status, view.job.status
+    assert view._shown.kind == "burgers" and view._shown.frames == 21
+    # more viscosity: a faster rate, so dt is lowered again; back to Kuramoto: its default
+    view.burgers.viscosity = 0.01
+    assert view.simulation.dt <= 0.8 * stability_limit(view.burgers, session.graph, view.simulation)[0]
+    view.dynamics = "kuramoto"
+    assert (view.simulation.dt, view.simulation.save_every, view.step_note) == (0.01, 10, "")
+    view.simulation.t_end = 1.0
+    assert view.run(wait=True) and "done" in view.job.status, view.job.status
+    view.cleanup()
