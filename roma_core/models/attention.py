@@ -10,7 +10,8 @@ from torch import nn
 class MultiscaleAttention(nn.Module):
     """Query = the node's own token; keys/values = [own, level 1, ..., level L] tokens plus
     level embeddings. Returns the mixed token (B, n, d) and the weights (B, n, heads, L+1),
-    which sum to 1 over scales."""
+    which sum to 1 over scales. The output projection starts at zero, so at initialisation
+    the result is the node's own (normalised) token passed through the feed-forward block."""
 
     def __init__(self, dim, heads, scales):
         super().__init__()
@@ -20,19 +21,24 @@ class MultiscaleAttention(nn.Module):
         self.q = nn.Linear(dim, dim)
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
+        nn.init.zeros_(self.out.weight)        # the cross-scale update starts at zero: ROMA starts
+        nn.init.zeros_(self.out.bias)          # as its local (graph-encoder) model and learns the rest
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
 
     def forward(self, tokens):
-        """tokens: (B, n, S, d) with the node's own token first."""
-        b, n, s, d = tokens.shape
-        tokens = self.norm1(tokens + self.level[:s])
-        q = self.q(tokens[:, :, 0]).view(b, n, self.heads, self.dh)
-        k, v = self.kv(tokens).view(b, n, s, 2, self.heads, self.dh).unbind(3)
-        scores = torch.einsum("bnhe,bnshe->bnhs", q, k) / math.sqrt(self.dh)
-        weights = torch.softmax(scores, -1)
-        mixed = torch.einsum("bnhs,bnshe->bnhe", weights, v).reshape(b, n, d)
-        h = tokens[:, :, 0] + self.out(mixed)
+        """tokens: list of (B, n, d), the node's own token first, then one per level."""
+        s, d = len(tokens), tokens[0].shape[-1]
+        b, n = tokens[0].shape[:2]
+        # scales lead (S, B, n, d): every product below broadcasts over a leading axis
+        t = self.norm1(torch.stack(tokens) + self.level[:s, None, None])
+        q = self.q(t[0])
+        k = nn.functional.linear(t, self.kv.weight[:d], self.kv.bias[:d])
+        v = nn.functional.linear(t, self.kv.weight[d:], self.kv.bias[d:])
+        scores = (k * q).view(s, b, n, self.heads, self.dh).sum(-1) / math.sqrt(self.dh)
+        weights = torch.softmax(scores, 0)                                   # (S, B, n, heads)
+        mixed = (weights[..., None] * v.view(s, b, n, self.heads, self.dh)).sum(0).reshape(b, n, d)
+        h = t[0] + self.out(mixed)
         h = h + self.ff(self.norm2(h))
-        return h, weights
+        return h, weights.permute(1, 2, 3, 0)

@@ -61,14 +61,16 @@ class NeuralRG(nn.Module):
         s0 = assign[0]
         w = s0 if weight is None else s0 * weight[None, :, None]
         mass = w.sum(1)                                                    # (B, N_1)
-        tok = torch.einsum("bns,bnd->bsd", w, z) / (mass[..., None] + 1.0) + self.embed[0]
-        member = s0                                                        # (B, n, N_l)
-        tokens = [member @ tok]
+        tok = torch.bmm(w.transpose(1, 2), z) / (mass[..., None] + 1.0) + self.embed[0]
+        # a node's level-l token is S_0 S_1 ... S_{l-1} tok_l: lift every level's tokens onto
+        # the first level (up = S_1 ... S_{l-1}), then one product with S_0 for all levels
+        lifted, up = [tok], None
         for l, s in enumerate(assign[1:], start=1):
             tok = torch.einsum("st,bsd->btd", s, tok) / s.sum(0)[None, :, None] + self.embed[l]
-            member = member @ s
-            tokens.append(member @ tok)
-        return tokens, assign, prior_logits
+            up = s if up is None else up @ s
+            lifted.append(torch.matmul(up, tok))
+        tokens = torch.bmm(s0, torch.cat(lifted, -1)).split(z.shape[-1], -1)
+        return list(tokens), assign, prior_logits
 
     @staticmethod
     def losses(assign, prior_logits, edge_index, weights):
@@ -76,7 +78,8 @@ class NeuralRG(nn.Module):
         (supernodes used evenly) and prior (KL toward the prior assignment)."""
         s0 = assign[0]
         out = {}
-        ent = -(s0 * (s0 + 1e-9).log()).sum(-1).mean()
+        log0 = (s0 + 1e-9).log()                                           # shared by entropy and prior
+        ent = -(s0 * log0).sum(-1).mean()
         for s in assign[1:]:
             ent = ent + (-(s * (s + 1e-9).log()).sum(-1).mean())
         out["entropy"] = weights["entropy"] * ent
@@ -94,5 +97,6 @@ class NeuralRG(nn.Module):
         out["balance"] = weights["balance"] * (usage * (usage * k + 1e-9).log()).sum(-1).mean()
         if prior_logits is not None:
             target = torch.softmax(prior_logits, -1)
-            out["prior"] = weights["prior"] * (target * ((target + 1e-9).log() - (s0 + 1e-9).log())).sum(-1).mean()
+            out["prior"] = weights["prior"] * ((target * (target + 1e-9).log()).sum(-1).mean()
+                                               - (target * log0).sum(-1).mean())
         return out

@@ -27,6 +27,6 @@ class Roma(OperatorModel):
     def summarize(self, batch):
         z = self.encoder(self.embed(batch), batch.edge_index)                # (B, n, d)
         tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight)
-        h, attention = self.attn(torch.stack([z] + tokens, dim=2))
+        h, attention = self.attn([z] + tokens)
         aux = NeuralRG.losses(assign, prior_logits, batch.edge_index, self.loss_weights)
         return h, attention, assign, aux

@@ -59,6 +59,18 @@ def test_exp_log_inverse_and_mobius_identities():
     assert (H.project(H.expmap0(v * 100, c), c).norm(dim=-1) < 1 / math.sqrt(c)).all()
 
 
+def test_tangent_bias_equals_the_composed_maps():
+    """The closed-form Möbius bias equals exp_0 -> project -> ⊕ exp_0(b) -> project -> log_0,
+    also where the projections clip (large |u|)."""
+    torch.manual_seed(2)
+    for c in (0.125, 1.0):
+        for scale in (0.1, 1.0, 50.0):
+            u = torch.randn(3, 20, 8, dtype=torch.double) * scale
+            b = torch.randn(8, dtype=torch.double) * 0.5
+            ref = H.logmap0(H.project(H.mobius_add(H.project(H.expmap0(u, c), c), H.expmap0(b, c), c), c), c)
+            assert torch.allclose(H.tangent_bias(u, b, c), ref, atol=1e-9)
+
+
 def test_normalized_adjacency_matches_dense():
     b = ring_batch(n=12)
     a = H.normalized_adjacency(b.edge_index, 12).to_dense()
@@ -123,6 +135,21 @@ def test_roma_attention_and_assignments(manifold):
     # at initialisation the prior (geometric blocks) dominates every node's row
     assert (pred.assign[0].argmax(-1)[0] == torch.arange(40) * 8 // 40).all()
     assert set(pred.aux_losses) >= {"entropy", "link", "balance", "prior"}
+
+
+def test_roma_starts_as_its_local_model():
+    """With the cross-scale projection at zero (its initialisation), ROMA's node summary does
+    not depend on the supernode tokens: changing them leaves the output unchanged."""
+    spec = tiny_spec()
+    torch.manual_seed(0)
+    model = build("roma", spec)
+    batch = ring_batch(spec=spec)
+    z = model.encoder(model.embed(batch), batch.edge_index)
+    tokens, _, _ = model.rg(z, batch.prior)
+    h1, _ = model.attn([z] + tokens)
+    h2, w2 = model.attn([z] + [torch.randn_like(t) for t in tokens])
+    assert torch.allclose(h1, h2, atol=1e-6)
+    assert torch.allclose(w2.sum(-1), torch.ones(w2.shape[:-1]), atol=1e-5)
 
 
 def test_learned_hierarchy_is_a_hierarchy(small_graph):
