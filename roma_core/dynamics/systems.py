@@ -91,7 +91,10 @@ class KuramotoSystem(System):
             self.w, self.inv = w.astype(self.np_dtype), inv.astype(self.np_dtype)
             n = graph.num_nodes
             self.sn, self.cs = np.empty(n, self.np_dtype), np.empty(n, self.np_dtype)
-            self.ws = np.empty((n, 2), self.np_dtype)
+            self.ws = np.zeros(2 * n + 2, self.np_dtype)
+            self.layout = kernels.padded_rows(graph.indptr, graph.indices, graph.weights)
+            self.layout = self.layout[:3] + (self.layout[3].astype(self.np_dtype),)
+            self.bounds = kernels.row_blocks(self.layout[1])
 
     def draw(self, rng: np.random.Generator, given: dict) -> None:
         s, n = self.spec, self.graph.num_nodes
@@ -125,9 +128,8 @@ class KuramotoSystem(System):
             theta = y.numpy()
             np.sin(theta, out=self.sn)
             np.cos(theta, out=self.cs)
-            kernels.kuramoto_rhs(self.omega.numpy(), k, self.graph.indptr, self.graph.indices, self.ew,
-                                 self.graph.weights is not None, self.inv, self.sn, self.cs, self.w, self.ws,
-                                 out.numpy(), self.bounds)
+            kernels.kuramoto_rhs(self.omega.numpy(), k, *self.layout, self.inv, self.sn, self.cs, self.w,
+                                 self.ws, out.numpy(), self.bounds)
             return out
         s, c = torch.sin(y), torch.cos(y)
         if self.backend == "mean_field":      # W_ij = 1/(N−1); the j = i term cancels
