@@ -62,7 +62,14 @@ READY_JS = """() => {
       if ((im.length || 0) >= 100 * 100 || (im.shape && im.shape[0] * im.shape[1] >= 10000)) kinds.add(r.glyph.type);
     }
   }
-  return kinds.has('Image') && kinds.has('ImageRGBA');
+  // the app sends one RGBA image (nodes and edges shaded on the server); earlier versions sent
+  // a float node image and an RGBA edge image: wait for every kind of full-size image present
+  const want = plots[0].renderers.filter(r => r.glyph && (r.glyph.type === 'Image' || r.glyph.type === 'ImageRGBA'))
+    .filter(r => { const im = r.data_source.data.image; return !(im && im.length && (im[0].length || 0) > 0 && (im[0].length || 0) < 100); })
+    .map(r => r.glyph.type);
+  if (!want.every(k => kinds.has(k)) || !kinds.size) return false;
+  window.__kinds = [...kinds];
+  return true;
 }"""
 
 
@@ -113,6 +120,7 @@ def text_of(page, css: str) -> str:
 def zoom_step(page, x: float, y: float, delta: float, quiet_s: float = 1.0, timeout_s: float = 120.0) -> dict:
     """One wheel zoom at (x, y); seconds until the last image update was painted."""
     page.evaluate("() => { window.__ev = []; }")
+    want = page.evaluate("() => window.__kinds")  # the full-size images each zoom updates
     t0 = page.evaluate("() => performance.now()")
     page.mouse.move(x, y)
     page.mouse.wheel(0, delta)
@@ -122,12 +130,12 @@ def zoom_step(page, x: float, y: float, delta: float, quiet_s: float = 1.0, time
         kinds = {e[2] for e in ev}
         if len(ev) != last_n:
             last_n, last_change = len(ev), time.perf_counter()
-        if {"Image", "ImageRGBA"} <= kinds and time.perf_counter() - last_change >= quiet_s:
+        if set(want) <= kinds and time.perf_counter() - last_change >= quiet_s:
             break
         if time.perf_counter() - start > timeout_s:
             raise RuntimeError(f"no complete re-render within {timeout_s} s (events: {ev})")
         time.sleep(0.05)
-    first_complete = max(min(e[1] for e in ev if e[2] == k) for k in ("Image", "ImageRGBA")) - t0
+    first_complete = max(min(e[1] for e in ev if e[2] == k) for k in want) - t0
     xr = page.evaluate("() => [window.__plot.x_range.start, window.__plot.x_range.end, "
                        "window.__plot.y_range.start, window.__plot.y_range.end]")
     return {"rerender_s": (max(e[1] for e in ev) - t0) / 1000, "first_complete_s": first_complete / 1000,

@@ -14,6 +14,7 @@ import math
 
 import holoviews as hv
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 
@@ -55,6 +56,7 @@ class GraphView(pn.viewable.Viewer):
         self._range = hv.streams.RangeXY()
         self._tap = None
         self._plot = None
+        self._nodes, self._nodes_key = None, None
         if graph is not None:
             self.show(graph)
         self._build_widgets()
@@ -234,11 +236,6 @@ class GraphView(pn.viewable.Viewer):
         return pn.pane.Markdown(f"| | |\n|---|---|\n{table}", css_classes=["roma-node"])
 
     # ---------------------------------------------------------------- drawing
-    def _points(self):
-        if self._data is None:
-            return hv.Points([], kdims=["x", "y"], vdims=["value"])
-        return render.node_points(self._data, self.color_by, self._values(self.color_by))
-
     def _highlight(self, selected):
         d = self._data
         if d is None or selected is None:
@@ -252,31 +249,43 @@ class GraphView(pn.viewable.Viewer):
             size=14, fill_alpha=0, line_color="#1f77b4", line_width=3, marker="circle")
         return segs * pt
 
+    def _node_frame(self) -> pd.DataFrame:
+        """x, y and the coloured quantity per node (cached per graph and quantity)."""
+        values = self._values(self.color_by)
+        key = (self._data.key, self.color_by, id(values))
+        if self._nodes_key != key:
+            d = self._data
+            v = d.nodes[self.color_by].to_numpy() if values is None else np.asarray(values, dtype=np.float32)
+            self._nodes = pd.DataFrame({"x": d.nodes["x"].to_numpy(), "y": d.nodes["y"].to_numpy(), "value": v})
+            self._nodes_key = key
+        return self._nodes
+
     def _overlay(self, keep_view: bool = False):
-        """Edges, rasterized nodes, the picked node and the disk's rim, as one overlay."""
+        """Nodes and edges as one server-shaded image, its colour bar, the picked node and the
+        disk's rim, as one overlay."""
         x_range = (self._range.x_range if keep_view else None) or render.EXTENT
         y_range = (self._range.y_range if keep_view else None) or render.EXTENT
         self._range = hv.streams.RangeXY()
-        points = hv.DynamicMap(self._points)
-        nodes = render.rasterized_nodes(points).opts(
-            colorbar=True, tools=["hover", "tap"], colorbar_opts={"width": 12}, **self._colour_opts(),
-            hover_tooltips=[("x", "$x{0.000}"), ("y", "$y{0.000}"), ("largest value here", "@image{0.[000]}")])
-        edges = render.edge_layer(self._edge_data, on_draw=self._on_edges_drawn,
-                                  streams=[self._range, hv.streams.PlotSize(), self.param.show_edges])
+        colour = self._colour_opts()
+        if not all(math.isfinite(c) for c in colour["clim"]):
+            colour["clim"] = (0.0, 1.0)
+        layer = render.graph_layer(
+            lambda: self._data, self._node_frame, {k: colour[k] for k in ("cmap", "clim", "cnorm")},
+            streams=[self._range, hv.streams.PlotSize(), self.param.show_edges],
+            edges=lambda: self.show_edges, on_draw=self._on_edges_drawn).opts(
+            tools=["hover", "tap"], hover_tooltips=[("x", "$x{0.000}"), ("y", "$y{0.000}")])
         highlight = hv.DynamicMap(pn.bind(self._highlight, selected=self.param.selected))
         if self._tap is not None:
             self._tap.clear()
-        self._tap = hv.streams.Tap(source=nodes, x=None, y=None)
+        self._tap = hv.streams.Tap(source=layer, x=None, y=None)
         self._tap.add_subscriber(self._on_tap)
-        return (edges.opts(tools=[]) * nodes * highlight * render.disk_outline()).opts(
-            frame_width=680, frame_height=680, xlim=tuple(x_range), ylim=tuple(y_range), xaxis=None, yaxis=None,
-            bgcolor="white", toolbar="above", active_tools=["wheel_zoom"], show_legend=False)
+        return (layer * render.colourbar(colour, colour["clabel"]) * highlight * render.disk_outline()).opts(
+            frame_width=680, frame_height=680, hooks=[render.frame_sized], xlim=tuple(x_range),
+            ylim=tuple(y_range), xaxis=None, yaxis=None, bgcolor="white", toolbar="above",
+            active_tools=["wheel_zoom"], show_legend=False, lod=render.ZOOM_LOD)
 
     def _on_edges_drawn(self, mode: str, count: int) -> None:
         self.edge_lod = "" if mode == "none" else f"edges: {mode} ({count:,} {'in view' if mode != 'raster' else 'pre-aggregated'})"
-
-    def _edge_data(self):
-        return self._data if self.show_edges else None
 
     # ---------------------------------------------------------------- widgets
     def _build_widgets(self) -> None:

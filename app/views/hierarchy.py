@@ -453,7 +453,8 @@ class HierarchyView(pn.viewable.Viewer):
         self._main_tap = hv.streams.Tap(source=nodes, x=None, y=None)
         self._main_tap.add_subscriber(lambda x=None, y=None, **_: self.pick(x, y))
         return (edges.opts(tools=[], alpha=EDGE_ALPHA) * nodes * members * render.disk_outline()).opts(
-            frame_width=540, frame_height=540, xlim=render.EXTENT, ylim=render.EXTENT, xaxis=None, yaxis=None,
+            frame_width=540, frame_height=540,
+            hooks=[render.frame_sized], lod=render.ZOOM_LOD, xlim=render.EXTENT, ylim=render.EXTENT, xaxis=None, yaxis=None,
             bgcolor="white", toolbar="above", active_tools=["wheel_zoom"], show_legend=False,
             title="Supernodes on the graph")
 
@@ -530,7 +531,8 @@ class HierarchyView(pn.viewable.Viewer):
         tap.add_subscriber(lambda x=None, y=None, **_: self.pick_coarse(x, y))
         self._coarse_tap = tap
         return (edges.opts(tools=[], alpha=0.8) * raster * glyphs * ring * render.disk_outline()).opts(
-            frame_width=400, frame_height=400, xlim=(-1.08, 1.08), ylim=(-1.08, 1.08), xaxis=None, yaxis=None,
+            frame_width=400, frame_height=400,
+            hooks=[render.frame_sized], lod=render.ZOOM_LOD, xlim=(-1.08, 1.08), ylim=(-1.08, 1.08), xaxis=None, yaxis=None,
             bgcolor="white", toolbar="above", active_tools=["wheel_zoom"], show_legend=False,
             title="Coarse graph (edge shade ∝ fine edges)")
 
@@ -544,6 +546,7 @@ class HierarchyView(pn.viewable.Viewer):
                               "colour": ["#1f4e79" if l == self.level else "#9bb7d4" for l in range(h.num_levels)]})
         return hv.Bars(frame, "level", ["nodes", "colour"]).opts(
             color="colour", logy=True, ylim=(0.5, 2.0 * max(h.sizes)), frame_width=300, frame_height=220,
+            hooks=[render.frame_sized],
             title="Nodes per level",
             tools=["hover"], ylabel="nodes (log)", xlabel="level", toolbar=None)
 
@@ -571,7 +574,8 @@ class HierarchyView(pn.viewable.Viewer):
         if src < len(taus):
             layers = layers * hv.VLine(taus[src]).opts(color="#333333", line_dash="dotted", line_width=2)
             title += f": τ* = {taus[src]:.3g} → level {src + 1}"
-        return layers.opts(logx=True, frame_width=380, frame_height=220, title=title, legend_position="top_right",
+        return layers.opts(logx=True, frame_width=380, frame_height=220,
+            hooks=[render.frame_sized], title=title, legend_position="top_right",
                            ylabel="", toolbar=None, show_legend=True)
 
     def _degree_plot(self):
@@ -593,6 +597,7 @@ class HierarchyView(pn.viewable.Viewer):
         if not curves:
             return hv.Curve([], "k", "P")
         return hv.Overlay(curves).opts(logx=True, logy=True, frame_width=380, frame_height=220,
+            hooks=[render.frame_sized],
                                        title="Degree distribution per level (rescaled)", legend_position="right",
                                        toolbar=None)
 

@@ -428,7 +428,8 @@ class SimulateView(pn.viewable.Viewer):
             hover_tooltips=[("x", "$x{0.000}"), ("y", "$y{0.000}"), ("value", "@image{0.[000]}")])
         edges = render.edge_layer(lambda: data, streams=[hv.streams.RangeXY(), hv.streams.PlotSize()])
         return (edges.opts(tools=[]) * nodes * render.disk_outline()).opts(
-            frame_width=480, frame_height=480, xlim=render.EXTENT, ylim=render.EXTENT, xaxis=None, yaxis=None,
+            frame_width=480, frame_height=480,
+            hooks=[render.frame_sized], lod=render.ZOOM_LOD, xlim=render.EXTENT, ylim=render.EXTENT, xaxis=None, yaxis=None,
             bgcolor="white", toolbar="above", active_tools=["wheel_zoom"], show_legend=False)
 
     def _series_plot(self):

@@ -46,7 +46,7 @@ def greens(img: np.ndarray) -> int:
     return int(((g > r + 40) & (g > b + 40)).sum())
 
 
-def test_graph_view_draws_recolours_and_picks(open_page, page_text, tmp_path):
+def test_graph_view_draws_recolours_and_picks(open_page, page_text, app_server, tmp_path):
     page = open_page()
     page.wait_for_selector(f"{PLOT} canvas", timeout=90_000)
     before = settled(page, timeout=90)
@@ -83,6 +83,9 @@ def test_graph_view_draws_recolours_and_picks(open_page, page_text, tmp_path):
     page.screenshot(path=tmp_path / "page_picked.png")
 
     assert page.roma_errors == [], page.roma_errors
+    # Bokeh validates every session's document and logs what it finds (W-1005 and the like)
+    issues = re.findall(r"[WE]-\d{4} \(\w+\).*", app_server.log.read_text())
+    assert issues == [], issues
 
 
 def test_generate_from_widgets(open_page, page_text, tmp_path):

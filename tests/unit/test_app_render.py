@@ -116,3 +116,78 @@ def test_graph_tab_keeps_the_session_graph_in_step():
     other = hyperbolic_graph(500, mean_degree=4, seed=3)
     session.graph = other                   # set by another view ...
     assert view.graph is other              # ... the graph view shows it
+
+
+def test_views_pass_bokeh_validation(small_graph):
+    """The figures the views serve pass Bokeh's document validation (the server logs any
+    issue, e.g. W-1005 for HoloViews' frame-sized figures), and frame-sized figures keep
+    the frame they ask for."""
+    import panel as pn
+    from bokeh.core.validation import check_integrity
+    from bokeh.document import Document
+    from bokeh.models import Plot
+
+    from app.state import Session
+    from app.views.graph import GraphView
+    from app.views.hierarchy import HierarchyView
+    from app.views.simulate import SimulateView
+
+    session = Session(graph=small_graph)
+    for view in (GraphView(graph=small_graph), SimulateView(session=session), HierarchyView(session=session)):
+        doc = Document()
+        root = pn.panel(view).get_root(doc)
+        doc.add_root(root)
+        issues = check_integrity(list(doc.models))
+        found = [f"{i.code} {i.name} {i.extra}" for i in issues.warning + issues.error]
+        assert found == [], (type(view).__name__, found)
+        plots = list(root.select({"type": Plot}))
+        assert plots and all(p.frame_width is None or p.sizing_mode is None for p in plots)
+
+
+def test_node_shading_against_references():
+    """Spreading matches scipy's maximum filter; colours follow Bokeh's mapping (bin
+    floor((v - lo) / (hi - lo) * n), on log values for a log norm); empty stays transparent."""
+    from scipy.ndimage import maximum_filter
+
+    rng = np.random.default_rng(0)
+    a = np.where(rng.random((40, 50)) < 0.1, rng.random((40, 50)) * 100, np.nan).astype(np.float32)
+    got = render._spread_max(a, 2)
+    want = maximum_filter(np.nan_to_num(a, nan=-1.0), size=5, mode="constant", cval=-1.0)
+    np.testing.assert_array_equal(np.nan_to_num(got, nan=-1.0), want)
+    cmap = [f"#{i:02x}0000" for i in range(0, 250, 10)]  # 25 reds: the colour's red byte is the bin * 10
+    v = np.array([[np.nan, 1.0, 10.0, 100.0, 5.5]], dtype=np.float32)
+    red = lambda rgba: (rgba & 0xFF).astype(int)  # noqa: E731
+    lin = render.shade_values(v, cmap, (1.0, 100.0), "linear")
+    assert lin[0, 0] == 0 and (lin[0, 1:] >> 24 == 255).all()
+    expect = [min(int((x - 1) / 99 * 25), 24) * 10 for x in (1.0, 10.0, 100.0, 5.5)]
+    assert list(red(lin[0, 1:])) == expect
+    log = render.shade_values(v, cmap, (1.0, 100.0), "log")
+    expect = [min(int(np.log10(x) / 2 * 25), 24) * 10 for x in (1.0, 10.0, 100.0, 5.5)]
+    assert list(red(log[0, 1:])) == expect
+
+
+def test_graph_layer_draws_nodes_over_edges(small_graph, data):
+    """One RGBA image: node pixels carry the colormap, edge-only pixels grey, the rest empty;
+    without edges only node pixels remain."""
+    drawn = []
+    nodes = pd.DataFrame({"x": data.nodes["x"], "y": data.nodes["y"], "value": data.nodes["degree"]})
+    colour = dict(cmap=["#ff0000", "#00ff00"], clim=(1.0, float(small_graph.degree.max())), cnorm="log")
+    show = [True]
+    layer = render.graph_layer(lambda: data, lambda: nodes, colour, streams=[], edges=lambda: show[0],
+                               on_draw=lambda mode, n: drawn.append((mode, n)), px=0)
+    rgb = layer.callback.callable(x_range=render.EXTENT, y_range=render.EXTENT, width=300, height=300)
+    px = np.dstack([rgb.dimension_values(d, flat=False) for d in "RGBA"]).astype(int)
+    node = (px[..., 3] == 255) & ((px[..., 0] == 255) | (px[..., 1] == 255)) & (px[..., 2] == 0)
+    grey = (px[..., 3] > 0) & (px[..., 0] == px[..., 1]) & (px[..., 1] == px[..., 2])
+    assert drawn == [("fine", small_graph.num_edges)]
+    # every node's pixel is coloured: compare with a direct count of occupied pixels
+    ix = np.clip(((nodes["x"] - render.EXTENT[0]) / 2.04 * 300).astype(int), 0, 299)
+    iy = np.clip(((nodes["y"] - render.EXTENT[0]) / 2.04 * 300).astype(int), 0, 299)
+    occupied = np.zeros((300, 300), bool)
+    occupied[iy, ix] = True
+    assert abs(int(node.sum()) - int(occupied.sum())) <= 0.01 * occupied.sum()
+    assert grey.sum() > node.sum() and not (node & grey).any()
+    show[0] = False
+    rgb = layer.callback.callable(x_range=render.EXTENT, y_range=render.EXTENT, width=300, height=300)
+    alpha = rgb.dimension_values("A", flat=False)
+    assert (alpha > 0).sum() == node.sum() and drawn[-1] == ("none", 0)
