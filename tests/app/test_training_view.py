@@ -85,7 +85,7 @@ def test_scaling_file_and_band_against_exact_power_law(tmp_path):
 def test_view_follows_shipped_run_and_trains_into_session(tmp_path):
     v = TrainingView(run=SHIPPED, trajectory=ROOT / "assets" / "kuramoto_2k.zarr")
     lines = sum(1 for ln in (SHIPPED / "metrics.jsonl").read_text().splitlines() if ln.strip())
-    assert v._log.lines == lines and len(v._buffers["loss"].data) == v._log.train_steps
+    assert v._log.lines == lines and len(v._curves.buffers["loss"].data) == v._log.train_steps
     v.train_spec.param.update(steps=6, eval_every=3)
     v.model_spec.hidden = 8
     assert v.train(wait=True)
