@@ -38,32 +38,37 @@ WINDOW = 2048  # rows sorted by degree within windows this long (their gathers s
 
 
 def padded_rows(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray | None = None):
-    """The CSR rearranged for the Kuramoto kernel: ``(perm, ptr, idx, ew)``.
+    """The graph renumbered for the Kuramoto kernel: ``(order, ptr, idx, ew)``.
 
-    Within each window of ``WINDOW`` consecutive rows, rows are sorted by degree
-    (``perm[r]`` is the node of row ``r``), so that runs of equal-length rows follow each
-    other and the row loop's exit is predictable; every row is padded to an even length
-    with the dummy column ``N`` (whose pair is kept at zero), which removes the remainder
-    branch. ``ew`` holds the entry weights in the same layout (empty without weights)."""
+    The kernel's node ``r`` is the graph's node ``order[r]``: within each window of
+    ``WINDOW`` consecutive nodes, nodes are sorted by degree, so that runs of rows of equal
+    length follow each other and the row loop's exit is predictable, while every row,
+    its inputs and its output are read and written in sequence. ``ptr``/``idx`` are the
+    CSR in that numbering, every row padded to an even length with the dummy column ``N``
+    (whose pair is kept at zero), which removes the remainder branch. ``ew`` holds the
+    entry weights in the same layout (empty without weights)."""
     n = len(indptr) - 1
     deg = np.diff(indptr)
     padded = deg + (deg & 1)
     key = (np.arange(n, dtype=np.int64) // WINDOW) * (int(padded.max(initial=0)) + 1) + padded
-    perm = np.argsort(key, kind="stable").astype(np.int64)
+    order = np.argsort(key, kind="stable").astype(np.int64)
+    rank = np.empty(n + 1, np.int32)
+    rank[order] = np.arange(n, dtype=np.int32)
+    rank[n] = n
     ptr = np.zeros(n + 1, np.int64)
-    np.cumsum(padded[perm], out=ptr[1:])
+    np.cumsum(padded[order], out=ptr[1:])
     ew = np.zeros(0 if weights is None else ptr[-1], np.float64)
-    idx = _fill_padded(indptr, indices, perm, ptr, n, weights if weights is not None else np.zeros(0), ew)
-    return perm, ptr, idx, ew
+    idx = _fill_padded(indptr, indices, order, rank, ptr, n, weights if weights is not None else np.zeros(0), ew)
+    return order, ptr, idx, ew
 
 
 @njit(cache=True)
-def _fill_padded(indptr, indices, perm, ptr, n, weights, ew):
+def _fill_padded(indptr, indices, order, rank, ptr, n, weights, ew):
     idx = np.full(ptr[-1], n, np.int32)
-    for r in range(len(perm)):
-        i = perm[r]
+    for r in range(len(order)):
+        i = order[r]
         for c in range(indptr[i + 1] - indptr[i]):
-            idx[ptr[r] + c] = indices[indptr[i] + c]
+            idx[ptr[r] + c] = rank[indices[indptr[i] + c]]
             if len(ew):
                 ew[ptr[r] + c] = weights[indptr[i] + c]
     return idx
@@ -77,69 +82,79 @@ def _pairs_block(sn, cs, w, ws, lo, hi):
 
 
 @njit(cache=True)
-def _row_sum(idx, ws, a, end, zero):
-    """Σ over the padded row [a, end) of the gathered pairs, as two independent chains."""
-    s0 = zero
-    c0 = zero
-    s1 = zero
-    c1 = zero
-    for p in range(a, end, 2):
-        j0 = np.uint64(idx[p]) * np.uint64(2)
-        j1 = np.uint64(idx[p + 1]) * np.uint64(2)
-        s0 += ws[j0]
-        c0 += ws[j0 + np.uint64(1)]
-        s1 += ws[j1]
-        c1 += ws[j1 + np.uint64(1)]
-    return s0 + s1, c0 + c1
+def _kuramoto_block(omega, k, ptr, idx, inv_norm, sn, cs, ws, out, lo, hi, zero):
+    """Rows [lo, hi): two rows of equal (padded) length at a time, four sums each, so
+    eight independent additions hide their latency."""
+    i = lo
+    while i < hi:
+        a = ptr[i]
+        b = ptr[i + 1]
+        d = b - a
+        if i + 1 < hi and ptr[i + 2] - b == d:
+            s0 = zero; c0 = zero; s1 = zero; c1 = zero      # noqa: E702
+            t0 = zero; e0 = zero; t1 = zero; e1 = zero      # noqa: E702
+            for c in range(0, d, 2):
+                j0 = np.uint64(idx[a + c]) * np.uint64(2)
+                j1 = np.uint64(idx[a + c + 1]) * np.uint64(2)
+                q0 = np.uint64(idx[b + c]) * np.uint64(2)
+                q1 = np.uint64(idx[b + c + 1]) * np.uint64(2)
+                s0 += ws[j0]
+                c0 += ws[j0 + np.uint64(1)]
+                s1 += ws[j1]
+                c1 += ws[j1 + np.uint64(1)]
+                t0 += ws[q0]
+                e0 += ws[q0 + np.uint64(1)]
+                t1 += ws[q1]
+                e1 += ws[q1 + np.uint64(1)]
+            out[i] = omega[i] + k * inv_norm[i] * (cs[i] * (s0 + s1) - sn[i] * (c0 + c1))
+            out[i + 1] = omega[i + 1] + k * inv_norm[i + 1] * (cs[i + 1] * (t0 + t1) - sn[i + 1] * (e0 + e1))
+            i += 2
+        else:
+            s0 = zero; c0 = zero; s1 = zero; c1 = zero      # noqa: E702
+            for p in range(a, b, 2):
+                j0 = np.uint64(idx[p]) * np.uint64(2)
+                j1 = np.uint64(idx[p + 1]) * np.uint64(2)
+                s0 += ws[j0]
+                c0 += ws[j0 + np.uint64(1)]
+                s1 += ws[j1]
+                c1 += ws[j1 + np.uint64(1)]
+            out[i] = omega[i] + k * inv_norm[i] * (cs[i] * (s0 + s1) - sn[i] * (c0 + c1))
+            i += 1
 
 
 @njit(cache=True)
-def _kuramoto_block(omega, k, perm, ptr, idx, ew, inv_norm, sn, cs, ws, out, lo, hi, zero):
-    r = lo
-    while r < hi:
-        a = ptr[r]
-        b = ptr[r + 1]
-        if len(ew):                                   # weighted entries: one row at a time
-            s = zero
-            c = zero
-            for p in range(a, b):
-                j = np.uint64(idx[p]) * np.uint64(2)
-                s += ew[p] * ws[j]
-                c += ew[p] * ws[j + np.uint64(1)]
-            i = perm[r]
-            out[i] = omega[i] + k * inv_norm[i] * (cs[i] * s - sn[i] * c)
-            r += 1
-        elif r + 1 < hi and ptr[r + 2] - b == b - a:  # two rows of equal length side by side
-            s, c = _row_sum(idx, ws, a, b, zero)
-            t, e = _row_sum(idx, ws, b, ptr[r + 2], zero)
-            i = perm[r]
-            out[i] = omega[i] + k * inv_norm[i] * (cs[i] * s - sn[i] * c)
-            i = perm[r + 1]
-            out[i] = omega[i] + k * inv_norm[i] * (cs[i] * t - sn[i] * e)
-            r += 2
-        else:
-            s, c = _row_sum(idx, ws, a, b, zero)
-            i = perm[r]
-            out[i] = omega[i] + k * inv_norm[i] * (cs[i] * s - sn[i] * c)
-            r += 1
+def _weighted_block(omega, k, ptr, idx, ew, inv_norm, sn, cs, ws, out, lo, hi, zero):
+    """Rows [lo, hi) with entry weights A_ij, one row at a time."""
+    for i in range(lo, hi):
+        s = zero
+        c = zero
+        for p in range(ptr[i], ptr[i + 1]):
+            j = np.uint64(idx[p]) * np.uint64(2)
+            s += ew[p] * ws[j]
+            c += ew[p] * ws[j + np.uint64(1)]
+        out[i] = omega[i] + k * inv_norm[i] * (cs[i] * s - sn[i] * c)
 
 
 @njit(parallel=True, cache=True)
-def kuramoto_rhs(omega, k, perm, ptr, idx, ew, inv_norm, sn, cs, w, ws, out, bounds):
+def kuramoto_rhs(omega, k, ptr, idx, ew, inv_norm, sn, cs, w, ws, out, bounds, zero):
     """``out_i = ω_i + K Σ_j W_ij sin(θ_j − θ_i)`` with ``W_ij = A_ij w_j inv_norm_i``, from
-    ``sn = sin θ`` and ``cs = cos θ`` on the :func:`padded_rows` layout (``bounds`` are
-    :func:`row_blocks` of its ``ptr``). ``ws`` (2N + 2, flat) is scratch for the
+    ``sn = sin θ`` and ``cs = cos θ``, all in the :func:`padded_rows` numbering (``bounds``
+    are :func:`row_blocks` of its ``ptr``). ``ws`` (2N + 2, flat) is scratch for the
     sender-weighted pairs ``w_j (sin θ_j, cos θ_j)``, filled first so that each stored
-    entry is one 8-byte (float32) gather; its last pair (the padding column) stays zero."""
+    entry is one 8-byte (float32) gather; its last pair (the padding column) stays zero.
+    ``zero`` is 0 in the state's precision (the sums are accumulated in it)."""
     n = len(sn)
-    zero = out[0] * 0
     nb = len(bounds) - 1
     for b in prange(nb):
         _pairs_block(sn, cs, w, ws, b * n // nb, (b + 1) * n // nb)
     ws[2 * n] = zero
     ws[2 * n + 1] = zero
-    for b in prange(nb):
-        _kuramoto_block(omega, k, perm, ptr, idx, ew, inv_norm, sn, cs, ws, out, bounds[b], bounds[b + 1], zero)
+    if len(ew):
+        for b in prange(nb):
+            _weighted_block(omega, k, ptr, idx, ew, inv_norm, sn, cs, ws, out, bounds[b], bounds[b + 1], zero)
+    else:
+        for b in prange(nb):
+            _kuramoto_block(omega, k, ptr, idx, inv_norm, sn, cs, ws, out, bounds[b], bounds[b + 1], zero)
 
 
 @njit(cache=True)

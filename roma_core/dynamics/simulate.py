@@ -180,7 +180,7 @@ class Run:
     def execute(self, sink, progress: ProgressCallback | None = None) -> None:
         """Integrate, handing every saved frame to ``sink.frame(index, state_numpy, observable)``."""
         sysm, sim = self.system, self.sim
-        y = sysm.tensor(sysm.inputs["initial"]).clone()
+        y = sysm.tensor(sysm.internal(sysm.inputs["initial"])).clone()
         if self.method == "rk4":
             stepper = RK4(sysm.rhs, y)
         else:
@@ -202,7 +202,7 @@ class Run:
         if not bool(torch.isfinite(y).all()):
             raise SimulationError(f"the state became NaN/infinite by t = {t:g}: the explicit step is unstable "
                                   f"for dt = {self.sim.dt}; reduce dt")
-        sink.frame(index, y.detach().cpu().numpy(), self.system.observe(y))
+        sink.frame(index, self.system.external(y.detach().cpu().numpy()), self.system.observe(y))
 
 
 class MemorySink:

@@ -52,6 +52,19 @@ class System:
         self.bounds = kernels.row_blocks(graph.indptr)
         self.ew = graph.weights if graph.weights is not None else np.zeros(0)
         self.inputs: dict[str, np.ndarray] = {}
+        self.order: np.ndarray | None = None  # the state's node r is the graph's node order[r]
+
+    def internal(self, x: np.ndarray) -> np.ndarray:
+        """A per-node array in the order the state is integrated in."""
+        return x if self.order is None else x[self.order]
+
+    def external(self, y: np.ndarray) -> np.ndarray:
+        """A state in the graph's node order."""
+        if self.order is None:
+            return y
+        out = np.empty_like(y)
+        out[self.order] = y
+        return out
 
     def tensor(self, array) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(array, dtype=self.np_dtype), device=self.device)
@@ -92,9 +105,10 @@ class KuramotoSystem(System):
             n = graph.num_nodes
             self.sn, self.cs = np.empty(n, self.np_dtype), np.empty(n, self.np_dtype)
             self.ws = np.zeros(2 * n + 2, self.np_dtype)
-            self.layout = kernels.padded_rows(graph.indptr, graph.indices, graph.weights)
-            self.layout = self.layout[:3] + (self.layout[3].astype(self.np_dtype),)
-            self.bounds = kernels.row_blocks(self.layout[1])
+            self.order, ptr, idx, ew = kernels.padded_rows(graph.indptr, graph.indices, graph.weights)
+            self.layout = (ptr, idx, ew.astype(self.np_dtype))
+            self.w, self.inv = self.internal(self.w), self.internal(self.inv)
+            self.bounds = kernels.row_blocks(ptr)
 
     def draw(self, rng: np.random.Generator, given: dict) -> None:
         s, n = self.spec, self.graph.num_nodes
@@ -112,7 +126,7 @@ class KuramotoSystem(System):
         else:
             theta0 = rng.uniform(0.0, 2 * math.pi, n)
         self.inputs = {"omega": omega, "initial": theta0}
-        self.omega = self.tensor(omega)
+        self.omega = self.tensor(self.internal(omega))
 
     def coupling_at(self, t: float) -> float:
         s = self.spec
@@ -129,7 +143,7 @@ class KuramotoSystem(System):
             np.sin(theta, out=self.sn)
             np.cos(theta, out=self.cs)
             kernels.kuramoto_rhs(self.omega.numpy(), k, *self.layout, self.inv, self.sn, self.cs, self.w,
-                                 self.ws, out.numpy(), self.bounds)
+                                 self.ws, out.numpy(), self.bounds, self.np_dtype(0))
             return out
         s, c = torch.sin(y), torch.cos(y)
         if self.backend == "mean_field":      # W_ij = 1/(N−1); the j = i term cancels
