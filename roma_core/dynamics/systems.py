@@ -2,7 +2,9 @@
 
 Random per-node inputs are drawn in float64 with numpy from the seed (so float32 and
 float64 runs, and CPU and CUDA runs, start from the same inputs). On CPU the coupling is
-a numba kernel working on the tensors' memory; on CUDA it is torch (CSR SpMM for
+a numba kernel working on the tensors' memory, and a Kuramoto state is integrated in the
+kernel's node order (``System.internal``/``external`` convert; saved frames are always in
+the graph's order); on CUDA it is torch (CSR SpMM for
 Kuramoto, gather + ``index_add_`` for Burgers). A complete graph uses the mean-field form
 of the same equation (O(N) per evaluation).
 """
