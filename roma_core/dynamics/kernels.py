@@ -1,8 +1,8 @@
 """CPU kernels (numba) for the coupling terms, one pass over the CSR per evaluation.
 
 Rows are split into blocks of about equal stored entries; ``prange`` runs blocks on all
-cores and a serial inner function does the work (so LLVM can vectorise it). Nodes in
-angular order (as the generator returns them) keep most gathers in cache.
+cores and a serial inner function does the work. Nodes in angular order (as the
+generator returns them) keep most gathers in cache.
 
 Kuramoto uses sin(θ_j − θ_i) = sin θ_j cos θ_i − cos θ_j sin θ_i: sin and cos are computed
 once per node (numpy's SIMD sin/cos, ~1 ms for 10^6 float32 phases; a scalar polynomial
