@@ -159,6 +159,31 @@ def test_two_sessions_simulate_at_once(open_page, page_text, pages):
     assert a.roma_errors == [] and b.roma_errors == [], (a.roma_errors, b.roma_errors)
 
 
+@pytest.mark.browser
+@pytest.mark.timeout(240)
+def test_burgers_runs_with_the_view_defaults(open_page, page_text, tmp_path, pages):
+    """Switch to Burgers and press Run without touching a field: the view has set a stable
+    time step (shown in its field and explained), and the run finishes."""
+    page = open_simulate(open_page, pages)
+    settled(page, timeout=120)
+    page.get_by_role("button", name="social Burgers").click()
+    note = wait_for(lambda: (lambda t: t if "stable up to" in t else None)(page_text(page, ".roma-sim-step")),
+                    timeout=30, what="the note on the time step")
+    dt = float(re.search(r"dt set to ([0-9.e-]+)", note).group(1))
+    assert dt < 0.01
+    assert float(page.get_by_label("Dt", exact=True).first.input_value()) == pytest.approx(dt)
+    set_number(page, "T end", 2)
+    page.get_by_role("button", name="Run").click()
+    wait_for(lambda: "done" in page_text(page, ".roma-sim-job") or "⚠" in page_text(page, ".roma-sim-job"),
+             timeout=120, what="the Burgers run to end")
+    assert "done" in page_text(page, ".roma-sim-job"), page_text(page, ".roma-sim-job")
+    text = wait_for(lambda: (lambda t: t if "burgers_001.zarr" in t else None)(summary(page, page_text)),
+                    timeout=30, what="the Burgers trajectory in the summary")
+    assert "social Burgers" in text and "21 frames" in text
+    page.screenshot(path=tmp_path / "burgers_defaults.png")
+    assert page.roma_errors == [], page.roma_errors
+
+
 # ---------------------------------------------------------------- without a browser
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
