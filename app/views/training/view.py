@@ -21,7 +21,6 @@ import itertools
 import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,23 +31,21 @@ from roma_core.errors import RomaError
 from roma_core.specs import ModelSpec, TrainSpec
 
 from ...data import DEFAULT_RUN
-from ...jobs import Job, running_job
+from ...jobs import Job
 from ...state import Session
 from .curves import LOSS_WIDTH, LossCurves
-from .launch import train_run
+from .launch import Launching
 from .metrics import RECENT, MetricsLog, run_info
 from .scaling import SCALING_WIDTH, Scaling, empty_plot, load_scaling, scaling_files, scaling_plot, short_label
 
 MODELS = ("roma", "deeponet", "gnn", "transformer", "persistence")
-MODEL_MAIN = ("lookback", "horizon", "hidden", "heads", "layers", "levels", "supernodes")
-TRAIN_MAIN = ("task", "steps", "lr", "roots", "walk_length", "windows", "eval_every", "seed")
 VIEW_MODEL_DEFAULTS = dict(hidden=16, supernodes=16, levels=2)  # a small run by default
 VIEW_TRAIN_DEFAULTS = dict(steps=60, roots=128, walk_length=8, eval_every=20, device="cpu")
 POLL_MS = 1000  # how often a session looks for new lines in the followed log
 
 
 # ------------------------------------------------------------------ the view
-class TrainingView(pn.viewable.Viewer):
+class TrainingView(Launching, pn.viewable.Viewer):
     """Loss curves of a run (live while it trains), small training runs, and the
     power-law scaling of test loss with model size."""
 
@@ -203,102 +200,6 @@ class TrainingView(pn.viewable.Viewer):
         self._add_run(str(p))
         self.run = str(p)
 
-    # ------------------------------------------------------------ training
-    def _new_run_dir(self) -> Path:
-        if self._tmpdir is None:
-            self._tmpdir = Path(tempfile.mkdtemp(prefix="roma-train-"))
-        while True:
-            out = self._tmpdir / f"{self.model}_{next(self._counter):03d}"
-            if not out.exists():
-                return out
-
-    def train(self, wait: bool = False) -> bool:
-        """Train ``model`` on the session's trajectory with the current specs in the
-        background (queued behind another job of the session); ``wait`` blocks until it
-        finished (notebooks). Returns False when it could not start."""
-        traj = self.session.trajectory
-        if not traj:
-            self.status = "⚠ no trajectory to train on: run a simulation in the Simulate view first"
-            return False
-        try:
-            mspec = ModelSpec.from_dict(self.model_spec.to_dict())  # frozen copies of the widgets' values
-            tspec = TrainSpec.from_dict(self.train_spec.to_dict())
-        except RomaError as exc:
-            self.status = f"⚠ {exc}"
-            return False
-        self.status = ""
-        out = self._new_run_dir()
-        args = (train_run, traj, self.model, mspec, tspec, str(out))
-        kwargs = dict(on_done=self._on_trained, on_error=self._on_failed,
-                      label=f"Training {self.model} on {Path(traj).name} ({tspec.steps} steps)")
-        started = self._launch(out, tspec.steps, args, kwargs)
-        if started and wait:
-            while self._queued is not None:
-                other = running_job(self.session)
-                if other is not None and other is not self.job:
-                    other.wait()
-            self.job.wait()
-        return started
-
-    def _launch(self, out: Path, steps: int, args, kwargs) -> bool:
-        """Start the job, or queue it behind the session's running job."""
-        if self.job.start(*args, **kwargs):
-            self._queued = None
-            self._live, self._live_steps = str(out), steps
-            self._add_run(str(out))
-            self.run = str(out)
-            return True
-        other = running_job(self.session)
-        if other is None or other is self.job:
-            return False
-        self._queued = (out, steps, args, kwargs)
-        self.status = f"Waiting for “{other.label}” to finish; training starts then (Cancel drops it)."
-        self._cancel_button.visible = True
-
-        def again(event):
-            if event.new:
-                return
-            other.param.unwatch(watcher)
-            queued, self._queued = self._queued, None
-            if queued is not None:
-                self.status = ""
-                self._launch(*queued)
-            self._cancel_button.visible = self.job.running or self._queued is not None
-
-        watcher = other.param.watch(again, "running")
-        return True
-
-    def _on_trained(self, result: dict) -> None:
-        out = result["out"]
-        self._live = None
-        self.poll()
-        self._redraw_loss()  # the title loses "training…"; the checkpoint's numbers appear
-        self.session.run = out
-        self._describe_run()
-        what = (f"{result['steps']:,} steps, {result['params']:,} parameters" if result["params"]
-                else "a model without parameters: nothing to optimise, checkpoint written")
-        self.status = f"Trained {result['model']} ({what}); the Forecast and Attention views now show it."
-
-    def _on_failed(self, exc) -> None:
-        self._live = None
-        self.poll()
-        self._redraw_loss()
-
-    def _on_cancel(self, event=None) -> None:
-        if self._queued is not None:
-            self._queued = None
-            self.status = "Queued training run dropped."
-            self._cancel_button.visible = self.job.running
-            return
-        self.job.cancel()
-
-    def _on_job_running(self, event) -> None:
-        if not event.new and self._live is not None:  # ended without on_done/on_error: cancelled
-            self._live = None  # the partial curves stay; the session's run does not change
-            self.poll()
-            self._redraw_loss()
-        self._cancel_button.visible = event.new or self._queued is not None
-
     def cleanup(self) -> None:
         """Stop polling, cancel a running job, and delete this view's temporary runs once
         nothing writes there any more (runs the user opened are kept)."""
@@ -388,39 +289,14 @@ class TrainingView(pn.viewable.Viewer):
     # ------------------------------------------------------------ widgets
     def _build_widgets(self) -> None:
         self._scaling_select = pn.widgets.Select.from_param(self.param.scaling, width=SCALING_WIDTH - 150)
-        train = pn.widgets.Button(label="Train", color="primary", sizing_mode="stretch_width",
-                                  disabled=self.job.param.running)
-        train.on_click(lambda e: self.train())
-        self._cancel_button = pn.widgets.Button(label="Cancel", color="light", sizing_mode="stretch_width",
-                                                visible=False)
-        self._cancel_button.on_click(self._on_cancel)
-        self.job.param.watch(self._on_job_running, "running")
-        progress = pn.indicators.Progress(value=self.job.param.progress, max=100, visible=self.job.param.running,
-                                          sizing_mode="stretch_width", bar_color="primary",
-                                          css_classes=["roma-train-progress"])
-        model_more = [f for f in ModelSpec._fields() if f not in MODEL_MAIN and f != "channels"]
-        train_more = [f for f in TrainSpec._fields() if f not in TRAIN_MAIN]
         open_run = pn.widgets.Button(label="Open", width=60)
         open_run.on_click(self._on_open_run)
-        data = pn.pane.Markdown(pn.bind(lambda t: f"Data: `{Path(t).name}` (the session's trajectory)" if t
-                                        else "Data: none yet (simulate one first)", self.session.param.trajectory),
-                                margin=(0, 10), css_classes=["roma-train-data"])
         self._controls = pn.Column(
             pn.pane.Markdown("**Follow a run**", margin=(0, 10)),
             pn.widgets.Select.from_param(self.param.run, sizing_mode="stretch_width"),
             pn.Row(pn.widgets.TextInput.from_param(self.param.run_path, placeholder="/path/to/run", width=220),
                    open_run, align="end"),
-            pn.pane.Markdown("**Train a model**", margin=(10, 10, 0, 10)), data,
-            pn.widgets.Select.from_param(self.param.model, sizing_mode="stretch_width"),
-            train, progress,
-            pn.pane.Markdown(self.job.param.status, css_classes=["roma-train-job"], margin=(0, 10)),
-            self._cancel_button,
-            pn.Param(self.train_spec, parameters=list(TRAIN_MAIN), show_name=False, width=270),
-            pn.Param(self.model_spec, parameters=list(MODEL_MAIN), show_name=False, width=270),
-            pn.Card(pn.Param(self.train_spec, parameters=train_more, show_name=False, width=270),
-                    title="More training settings", collapsed=True, width=290),
-            pn.Card(pn.Param(self.model_spec, parameters=model_more, show_name=False, width=270),
-                    title="More model settings", collapsed=True, width=290),
+            *self._launch_form(),
             width=310, height=860, scroll=True)
 
     def __panel__(self):
