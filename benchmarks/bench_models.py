@@ -7,6 +7,7 @@ under ``$ROMA_BENCH_OUT`` (default /tmp/roma_bench_models).
     .venv/bin/python -m benchmarks.bench_models scaling --nodes 20000 --train-steps 200 --sizes 4,8,16,32,64
     .venv/bin/python -m benchmarks.bench_models million [--nodes 1000000] [--steps 10]
     .venv/bin/python -m benchmarks.bench_models encodings [--nodes 1000000]
+    .venv/bin/python -m benchmarks.bench_models oracle --nodes 20000   # noise-free true-model floor
 
 Every learned model trains for the same wall-clock budget (``time_budget``) with one torch
 thread; widths are matched to ROMA's parameter count (``match_width``); ``persistence`` is
@@ -120,9 +121,12 @@ def part_compare(args):
 
 
 def part_transfer(args):
-    rows = run_models(args.dynamics, args.nodes, args.budget, ["roma", "roma"], ["forecast", "both"], "tr")
+    rows = run_models(args.dynamics, args.nodes, args.budget, ["roma", "roma"], ["forecast", "both"], "tr",
+                      steps=args.train_steps)
     return {"dynamics": args.dynamics, "nodes": args.nodes, "budget_s": args.budget, "load": machine_load(),
-            "rows": rows, "both_over_forecast": rows[1]["test_rel_l2"] / rows[0]["test_rel_l2"]}
+            "equal_steps": args.train_steps, "rows": rows,
+            "both_over_forecast": rows[1]["test_rel_l2"] / rows[0]["test_rel_l2"],
+            "both_over_forecast_heldout": rows[1]["heldout_rel_l2"] / rows[0]["heldout_rel_l2"]}
 
 
 def part_scaling(args):
@@ -141,6 +145,68 @@ def part_scaling(args):
     for p in res["points"]:
         print(json.dumps(p), flush=True)
     return {"load": machine_load(), **res}
+
+
+def kuramoto_oracle(path, split: str, lookback: int = 16, horizon: int = 8, windows: int = 16) -> dict:
+    """Relative L2 of a noise-free RK4 integration of the true equations (true ω, K(t) and
+    W) from each window's last observed frame, on the windows ``evaluate`` scores: a
+    near-floor for any forecaster of this noisy data (none of the models sees ω or K(t))."""
+    import numpy as np
+    import scipy.sparse as sp
+    import zarr
+
+    from roma_core.data import trajectory_graph
+    from roma_core.data.windows import Windows
+
+    z = zarr.open(str(path), mode="r")
+    spec = json.loads(z.attrs["spec"])
+    g = trajectory_graph(path)
+    state, times = np.asarray(z["state"][:], np.float64), np.asarray(z["time"][:])
+    omega = np.asarray(z["omega"][:], np.float64)
+    a = g.adjacency().astype(np.float64).tocsr()
+    w = np.maximum(np.asarray(a.sum(1)).ravel(), 1) ** spec["alpha"]
+    W = (sp.diags_array(1 / np.maximum(a @ w, 1e-300)) @ a @ sp.diags_array(w)).tocsr()
+    period = spec["mod_period"] or times[-1]
+
+    def coupling(t):
+        if spec["schedule"] == "constant":
+            return spec["coupling"]
+        phi = np.pi * spec["mod_p"] * t / period
+        pulse = (1 - spec["mod_d"]) * np.abs(np.cos(spec["mod_g"] * phi)) ** spec["mod_b"] + spec["mod_d"]
+        return spec["coupling"] * (spec["mod_a"] + (1 - spec["mod_a"]) * np.sin(phi) ** 2 * pulse)
+
+    def rhs(th, t):
+        sn, cs = np.sin(th), np.cos(th)
+        return omega + coupling(t) * (cs * (W @ sn) - sn * (W @ cs))
+
+    starts = Windows(g, state, lookback=lookback, horizon=horizon, features="phase").starts(split)
+    starts = starts[np.unique(np.linspace(0, len(starts) - 1, min(windows, len(starts))).astype(int))]
+    sub = 10
+    h = (times[1] - times[0]) / sub
+    errs = []
+    for s0 in starts:
+        th, t = state[s0 + lookback - 1].copy(), times[s0 + lookback - 1]
+        num = 0.0
+        for k in range(horizon):
+            for _ in range(sub):
+                k1 = rhs(th, t)
+                k2 = rhs(th + h / 2 * k1, t + h / 2)
+                k3 = rhs(th + h / 2 * k2, t + h / 2)
+                k4 = rhs(th + h * k3, t + h)
+                th, t = th + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), t + h
+            tgt = state[s0 + lookback + k]
+            num += ((np.sin(th) - np.sin(tgt)) ** 2 + (np.cos(th) - np.cos(tgt)) ** 2).sum()
+        errs.append(np.sqrt(num / (horizon * len(omega))))
+    return {"split": split, "oracle_rel_l2": float(np.mean(errs)), "windows": len(starts)}
+
+
+def part_oracle(args):
+    if args.dynamics != "kuramoto":
+        raise SystemExit("oracle: only for --dynamics kuramoto")
+    res = {"test": kuramoto_oracle(dataset("kuramoto", args.nodes, 1), "test"),
+           "heldout": kuramoto_oracle(dataset("kuramoto", args.nodes, 2), "all")}
+    print(json.dumps(res))
+    return res
 
 
 def million_step(nodes: int, steps: int) -> dict:
@@ -218,14 +284,14 @@ def part_encodings(args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["compare", "transfer", "scaling", "million", "encodings"])
+    ap.add_argument("part", choices=["compare", "transfer", "scaling", "million", "encodings", "oracle"])
     ap.add_argument("--dynamics", default="kuramoto", choices=["kuramoto", "burgers"])
     ap.add_argument("--nodes", type=int, default=None)
     ap.add_argument("--budget", type=float, default=150.0, help="training seconds per model")
     ap.add_argument("--sizes", default="8,12,16,24,32,48")
     ap.add_argument("--steps", type=int, default=10, help="million: training steps to time")
     ap.add_argument("--train-steps", type=int, default=0,
-                    help="compare/scaling: equal optimiser steps per model instead of --budget (0: budget)")
+                    help="compare/transfer/scaling: equal optimiser steps per model instead of --budget (0: budget)")
     args = ap.parse_args(argv)
     if args.nodes is None:
         args.nodes = 1_000_000 if args.part in ("million", "encodings") else 20_000
