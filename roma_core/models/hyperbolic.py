@@ -71,22 +71,6 @@ def tangent_bias(u, b, c):
     return g * (alpha * u + beta * y)
 
 
-def normalized_adjacency(edge_index, n, device=None):
-    """Sparse D^-1/2 (A + I) D^-1/2 of the batch graph (torch COO)."""
-    loops = torch.arange(n, device=edge_index.device)
-    ei = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
-    deg = torch.zeros(n, device=ei.device).index_add_(0, ei[0], torch.ones(ei.shape[1], device=ei.device))
-    w = deg[ei[0]].rsqrt() * deg[ei[1]].rsqrt()
-    return torch.sparse_coo_tensor(ei, w, (n, n), check_invariants=False).coalesce()
-
-
-def propagate(adj, h):
-    """adj @ h for h of shape (B, n, d)."""
-    b, n, d = h.shape
-    out = torch.sparse.mm(adj, h.permute(1, 0, 2).reshape(n, b * d))
-    return out.reshape(n, b, d).permute(1, 0, 2)
-
-
 class GraphConv(nn.Module):
     """One graph convolution, Euclidean (c = 0) or on the Poincaré ball.
 
