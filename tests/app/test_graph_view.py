@@ -101,3 +101,46 @@ def test_generate_from_widgets(open_page, page_text, tmp_path):
              what="the plot to show the new graph")
     plot_pixels(page, tmp_path / "graph_generated.png")
     assert page.roma_errors == [], page.roma_errors
+
+
+# client (CSS pixel) position of data point (x, y) in the visible plot whose frame is 680 px
+# wide: its canvas' place on the page + the frame's place in the canvas + the ranges Bokeh shows
+TO_SCREEN_JS = """([x, y]) => {
+  const found = [];
+  const views = Bokeh.index.query(v => v.model != null && v.model.x_range != null && v.model.frame_width === 680);
+  for (const v of views) {
+    const box = v.canvas_view.el.getBoundingClientRect();
+    const f = (v.frame_view || v.frame).bbox;
+    const xr = v.model.x_range, yr = v.model.y_range;
+    if (box.width === 0) continue;
+    found.push([box.left + f.left + (x - xr.start) / (xr.end - xr.start) * f.width,
+                box.top + f.top + (yr.end - y) / (yr.end - yr.start) * f.height]);
+  }
+  return found;
+}"""
+
+
+def test_hover_shows_the_node_under_the_cursor(open_page, page_text, tmp_path):
+    """Moving the mouse onto a known node (its screen position from the plot's ranges) shows
+    its id and degree in the hover panel; moving off every node clears it."""
+    from app import data as appdata, render
+
+    graph = appdata.default_session().graph
+    x, y, _ = render.layout(graph)
+    node = int(np.argmax(graph.degree))  # the largest hub: near the centre of the native disk
+    page = open_page()
+    page.wait_for_selector(f"{PLOT} canvas", timeout=90_000)
+    settled(page, timeout=90)
+    where = page.evaluate(TO_SCREEN_JS, [float(x[node]), float(y[node])])
+    assert len(where) == 1, where
+    sx, sy = where[0]
+    page.mouse.move(sx - 30, sy - 30)
+    page.mouse.move(sx, sy, steps=5)
+    text = wait_for(lambda: (lambda t: t if re.search(r"node \d+", t) else None)(page_text(page, ".roma-hover")),
+                    timeout=20, what="the hover panel to show a node")
+    assert f"node {node} " in text + " " and f"degree {int(graph.degree[node])}" in text, text
+    page.screenshot(path=tmp_path / "page_hover.png")
+    page.mouse.move(*page.evaluate(TO_SCREEN_JS, [-1.01, 1.01])[0])  # a corner: no node within reach
+    wait_for(lambda: "Point at a node" in page_text(page, ".roma-hover"), timeout=20,
+             what="the hover panel to clear off the nodes")
+    assert page.roma_errors == [], page.roma_errors
