@@ -1,5 +1,6 @@
-"""Full-graph inference in chunks of nodes (each with its ``layers``-hop halo, so graph
-convolutions see complete neighbourhoods; supernode tokens pool the chunk's own nodes)."""
+"""Full-graph inference in chunks of nodes, each with its ``layers``-hop halo so that graph
+convolutions see complete neighbourhoods. For ROMA a first pass over the chunks sums the
+supernode pools of the whole graph, so the result does not depend on the chunking."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,14 +30,22 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: b
     # receptive field: encoder layers, +1 for a neighbour-attention layer, +1 because the
     # symmetric normalisation of the outermost layer reads its neighbours' degrees
     hops = getattr(getattr(model, "spec", None), "layers", 0) + 2
-    values = target = attn = assign0 = None
-    tables = None
+    chunks = []
     for lo in range(0, n, chunk_nodes):
         core = np.arange(lo, min(n, lo + chunk_nodes))
         nodes = core if len(core) == n else ctx.sampler.halo(core, hops)
-        inside = np.isin(nodes, core)
+        chunks.append((core, nodes, np.isin(nodes, core)))
+    pooled = None
+    if len(chunks) > 1 and hasattr(model, "pool"):
+        parts = [model.pool(ctx.batch(starts, nodes, weight=inside.astype(np.float32)))
+                 for core, nodes, inside in chunks]
+        pooled = tuple(sum(p[i] for p in parts) for i in range(2))
+    values = target = attn = assign0 = None
+    tables = None
+    for core, nodes, inside in chunks:
         weight = None if len(core) == n else inside.astype(np.float32)
         batch = ctx.batch(starts, nodes, weight=weight)
+        batch.pooled = pooled
         pred = model(batch)
         v = pred.values.float().cpu().numpy()[:, inside]
         if values is None:

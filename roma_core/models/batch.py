@@ -19,6 +19,9 @@ class Batch:
     y:          (B, n, horizon, C) targets, when known
     nodes:      (n,) int64 global node ids
     weight:     (n,) per-node loss weight (nodes outside the chunk of interest get 0)
+    pooled:     first-level supernode pools (Σ_i S_0[i, s] z_i (B, N_1, d), Σ_i S_0[i, s]
+                (B, N_1)) gathered over the whole graph, for ROMA's chunked inference;
+                None: pool over this batch's nodes
     """
 
     x: torch.Tensor
@@ -30,6 +33,7 @@ class Batch:
     y: torch.Tensor | None = None
     nodes: torch.Tensor | None = None
     weight: torch.Tensor | None = None
+    pooled: tuple | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -37,6 +41,8 @@ class Batch:
 
     def to(self, device) -> "Batch":
         moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        if self.pooled is not None:
+            moved["pooled"] = tuple(t.to(device) for t in self.pooled)
         return replace(self, **moved)
 
 

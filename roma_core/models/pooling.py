@@ -54,14 +54,21 @@ class NeuralRG(nn.Module):
             logits = logits + prior_logits
         return [torch.softmax(logits, -1)] + [torch.softmax(t, -1) for t in self.tables], prior_logits
 
-    def forward(self, z, prior, weight=None):
+    @staticmethod
+    def pool(z, s0, weight=None):
+        """First-level pools over the batch's nodes (those with ``weight`` > 0 when given):
+        Σ_i S_0[i, s] z_i (B, N_1, dim) and Σ_i S_0[i, s] (B, N_1)."""
+        w = s0 if weight is None else s0 * weight[None, :, None]
+        return torch.bmm(w.transpose(1, 2), z), w.sum(1)
+
+    def forward(self, z, prior, weight=None, pooled=None):
         """Tokens of each node's supernodes: list over levels of (B, n, dim), the assignments
-        and the prior logits. ``weight`` (n,) restricts which nodes feed supernode means."""
+        and the prior logits. ``weight`` (n,) restricts which nodes feed supernode means;
+        ``pooled`` (from :meth:`pool`, summed over chunks of a graph) replaces the batch's."""
         assign, prior_logits = self.assignments(z, prior)
         s0 = assign[0]
-        w = s0 if weight is None else s0 * weight[None, :, None]
-        mass = w.sum(1)                                                    # (B, N_1)
-        tok = torch.bmm(w.transpose(1, 2), z) / (mass[..., None] + 1.0) + self.embed[0]
+        sums, mass = self.pool(z, s0, weight) if pooled is None else pooled
+        tok = sums / (mass[..., None] + 1.0) + self.embed[0]
         # a node's level-l token is S_0 S_1 ... S_{l-1} tok_l: lift every level's tokens onto
         # the first level (up = S_1 ... S_{l-1}), then one product with S_0 for all levels
         lifted, up = [tok], None

@@ -24,9 +24,16 @@ class Roma(OperatorModel):
         self.loss_weights = {"entropy": spec.entropy_weight, "link": spec.link_weight,
                              "balance": spec.balance_weight, "prior": spec.prior_weight}
 
+    def pool(self, batch):
+        """The batch's first-level supernode pools (see :meth:`NeuralRG.pool`); summed over
+        the chunks of a graph they make chunked inference equal to one full-graph pass."""
+        z = self.encoder(self.embed(batch), batch.edge_index)
+        s0 = self.rg.assignments(z, batch.prior)[0][0]
+        return self.rg.pool(z, s0, batch.weight)
+
     def summarize(self, batch):
         z = self.encoder(self.embed(batch), batch.edge_index)                # (B, n, d)
-        tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight)
+        tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight, batch.pooled)
         h, attention = self.attn([z] + tokens)
         aux = NeuralRG.losses(assign, prior_logits, batch.edge_index, self.loss_weights)
         return h, attention, assign, aux
