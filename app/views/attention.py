@@ -27,7 +27,8 @@ from roma_core.errors import RomaError
 from .. import render
 from ..jobs import Job
 from ..state import Session
-from .forecast import PICK_RADIUS, RunForecast, cached, graph_panel, node_marker, run_forecast, start_when_free
+from .forecast import (PICK_RADIUS, RunForecast, cached, graph_panel, node_marker, run_forecast, set_slider_end,
+                       start_when_free)
 
 ALL_LEVELS = "all levels"
 SCALE_COLOURS = ["#4c4c4c", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
@@ -80,7 +81,10 @@ class AttentionView(pn.viewable.Viewer):
         self.job = Job(session)
         self._graph = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-attention-graph"])
         self._heatmap = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-attention-heatmap"])
-        self._summary = pn.Row(css_classes=["roma-attention-summary"])
+        # never an empty row (Bokeh's validation warns of one, W-1002): a note until the summary comes
+        self._summary = pn.Row(pn.pane.Markdown("*Which scales dominate across the graph appears here once the "
+                                                "forecast is loaded.*", margin=(10, 10)),
+                               css_classes=["roma-attention-summary"])
         self._build_widgets()
         if session is not None:
             session.param.watch(self._follow_session, ["run", "trajectory"])
@@ -113,7 +117,7 @@ class AttentionView(pn.viewable.Viewer):
         scales = result.attention.shape[-1]
         self.param.level.objects = [ALL_LEVELS] + scale_names(scales)[1:]
         self.param.window.bounds = (0, len(result.starts) - 1)
-        self._window_w.end = len(result.starts) - 1
+        set_slider_end(self._window_w, len(result.starts) - 1)
         n = result.graph.num_nodes
         self.param.node.bounds = (0, n - 1)
         self._node_w.end = n - 1
@@ -293,6 +297,7 @@ class AttentionView(pn.viewable.Viewer):
         load.on_click(lambda e: self.load())
         self._window_w = pn.widgets.IntSlider.from_param(self.param.window, sizing_mode="stretch_width",
                                                          disabled=self.param.average)
+        set_slider_end(self._window_w, self.param.window.bounds[1])
         self._node_w = pn.widgets.IntInput.from_param(self.param.node, sizing_mode="stretch_width",
                                                       css_classes=["roma-attention-node-input"])
         clear = pn.widgets.Button(label="Clear region", sizing_mode="stretch_width")

@@ -21,6 +21,7 @@ from pathlib import Path
 import datashader as ds
 import holoviews as hv
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 
@@ -335,6 +336,13 @@ def graph_panel(data: render.GraphData, points: hv.DynamicMap, colour: dict, tit
     return (layers * render.disk_outline()).opts(**opts), nodes
 
 
+def set_slider_end(slider, last: int) -> None:
+    """Give an integer slider its last value; a slider with nothing to choose (nothing loaded
+    yet, or one value) is hidden, and keeps start < end (Bokeh rejects equal ends: E-1021)."""
+    slider.end = max(int(last), slider.start + 1)
+    slider.visible = int(last) > slider.start
+
+
 def node_marker(data: render.GraphData, nodes) -> hv.Points:
     """Rings around the given node ids (none when empty)."""
     idx = np.atleast_1d(np.asarray([] if nodes is None else nodes, dtype=np.int64))
@@ -373,8 +381,12 @@ class ForecastView(pn.viewable.Viewer):
         self._data: render.GraphData | None = None
         self.job = Job(session)
         self._range = hv.streams.RangeXY()
+        self._frames: dict = {}
         self._build_widgets()
-        self._maps = pn.Row(css_classes=["roma-forecast-maps"])
+        # never an empty row (Bokeh's validation warns of one, W-1002): a note until the maps come
+        self._maps = pn.Row(pn.pane.Markdown("*The prediction, truth and error maps appear here once the "
+                                             "forecast is loaded.*", margin=(10, 10)),
+                            css_classes=["roma-forecast-maps"])
         self._series = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-forecast-series"])
         self._errors = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-forecast-errors"])
         if session is not None:
@@ -411,7 +423,8 @@ class ForecastView(pn.viewable.Viewer):
         self.param.window.bounds = (0, len(result.starts) - 1)
         self.param.step.bounds = (1, result.horizon)
         self.param.node.bounds = (0, n - 1)
-        self._window_w.end, self._step_w.end = len(result.starts) - 1, result.horizon
+        set_slider_end(self._window_w, len(result.starts) - 1)
+        set_slider_end(self._step_w, result.horizon)
         self._node_w.end = n - 1
         self.param.update(window=min(self.window, len(result.starts) - 1), step=min(self.step, result.horizon),
                           node=self.node if self.node is not None and self.node < n else int(np.argmax(
@@ -456,13 +469,24 @@ class ForecastView(pn.viewable.Viewer):
                      f"{unit} predicted {pred:.3f}, true {true:.3f}, error {r.node_error(w, k)[i]:.3f}")
 
     # ---------------------------------------------------------------- drawing
-    def _map(self, kind: str, window: int, step: int) -> hv.Points:
+    def _map_values(self, kind: str, window: int, step: int) -> np.ndarray:
+        """What the ``kind`` map colours: the predicted or true state, or the error, per node."""
         r = self.result
         if kind == "error":
-            v = r.node_error(window, step)
-        else:
-            v = r.state((r.values if kind == "prediction" else r.target)[window, :, step - 1])
-        return values_points(self._data, v.astype(np.float32))
+            return r.node_error(window, step).astype(np.float32)
+        return r.state((r.values if kind == "prediction" else r.target)[window, :, step - 1]).astype(np.float32)
+
+    def _map_nodes(self, kind: str) -> pd.DataFrame:
+        """x, y and the ``kind`` map's value per node at the current window and step (cached
+        per map, so zooming does not rebuild it)."""
+        key = (self.revision, self.window, self.step)
+        hit = self._frames.get(kind)
+        if hit is None or hit[0] != key:
+            d = self._data
+            hit = (key, pd.DataFrame({"x": d.nodes["x"].to_numpy(), "y": d.nodes["y"].to_numpy(),
+                                      "value": self._map_values(kind, self.window, self.step)}))
+            self._frames[kind] = hit
+        return hit[1]
 
     def _state_colour(self) -> dict:
         r = self.result
@@ -485,19 +509,34 @@ class ForecastView(pn.viewable.Viewer):
         self._streams = []
         state_c = self._state_colour()
         panels = []
+        self._frames = {}
+        size = 290
         for kind in ("prediction", "truth", "error"):
-            pts = hv.DynamicMap(pn.bind(self._map, kind=kind, window=self.param.window, step=self.param.step))
             colour = dict(state_c) if kind != "error" else dict(
                 cmap=render.colormap("inferno"), clim=(0.0, r.error_max), cnorm="linear",
                 clabel="error |ŷ − y|")
-            colour["colorbar"] = kind != "prediction"
-            marks = hv.DynamicMap(pn.bind(self._marks, node=self.param.node))
-            title = {"prediction": f"prediction ({r.model})", "truth": "truth", "error": "error"}[kind]
-            overlay, nodes = graph_panel(d, pts, colour, title, on_tap=self.pick, marks=marks, size=290,
-                                         keep=self._streams, range_stream=self._range)
+            # nodes and edges as one server-shaded image per zoom (as in the Graph view); all
+            # three maps aggregate for the range they share, so zooming one redraws all
+            layer = render.graph_layer(
+                lambda: d, lambda kind=kind: self._map_nodes(kind),
+                {k: colour[k] for k in ("cmap", "clim", "cnorm")},
+                streams=[self._range, hv.streams.PlotSize(), self.param.window, self.param.step], px=2,
+            ).opts(tools=["tap"])
+            layers = layer
+            if kind != "prediction":  # prediction and truth share one colour bar (the truth's)
+                layers = layers * render.colourbar(colour, colour["clabel"])
+            layers = layers * hv.DynamicMap(pn.bind(self._marks, node=self.param.node)) * render.disk_outline()
+            tap = hv.streams.Tap(source=layer, x=None, y=None)
+            tap.add_subscriber(lambda x=None, y=None, **_: self.pick(x, y))
+            self._streams.append(tap)  # HoloViews keeps only a weak reference to subscribers' streams
             if kind == "prediction":
-                self._range.source = nodes
-            panels.append(overlay)
+                self._range.source = layer
+            title = {"prediction": f"prediction ({r.model})", "truth": "truth", "error": "error"}[kind]
+            # explicit outer sizes (not frame_width): frame-sized figures beside other plots lay out empty
+            panels.append(layers.opts(
+                width=size + (15 if kind == "prediction" else 95), height=size + 35, xlim=render.EXTENT,
+                ylim=render.EXTENT, xaxis=None, yaxis=None, bgcolor="white", toolbar="above",
+                active_tools=["wheel_zoom"], show_legend=False, title=title, lod=render.ZOOM_LOD))
         # three panes whose axes Panel links (same x/y dimensions): zoom one, all follow
         self._maps[:] = [pn.pane.HoloViews(p, linked_axes=True, css_classes=[f"roma-forecast-{kind}"])
                          for p, kind in zip(panels, ("prediction", "truth", "error"))]
@@ -553,6 +592,8 @@ class ForecastView(pn.viewable.Viewer):
                                                        css_classes=["roma-forecast-step"])
         self._node_w = pn.widgets.IntInput.from_param(self.param.node, sizing_mode="stretch_width",
                                                       css_classes=["roma-forecast-node-input"])
+        set_slider_end(self._window_w, self.param.window.bounds[1])
+        set_slider_end(self._step_w, self.param.step.bounds[1])
         self._controls = pn.Column(
             self._step_w, self._window_w, self._node_w,
             pn.layout.Divider(),

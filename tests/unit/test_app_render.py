@@ -118,15 +118,24 @@ def test_graph_tab_keeps_the_session_graph_in_step():
     assert view.graph is other              # ... the graph view shows it
 
 
-def test_views_pass_bokeh_validation(small_graph):
-    """The figures the views serve pass Bokeh's document validation (the server logs any
-    issue, e.g. W-1005 for HoloViews' frame-sized figures), and frame-sized figures keep
-    the frame they ask for."""
+def _bokeh_issues(view):
+    """Bokeh's validation warnings and errors for the document a view serves, and its plots."""
     import panel as pn
     from bokeh.core.validation import check_integrity
     from bokeh.document import Document
     from bokeh.models import Plot
 
+    doc = Document()
+    root = pn.panel(view).get_root(doc)
+    doc.add_root(root)
+    issues = check_integrity(list(doc.models))
+    return [f"{i.code} {i.name} {i.extra}" for i in issues.warning + issues.error], list(root.select({"type": Plot}))
+
+
+def test_views_pass_bokeh_validation(small_graph):
+    """The figures the views serve pass Bokeh's document validation (the server logs any
+    issue, e.g. W-1005 for HoloViews' frame-sized figures), and frame-sized figures keep
+    the frame they ask for."""
     from app.state import Session
     from app.views.graph import GraphView
     from app.views.hierarchy import HierarchyView
@@ -134,14 +143,37 @@ def test_views_pass_bokeh_validation(small_graph):
 
     session = Session(graph=small_graph)
     for view in (GraphView(graph=small_graph), SimulateView(session=session), HierarchyView(session=session)):
-        doc = Document()
-        root = pn.panel(view).get_root(doc)
-        doc.add_root(root)
-        issues = check_integrity(list(doc.models))
-        found = [f"{i.code} {i.name} {i.extra}" for i in issues.warning + issues.error]
+        found, plots = _bokeh_issues(view)
         assert found == [], (type(view).__name__, found)
-        plots = list(root.select({"type": Plot}))
         assert plots and all(p.frame_width is None or p.sizing_mode is None for p in plots)
+
+
+@pytest.mark.timeout(300)
+def test_forecast_and_attention_pass_bokeh_validation_while_loading_and_loaded():
+    """The Forecast and Attention views pass Bokeh's validation before anything is loaded
+    (no run chosen), while their forecast job runs, and once it has been shown (W-1002
+    EMPTY_LAYOUT came from the rows they fill later)."""
+    from pathlib import Path
+
+    from app.views.attention import AttentionView
+    from app.views.forecast import ForecastView, cached
+
+    for cls in (ForecastView, AttentionView):
+        found, _ = _bokeh_issues(cls())
+        assert found == [], (cls.__name__, "no run", found)
+    assets = Path(__file__).resolve().parents[2] / "assets"
+    run, traj = assets / "roma_kuramoto_2k", assets / "kuramoto_2k.zarr"
+    if not run.exists():
+        pytest.skip("the shipped run is not built")
+    for cls in (ForecastView, AttentionView):
+        view = cls(run=str(run), trajectory=str(traj))
+        if cached(run, traj, "test") is None:  # the first view's job is still running: the loading state
+            found, _ = _bokeh_issues(view)
+            assert found == [], (cls.__name__, "loading", found)
+        view.job.wait(240)
+        assert view.result is not None, view.job.status
+        found, plots = _bokeh_issues(view)
+        assert found == [] and len(plots) >= 3, (cls.__name__, "loaded", found)
 
 
 def test_node_shading_against_references():
