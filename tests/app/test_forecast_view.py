@@ -140,6 +140,21 @@ def test_forecast_view_loads_steps_and_picks(open_page, page_text, tmp_path):
     time.sleep(1)
     page.screenshot(path=tmp_path / "forecast_picked.png")
     publish(tmp_path / "forecast_picked.png", "forecast_view.png")
+
+    # a wheel zoom on the truth map re-renders all three linked maps, zoomed in
+    kinds = ("prediction", "truth", "error")
+    before = {k: settled(page, f".roma-forecast-{k}") for k in kinds}
+    rect = page.locator(".roma-forecast-truth").first.bounding_box()
+    page.mouse.move(rect["x"] + rect["width"] * 0.2, rect["y"] + rect["height"] * 0.55)  # near the left rim
+    for _ in range(2):
+        page.mouse.wheel(0, -200)
+        time.sleep(0.2)
+    for k in kinds:
+        wait_for(lambda k=k: diff(shot(page, f".roma-forecast-{k}"), before[k]) > 2.0, timeout=30,
+                 what=f"the {k} map to follow the zoom")
+    page.mouse.move(5, 5)
+    settled(page, MAPS)
+    page.screenshot(path=tmp_path / "forecast_zoomed.png")
     assert page.roma_errors == [], page.roma_errors
 
 
