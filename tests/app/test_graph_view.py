@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
-from browser_util import diff, steady, wait_for
+from browser_util import diff, publish, steady, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]  # includes the shared server start
 
@@ -81,6 +81,7 @@ def test_graph_view_draws_recolours_and_picks(open_page, page_text, app_server, 
         page_text(page, ".roma-node")), timeout=20, what="the picked node's details")
     assert "node" in info and "κ" in info
     page.screenshot(path=tmp_path / "page_picked.png")
+    publish(tmp_path / "page_picked.png", "graph_view.png")
 
     assert page.roma_errors == [], page.roma_errors
     # Bokeh validates every session's document and logs what it finds (W-1005 and the like)
