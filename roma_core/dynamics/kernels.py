@@ -91,8 +91,7 @@ def _kuramoto_block(omega, k, ptr, idx, inv_norm, sn, cs, ws, out, lo, hi, zero)
         b = ptr[i + 1]
         d = b - a
         if i + 1 < hi and ptr[i + 2] - b == d:
-            s0 = zero; c0 = zero; s1 = zero; c1 = zero      # noqa: E702
-            t0 = zero; e0 = zero; t1 = zero; e1 = zero      # noqa: E702
+            s0 = c0 = s1 = c1 = t0 = e0 = t1 = e1 = zero
             for c in range(0, d, 2):
                 j0 = np.uint64(idx[a + c]) * np.uint64(2)
                 j1 = np.uint64(idx[a + c + 1]) * np.uint64(2)
@@ -110,7 +109,7 @@ def _kuramoto_block(omega, k, ptr, idx, inv_norm, sn, cs, ws, out, lo, hi, zero)
             out[i + 1] = omega[i + 1] + k * inv_norm[i + 1] * (cs[i + 1] * (t0 + t1) - sn[i + 1] * (e0 + e1))
             i += 2
         else:
-            s0 = zero; c0 = zero; s1 = zero; c1 = zero      # noqa: E702
+            s0 = c0 = s1 = c1 = zero
             for p in range(a, b, 2):
                 j0 = np.uint64(idx[p]) * np.uint64(2)
                 j1 = np.uint64(idx[p + 1]) * np.uint64(2)

@@ -271,8 +271,8 @@ def simulate(dynamics, graph, t_end: float, dt: float, save_every: int = 1, seed
 
 @contextlib.contextmanager
 def threads_for(size: int, backend: str):
-    """Threads for one run, set for the calling thread only (torch's and numba's settings
-    are per thread) and restored afterwards. Below PARALLEL_SIZE (nodes + stored entries)
+    """Threads for one run, set in the calling thread (numba's setting is per thread;
+    torch's holds for this thread and for threads started meanwhile) and restored after. Below PARALLEL_SIZE (nodes + stored entries)
     torch and numba use one thread, where a parallel region costs more than it saves;
     never dependent on what else runs on the machine. Above it numba's kernels use every
     core while, with the numba backend, torch's vector updates stay on one thread: two
