@@ -144,14 +144,11 @@ class Graph:
                           **coords) -> "Graph":
         """Fast path when pairs are already unique and loop-free (for undirected graphs,
         each edge given once in either orientation)."""
-        src = np.ascontiguousarray(src, dtype=np.int64)
-        dst = np.ascontiguousarray(dst, dtype=np.int64)
-        if not directed:
-            src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
-            if weights is not None:
-                weights = np.concatenate([weights, weights])
+        src, dst = np.ascontiguousarray(src), np.ascontiguousarray(dst)
+        if not (np.issubdtype(src.dtype, np.integer) and np.issubdtype(dst.dtype, np.integer)):
+            src, dst = src.astype(np.int64), dst.astype(np.int64)
         w = np.zeros(0) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
-        indptr, indices, w_sorted = _csr_from_pairs(src, dst, num_nodes, w, weights is not None)
+        indptr, indices, w_sorted = _csr_from_pairs(src, dst, num_nodes, w, weights is not None, not directed)
         return cls(indptr, indices, w_sorted if weights is not None else None, directed=directed, **coords)
 
     # ------------------------------------------------------------ sub-graphs
@@ -337,29 +334,40 @@ class Graph:
         return cls._from_parts({k: g[k][:] for k in g.array_keys()}, dict(g.attrs), g.store)
 
 
-def _csr_from_pairs(src, dst, n, weights, has_weights):
-    """Counting sort of (src, dst) pairs into CSR, then each row sorted by column."""
-    indptr, indices, w = _scatter_rows(src, dst, n, weights, has_weights)
+def _csr_from_pairs(src, dst, n, weights, has_weights, both_ways):
+    """Counting sort of (src, dst) pairs into CSR (``both_ways``: (dst, src) too, without
+    building the doubled pair arrays), then each row sorted by column."""
+    indptr, indices, w = _scatter_rows(src, dst, n, weights, has_weights, both_ways)
     _sort_rows(indptr, indices, w, has_weights)
     return indptr, indices, w
 
 
 @numba.njit(cache=True)
-def _scatter_rows(src, dst, n, weights, has_weights):
+def _scatter_rows(src, dst, n, weights, has_weights, both_ways):
     indptr = np.zeros(n + 1, dtype=np.int64)
     for s in src:
         indptr[s + 1] += 1
+    if both_ways:
+        for d in dst:
+            indptr[d + 1] += 1
     for i in range(n):
         indptr[i + 1] += indptr[i]
     fill = indptr[:-1].copy()
-    indices = np.empty(len(src), dtype=np.int32)
-    w = np.empty(len(src) if has_weights else 0, dtype=np.float64)
+    indices = np.empty(indptr[n], dtype=np.int32)
+    w = np.empty(indptr[n] if has_weights else 0, dtype=np.float64)
     for e in range(len(src)):
-        k = fill[src[e]]
-        indices[k] = dst[e]
+        a, b = src[e], dst[e]
+        k = fill[a]
+        indices[k] = b
         if has_weights:
             w[k] = weights[e]
-        fill[src[e]] += 1
+        fill[a] += 1
+        if both_ways:
+            k = fill[b]
+            indices[k] = a
+            if has_weights:
+                w[k] = weights[e]
+            fill[b] += 1
     return indptr, indices, w
 
 
