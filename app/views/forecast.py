@@ -331,7 +331,7 @@ def graph_panel(data: render.GraphData, points: hv.DynamicMap, colour: dict, tit
     opts = dict(width=size + (95 if colour.get("colorbar") else 15), height=size + 35, xlim=render.EXTENT,
                 ylim=render.EXTENT, xaxis=None,
                 yaxis=None, bgcolor="white", toolbar="above", active_tools=["wheel_zoom"], show_legend=False,
-                title=title)
+                title=title, lod=render.ZOOM_LOD)
     opts.update(extra_opts or {})
     return (layers * render.disk_outline()).opts(**opts), nodes
 
