@@ -1,12 +1,15 @@
-"""Helpers shared by the browser tests: polling for a condition, comparing screenshots."""
+"""Helpers shared by the browser tests: polling for a condition, screenshots of an element
+and comparing them, opening a tab, typing into a number field."""
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 
 def wait_for(predicate, timeout=60.0, every=0.3, what="condition"):
@@ -49,3 +52,24 @@ def publish(png, name: str) -> None:
         target = Path(__file__).resolve().parents[2] / "docs" / "img" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(png, target)
+
+
+def pixels(page, css: str, path=None) -> np.ndarray:
+    """The first element matching ``css`` as an RGB int16 image (also saved to ``path``)."""
+    png = page.locator(css).first.screenshot(path=path)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+
+
+def open_tab(page, name: str, ready_css: str):
+    """Click the dashboard tab ``name`` and wait until ``ready_css`` has drawn a canvas."""
+    page.wait_for_selector(".bk-tab", timeout=120_000)
+    page.locator(".bk-tab", has_text=name).first.click()
+    page.wait_for_selector(f"{ready_css} canvas", timeout=120_000)
+    return page
+
+
+def set_number(page, label: str, value) -> None:
+    """Type ``value`` into the number field labelled ``label`` and confirm it."""
+    box = page.get_by_label(label, exact=True).first
+    box.fill(str(value))
+    box.press("Enter")

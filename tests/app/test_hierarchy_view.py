@@ -3,16 +3,14 @@ references, session sharing, LRG profiles, the learned hierarchy) and in a real 
 (supernode colours at load, switching level, LRG's C(τ), highlighting a supernode)."""
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from roma_core.graphs import hyperbolic_graph
-from browser_util import diff, publish, steady, wait_for
+from browser_util import diff, open_tab, pixels, publish, steady, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PLOT, COARSE, SIZES, ANALYSIS = ".roma-hier-plot", ".roma-hier-coarse", ".roma-hier-sizes", ".roma-hier-analysis"
@@ -145,11 +143,6 @@ def test_learned_hierarchy_of_the_shipped_run():
 
 
 # ------------------------------------------------------------------ in the browser
-def pixels(page, css, path=None) -> np.ndarray:
-    png = page.locator(css).first.screenshot(path=path)
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
-
-
 def coloured(img: np.ndarray) -> np.ndarray:
     return (img.max(axis=2) - img.min(axis=2)) > 60
 
@@ -169,11 +162,7 @@ def settled(page, css=PLOT, timeout=60.0) -> np.ndarray:
 
 
 def open_hierarchy(open_page):
-    page = open_page(height=1120)  # the whole view, its side plots included
-    page.wait_for_selector(".bk-tab", timeout=120_000)
-    page.locator(".bk-tab", has_text="Hierarchy").first.click()
-    page.wait_for_selector(f"{PLOT} canvas", timeout=120_000)
-    return page
+    return open_tab(open_page(height=1120), "Hierarchy", PLOT)  # tall: the side plots too
 
 
 @pytest.fixture(scope="module")

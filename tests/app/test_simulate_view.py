@@ -2,22 +2,15 @@
 a small run with progress and its R(t), cancel, and two sessions simulating at once."""
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from browser_util import diff, publish, steady, wait_for
+from browser_util import diff, open_tab, pixels, publish, set_number, steady, wait_for
 
 
 PLOT, SERIES = ".roma-sim-plot", ".roma-sim-series"
-
-
-def pixels(page, css, path=None) -> np.ndarray:
-    png = page.locator(css).first.screenshot(path=path)
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
 
 
 def coloured(img: np.ndarray) -> np.ndarray:
@@ -45,16 +38,7 @@ def open_simulate(open_page, pages=None):
     page = open_page()
     if pages is not None:
         pages.append(page)
-    page.wait_for_selector(".bk-tab", timeout=120_000)
-    page.locator(".bk-tab", has_text="Simulate").first.click()
-    page.wait_for_selector(f"{PLOT} canvas", timeout=120_000)
-    return page
-
-
-def set_number(page, label: str, value) -> None:
-    box = page.get_by_label(label, exact=True).first
-    box.fill(str(value))
-    box.press("Enter")
+    return open_tab(page, "Simulate", PLOT)
 
 
 def summary(page, page_text) -> str:

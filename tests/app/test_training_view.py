@@ -3,7 +3,6 @@ browser), then in a real browser: the shipped run's curves at load, a tiny live 
 run that becomes the session's run, cancel, and a scaling result's fitted exponent."""
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -12,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from app.views.training import MetricsLog, TrainingView, load_scaling, power_law_band
 from roma_core.eval.scaling import fit_power_law, save_scaling
-from browser_util import publish, wait_for
+from browser_util import open_tab, pixels, publish, set_number, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "assets" / "roma_kuramoto_2k"
@@ -98,22 +96,8 @@ def test_view_follows_shipped_run_and_trains_into_session(tmp_path):
 
 
 # ---------------------------------------------------------------- in the browser
-def pixels(page, css) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(page.locator(css).first.screenshot())).convert("RGB")).astype(np.int16)
-
-
 def open_training(open_page):
-    page = open_page()
-    page.wait_for_selector(".bk-tab", timeout=120_000)
-    page.locator(".bk-tab", has_text="Training").first.click()
-    page.wait_for_selector(f"{LOSS} canvas", timeout=120_000)
-    return page
-
-
-def set_number(page, label: str, value) -> None:
-    box = page.get_by_label(label, exact=True).first
-    box.fill(str(value))
-    box.press("Enter")
+    return open_tab(open_page(), "Training", LOSS)
 
 
 def counts(page, run="roma_kuramoto_2k") -> dict:
