@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 TWO_PI = 2.0 * math.pi
+U1, U2 = np.uint64(1), np.uint64(2)  # unsigned entry positions (see _kuramoto_block)
 BLOCKS_PER_THREAD = 8
 
 
@@ -76,47 +77,54 @@ def _fill_padded(indptr, indices, order, rank, ptr, n, weights, ew):
 
 @njit(cache=True)
 def _pairs_block(sn, cs, w, ws, lo, hi):
-    for i in range(lo, hi):
-        ws[2 * i] = w[i] * sn[i]
-        ws[2 * i + 1] = w[i] * cs[i]
+    i = np.uint64(lo)
+    while i < np.uint64(hi):
+        ws[U2 * i] = w[i] * sn[i]
+        ws[U2 * i + U1] = w[i] * cs[i]
+        i += U1
 
 
 @njit(cache=True)
 def _kuramoto_block(omega, k, ptr, idx, inv_norm, sn, cs, ws, out, lo, hi, zero):
     """Rows [lo, hi): two rows of equal (padded) length at a time, four sums each, so
-    eight independent additions hide their latency."""
+    eight independent additions hide their latency. Entry positions are unsigned: numba
+    then skips its negative-index wraparound, which cost as much as the gathers."""
     i = lo
     while i < hi:
-        a = ptr[i]
-        b = ptr[i + 1]
-        d = b - a
-        if i + 1 < hi and ptr[i + 2] - b == d:
+        a = np.uint64(ptr[i])
+        b = np.uint64(ptr[i + 1])
+        if i + 1 < hi and np.uint64(ptr[i + 2]) - b == b - a:
             s0 = c0 = s1 = c1 = t0 = e0 = t1 = e1 = zero
-            for c in range(0, d, 2):
-                j0 = np.uint64(idx[a + c]) * np.uint64(2)
-                j1 = np.uint64(idx[a + c + 1]) * np.uint64(2)
-                q0 = np.uint64(idx[b + c]) * np.uint64(2)
-                q1 = np.uint64(idx[b + c + 1]) * np.uint64(2)
+            p, q = a, b
+            while p < b:
+                j0 = np.uint64(idx[p]) * U2
+                j1 = np.uint64(idx[p + U1]) * U2
+                q0 = np.uint64(idx[q]) * U2
+                q1 = np.uint64(idx[q + U1]) * U2
                 s0 += ws[j0]
-                c0 += ws[j0 + np.uint64(1)]
+                c0 += ws[j0 + U1]
                 s1 += ws[j1]
-                c1 += ws[j1 + np.uint64(1)]
+                c1 += ws[j1 + U1]
                 t0 += ws[q0]
-                e0 += ws[q0 + np.uint64(1)]
+                e0 += ws[q0 + U1]
                 t1 += ws[q1]
-                e1 += ws[q1 + np.uint64(1)]
+                e1 += ws[q1 + U1]
+                p += U2
+                q += U2
             out[i] = omega[i] + k * inv_norm[i] * (cs[i] * (s0 + s1) - sn[i] * (c0 + c1))
             out[i + 1] = omega[i + 1] + k * inv_norm[i + 1] * (cs[i + 1] * (t0 + t1) - sn[i + 1] * (e0 + e1))
             i += 2
         else:
             s0 = c0 = s1 = c1 = zero
-            for p in range(a, b, 2):
-                j0 = np.uint64(idx[p]) * np.uint64(2)
-                j1 = np.uint64(idx[p + 1]) * np.uint64(2)
+            p = a
+            while p < b:
+                j0 = np.uint64(idx[p]) * U2
+                j1 = np.uint64(idx[p + U1]) * U2
                 s0 += ws[j0]
-                c0 += ws[j0 + np.uint64(1)]
+                c0 += ws[j0 + U1]
                 s1 += ws[j1]
-                c1 += ws[j1 + np.uint64(1)]
+                c1 += ws[j1 + U1]
+                p += U2
             out[i] = omega[i] + k * inv_norm[i] * (cs[i] * (s0 + s1) - sn[i] * (c0 + c1))
             i += 1
 
@@ -127,10 +135,13 @@ def _weighted_block(omega, k, ptr, idx, ew, inv_norm, sn, cs, ws, out, lo, hi, z
     for i in range(lo, hi):
         s = zero
         c = zero
-        for p in range(ptr[i], ptr[i + 1]):
-            j = np.uint64(idx[p]) * np.uint64(2)
+        p = np.uint64(ptr[i])
+        end = np.uint64(ptr[i + 1])
+        while p < end:
+            j = np.uint64(idx[p]) * U2
             s += ew[p] * ws[j]
-            c += ew[p] * ws[j + np.uint64(1)]
+            c += ew[p] * ws[j + U1]
+            p += U1
         out[i] = omega[i] + k * inv_norm[i] * (cs[i] * s - sn[i] * c)
 
 
