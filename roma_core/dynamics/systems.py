@@ -141,11 +141,8 @@ class KuramotoSystem(System):
     def rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         k = self.coupling_at(t)
         if self.backend == "numba":
-            theta = y.numpy()
-            np.sin(theta, out=self.sn)
-            np.cos(theta, out=self.cs)
-            kernels.kuramoto_rhs(self.omega.numpy(), k, *self.layout, self.inv, self.sn, self.cs, self.w,
-                                 self.ws, out.numpy(), self.bounds, self.np_dtype(0))
+            kernels.kuramoto_rhs(self.omega.numpy(), k, *self.layout, self.inv, y.numpy(), self.w, self.sn,
+                                 self.cs, self.ws, out.numpy(), self.bounds, self.np_dtype(0))
             return out
         s, c = torch.sin(y), torch.cos(y)
         if self.backend == "mean_field":      # W_ij = 1/(N−1); the j = i term cancels
