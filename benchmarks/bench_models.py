@@ -26,23 +26,26 @@ from benchmarks._util import isolated, machine_load
 
 OUT = Path(os.environ.get("ROMA_BENCH_OUT", "/tmp/roma_bench_models"))
 BASELINES = ["transformer", "gnn", "deeponet"]
+SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0}   # set from the command line in main()
 
 
-def dataset(dynamics: str, nodes: int, seed: int) -> Path:
-    """Simulate (once, cached under OUT) a trajectory on an S1 graph of ``nodes`` nodes."""
+def dataset(dynamics: str, nodes: int, seed: int, t_end: float = 0.0) -> Path:
+    """Simulate (once, cached under OUT) a trajectory on an S1 graph of ``nodes`` nodes;
+    ``t_end`` 0 is the default length (Kuramoto 40, Burgers 10)."""
     from roma_core.dynamics import BurgersSpec, KuramotoSpec, simulate
     from roma_core.graphs import hyperbolic_graph
 
-    path = OUT / f"{dynamics}_{nodes}_s{seed}.zarr"
+    t_end = t_end or SETUP["t_end"] or (40.0 if dynamics == "kuramoto" else 10.0)
+    path = OUT / f"{dynamics}_{nodes}_s{seed}{'' if t_end in (10.0, 40.0) else f'_t{t_end:g}'}.zarr"
     if path.exists():
         return path
     OUT.mkdir(parents=True, exist_ok=True)
     g = hyperbolic_graph(nodes, mean_degree=10, seed=seed)
     if dynamics == "kuramoto":   # modulated K(t), noise
-        simulate(KuramotoSpec(noise=0.1), g, t_end=40, dt=0.01, save_every=10, seed=seed, out=path)
+        simulate(KuramotoSpec(noise=0.1), g, t_end=t_end, dt=0.01, save_every=10, seed=seed, out=path)
     else:                        # graph Burgers: a steepening bump plus 20 bursts of activity
         simulate(BurgersSpec(advection=3.0, initial="bump", initial_width=0.3, sources=20, source_width=0.3,
-                             noise=0.01, viscosity=1e-4, gap_floor=20), g, t_end=10, dt=1e-3, save_every=50,
+                             noise=0.01, viscosity=1e-4, gap_floor=20), g, t_end=t_end, dt=1e-3, save_every=50,
                  seed=seed, out=path)
     return path
 
@@ -50,7 +53,7 @@ def dataset(dynamics: str, nodes: int, seed: int) -> Path:
 def model_spec(**kw):
     from roma_core.specs import ModelSpec
 
-    base = dict(lookback=16, horizon=8, hidden=32, heads=4, supernodes=64, levels=3, pos_dim=8, basis=32)
+    base = dict(lookback=SETUP["lookback"], horizon=SETUP["horizon"], hidden=32, heads=4, supernodes=64, levels=3, pos_dim=8, basis=32)
     return ModelSpec(**{**base, **kw})
 
 
@@ -87,7 +90,7 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
     rows = []
     for name, task in zip(models, tasks):
         s = spec if name in ("roma", "persistence") else match_width(name, spec, target)
-        run = OUT / f"{tag}_{dynamics}_{nodes}_{name}_{task}"
+        run = OUT / f"{tag}_{dynamics}_{nodes}_L{SETUP['lookback']}H{SETUP['horizon']}_{name}_{task}"
         t = time.perf_counter()
         ts = train_spec(0.0, task=task, steps=steps) if steps else train_spec(budget, task=task)
         res = train(win, name, s, ts, run)
@@ -292,13 +295,18 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=10, help="million: training steps to time")
     ap.add_argument("--train-steps", type=int, default=0,
                     help="compare/transfer/scaling: equal optimiser steps per model instead of --budget (0: budget)")
+    ap.add_argument("--lookback", type=int, default=16, help="frames the models see")
+    ap.add_argument("--horizon", type=int, default=8, help="frames they forecast")
+    ap.add_argument("--t-end", type=float, default=0.0, help="trajectory length (0: Kuramoto 40, Burgers 10)")
     args = ap.parse_args(argv)
+    SETUP.update(lookback=args.lookback, horizon=args.horizon, t_end=args.t_end)
     if args.nodes is None:
         args.nodes = 1_000_000 if args.part in ("million", "encodings") else 20_000
     print(machine_load(), flush=True)
     res = globals()[f"part_{args.part}"](args)
     OUT.mkdir(parents=True, exist_ok=True)
-    name = f"{args.part}_{args.dynamics}_{args.nodes}{'_steps' if args.train_steps else ''}.json"
+    window = "" if (args.lookback, args.horizon) == (16, 8) else f"_L{args.lookback}H{args.horizon}"
+    name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{'_steps' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))
 
