@@ -195,12 +195,9 @@ class BurgersSystem(System):
         if not g.nnz:
             return 0.0
         w, inv = self._w_inv
-        rows = g.row_ids()
-        d = np.abs(self.pos[g.indices] - self.pos[rows])
-        h = np.maximum(np.minimum(d, 2 * math.pi - d), self.hmin)
-        entry = self.entry_weights(w, inv)
-        dif = np.bincount(rows, entry / h ** 2, minlength=g.num_nodes)
-        adv = np.bincount(rows, entry / h, minlength=g.num_nodes)
+        ew = g.weights if g.weights is not None else np.zeros(0)
+        dif, adv = kernels.burgers_gap_sums(self.pos, w, inv, g.indptr, g.indices, ew, g.weights is not None,
+                                            self.hmin, kernels.row_blocks(g.indptr))
         s = self.spec
         return float(np.max(2 * (s.viscosity * dif + abs(s.advection) * np.abs(u0) * adv)))
 
