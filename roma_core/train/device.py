@@ -26,8 +26,12 @@ def distributed() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def init_distributed(device: torch.device) -> None:
+def init_distributed(device: torch.device) -> bool:
+    """Join torchrun's process group (nccl on GPU, gloo on CPU); True when this call created
+    it (the caller then destroys it when done), False when it already existed."""
     import torch.distributed as dist
 
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if dist.is_initialized():
+        return False
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return True

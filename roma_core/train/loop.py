@@ -80,8 +80,7 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
     if train_spec.threads:
         torch.set_num_threads(train_spec.threads)
     device = resolve_device(train_spec.device, local_rank)
-    if world > 1:
-        init_distributed(device)
+    own_group = world > 1 and init_distributed(device)
     from ..specs import ModelSpec
 
     model_spec = ModelSpec.from_dict({**model_spec.to_dict(), "channels": windows.channels})
@@ -193,6 +192,9 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
             metrics_file.close()
     if world > 1:
         torch.distributed.barrier()
+        del net                 # the DDP reducer goes before its process group, not at exit
+        if own_group:           # left to interpreter exit, gloo's threads could abort the process
+            torch.distributed.destroy_process_group()
     return {**last, "params": params, "steps": step, "model": model}
 
 
