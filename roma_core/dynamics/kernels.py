@@ -5,12 +5,12 @@ cores and a serial inner function does the work. Nodes in angular order (as the
 generator returns them) keep most gathers in cache.
 
 Kuramoto uses sin(θ_j − θ_i) = sin θ_j cos θ_i − cos θ_j sin θ_i: sin and cos are computed
-once per node, in parallel (0.7 ms for 10^6 phases on 2 cores, where numpy's sin + cos take
-1.05 ms in float32 on one core and 33 ms in float64), then every row sums the weighted
+once per node, in parallel (~0.85 ms for 10^6 phases on 2 cores, where numpy's sin + cos
+take 1.05 ms in float32 on one core and 33 ms in float64), then every row sums the weighted
 (sin θ_j, cos θ_j) of its neighbours, stored interleaved so that each entry is one gather.
-The sums run in the state's precision with scalar loads (LLVM's AVX-512 gathers were ~2x slower here) on a
-layout built once per graph (:func:`padded_rows`): the row-length branches of a plain
-CSR loop cost as much as the gathers themselves at ~10 entries per row.
+The sums run in the state's precision with scalar loads (LLVM's AVX-512 gathers were ~2x
+slower here) on a layout built once per graph (:func:`padded_rows`): the row-length
+branches of a plain CSR loop cost as much as the gathers themselves at ~10 entries per row.
 """
 from __future__ import annotations
 
