@@ -168,7 +168,7 @@ def open_run(path, graph: Graph | None = None, hierarchy=None, progress=None) ->
         except RomaError:
             shown.hierarchy = None  # no angles on a large graph: global R only
     if kind == "burgers" or glob is None:
-        lo, hi, total = math.inf, -math.inf, 0.0
+        lo, hi = math.inf, -math.inf
         sums = np.zeros(shown.frames)
         for t0, t1, x in _chunks(shown):
             lo, hi = min(lo, float(np.nanmin(x))), max(hi, float(np.nanmax(x)))

@@ -24,7 +24,6 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..models import match_width
-    from ..progress import tqdm_progress
     from ..train import train
     from ..train.data import load_windows
 

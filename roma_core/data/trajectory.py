@@ -167,7 +167,7 @@ def describe(path) -> str:
              f"  time {t[0]:g} .. {t[-1]:g} (dt {a.get('dt')}, a frame every {a.get('save_every')} steps)",
              f"  integrator {a.get('integrator')}, {a.get('dtype')} on {a.get('device')}, seed {a.get('seed')}",
              f"  graph fingerprint {a.get('graph_fingerprint')}",
-             f"  variables: " + ", ".join(f"{k}{tuple(v.dims)}" for k, v in sorted(ds.data_vars.items()))]
+             "  variables: " + ", ".join(f"{k}{tuple(v.dims)}" for k, v in sorted(ds.data_vars.items()))]
     for name in ("order_parameter", "mass"):
         if name in ds and ds[name].size:
             v = ds[name].values

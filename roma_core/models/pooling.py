@@ -8,8 +8,6 @@ batch, plus a learned per-supernode embedding (so an empty supernode still has o
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 

@@ -1,8 +1,6 @@
 """ROMA: graph encoder (Poincaré or Euclidean) -> neural RG -> multiscale attention -> DeepONet."""
 from __future__ import annotations
 
-import torch
-
 from .attention import MultiscaleAttention
 from .base import InputEmbedding, OperatorModel
 from .hyperbolic import GraphEncoder

@@ -1,8 +1,6 @@
 """Training losses."""
 from __future__ import annotations
 
-import torch
-
 
 def relative_l2(pred, target, weight=None, eps: float = 1e-8):
     """Mean over windows of ||pred - target|| / ||target|| (over nodes, horizon, channels);

@@ -1,5 +1,4 @@
 """``roma coarsen``: end to end on small graphs, and its errors."""
-import numpy as np
 import pytest
 
 from roma_core.cli import main

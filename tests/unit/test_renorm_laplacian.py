@@ -104,6 +104,8 @@ def test_disconnected_profile_is_union_of_components():
     s = (np.log(z) + taus * m1 / z) / math.log(n)
     prof = diffusion_profile(g, taus)
     np.testing.assert_allclose(prof["S"], s, atol=1e-9)
+    c = taus ** 2 * (m2 / z - (m1 / z) ** 2) / math.log(n)      # −dS/d ln τ in closed form
+    np.testing.assert_allclose(prof["C"], c, atol=1e-9)
     est = diffusion_profile(g, taus, method="slq", lowest=4, probes=48)
     assert est.attrs["components"] == 2 + 0  # each part is connected
     np.testing.assert_allclose(est["S"], s, atol=0.02)
