@@ -26,7 +26,7 @@ from benchmarks._util import isolated, machine_load
 
 OUT = Path(os.environ.get("ROMA_BENCH_OUT", "/tmp/roma_bench_models"))
 BASELINES = ["transformer", "gnn", "deeponet"]
-SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0}   # set from the command line in main()
+SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0}   # set from the command line in main()
 
 
 def dataset(dynamics: str, nodes: int, seed: int, t_end: float = 0.0) -> Path:
@@ -62,7 +62,7 @@ def train_spec(budget, **kw):
 
     # ~1,000-node random-walk subgraphs: many cheap steps fit the budget on a shared 2-core CPU
     base = dict(steps=100_000, time_budget=budget, windows=4, roots=128, walk_length=8, eval_every=0,
-                checkpoint_every=100_000, device="cpu", threads=1, lr=3e-3)
+                checkpoint_every=100_000, device="cpu", threads=1, lr=3e-3, seed=SETUP["seed"])
     return TrainSpec(**{**base, **kw})
 
 
@@ -90,7 +90,7 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
     rows = []
     for name, task in zip(models, tasks):
         s = spec if name in ("roma", "persistence") else match_width(name, spec, target)
-        run = OUT / f"{tag}_{dynamics}_{nodes}_L{SETUP['lookback']}H{SETUP['horizon']}_{name}_{task}"
+        run = OUT / f"{tag}_{dynamics}_{nodes}_L{SETUP['lookback']}H{SETUP['horizon']}s{SETUP['seed']}_{name}_{task}"
         t = time.perf_counter()
         ts = train_spec(0.0, task=task, steps=steps) if steps else train_spec(budget, task=task)
         res = train(win, name, s, ts, run)
@@ -298,15 +298,17 @@ def main(argv=None):
     ap.add_argument("--lookback", type=int, default=16, help="frames the models see")
     ap.add_argument("--horizon", type=int, default=8, help="frames they forecast")
     ap.add_argument("--t-end", type=float, default=0.0, help="trajectory length (0: Kuramoto 40, Burgers 10)")
+    ap.add_argument("--seed", type=int, default=0, help="training seed (weights, sampling)")
     args = ap.parse_args(argv)
-    SETUP.update(lookback=args.lookback, horizon=args.horizon, t_end=args.t_end)
+    SETUP.update(lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed)
     if args.nodes is None:
         args.nodes = 1_000_000 if args.part in ("million", "encodings") else 20_000
     print(machine_load(), flush=True)
     res = globals()[f"part_{args.part}"](args)
     OUT.mkdir(parents=True, exist_ok=True)
     window = "" if (args.lookback, args.horizon) == (16, 8) else f"_L{args.lookback}H{args.horizon}"
-    name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{'_steps' if args.train_steps else ''}.json"
+    seed = f"_seed{args.seed}" if args.seed else ""
+    name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{seed}{'_steps' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))
 
