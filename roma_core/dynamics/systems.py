@@ -195,9 +195,8 @@ class BurgersSystem(System):
         if not g.nnz:
             return 0.0
         w, inv = self._w_inv
-        ew = g.weights if g.weights is not None else np.zeros(0)
-        dif, adv = kernels.burgers_gap_sums(self.pos, w, inv, g.indptr, g.indices, ew, g.weights is not None,
-                                            self.hmin, kernels.row_blocks(g.indptr))
+        dif, adv = kernels.burgers_gap_sums(self.pos, w, inv, g.indptr, g.indices, self.ew, g.weights is not None,
+                                            self.hmin, self.bounds)
         s = self.spec
         return float(np.max(2 * (s.viscosity * dif + abs(s.advection) * np.abs(u0) * adv)))
 
