@@ -200,8 +200,8 @@ def kuramoto_oracle(path, split: str, lookback: int = 16, horizon: int = 8, wind
         th, t = state[s0 + lookback - 1].copy(), times[s0 + lookback - 1]
         om = omega
         if omega_from_lookback:
-            frames = range(s0, s0 + lookback)
-            seen = np.trapezoid([drift(state[f], times[f]) for f in frames], times[s0:s0 + lookback], axis=0)
+            frames = range(s0, s0 + lookback)   # the coupling drift seen over the window, integrated
+            seen = np.trapezoid([drift(state[f], times[f]) for f in frames], times[frames], axis=0)
             om = (th - state[s0] - seen) / (t - times[s0])
 
         def rhs(x, tt):
@@ -328,9 +328,8 @@ def main(argv=None):
     res = globals()[f"part_{args.part}"](args)
     OUT.mkdir(parents=True, exist_ok=True)
     window = "" if (args.lookback, args.horizon) == (16, 8) else f"_L{args.lookback}H{args.horizon}"
-    seed = f"_seed{args.seed}" if args.seed else ""
-    seed += f"_n{args.noise:g}" if args.noise >= 0 else ""
-    name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{seed}{'_steps' if args.train_steps else ''}.json"
+    tags = (f"_seed{args.seed}" if args.seed else "") + (f"_n{args.noise:g}" if args.noise >= 0 else "")
+    name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{tags}{'_steps' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))
 
