@@ -105,6 +105,7 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
         row = {"model": name, "task": task, "params": res["params"], "hidden": s.hidden, "steps": res["steps"],
                "train_s": round(wall, 1), "test_rel_l2": test["rel_l2"], "heldout_rel_l2": ho["rel_l2"],
                "test_per_step": test["rel_l2_per_step"], "order_parameter_mae": test.get("order_parameter_mae"),
+               "local_order_parameter_mae": {r["supernodes"]: r["mae"] for r in test.get("local_order_parameter_mae", [])},
                "attention": test["attention"].get("mean")}
         rows.append(row)
         print(json.dumps(row), flush=True)

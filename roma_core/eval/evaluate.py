@@ -10,7 +10,8 @@ from ..specs import TrainSpec
 from ..train import checkpoint as ckpt
 from ..train.data import load_windows
 from ..train.loop import Context
-from .metrics import attention_summary, order_parameter, relative_l2, relative_l2_per_step
+from .metrics import (attention_summary, block_order_parameters, order_parameter, relative_l2,
+                      relative_l2_per_step)
 from .predict import forecast
 
 
@@ -52,7 +53,27 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         r_pred, r_true = order_parameter(f.values), order_parameter(f.target)
         out["order_parameter_mae"] = float(np.abs(r_pred - r_true).mean())
         out["order_parameter_mae_per_step"] = np.abs(r_pred - r_true).mean(0).tolist()
+        out["local_order_parameter_mae"] = local_synchrony_errors(windows.graph, f.values, f.target)
     return out
+
+
+def local_synchrony_errors(graph, values, target, block: int = 4) -> list[dict]:
+    """Mean absolute error of the order parameter of every supernode, at every level of
+    the graph's geometric RG (blocks of ``block``^l angularly adjacent nodes, down to 16
+    supernodes): how well a forecast keeps synchrony at each scale. Empty for graphs
+    without angles."""
+    from ..renorm import geometric
+
+    if graph.theta is None:
+        return []
+    h = geometric(graph, block=block, min_nodes=16)
+    rows = []
+    for level in range(1, h.num_levels):
+        m = h.membership(level)
+        err = np.abs(block_order_parameters(values, m) - block_order_parameters(target, m)).mean()
+        rows.append({"level": level, "supernodes": int(h.sizes[level]),
+                     "nodes_per_supernode": graph.num_nodes / h.sizes[level], "mae": float(err)})
+    return rows
 
 
 def load_run(checkpoint, data, *, device: str = "cpu"):

@@ -18,12 +18,30 @@ def relative_l2(values, target, eps: float = 1e-12) -> float:
     return float((np.sqrt(diff) / (np.sqrt(ref) + eps)).mean())
 
 
+def _unit_phasors(features) -> np.ndarray:
+    """exp(iθ) from (sin θ, cos θ) features (..., 2), each vector normalised to length 1."""
+    s, c = features[..., 0], features[..., 1]
+    r = np.sqrt(s ** 2 + c ** 2) + 1e-12
+    return c / r + 1j * s / r
+
+
 def order_parameter(features) -> np.ndarray:
     """R = |<exp(iθ)>| over nodes from (sin θ, cos θ) features (..., N, horizon, 2); each
     node's predicted vector is normalised to the unit circle first."""
-    s, c = features[..., 0], features[..., 1]
-    r = np.sqrt(s ** 2 + c ** 2) + 1e-12
-    return np.abs((c / r + 1j * s / r).mean(axis=-2))
+    return np.abs(_unit_phasors(features).mean(axis=-2))
+
+
+def block_order_parameters(features, membership) -> np.ndarray:
+    """Local synchrony: R of every block of nodes, (B, blocks, horizon), from features
+    (B, N, horizon, 2) and each node's block index ``membership`` (N,)."""
+    import scipy.sparse as sp
+
+    n = len(membership)
+    counts = np.bincount(membership)
+    mean = sp.csr_array((1.0 / counts[membership], (membership, np.arange(n))), shape=(len(counts), n))
+    z = np.moveaxis(_unit_phasors(features), 1, 0).reshape(n, -1)       # (N, B * horizon)
+    r = np.abs(mean @ z.real + 1j * (mean @ z.imag))                       # (blocks, B * horizon)
+    return np.moveaxis(r.reshape((len(counts),) + features.shape[:1] + features.shape[2:3]), 0, 1)
 
 
 def attention_summary(attention) -> dict:

@@ -7,7 +7,7 @@ import torch
 
 from roma_core.cli import main
 from roma_core.dynamics import KuramotoSpec, simulate
-from roma_core.eval.metrics import order_parameter, relative_l2, relative_l2_per_step
+from roma_core.eval.metrics import block_order_parameters, order_parameter, relative_l2, relative_l2_per_step
 from roma_core.eval.predict import forecast
 from roma_core.eval.scaling import fit_power_law
 from roma_core.graphs import hyperbolic_graph
@@ -59,6 +59,20 @@ def test_metrics_against_hand_computation():
     assert np.allclose(order_parameter(np.stack([np.sin(theta), np.cos(theta)], -1)), 0.0, atol=1e-12)
 
 
+def test_block_order_parameters_by_hand():
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(0, 2 * np.pi, (2, 30, 3))
+    theta[:, :10] = 1.2                                        # block 0 synchronised: R = 1
+    theta[:, 10:20] = np.linspace(0, 2 * np.pi, 10, endpoint=False)[None, :, None]   # block 1 splay: R = 0
+    feats = np.stack([np.sin(theta), np.cos(theta)], -1) * rng.uniform(0.5, 2, (2, 30, 3, 1))
+    blocks = np.repeat([0, 1, 2], 10)
+    r = block_order_parameters(feats, blocks)
+    assert r.shape == (2, 3, 3)
+    assert np.allclose(r[:, 0], 1) and np.allclose(r[:, 1], 0, atol=1e-12)
+    assert np.allclose(r[:, 2], np.abs(np.exp(1j * theta[:, 20:]).mean(1)))
+    assert np.allclose(block_order_parameters(feats, np.zeros(30, int))[:, 0], order_parameter(feats))
+
+
 @pytest.mark.parametrize("name", ["roma", "gnn", "transformer", "deeponet"])
 def test_chunked_inference_equals_full_graph(stores, name):
     spec = ModelSpec(lookback=4, horizon=2, hidden=8, heads=2, pos_dim=2, basis=4, channels=2, supernodes=8, levels=2)
@@ -95,6 +109,9 @@ def test_cli_train_evaluate_compare_scaling(stores, tmp_path, capsys):
     assert m["held_out_graph"] and m["split"] == "all" and len(m["rel_l2_per_step"]) == 2
     assert len(m["attention"]["mean"]) == 3 and sum(m["attention"]["mean"]) == pytest.approx(1, abs=1e-5)
     assert 0 <= m["order_parameter_mae"] < 1
+    local = m["local_order_parameter_mae"]     # 150 nodes in blocks of 4: 38 supernodes, then < 16
+    assert [r["level"] for r in local] == list(range(1, len(local) + 1)) and local[0]["supernodes"] == 38
+    assert all(0 <= r["mae"] < 1 for r in local)
     assert main(["compare", str(tmp_path / "roma"), str(tmp_path / "don"), "--data", str(a),
                  "--heldout", str(b), "--out", str(tmp_path / "cmp.json")]) == 0
     rows = {r["model"]: r for r in json.loads((tmp_path / "cmp.json").read_text())}
