@@ -14,6 +14,8 @@ def compare(checkpoints, data, heldout=None, *, max_windows: int = 16) -> list[d
                    "train_seconds": 0.0 if name else test["train_seconds"], "steps": 0 if name else test["step"],
                    "task": "-" if name else test["task"], "test_rel_l2": test["rel_l2"],
                    "checkpoint": str(path)}
+            if "order_parameter_mae" in test:       # phases: error of the global synchrony R(t)
+                row["test_r_mae"] = test["order_parameter_mae"]
             if heldout:
                 row["heldout_rel_l2"] = evaluate(path, heldout, max_windows=max_windows, model_name=name)["rel_l2"]
             rows.append(row)
@@ -21,7 +23,7 @@ def compare(checkpoints, data, heldout=None, *, max_windows: int = 16) -> list[d
 
 
 def format_table(rows) -> str:
-    cols = ["model", "task", "params", "steps", "train_seconds", "test_rel_l2", "heldout_rel_l2"]
+    cols = ["model", "task", "params", "steps", "train_seconds", "test_rel_l2", "heldout_rel_l2", "test_r_mae"]
     cols = [c for c in cols if any(c in r for r in rows)]
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
     cells = [cols] + [[fmt(r.get(c, "")) for c in cols] for r in rows]

@@ -116,6 +116,7 @@ def test_cli_train_evaluate_compare_scaling(stores, tmp_path, capsys):
                  "--heldout", str(b), "--out", str(tmp_path / "cmp.json")]) == 0
     rows = {r["model"]: r for r in json.loads((tmp_path / "cmp.json").read_text())}
     assert set(rows) == {"roma", "deeponet", "persistence"}
+    assert all(0 <= r["test_r_mae"] < 1 for r in rows.values())
     # persistence error, recomputed from the raw phases of the test span
     w = load_windows(a, ModelSpec(lookback=4, horizon=2), TrainSpec())
     starts = w.starts("test")
