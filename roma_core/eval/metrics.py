@@ -39,9 +39,11 @@ def block_order_parameters(features, membership) -> np.ndarray:
     n = len(membership)
     counts = np.bincount(membership)
     mean = sp.csr_array((1.0 / counts[membership], (membership, np.arange(n))), shape=(len(counts), n))
-    z = np.moveaxis(_unit_phasors(features), 1, 0).reshape(n, -1)       # (N, B * horizon)
-    r = np.abs(mean @ z.real + 1j * (mean @ z.imag))                       # (blocks, B * horizon)
-    return np.moveaxis(r.reshape((len(counts),) + features.shape[:1] + features.shape[2:3]), 0, 1)
+    out = []
+    for window in features:                          # one window at a time bounds memory at 10^6 nodes
+        z = _unit_phasors(window)                    # (N, horizon)
+        out.append(np.abs(mean @ z.real + 1j * (mean @ z.imag)))
+    return np.stack(out)
 
 
 def attention_summary(attention) -> dict:
