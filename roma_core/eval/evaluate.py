@@ -67,13 +67,11 @@ def local_synchrony_errors(graph, values, target, block: int = 4) -> list[dict]:
     if graph.theta is None:
         return []
     h = geometric(graph, block=block, min_nodes=16)
-    rows = []
-    for level in range(1, h.num_levels):
-        m = h.membership(level)
-        err = np.abs(block_order_parameters(values, m) - block_order_parameters(target, m)).mean()
-        rows.append({"level": level, "supernodes": int(h.sizes[level]),
-                     "nodes_per_supernode": graph.num_nodes / h.sizes[level], "mae": float(err)})
-    return rows
+    levels = range(1, h.num_levels)
+    parts = [h.membership(level) for level in levels]
+    pred, true = block_order_parameters(values, parts), block_order_parameters(target, parts)
+    return [{"level": level, "supernodes": int(h.sizes[level]), "nodes_per_supernode": graph.num_nodes / h.sizes[level],
+             "mae": float(np.abs(p - t).mean())} for level, p, t in zip(levels, pred, true)]
 
 
 def load_run(checkpoint, data, *, device: str = "cpu"):

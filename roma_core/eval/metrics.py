@@ -31,19 +31,23 @@ def order_parameter(features) -> np.ndarray:
     return np.abs(_unit_phasors(features).mean(axis=-2))
 
 
-def block_order_parameters(features, membership) -> np.ndarray:
-    """Local synchrony: R of every block of nodes, (B, blocks, horizon), from features
-    (B, N, horizon, 2) and each node's block index ``membership`` (N,)."""
+def block_order_parameters(features, memberships) -> list[np.ndarray]:
+    """Local synchrony: for each partition in ``memberships`` (each node's block index,
+    (N,) per partition), R of every block, (B, blocks, horizon), from features (B, N,
+    horizon, 2)."""
     import scipy.sparse as sp
 
-    n = len(membership)
-    counts = np.bincount(membership)
-    mean = sp.csr_array((1.0 / counts[membership], (membership, np.arange(n))), shape=(len(counts), n))
-    out = []
+    n = features.shape[1]
+    means = []
+    for m in memberships:
+        counts = np.bincount(m)
+        means.append(sp.csr_array((1.0 / counts[m], (m, np.arange(n))), shape=(len(counts), n)))
+    out = [[] for _ in means]
     for window in features:                          # one window at a time bounds memory at 10^6 nodes
-        z = _unit_phasors(window)                    # (N, horizon)
-        out.append(np.abs(mean @ z.real + 1j * (mean @ z.imag)))
-    return np.stack(out)
+        z = _unit_phasors(window)                    # (N, horizon), shared by every partition
+        for rows, mean in zip(out, means):
+            rows.append(np.abs(mean @ z.real + 1j * (mean @ z.imag)))
+    return [np.stack(rows) for rows in out]
 
 
 def attention_summary(attention) -> dict:

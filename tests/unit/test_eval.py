@@ -66,11 +66,11 @@ def test_block_order_parameters_by_hand():
     theta[:, 10:20] = np.linspace(0, 2 * np.pi, 10, endpoint=False)[None, :, None]   # block 1 splay: R = 0
     feats = np.stack([np.sin(theta), np.cos(theta)], -1) * rng.uniform(0.5, 2, (2, 30, 3, 1))
     blocks = np.repeat([0, 1, 2], 10)
-    r = block_order_parameters(feats, blocks)
-    assert r.shape == (2, 3, 3)
+    r, whole = block_order_parameters(feats, [blocks, np.zeros(30, int)])
+    assert r.shape == (2, 3, 3) and whole.shape == (2, 1, 3)
     assert np.allclose(r[:, 0], 1) and np.allclose(r[:, 1], 0, atol=1e-12)
     assert np.allclose(r[:, 2], np.abs(np.exp(1j * theta[:, 20:]).mean(1)))
-    assert np.allclose(block_order_parameters(feats, np.zeros(30, int))[:, 0], order_parameter(feats))
+    assert np.allclose(whole[:, 0], order_parameter(feats))
 
 
 @pytest.mark.parametrize("name", ["roma", "gnn", "transformer", "deeponet"])
