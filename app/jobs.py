@@ -21,6 +21,9 @@ Rules:
   current, so it may touch widgets and plots); a :class:`RomaError` shows its message in
   ``status`` and ``error`` (never a traceback; other exceptions are logged with their
   traceback and shown as one line); ``on_error(exc)`` is called too when given.
+* Stopping the server (``cancel_all``, called when ``roma serve`` returns) cancels every
+  running job; a job that fails after it was asked to stop counts as cancelled, not as a
+  bug (its inputs may be gone mid-shutdown).
 * Params updated from the worker thread are applied on the event loop: when a job is
   started inside a server session, every update is scheduled with the document's
   ``add_next_tick_callback``; in a notebook or a plain script (no server document) it
@@ -65,6 +68,15 @@ def running_job(session) -> "Job | None":
     """The job running in ``session`` now, if any."""
     with _active_lock:
         return _active.get(session)
+
+
+def cancel_all() -> int:
+    """Ask every running job to stop (the server is shutting down); returns how many."""
+    with _active_lock:
+        jobs = list(_active.values())
+    for job in jobs:
+        job._cancel.set()
+    return len(jobs)
 
 
 class Job(param.Parameterized):
@@ -192,9 +204,13 @@ class Job(param.Parameterized):
             outcome = ("cancelled", exc)
         except RomaError as exc:
             outcome = ("error", exc)
-        except Exception as exc:  # a bug, not bad input: keep the traceback in the server log
-            log.exception("%s failed", self.label)
-            outcome = ("error", exc)
+        except Exception as exc:
+            if self._cancel.is_set():  # asked to stop, then its inputs went away (server shutdown)
+                log.info("%s stopped after cancel: %s: %s", self.label, type(exc).__name__, exc)
+                outcome = ("cancelled", exc)
+            else:  # a bug, not bad input: keep the traceback in the server log
+                log.exception("%s failed", self.label)
+                outcome = ("error", exc)
         self._dispatch(lambda: self._finish(outcome, time.monotonic() - t0, on_done, on_error))
 
     def _finish(self, outcome, seconds: float, on_done, on_error) -> None:
@@ -224,4 +240,4 @@ class Job(param.Parameterized):
             self.running = False
 
 
-__all__ = ["Job", "pool", "running_job", "WORKERS"]
+__all__ = ["Job", "cancel_all", "pool", "running_job", "WORKERS"]

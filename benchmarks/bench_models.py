@@ -26,7 +26,9 @@ from benchmarks._util import isolated, machine_load
 
 OUT = Path(os.environ.get("ROMA_BENCH_OUT", "/tmp/roma_bench_models"))
 BASELINES = ["transformer", "gnn", "deeponet"]
-SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0}   # set from the command line in main()
+SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0, "graph": "s1"}   # set in main()
+# graphs: "s1" (<k> = 10, γ = 2.7, β = 2) or "paper" (the paper's: zero temperature, <k> = 3, γ = 3, largest component)
+GRAPHS = {"s1": dict(mean_degree=10), "paper": dict(mean_degree=3, gamma=3.0, beta=float("inf"), largest_component=True)}
 
 
 def dataset(dynamics: str, nodes: int, seed: int, t_end: float = 0.0) -> Path:
@@ -40,11 +42,11 @@ def dataset(dynamics: str, nodes: int, seed: int, t_end: float = 0.0) -> Path:
     default_noise = 0.1 if dynamics == "kuramoto" else 0.01
     noise = default_noise if SETUP["noise"] < 0 else SETUP["noise"]
     path = OUT / (f"{dynamics}_{nodes}_s{seed}{'' if t_end in (10.0, 40.0) else f'_t{t_end:g}'}"
-                  f"{'' if noise == default_noise else f'_n{noise:g}'}.zarr")
+                  f"{'' if noise == default_noise else f'_n{noise:g}'}{_graph_tag()}.zarr")
     if path.exists():
         return path
     OUT.mkdir(parents=True, exist_ok=True)
-    g = hyperbolic_graph(nodes, mean_degree=10, seed=seed)
+    g = hyperbolic_graph(nodes, seed=seed, **GRAPHS[SETUP["graph"]])
     if dynamics == "kuramoto":   # modulated K(t), noise
         simulate(KuramotoSpec(noise=noise), g, t_end=t_end, dt=0.01, save_every=10, seed=seed, out=path)
     else:                        # graph Burgers: a steepening bump plus 20 bursts of activity
@@ -52,6 +54,10 @@ def dataset(dynamics: str, nodes: int, seed: int, t_end: float = 0.0) -> Path:
                              noise=noise, viscosity=1e-4, gap_floor=20), g, t_end=t_end, dt=1e-3, save_every=50,
                  seed=seed, out=path)
     return path
+
+
+def _graph_tag() -> str:
+    return "" if SETUP["graph"] == "s1" else f"_{SETUP['graph']}"
 
 
 def model_spec(**kw):
@@ -95,7 +101,7 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
     for name, task in zip(models, tasks):
         s = spec if name in ("roma", "persistence") else match_width(name, spec, target)
         noise = "" if SETUP["noise"] < 0 else f"n{SETUP['noise']:g}"
-        run = OUT / f"{tag}_{dynamics}_{nodes}_L{SETUP['lookback']}H{SETUP['horizon']}s{SETUP['seed']}{noise}_{name}_{task}"
+        run = OUT / f"{tag}_{dynamics}_{nodes}_L{SETUP['lookback']}H{SETUP['horizon']}s{SETUP['seed']}{noise}{_graph_tag()}_{name}_{task}"
         t = time.perf_counter()
         ts = train_spec(0.0, task=task, steps=steps) if steps else train_spec(budget, task=task)
         res = train(win, name, s, ts, run)
@@ -321,15 +327,17 @@ def main(argv=None):
     ap.add_argument("--t-end", type=float, default=0.0, help="trajectory length (0: Kuramoto 40, Burgers 10)")
     ap.add_argument("--seed", type=int, default=0, help="training seed (weights, sampling)")
     ap.add_argument("--noise", type=float, default=-1.0, help="dynamical noise σ (negative: Kuramoto 0.1, Burgers 0.01)")
+    ap.add_argument("--graph", default="s1", choices=sorted(GRAPHS), help="graph family (GRAPHS)")
     args = ap.parse_args(argv)
-    SETUP.update(lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed, noise=args.noise)
+    SETUP.update(lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed, noise=args.noise,
+                 graph=args.graph)
     if args.nodes is None:
         args.nodes = 1_000_000 if args.part in ("million", "encodings") else 20_000
     print(machine_load(), flush=True)
     res = globals()[f"part_{args.part}"](args)
     OUT.mkdir(parents=True, exist_ok=True)
     window = "" if (args.lookback, args.horizon) == (16, 8) else f"_L{args.lookback}H{args.horizon}"
-    tags = (f"_seed{args.seed}" if args.seed else "") + (f"_n{args.noise:g}" if args.noise >= 0 else "")
+    tags = (f"_seed{args.seed}" if args.seed else "") + (f"_n{args.noise:g}" if args.noise >= 0 else "") + _graph_tag()
     name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{tags}{'_steps' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))

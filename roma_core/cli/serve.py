@@ -83,5 +83,10 @@ def run(args: argparse.Namespace) -> int:
     parser = argparse.ArgumentParser(prog="panel serve")
     command = Serve(parser=parser)
     ns = parser.parse_args(panel_argv(args))
-    ret = command.invoke(ns)
+    try:
+        ret = command.invoke(ns)
+    finally:  # the server has stopped: running jobs end as cancelled instead of failing mid-shutdown
+        from app.jobs import cancel_all
+
+        cancel_all()
     return 1 if ret is False else 0

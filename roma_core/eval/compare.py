@@ -9,7 +9,7 @@ def compare(checkpoints, data, heldout=None, *, max_windows: int = 16) -> list[d
     for i, path in enumerate(checkpoints):
         names = [None] + (["persistence"] if i == 0 else [])
         for name in names:
-            test = evaluate(path, data, max_windows=max_windows, model_name=name)
+            test = evaluate(path, data, max_windows=max_windows, model_name=name, scales=False)
             row = {"model": test["model"], "params": test["params"],
                    "train_seconds": 0.0 if name else test["train_seconds"], "steps": 0 if name else test["step"],
                    "task": "-" if name else test["task"], "test_rel_l2": test["rel_l2"],
@@ -17,7 +17,8 @@ def compare(checkpoints, data, heldout=None, *, max_windows: int = 16) -> list[d
             if "order_parameter_mae" in test:       # phases: error of the global synchrony R(t)
                 row["test_r_mae"] = test["order_parameter_mae"]
             if heldout:
-                row["heldout_rel_l2"] = evaluate(path, heldout, max_windows=max_windows, model_name=name)["rel_l2"]
+                row["heldout_rel_l2"] = evaluate(path, heldout, max_windows=max_windows, model_name=name,
+                                                  scales=False)["rel_l2"]
             rows.append(row)
     return rows
 

@@ -53,11 +53,11 @@ def run_ladder(windows, model_name, model_spec, train_spec, widths, out, *, held
         spec = ModelSpec.from_dict({**model_spec.to_dict(), "hidden": int(width)})
         run = out / f"{model_name}_h{int(width)}"
         res = train(windows, model_name, spec, train_spec, run, resume=True)
-        ev = evaluate(run, None, windows=windows, max_windows=max_windows)
+        ev = evaluate(run, None, windows=windows, max_windows=max_windows, scales=False)
         pt = {"hidden": int(width), "params": res["params"], "test_rel_l2": ev["rel_l2"],
               "train_seconds": ev["train_seconds"], "steps": res["steps"], "run": str(run)}
         if heldout is not None:
-            pt["heldout_rel_l2"] = evaluate(run, None, windows=heldout, max_windows=max_windows)["rel_l2"]
+            pt["heldout_rel_l2"] = evaluate(run, None, windows=heldout, max_windows=max_windows, scales=False)["rel_l2"]
         points.append(pt)
         if progress:
             progress(i + 1, len(widths))

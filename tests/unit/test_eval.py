@@ -7,6 +7,7 @@ import torch
 
 from roma_core.cli import main
 from roma_core.dynamics import KuramotoSpec, simulate
+from roma_core.eval.evaluate import evaluate
 from roma_core.eval.metrics import block_order_parameters, order_parameter, relative_l2, relative_l2_per_step
 from roma_core.eval.predict import forecast
 from roma_core.eval.scaling import fit_power_law
@@ -112,6 +113,8 @@ def test_cli_train_evaluate_compare_scaling(stores, tmp_path, capsys):
     local = m["local_order_parameter_mae"]     # 150 nodes in blocks of 4: 38 supernodes, then < 16
     assert [r["level"] for r in local] == list(range(1, len(local) + 1)) and local[0]["supernodes"] == 38
     assert all(0 <= r["mae"] < 1 for r in local)
+    lean = evaluate(tmp_path / "roma", b, scales=False)       # what compare and scaling ask for
+    assert "local_order_parameter_mae" not in lean and lean["rel_l2"] == pytest.approx(m["rel_l2"], rel=1e-6)
     assert main(["compare", str(tmp_path / "roma"), str(tmp_path / "don"), "--data", str(a),
                  "--heldout", str(b), "--out", str(tmp_path / "cmp.json")]) == 0
     rows = {r["model"]: r for r in json.loads((tmp_path / "cmp.json").read_text())}

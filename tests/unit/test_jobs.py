@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.jobs import Job, running_job
+from app.jobs import Job, cancel_all, running_job
 from app.state import Session
 from roma_core.errors import SimulationError
 
@@ -77,6 +77,28 @@ def test_cancel_raises_cancelled_from_progress():
     assert job.wait(10) is None
     assert done == [] and not job.running
     assert "cancelled" in job.status and job.error == ""
+
+
+def test_server_stop_cancels_jobs_and_a_failure_after_it_is_no_error(caplog):
+    """What ``roma serve`` does on exit: running jobs are cancelled; one whose inputs vanish
+    in the shutdown (a closed thread pool) ends as cancelled, without a logged traceback."""
+    stopping = threading.Event()
+
+    def reads_until_pool_closes(progress=None):
+        stopping.wait(5)
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    sessions = [Session(), Session()]
+    stuck, polite = Job(sessions[0]), Job(sessions[1])
+    stuck.start(reads_until_pool_closes, label="Forecasting")
+    polite.start(counting, 10_000, 0.001, label="Simulating")
+    assert cancel_all() == 2
+    stopping.set()
+    for job in (stuck, polite):
+        assert job.wait(10) is None
+        assert "cancelled" in job.status and job.error == ""
+    assert not any(r.levelname == "ERROR" for r in caplog.records)
+    assert cancel_all() == 0
 
 
 def test_roma_error_message_without_traceback():
