@@ -76,6 +76,8 @@ def cancel_all() -> int:
         jobs = list(_active.values())
     for job in jobs:
         job._cancel.set()
+    if jobs:
+        log.warning("stopping: cancelled %d running job(s): %s", len(jobs), ", ".join(j.label for j in jobs))
     return len(jobs)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -28,21 +29,20 @@ OUT = Path(os.environ.get("ROMA_BENCH_OUT", "/tmp/roma_bench_models"))
 BASELINES = ["transformer", "gnn", "deeponet"]
 SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0, "graph": "s1"}   # set in main()
 # graphs: "s1" (<k> = 10, γ = 2.7, β = 2) or "paper" (the paper's: zero temperature, <k> = 3, γ = 3, largest component)
+DEFAULT_T_END, DEFAULT_NOISE = {"kuramoto": 40.0, "burgers": 10.0}, {"kuramoto": 0.1, "burgers": 0.01}
 GRAPHS = {"s1": dict(mean_degree=10), "paper": dict(mean_degree=3, gamma=3.0, beta=float("inf"), largest_component=True)}
 
 
 def dataset(dynamics: str, nodes: int, seed: int, t_end: float = 0.0) -> Path:
-    """Simulate (once, cached under OUT) a trajectory on an S1 graph of ``nodes`` nodes;
+    """Simulate (once, cached under OUT) a trajectory on a graph of ``nodes`` nodes (SETUP["graph"]);
     ``t_end`` 0 is the default length (Kuramoto 40, Burgers 10), a negative noise level
     the default σ (Kuramoto 0.1, Burgers 0.01)."""
     from roma_core.dynamics import BurgersSpec, KuramotoSpec, simulate
     from roma_core.graphs import hyperbolic_graph
 
-    t_end = t_end or SETUP["t_end"] or (40.0 if dynamics == "kuramoto" else 10.0)
-    default_noise = 0.1 if dynamics == "kuramoto" else 0.01
-    noise = default_noise if SETUP["noise"] < 0 else SETUP["noise"]
-    path = OUT / (f"{dynamics}_{nodes}_s{seed}{'' if t_end in (10.0, 40.0) else f'_t{t_end:g}'}"
-                  f"{'' if noise == default_noise else f'_n{noise:g}'}{_graph_tag()}.zarr")
+    t_end = t_end or SETUP["t_end"] or DEFAULT_T_END[dynamics]
+    noise = DEFAULT_NOISE[dynamics] if SETUP["noise"] < 0 else SETUP["noise"]
+    path = OUT / f"{dynamics}_{nodes}_s{seed}{_data_tag(dynamics, t_end)}.zarr"
     if path.exists():
         return path
     OUT.mkdir(parents=True, exist_ok=True)
@@ -56,8 +56,12 @@ def dataset(dynamics: str, nodes: int, seed: int, t_end: float = 0.0) -> Path:
     return path
 
 
-def _graph_tag() -> str:
-    return "" if SETUP["graph"] == "s1" else f"_{SETUP['graph']}"
+def _data_tag(dynamics: str, t_end: float = 0.0) -> str:
+    """Names the data's departures from the defaults: length, noise, graph family."""
+    t_end = t_end or SETUP["t_end"] or DEFAULT_T_END[dynamics]
+    return ("" if t_end == DEFAULT_T_END[dynamics] else f"_t{t_end:g}") + \
+        ("" if SETUP["noise"] < 0 or SETUP["noise"] == DEFAULT_NOISE[dynamics] else f"_n{SETUP['noise']:g}") + \
+        ("" if SETUP["graph"] == "s1" else f"_{SETUP['graph']}")
 
 
 def model_spec(**kw):
@@ -100,8 +104,9 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
     rows = []
     for name, task in zip(models, tasks):
         s = spec if name in ("roma", "persistence") else match_width(name, spec, target)
-        noise = "" if SETUP["noise"] < 0 else f"n{SETUP['noise']:g}"
-        run = OUT / f"{tag}_{dynamics}_{nodes}_L{SETUP['lookback']}H{SETUP['horizon']}s{SETUP['seed']}{noise}{_graph_tag()}_{name}_{task}"
+        run = OUT / (f"{tag}_{dynamics}_{nodes}{_data_tag(dynamics)}_L{SETUP['lookback']}H{SETUP['horizon']}"
+                     f"s{SETUP['seed']}{'_steps' if steps else ''}_{name}_{task}")
+        shutil.rmtree(run, ignore_errors=True)   # every run trains from scratch
         t = time.perf_counter()
         ts = train_spec(0.0, task=task, steps=steps) if steps else train_spec(budget, task=task)
         res = train(win, name, s, ts, run)
@@ -337,7 +342,7 @@ def main(argv=None):
     res = globals()[f"part_{args.part}"](args)
     OUT.mkdir(parents=True, exist_ok=True)
     window = "" if (args.lookback, args.horizon) == (16, 8) else f"_L{args.lookback}H{args.horizon}"
-    tags = (f"_seed{args.seed}" if args.seed else "") + (f"_n{args.noise:g}" if args.noise >= 0 else "") + _graph_tag()
+    tags = (f"_seed{args.seed}" if args.seed else "") + _data_tag(args.dynamics)
     name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{tags}{'_steps' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))
