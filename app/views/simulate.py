@@ -25,7 +25,6 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-import scipy.sparse as sp
 
 from roma_core.data import open_trajectory, trajectory_graph
 from roma_core.errors import RomaError, StoreError
@@ -96,13 +95,11 @@ class Shown:
 
     def level_series(self, level: int, progress=None) -> np.ndarray:
         """Per-supernode observable at ``level`` for every frame: R_s(t) (Kuramoto) or the
-        mean u over the supernode's members (Burgers); shape (supernodes, time)."""
+        mean u over the supernode's members (Burgers), both weighted by the assignments;
+        shape (supernodes, time)."""
         if level not in self.series:
             h = self.hierarchy
-            m = h.membership(level)
-            s = h.sizes[level]
-            onehot = sp.csr_array((np.ones(len(m)), (m, np.arange(len(m)))), shape=(s, len(m)))
-            self.series[level] = _reduce(self, lambda x: onehot @ x, np.bincount(m, minlength=s), progress)
+            self.series[level] = _reduce(self, lambda x: h.coarsen(x, 0, target=level), h.sizes[level], progress)
         return self.series[level]
 
 
@@ -115,16 +112,15 @@ def _chunks(shown: Shown):
         yield t0, t1, x
 
 
-def _reduce(shown: Shown, summed, counts, progress=None) -> np.ndarray:
-    """Apply a node-summing operator to every frame, chunk by chunk (memory bounded)."""
-    out = np.empty((len(counts), shown.frames))
-    counts = np.maximum(counts, 1)[:, None]
+def _reduce(shown: Shown, mean, rows: int, progress=None) -> np.ndarray:
+    """Apply a supernode-mean operator (nodes → ``rows``) to every frame, chunk by chunk
+    (memory bounded): of the phasors for Kuramoto (giving R), of u for Burgers."""
+    out = np.empty((rows, shown.frames))
     for t0, t1, x in _chunks(shown):
         if shown.kind == "kuramoto":
-            z = np.exp(1j * x.astype(np.float64)).T  # (node, time)
-            out[:, t0:t1] = np.abs(summed(z)) / counts
+            out[:, t0:t1] = np.abs(mean(np.exp(1j * x.astype(np.float64)).T))  # (node, time) in
         else:
-            out[:, t0:t1] = summed(x.astype(np.float64).T) / counts
+            out[:, t0:t1] = mean(x.astype(np.float64).T)
         if progress is not None:
             progress(t1, shown.frames)
     return out

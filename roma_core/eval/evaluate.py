@@ -70,8 +70,7 @@ def local_synchrony_errors(graph, values, target, block: int = 4) -> list[dict]:
         return []
     h = geometric(graph, block=block, min_nodes=16)
     levels = range(1, h.num_levels)
-    parts = [h.membership(level) for level in levels]
-    pred, true = block_order_parameters(values, parts), block_order_parameters(target, parts)
+    pred, true = block_order_parameters(values, h, levels), block_order_parameters(target, h, levels)
     return [{"level": level, "supernodes": int(h.sizes[level]), "nodes_per_supernode": graph.num_nodes / h.sizes[level],
              "mae": float(np.abs(p - t).mean())} for level, p, t in zip(levels, pred, true)]
 

@@ -31,22 +31,15 @@ def order_parameter(features) -> np.ndarray:
     return np.abs(_unit_phasors(features).mean(axis=-2))
 
 
-def block_order_parameters(features, memberships) -> list[np.ndarray]:
-    """Local synchrony: for each partition in ``memberships`` (each node's block index,
-    (N,) per partition), R of every block, (B, blocks, horizon), from features (B, N,
-    horizon, 2)."""
-    import scipy.sparse as sp
-
-    n = features.shape[1]
-    means = []
-    for m in memberships:
-        counts = np.bincount(m)
-        means.append(sp.csr_array((1.0 / counts[m], (m, np.arange(n))), shape=(len(counts), n)))
-    out = [[] for _ in means]
+def block_order_parameters(features, hierarchy, levels) -> list[np.ndarray]:
+    """Local synchrony: for each of ``levels`` of ``hierarchy``, R of every supernode (the
+    modulus of its members' mean phasor, weighted by the assignments), (B, supernodes,
+    horizon), from features (B, N, horizon, 2)."""
+    out = [[] for _ in levels]
     for window in features:                          # one window at a time bounds memory at 10^6 nodes
-        z = _unit_phasors(window)                    # (N, horizon), shared by every partition
-        for rows, mean in zip(out, means):
-            rows.append(np.abs(mean @ z.real + 1j * (mean @ z.imag)))
+        z = _unit_phasors(window)                    # (N, horizon), shared by every level
+        for rows, level in zip(out, levels):
+            rows.append(np.abs(hierarchy.coarsen(z, 0, target=level)))
     return [np.stack(rows) for rows in out]
 
 

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from roma_core.cli import main
@@ -11,8 +12,9 @@ from roma_core.eval.evaluate import evaluate
 from roma_core.eval.metrics import block_order_parameters, order_parameter, relative_l2, relative_l2_per_step
 from roma_core.eval.predict import forecast
 from roma_core.eval.scaling import fit_power_law
-from roma_core.graphs import hyperbolic_graph
+from roma_core.graphs import Graph, hyperbolic_graph
 from roma_core.models import build
+from roma_core.renorm import Hierarchy
 from roma_core.specs import ModelSpec, TrainSpec
 from roma_core.train.data import load_windows
 from roma_core.train.loop import Context
@@ -66,8 +68,9 @@ def test_block_order_parameters_by_hand():
     theta[:, :10] = 1.2                                        # block 0 synchronised: R = 1
     theta[:, 10:20] = np.linspace(0, 2 * np.pi, 10, endpoint=False)[None, :, None]   # block 1 splay: R = 0
     feats = np.stack([np.sin(theta), np.cos(theta)], -1) * rng.uniform(0.5, 2, (2, 30, 3, 1))
-    blocks = np.repeat([0, 1, 2], 10)
-    r, whole = block_order_parameters(feats, [blocks, np.zeros(30, int)])
+    blocks = sp.csr_array((np.ones(30), (np.arange(30), np.repeat([0, 1, 2], 10))), shape=(30, 3))
+    graphs = [Graph.from_edges([], [], n) for n in (30, 3, 1)]
+    r, whole = block_order_parameters(feats, Hierarchy(graphs, [blocks, np.ones((3, 1))]), [1, 2])
     assert r.shape == (2, 3, 3) and whole.shape == (2, 1, 3)
     assert np.allclose(r[:, 0], 1) and np.allclose(r[:, 1], 0, atol=1e-12)
     assert np.allclose(r[:, 2], np.abs(np.exp(1j * theta[:, 20:]).mean(1)))
