@@ -8,7 +8,7 @@ under ``$ROMA_BENCH_OUT`` (default /tmp/roma_bench_models).
     .venv/bin/python -m benchmarks.bench_models million [--nodes 1000000] [--steps 10]
     .venv/bin/python -m benchmarks.bench_models encodings [--nodes 1000000]
     .venv/bin/python -m benchmarks.bench_models oracle --nodes 20000   # floors: the true equations, true or inferred ω
-    .venv/bin/python -m benchmarks.bench_models compare --graph paper --nodes 200000   # the paper's graphs (~20-50k kept)
+    .venv/bin/python -m benchmarks.bench_models compare --graph paper --nodes 200000   # the paper's graphs (largest component: 50,106 / 2,716 nodes)
 
 Every learned model trains for the same wall-clock budget (``time_budget``) with one torch
 thread; widths are matched to ROMA's parameter count (``match_width``); ``persistence`` is
