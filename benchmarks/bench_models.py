@@ -34,16 +34,14 @@ DEFAULT_T_END, DEFAULT_NOISE = {"kuramoto": 40.0, "burgers": 10.0}, {"kuramoto":
 GRAPHS = {"s1": dict(mean_degree=10), "paper": dict(mean_degree=3, gamma=3.0, beta=float("inf"), largest_component=True)}
 
 
-def dataset(dynamics: str, nodes: int, seed: int, t_end: float = 0.0) -> Path:
-    """Simulate (once, cached under OUT) a trajectory on a graph of ``nodes`` nodes (SETUP["graph"]);
-    ``t_end`` 0 is the default length (Kuramoto 40, Burgers 10), a negative noise level
-    the default σ (Kuramoto 0.1, Burgers 0.01)."""
+def dataset(dynamics: str, nodes: int, seed: int) -> Path:
+    """Simulate (once, cached under OUT) a trajectory on a graph of ``nodes`` nodes, with
+    SETUP's graph family, length and noise."""
     from roma_core.dynamics import BurgersSpec, KuramotoSpec, simulate
     from roma_core.graphs import hyperbolic_graph
 
-    t_end = t_end or SETUP["t_end"] or DEFAULT_T_END[dynamics]
-    noise = DEFAULT_NOISE[dynamics] if SETUP["noise"] < 0 else SETUP["noise"]
-    path = OUT / f"{dynamics}_{nodes}_s{seed}{_data_tag(dynamics, t_end)}.zarr"
+    t_end, noise = _length_and_noise(dynamics)
+    path = OUT / f"{dynamics}_{nodes}_s{seed}{_data_tag(dynamics)}.zarr"
     if path.exists():
         return path
     OUT.mkdir(parents=True, exist_ok=True)
@@ -58,11 +56,17 @@ def dataset(dynamics: str, nodes: int, seed: int, t_end: float = 0.0) -> Path:
     return path
 
 
-def _data_tag(dynamics: str, t_end: float = 0.0) -> str:
+def _length_and_noise(dynamics: str) -> tuple[float, float]:
+    """t_end and σ of the data: SETUP's, where given (t_end > 0, noise >= 0), else the defaults."""
+    return (SETUP["t_end"] or DEFAULT_T_END[dynamics],
+            DEFAULT_NOISE[dynamics] if SETUP["noise"] < 0 else SETUP["noise"])
+
+
+def _data_tag(dynamics: str) -> str:
     """Names the data's departures from the defaults: length, noise, graph family."""
-    t_end = t_end or SETUP["t_end"] or DEFAULT_T_END[dynamics]
+    t_end, noise = _length_and_noise(dynamics)
     return ("" if t_end == DEFAULT_T_END[dynamics] else f"_t{t_end:g}") + \
-        ("" if SETUP["noise"] < 0 or SETUP["noise"] == DEFAULT_NOISE[dynamics] else f"_n{SETUP['noise']:g}") + \
+        ("" if noise == DEFAULT_NOISE[dynamics] else f"_n{noise:g}") + \
         ("" if SETUP["graph"] == "s1" else f"_{SETUP['graph']}")
 
 
