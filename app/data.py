@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
+from roma_core.assets import asset_path
 from roma_core.errors import GraphError
 from roma_core.graphs import Graph, hyperbolic_graph
 from roma_core.specs import GraphSpec
@@ -51,9 +51,9 @@ def default_graph() -> Graph:
         return _default
 
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-DEFAULT_TRAJECTORY = ASSETS / "kuramoto_2k.zarr"
-DEFAULT_RUN = ASSETS / "roma_kuramoto_2k"
+ASSETS = asset_path()
+DEFAULT_TRAJECTORY = asset_path("kuramoto_2k.zarr")
+DEFAULT_RUN = asset_path("roma_kuramoto_2k")
 
 
 def default_session():

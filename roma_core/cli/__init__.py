@@ -7,12 +7,14 @@ import importlib
 import pkgutil
 import sys
 
+from .. import __version__
 from ..errors import RomaError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="roma", description="ROMA Explorer: graphs, simulations, renormalization, models, dashboard.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if not mod.name.startswith("_"):

@@ -15,7 +15,7 @@ from roma_core.errors import FileFormatError
 from ...data import ASSETS
 from .metrics import _number
 
-ROOT = ASSETS.parent
+ROOT = Path(__file__).resolve().parents[3]  # the checkout (or site-packages when installed)
 SCALING_ROOTS = (ASSETS, ROOT / "benchmarks")  # where shipped scaling results are looked for
 SCALING_WIDTH = 420  # plot width (px)
 
