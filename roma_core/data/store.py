@@ -1,7 +1,15 @@
 """Atomic writes of directory stores and files: build under a temporary name beside the
-target, rename into place on success, remove the temporary on failure."""
+target, rename into place on success, remove the temporary on failure.
+
+Nothing of the user's is ever replaced: ``overwrite`` replaces an existing path only when
+ROMA wrote it, and refuses anything else with :class:`NotOwnedError`, naming the path. What
+ROMA wrote carries a marker: a run folder holds the file :data:`MARKER`; a zarr store holds
+it in its root metadata (``zarr.json`` attribute ``roma_kind``: zarr warns about any other
+file inside a store); a .npz or .nc file in its own attributes (``roma_kind``).
+"""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -9,15 +17,71 @@ from pathlib import Path
 
 from ..errors import StoreError
 
+MARKER = ".roma"
+
+
+class NotOwnedError(StoreError):
+    """``overwrite`` was asked for a path ROMA did not write; it is left untouched."""
+
+
+def mark(folder, kind: str) -> None:
+    """Record in ``folder`` that ROMA wrote it (``kind``: 'trajectory', 'run', ...)."""
+    marker = Path(folder) / MARKER
+    if not marker.is_file():
+        marker.write_text(json.dumps({"roma_kind": kind, "written_by": "roma_core"}) + "\n")
+
+
+def owned(path) -> bool:
+    """Whether ROMA wrote ``path`` (see the module doc). Symbolic links are never owned."""
+    path = Path(path)
+    if path.is_symlink():
+        return False
+    if path.is_dir():
+        marker = path / MARKER
+        return (marker.is_file() and not marker.is_symlink()) or _roma_content(path / "zarr.json")
+    return path.is_file() and _roma_content(path)
+
+
+def _roma_content(path: Path) -> bool:
+    """Whether the metadata of the file ``path`` carries ``roma_kind``."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        if path.name == "zarr.json":
+            return "roma_kind" in json.loads(path.read_text()).get("attributes", {})
+        if path.suffix == ".npz":
+            import numpy as np
+
+            with np.load(path, allow_pickle=False) as f:
+                return "__attrs__" in f.files and "roma_kind" in json.loads(str(f["__attrs__"]))
+        if path.suffix == ".nc":
+            import xarray as xr
+
+            with xr.open_dataset(path) as ds:
+                return "roma_kind" in ds.attrs
+    except Exception:  # unreadable or another format: not ours
+        return False
+    return False
+
 
 def check_target(path, overwrite: bool) -> Path:
-    """Fail early when ``path`` exists (unless ``overwrite``) or its folder is missing."""
+    """Fail early when ``path`` exists (unless ``overwrite`` and ROMA wrote it) or its folder
+    is missing."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise StoreError(f"{path} exists already; choose another path or pass overwrite=True (--overwrite)")
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise StoreError(f"{path} exists already; choose another path or pass overwrite=True (--overwrite)")
+        refuse_unowned(path)
     if not path.parent.exists():
         raise StoreError(f"{path.parent} does not exist; create the folder first")
     return path
+
+
+def refuse_unowned(path) -> None:
+    """Raise :class:`NotOwnedError` unless ROMA wrote ``path`` (so overwriting may replace it)."""
+    if not owned(path):
+        raise NotOwnedError(f"{path} was not written by ROMA (no {MARKER} marker): it is left untouched; "
+                            "choose another path, or move it away yourself")
 
 
 def temp_path(path) -> Path:
@@ -27,13 +91,19 @@ def temp_path(path) -> Path:
 
 
 def commit(tmp: Path, path, overwrite: bool) -> Path:
-    """Move ``tmp`` to ``path``; an existing ``path`` is replaced only when ``overwrite``."""
+    """Move ``tmp`` to ``path``; an existing ``path`` is replaced only when ``overwrite`` and
+    ROMA wrote it."""
     path = Path(path)
     old = None
-    if path.exists():
+    if path.exists() or path.is_symlink():
         if not overwrite:
             discard(tmp)
             raise StoreError(f"{path} appeared while writing; pass overwrite=True to replace it")
+        try:
+            refuse_unowned(path)
+        except NotOwnedError:
+            discard(tmp)
+            raise
         old = temp_path(path)
         os.replace(path, old)
     os.replace(tmp, path)

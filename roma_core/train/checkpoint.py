@@ -13,6 +13,7 @@ Layout of ``OUT/ckpt_<step:08d>/``::
 
 ``OUT/checkpoint.json`` ({"roma_kind": "checkpoint", "latest": "ckpt_<step>"}) points at
 the newest complete checkpoint; older ones beyond ``keep`` are removed. ``load(path)`` accepts ``OUT`` or a ``ckpt_*`` directory.
+``OUT/.roma`` marks the run folder as written by ROMA (see :mod:`roma_core.data.store`).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..data.store import mark
 from ..errors import CheckpointError, SpecError
 
 FORMAT = 1
@@ -56,6 +58,7 @@ def save(out, model, optimizer, state: dict, *, rng_torch: torch.Tensor | None =
     """Write a checkpoint of ``model`` (+ ``optimizer``) at ``state['step']``; returns its dir."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    mark(out, "run")
     step = int(state["step"])
     final = out / f"ckpt_{step:08d}"
     tmp = out / f".ckpt_{step:08d}.{os.getpid()}.tmp"
