@@ -37,5 +37,10 @@ class CheckpointError(RomaError, ValueError):
     """A checkpoint is missing, corrupted, or does not match the model spec."""
 
 
+class AccessError(RomaError, PermissionError):
+    """A path or setting would reach beyond what is allowed (outside the workspace, an
+    unauthenticated public server)."""
+
+
 class Cancelled(RomaError):
     """Raised from a progress callback to stop a long computation cleanly."""

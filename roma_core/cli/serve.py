@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 
-from ..errors import RomaError
+from ..errors import AccessError, RomaError
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
@@ -30,6 +31,17 @@ def register(subparsers) -> None:
     p.add_argument("--basic-auth", metavar="FILE_OR_PASSWORD",
                    help="require a login: a password shared by everyone, or a JSON file mapping "
                         "user names to passwords")
+    p.add_argument("--oauth-provider", default=None,
+                   help="require a login through an OAuth provider (Panel's names: github, google, azure, "
+                        "okta, auth0, gitlab, generic, ...); with --oauth-key, --oauth-secret, and "
+                        "--oauth-redirect-uri where the provider needs it (or Panel's PANEL_OAUTH_* "
+                        "environment variables)")
+    p.add_argument("--oauth-key", default=None, help="the OAuth client id")
+    p.add_argument("--oauth-secret", default=None, help="the OAuth client secret")
+    p.add_argument("--oauth-redirect-uri", default=None, help="the OAuth redirect URI registered with the provider")
+    p.add_argument("--allow-unauthenticated", action="store_true",
+                   help="serve on a non-loopback --address without a login (refused otherwise: anyone who "
+                        "reaches the port could run jobs and read the workspace)")
     p.add_argument("--cookie-secret", default=None,
                    help="secret signing the login cookie (default with --basic-auth: a random one per start)")
     p.add_argument("--prefix", default=None, help="URL prefix when served behind a reverse proxy, e.g. /roma")
@@ -42,8 +54,28 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` is reachable from this machine only."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:  # a host name: it may resolve to a public interface
+        return False
+
+
+def check_exposure(args: argparse.Namespace) -> None:
+    """Refuse to bind a non-loopback address without a login unless asked explicitly."""
+    if is_loopback(args.address) or args.basic_auth or args.oauth_provider or args.allow_unauthenticated:
+        return
+    raise AccessError(f"--address {args.address} exposes the dashboard to the network without a login; give "
+                      "--basic-auth PASSWORD_OR_JSON_FILE or --oauth-provider NAME, or pass "
+                      "--allow-unauthenticated if this network is trusted")
+
+
 def panel_argv(args: argparse.Namespace) -> list[str]:
     """The ``panel serve`` arguments equivalent to ``roma serve`` ones."""
+    check_exposure(args)
     if not 0 <= args.port <= 65535:
         raise RomaError(f"--port must be in 0..65535, got {args.port}")
     if args.num_procs < 0:
@@ -64,6 +96,12 @@ def panel_argv(args: argparse.Namespace) -> list[str]:
                             "of {{user: password}} or a password")
         argv += ["--basic-auth", args.basic_auth,
                  "--cookie-secret", args.cookie_secret or secrets.token_urlsafe(32)]
+    elif args.oauth_provider:
+        argv += ["--oauth-provider", args.oauth_provider,
+                 "--cookie-secret", args.cookie_secret or secrets.token_urlsafe(32)]
+        for name in ("oauth_key", "oauth_secret", "oauth_redirect_uri"):
+            if getattr(args, name):
+                argv += ["--" + name.replace("_", "-"), getattr(args, name)]
     elif args.cookie_secret:
         argv += ["--cookie-secret", args.cookie_secret]
     if args.prefix:

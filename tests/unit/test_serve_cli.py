@@ -88,3 +88,23 @@ def test_login_and_prefix_on_a_real_server(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "192.168.1.7", "::", "example.org"])
+def test_public_address_without_login_refuses_to_start(address, capsys):
+    assert main(["serve", "--address", address, "--no-warm"]) == 2  # returns before any server starts
+    err = capsys.readouterr().err
+    assert address in err and "--basic-auth" in err and "--allow-unauthenticated" in err
+    for ok in (["--basic-auth", "pw"], ["--oauth-provider", "github", "--oauth-key", "id", "--oauth-secret", "s"],
+               ["--allow-unauthenticated"]):
+        argv = panel_argv(args("--address", address, *ok))
+        assert argv[argv.index("--address") + 1] == address
+    argv = panel_argv(args("--address", address, "--oauth-provider", "github", "--oauth-key", "id"))
+    assert argv[argv.index("--oauth-provider") + 1] == "github" and argv[argv.index("--oauth-key") + 1] == "id"
+    assert len(argv[argv.index("--cookie-secret") + 1]) >= 32
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_needs_no_login(address):
+    argv = panel_argv(args("--address", address))
+    assert "--basic-auth" not in argv and "--oauth-provider" not in argv
