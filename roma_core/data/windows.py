@@ -96,6 +96,21 @@ class Windows:
         feats = self.transform(block).transpose(0, 2, 1, 3)                   # (B, n, span, C)
         return np.ascontiguousarray(feats[:, :, :self.lookback]), np.ascontiguousarray(feats[:, :, self.lookback:])
 
+    def block_means(self, membership: np.ndarray, blocks: int, chunk: int = 64) -> np.ndarray:
+        """(T, blocks, C) float32: every frame's features averaged over each block's members
+        (``membership`` (N,) gives each node's block). These are the whole graph's block
+        moments (for the phase features, the blocks' complex order parameters), computed once
+        per trajectory in O(T N), so a batch of any node subset can carry the far field."""
+        membership = np.asarray(membership, dtype=np.int64)
+        counts = np.bincount(membership, minlength=blocks).astype(np.float64)
+        out = np.zeros((len(self.raw), blocks, self.channels), np.float64)
+        for lo in range(0, len(self.raw), chunk):
+            feats = self.transform(self.raw[lo:lo + chunk])                  # (t, N, C)
+            for c in range(self.channels):
+                out[lo:lo + chunk, :, c] = np.stack([np.bincount(membership, weights=f, minlength=blocks)
+                                                     for f in feats[..., c]])
+        return (out / np.maximum(counts, 1)[None, :, None]).astype(np.float32)
+
     def node_features(self, pos_dim: int, supernodes: int):
         """theta, kappa (standardised log), positional encodings, prior supernode: per node."""
         return node_features(self.graph, pos_dim, supernodes)

@@ -1,6 +1,6 @@
 """ROMA and its baselines, chosen by name: ``build(name, spec)``.
 
-Names: ``roma``, ``deeponet``, ``gnn``, ``transformer``, ``persistence``. Every model takes
+Names: ``roma``, ``roma_fixed`` (ROMA on the fixed geometric hierarchy), ``deeponet``, ``gnn``, ``transformer``, ``persistence``. Every model takes
 a :class:`Batch` and returns a :class:`Prediction`.
 """
 from __future__ import annotations
@@ -10,9 +10,9 @@ from ..specs import ModelSpec
 from .base import parameter_count
 from .baselines import GNN, DeepONet, NeighbourTransformer, Persistence
 from .batch import Batch, Prediction
-from .roma import Roma
+from .roma import Roma, RomaFixed
 
-MODELS = {"roma": Roma, "deeponet": DeepONet, "gnn": GNN, "transformer": NeighbourTransformer,
+MODELS = {"roma": Roma, "roma_fixed": RomaFixed, "deeponet": DeepONet, "gnn": GNN, "transformer": NeighbourTransformer,
           "persistence": Persistence}
 
 
@@ -38,4 +38,4 @@ def match_width(name: str, spec: ModelSpec, target: int) -> ModelSpec:
     return best[1]
 
 
-__all__ = ["MODELS", "Batch", "Prediction", "build", "match_width", "parameter_count", "Roma"]
+__all__ = ["MODELS", "Batch", "Prediction", "build", "match_width", "parameter_count", "Roma", "RomaFixed"]

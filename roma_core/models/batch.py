@@ -22,6 +22,9 @@ class Batch:
     pooled:     first-level supernode pools (Σ_i S_0[i, s] z_i (B, N_1, d), Σ_i S_0[i, s]
                 (B, N_1)) gathered over the whole graph, for ROMA's chunked inference;
                 None: pool over this batch's nodes
+    field:      (B, N_1, lookback, C) past states averaged over every member of each prior
+                first-level supernode of the whole graph (not only the batch's nodes): the
+                far field a sampled subgraph cannot see; None: no far field
     """
 
     x: torch.Tensor
@@ -34,6 +37,7 @@ class Batch:
     nodes: torch.Tensor | None = None
     weight: torch.Tensor | None = None
     pooled: tuple | None = None
+    field: torch.Tensor | None = None
 
     @property
     def num_nodes(self) -> int:

@@ -2,11 +2,23 @@
 
 S_0 (n x N_1) comes from node embeddings (an MLP and a softmax), biased toward the prior
 (geometric) supernode of each node; S_l (N_l x N_{l+1}) for l >= 1 are learned logit
-tables initialised from the prior's block merge. Every S is row-stochastic.
-Supernode tokens are the assignment-weighted means of their members' tokens in the
-batch, plus a learned per-supernode embedding (so an empty supernode still has one).
+tables initialised from the prior's block merge. Every S is row-stochastic. With
+``learned=False`` (the fixed-hierarchy ablation) S_0 is the prior's one-hot membership and
+the tables are its block merges.
+
+A first-level supernode token is the assignment-weighted mean of its members' tokens in
+the batch, plus a learned per-supernode embedding (so an empty supernode still has one),
+plus an embedding of its block's *far field*: the lookback window averaged over every
+member of the block in the whole graph (:attr:`Batch.field`), so a sampled subgraph still
+sees the state of the graph far away. The first-level tokens then attend to each other
+(one transformer layer over N_1 tokens, with Fourier features of each block's angle as
+position): every supernode gathers what the rest of the graph does, weighted by learned
+functions of angular distance, the way a tree code sums the far field from block moments.
+Coarser tokens are assignment-weighted means of these.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -24,27 +36,50 @@ def prior_blocks(sizes: list[int]) -> list[torch.Tensor]:
     return out
 
 
+def block_positions(blocks: int, harmonics: int = 4) -> torch.Tensor:
+    """(blocks, 2 * harmonics) Fourier features of the blocks' centre angles 2π(s + ½)/blocks
+    (prior blocks split the angular order evenly)."""
+    phi = 2 * math.pi * (torch.arange(blocks) + 0.5) / blocks
+    k = torch.arange(1, harmonics + 1)
+    return torch.cat([torch.sin(phi[:, None] * k), torch.cos(phi[:, None] * k)], 1)
+
+
 class NeuralRG(nn.Module):
     max_pairs = 4096
-    def __init__(self, dim, sizes, prior="geometric", strength=4.0):
+
+    def __init__(self, dim, sizes, prior="geometric", strength=4.0, *, field_dim=0, heads=4, learned=True):
         super().__init__()
         self.sizes = list(sizes)
-        self.use_prior = prior != "none"
+        self.learned = bool(learned)
+        self.use_prior = prior != "none" or not self.learned
         self.strength = float(strength)
-        self.score = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, sizes[0]))
-        nn.init.zeros_(self.score[-1].weight)
-        nn.init.zeros_(self.score[-1].bias)
-        self.tables = nn.ParameterList()
-        for l, parent in enumerate(prior_blocks(self.sizes)):
-            a = sizes[l]
-            logits = torch.zeros(a, sizes[l + 1])
-            if self.use_prior:
-                logits[torch.arange(a), parent] = self.strength
-            self.tables.append(nn.Parameter(logits))
+        if self.learned:
+            self.score = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, sizes[0]))
+            nn.init.zeros_(self.score[-1].weight)
+            nn.init.zeros_(self.score[-1].bias)
+            self.tables = nn.ParameterList()
+            for l, parent in enumerate(prior_blocks(self.sizes)):
+                a = sizes[l]
+                logits = torch.zeros(a, sizes[l + 1])
+                if self.use_prior:
+                    logits[torch.arange(a), parent] = self.strength
+                self.tables.append(nn.Parameter(logits))
+        else:
+            for l, parent in enumerate(prior_blocks(self.sizes)):
+                self.register_buffer(f"merge{l}", nn.functional.one_hot(parent, sizes[l + 1]).float())
         self.embed = nn.ParameterList(nn.Parameter(torch.randn(s, dim) * 0.02) for s in sizes)
+        self.field = nn.Linear(field_dim, dim) if field_dim else None
+        self.register_buffer("positions", block_positions(sizes[0]))
+        self.position = nn.Linear(self.positions.shape[1], dim)
+        self.mixer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, activation="gelu",
+                                                batch_first=True, norm_first=True)
 
     def assignments(self, z, prior):
-        """[S_0 (B, n, N_1), S_1 (N_1, N_2), ...] and the prior logits of S_0."""
+        """[S_0 (B, n, N_1), S_1 (N_1, N_2), ...] and the prior logits of S_0 (None when the
+        hierarchy is fixed or has no prior)."""
+        if not self.learned:
+            s0 = nn.functional.one_hot(prior, self.sizes[0]).to(z.dtype).expand(z.shape[0], -1, -1)
+            return [s0] + [getattr(self, f"merge{l}").to(z.dtype) for l in range(len(self.sizes) - 1)], None
         logits = self.score(z)
         prior_logits = None
         if self.use_prior:
@@ -59,14 +94,18 @@ class NeuralRG(nn.Module):
         w = s0 if weight is None else s0 * weight[None, :, None]
         return torch.bmm(w.transpose(1, 2), z), w.sum(1)
 
-    def forward(self, z, prior, weight=None, pooled=None):
+    def forward(self, z, prior, weight=None, pooled=None, field=None):
         """Tokens of each node's supernodes: list over levels of (B, n, dim), the assignments
         and the prior logits. ``weight`` (n,) restricts which nodes feed supernode means;
-        ``pooled`` (from :meth:`pool`, summed over chunks of a graph) replaces the batch's."""
+        ``pooled`` (from :meth:`pool`, summed over chunks of a graph) replaces the batch's;
+        ``field`` (B, N_1, lookback, C) is the prior blocks' far field (:attr:`Batch.field`)."""
         assign, prior_logits = self.assignments(z, prior)
         s0 = assign[0]
         sums, mass = self.pool(z, s0, weight) if pooled is None else pooled
-        tok = sums / (mass[..., None] + 1.0) + self.embed[0]
+        tok = sums / (mass[..., None] + 1.0) + self.embed[0] + self.position(self.positions)
+        if self.field is not None and field is not None:
+            tok = tok + self.field(field.flatten(2).to(tok.dtype))
+        tok = self.mixer(tok)                                   # supernodes see each other
         # a node's level-l token is S_0 S_1 ... S_{l-1} tok_l: lift every level's tokens onto
         # the first level (up = S_1 ... S_{l-1}), then one product with S_0 for all levels
         lifted, up = [tok], None
@@ -80,7 +119,10 @@ class NeuralRG(nn.Module):
     @staticmethod
     def losses(assign, prior_logits, edge_index, weights):
         """Entropy (sharp rows), link prediction (linked nodes share supernodes), balance
-        (supernodes used evenly) and prior (KL toward the prior assignment)."""
+        (supernodes used evenly) and prior (KL toward the prior assignment). None for a
+        fixed hierarchy (nothing to learn)."""
+        if not any(s.requires_grad for s in assign):
+            return {}
         s0 = assign[0]
         out = {}
         log0 = (s0 + 1e-9).log()                                           # shared by entropy and prior

@@ -1,4 +1,5 @@
-"""ROMA: graph encoder (Poincaré or Euclidean) -> neural RG -> multiscale attention -> DeepONet."""
+"""ROMA: graph encoder (Poincaré or Euclidean) -> neural RG (with the far field of every
+supernode) -> multiscale attention -> DeepONet; and its fixed-hierarchy ablation."""
 from __future__ import annotations
 
 from .attention import MultiscaleAttention
@@ -9,6 +10,7 @@ from .pooling import NeuralRG, level_sizes
 
 class Roma(OperatorModel):
     name = "roma"
+    learned_hierarchy = True
 
     def __init__(self, spec):
         super().__init__(spec, spec.hidden)
@@ -17,7 +19,8 @@ class Roma(OperatorModel):
         self.embed = InputEmbedding(spec, d)
         self.encoder = GraphEncoder(d, spec.layers, c)
         self.sizes = level_sizes(spec.supernodes, spec.reduction, spec.levels)
-        self.rg = NeuralRG(d, self.sizes, spec.prior, spec.prior_strength)
+        self.rg = NeuralRG(d, self.sizes, spec.prior, spec.prior_strength, field_dim=spec.lookback * spec.channels,
+                           heads=spec.heads, learned=self.learned_hierarchy)
         self.attn = MultiscaleAttention(d, spec.heads, spec.levels + 1)
         self.loss_weights = {"entropy": spec.entropy_weight, "link": spec.link_weight,
                              "balance": spec.balance_weight, "prior": spec.prior_weight}
@@ -31,7 +34,15 @@ class Roma(OperatorModel):
 
     def summarize(self, batch):
         z = self.encoder(self.embed(batch), batch.edge_index)                # (B, n, d)
-        tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight, batch.pooled)
+        tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight, batch.pooled, batch.field)
         h, attention = self.attn([z] + tokens)
         aux = NeuralRG.losses(assign, prior_logits, batch.edge_index, self.loss_weights)
         return h, attention, assign, aux
+
+
+class RomaFixed(Roma):
+    """The ablation: ROMA on the fixed geometric hierarchy (prior blocks, hard assignments),
+    with the same far field, supernode attention and multiscale attention."""
+
+    name = "roma_fixed"
+    learned_hierarchy = False

@@ -35,7 +35,8 @@ from .sampling import Sampler
 
 
 class Context:
-    """Per-graph tensors (positional encodings, coordinates, prior) and the sampler."""
+    """Per-graph tensors (positional encodings, coordinates, prior, the prior blocks' far
+    field over time) and the sampler."""
 
     def __init__(self, windows, spec, device):
         self.windows = windows
@@ -46,6 +47,7 @@ class Context:
         self.prior = torch.from_numpy(prior)
         self.device = device
         self.sampler = Sampler(windows.graph)
+        self.field = torch.from_numpy(windows.block_means(prior, spec.supernodes))   # (T, N_1, C)
 
     def batch(self, starts, nodes=None, edges=None, weight=None) -> Batch:
         """A :class:`Batch` of ``starts`` windows over ``nodes`` (all when None)."""
@@ -56,9 +58,11 @@ class Context:
             edges = self.sampler.induced_edges(nodes)
         x, y = w.get(starts, nodes)
         idx = torch.from_numpy(nodes)
+        frames = torch.from_numpy(np.asarray(starts, np.int64)[:, None] + np.arange(w.lookback))
         return Batch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edges),
                      theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
-                     nodes=idx, weight=None if weight is None else torch.from_numpy(weight)).to(self.device)
+                     nodes=idx, weight=None if weight is None else torch.from_numpy(weight),
+                     field=self.field[frames].transpose(1, 2)).to(self.device)
 
 
 def _seed_all(seed):

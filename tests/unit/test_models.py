@@ -12,7 +12,7 @@ from roma_core.models import hyperbolic as H
 from roma_core.models.encodings import laplacian_pe
 from roma_core.specs import ModelSpec
 
-NAMES = ["roma", "deeponet", "gnn", "transformer", "persistence"]
+NAMES = ["roma", "roma_fixed", "deeponet", "gnn", "transformer", "persistence"]
 
 
 def ring_batch(n=40, b=2, spec=None, seed=0):
@@ -25,7 +25,8 @@ def ring_batch(n=40, b=2, spec=None, seed=0):
     return Batch(x=torch.randn(b, n, spec.lookback, spec.channels, generator=g), edge_index=ei, theta=theta,
                  kappa=torch.zeros(n), pe=torch.randn(n, spec.pos_dim, generator=g),
                  prior=(torch.arange(n) * spec.supernodes // n),
-                 y=torch.randn(b, n, spec.horizon, spec.channels, generator=g))
+                 y=torch.randn(b, n, spec.horizon, spec.channels, generator=g),
+                 field=torch.randn(b, spec.supernodes, spec.lookback, spec.channels, generator=g))
 
 
 def tiny_spec(**kw):
@@ -192,3 +193,43 @@ def test_match_width_brings_counts_together():
     for name in ("deeponet", "gnn", "transformer"):
         count = parameter_count(build(name, match_width(name, spec, target)))
         assert abs(count - target) / target < 0.25
+
+
+def test_fixed_hierarchy_is_the_prior():
+    """The ablation's assignments are the prior's hard blocks, with nothing to learn in them."""
+    spec = tiny_spec()
+    pred = build("roma_fixed", spec)(ring_batch(spec=spec))
+    s0 = pred.assign[0]
+    assert torch.equal(s0.argmax(-1)[0], torch.arange(40) * 8 // 40) and torch.equal(s0.max(-1).values, torch.ones(2, 40))
+    assert torch.equal(pred.assign[1].argmax(-1), torch.arange(8) // 2)
+    assert not set(pred.aux_losses) & {"entropy", "link", "balance", "prior"}
+
+
+@pytest.mark.parametrize("name", ["roma", "roma_fixed", "gnn", "transformer"])
+def test_sampled_batch_sees_the_far_field_only_through_roma(name):
+    """Changing the states of nodes outside a sampled batch changes ROMA's forecast for the
+    batch's nodes (through the supernodes' far field), never a neighbourhood model's."""
+    from roma_core.data.windows import Windows
+    from roma_core.train.loop import Context
+
+    g = hyperbolic_graph(600, mean_degree=8, seed=1)
+    rng = np.random.default_rng(0)
+    states = rng.uniform(0, 2 * math.pi, (30, g.num_nodes))
+    spec = tiny_spec(supernodes=8, pos_dim=0)
+    torch.manual_seed(0)
+    model = build(name, spec)
+    torch.nn.init.normal_(model.decoder.branch.weight, std=0.3)   # starts at zero (persistence)
+    if name.startswith("roma"):      # so does the cross-scale projection
+        torch.nn.init.normal_(model.attn.out.weight, std=0.3)
+    nodes = np.arange(100, 160)                   # a compact batch; 440 nodes lie outside it
+
+    def forecast(st):
+        ctx = Context(Windows(g, st, lookback=6, horizon=3, features="phase"), spec, torch.device("cpu"))
+        with torch.no_grad():
+            return model(ctx.batch(np.array([0, 5]), nodes)).values
+
+    far = states.copy()
+    outside = np.setdiff1d(np.arange(g.num_nodes), nodes)
+    far[:, outside] = rng.uniform(0, 2 * math.pi, (30, len(outside)))
+    change = (forecast(states) - forecast(far)).abs().max().item()
+    assert (change > 1e-3) if name.startswith("roma") else (change == 0.0)
