@@ -30,6 +30,7 @@ from roma_core.progress import report
 
 from .. import render
 from ..jobs import Job, running_job
+from ..pickers import confined, path_field
 from ..state import Session
 from ..cache import SharedCache
 
@@ -39,7 +40,7 @@ WINDOW_CHUNK = 8  # windows per forward pass (one progress tick each)
 CACHE_SIZE = 4
 PICK_RADIUS = 0.03  # tap tolerance, as a fraction of the viewport width
 SPLITS = ("test", "val", "train", "all")
-MODEL_COLOURS = {"persistence": "#7f7f7f", "roma": "#d62728", "deeponet": "#1f77b4", "gnn": "#2ca02c",
+MODEL_COLOURS = {"persistence": "#7f7f7f", "roma": "#d62728", "roma_fixed": "#ff7f0e", "deeponet": "#1f77b4", "gnn": "#2ca02c",
                  "transformer": "#9467bd"}
 
 
@@ -405,7 +406,12 @@ class ForecastView(pn.viewable.Viewer):
     def load(self, wait: bool = False) -> None:
         """Compute (or take from the cache) the forecast of ``run`` on ``trajectory`` in the
         background and show it; ``wait=True`` blocks until it is shown (notebooks, tests)."""
-        run, traj, split, bases = self.run.strip(), self.trajectory.strip(), self.split, self._baseline_paths()
+        try:  # confined to the session's workspace
+            run, traj, *bases = confined(self.session, self.run, self.trajectory, *self._baseline_paths())
+        except RomaError as exc:
+            self.status = f"⚠ {exc}"
+            return
+        split = self.split
         hit = cached(run, traj, split)
         if hit is not None and not bases:  # already computed (another session or view): show at once
             self._show((hit, dict(hit.curves), []))
@@ -597,10 +603,10 @@ class ForecastView(pn.viewable.Viewer):
         self._controls = pn.Column(
             self._step_w, self._window_w, self._node_w,
             pn.layout.Divider(),
-            pn.widgets.TextInput.from_param(self.param.run, sizing_mode="stretch_width"),
-            pn.widgets.TextInput.from_param(self.param.trajectory, sizing_mode="stretch_width"),
-            pn.widgets.TextInput.from_param(self.param.baselines, sizing_mode="stretch_width",
-                                            placeholder="runs/deeponet, runs/gnn"),
+            path_field(self, "run", self.session, ("run",), sizing_mode="stretch_width"),
+            path_field(self, "trajectory", self.session, ("trajectory",), sizing_mode="stretch_width"),
+            path_field(self, "baselines", self.session, ("run",), multiple=True, sizing_mode="stretch_width",
+                       placeholder="runs/deeponet, runs/gnn"),
             pn.widgets.Select.from_param(self.param.split, sizing_mode="stretch_width"),
             load,
             pn.indicators.Progress(value=self.job.param.progress, max=100, visible=self.job.param.running,

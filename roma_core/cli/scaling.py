@@ -4,13 +4,14 @@ from __future__ import annotations
 import json
 
 from ..specs import ModelSpec, TrainSpec
+from .train import MODEL_NAMES
 
 
 def register(sub) -> None:
     p = sub.add_parser("scaling", help="train a ladder of widths; fit test loss ~ P^-alpha with a bootstrap CI")
     p.add_argument("--data", required=True, help="trajectory store (.zarr)")
     p.add_argument("--heldout", default=None, help="trajectory on a held-out graph (optional)")
-    p.add_argument("--model", default="roma", choices=["roma", "deeponet", "gnn", "transformer"])
+    p.add_argument("--model", default="roma", choices=MODEL_NAMES[:-1])
     p.add_argument("--sizes", required=True, help="comma-separated hidden widths, e.g. 8,16,24,32,48")
     p.add_argument("--out", required=True, help="directory for the runs, scaling.json and scaling.nc")
     ModelSpec.add_arguments(p, skip=("channels", "hidden"))

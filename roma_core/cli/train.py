@@ -7,12 +7,17 @@ import os
 from ..specs import ModelSpec, TrainSpec
 
 
+MODEL_NAMES = ["roma", "roma_fixed", "deeponet", "gnn", "transformer", "persistence"]   # roma_core.models.MODELS
+
+
 def register(sub) -> None:
     p = sub.add_parser("train", help="train ROMA or a baseline on a trajectory",
                        description="Train a model on windows of a trajectory store; checkpoints and "
                                    "metrics.jsonl go to --out. Works under torchrun (DDP).")
-    p.add_argument("--data", required=True, help="trajectory store (.zarr) written by roma simulate")
-    p.add_argument("--model", default="roma", choices=["roma", "deeponet", "gnn", "transformer", "persistence"])
+    p.add_argument("--data", required=True, nargs="+",
+                   help="trajectory store(s) (.zarr) written by roma simulate; several: one model over several "
+                        "graphs (each step draws one)")
+    p.add_argument("--model", default="roma", choices=MODEL_NAMES)
     p.add_argument("--out", required=True, help="run directory (checkpoints, metrics.jsonl)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--match-params", type=int, default=None,
@@ -29,7 +34,8 @@ def run(args) -> int:
 
     mspec = ModelSpec.from_args(args)
     tspec = TrainSpec.from_args(args)
-    windows = load_windows(args.data, mspec, tspec)
+    windows = load_windows(args.data[0], mspec, tspec)
+    more = [load_windows(d, mspec, tspec, features=windows.features, norm=windows.norm) for d in args.data[1:]]
     mspec = ModelSpec.from_dict({**mspec.to_dict(), "channels": windows.channels})
     if args.match_params:
         mspec = match_width(args.model, mspec, args.match_params)
@@ -44,7 +50,7 @@ def run(args) -> int:
         bar.update(0)
 
     try:
-        res = train(windows, args.model, mspec, tspec, args.out, resume=args.resume, log=log)
+        res = train([windows, *more] if more else windows, args.model, mspec, tspec, args.out, resume=args.resume, log=log)
     finally:
         bar.close()
     res.pop("model", None)

@@ -18,7 +18,7 @@ from .predict import forecast
 def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, device: str = "cpu",
              chunk_nodes: int = 50_000, model_name: str | None = None, windows=None, scales: bool = True) -> dict:
     """Metrics of the model in ``checkpoint`` on trajectory ``data`` (a path, or pass ready
-    ``windows``). ``split='auto'``: the test span when ``data`` is the training graph, every
+    ``windows``). ``split='auto'``: the test span when ``data`` is a training graph, every
     window when it is another (held-out) graph. ``model_name='persistence'`` evaluates the
     persistence floor with the checkpoint's windows instead of its weights. ``scales=False``
     skips the synchrony errors across scales (a geometric RG of the graph; ~15 s at 10^6 nodes)."""
@@ -31,7 +31,7 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
     if windows is None:
         windows = load_windows(data, model.spec, tspec, features=state["features"],
                                norm=None if state["norm"] is None else tuple(state["norm"]))
-    same_graph = windows.graph.fingerprint() == state["graph_fingerprint"]
+    same_graph = windows.graph.fingerprint() in state.get("train_graphs", [state["graph_fingerprint"]])
     if split == "auto":
         split = "test" if same_graph else "all"
     starts = windows.starts(split)

@@ -72,14 +72,19 @@ def _seed_all(seed):
 
 def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool = False, progress=None,
           log=None, max_steps: int | None = None):
-    """Train ``model_name`` on ``windows``; returns the last train record plus ``params``,
-    ``steps`` and ``model`` (the trained module, unwrapped from DDP).
+    """Train ``model_name`` on ``windows`` (one :class:`Windows`, or a list of them over
+    several graphs: each step then draws its graph at random); returns the last train record
+    plus ``params``, ``steps`` and ``model`` (the trained module, unwrapped from DDP).
 
     ``max_steps`` stops early (for tests of interruption) without changing the schedule.
     ``log(dict)`` receives each train-metrics record (the CLI feeds tqdm with it).
     """
     from torch.nn.parallel import DistributedDataParallel as DDP
 
+    graphs = list(windows) if isinstance(windows, (list, tuple)) else [windows]
+    windows = graphs[0]
+    if any(w.features != windows.features for w in graphs):
+        raise SpecError(f"all training graphs need the same features, got {[w.features for w in graphs]}")
     rank, world, local_rank = distributed()
     if train_spec.threads:
         torch.set_num_threads(train_spec.threads)
@@ -127,15 +132,17 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     net = DDP(model, find_unused_parameters=True) if (world > 1 and trainable) else model
-    ctx = Context(windows, model_spec, device)
-    ctx.sampler.roots, ctx.sampler.walk_length = min(train_spec.roots, windows.graph.num_nodes), train_spec.walk_length
-    starts_all = windows.starts("train")
-    if len(starts_all) == 0:
-        raise SpecError("no training windows: the train span is shorter than lookback + horizon")
+    contexts = [Context(w, model_spec, device) for w in graphs]
+    for c in contexts:
+        c.sampler.roots, c.sampler.walk_length = min(train_spec.roots, c.windows.graph.num_nodes), train_spec.walk_length
+        if len(c.windows.starts("train")) == 0:
+            raise SpecError("no training windows: the train span is shorter than lookback + horizon")
+    ctx = contexts[0]
     task = train_spec.task
     base_state = {"model": model_name, "model_spec": model_spec.to_dict(), "train_spec": train_spec.to_dict(),
                   "params": params, "features": windows.features, "norm": windows.norm,
-                  "graph_fingerprint": windows.graph.fingerprint(), "world_size": world}
+                  "graph_fingerprint": windows.graph.fingerprint(),
+                  "train_graphs": [w.graph.fingerprint() for w in graphs], "world_size": world}
     last = {}
     stop = train_spec.steps if max_steps is None else min(train_spec.steps, max_steps)
     t_start = time.perf_counter() - elapsed          # training time only (encodings are cached setup)
@@ -144,9 +151,11 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
         while step < stop and trainable:
             if train_spec.time_budget and time.perf_counter() - t_start >= train_spec.time_budget:
                 break
-            nodes = ctx.sampler.walk(rng) if train_spec.sampler == "walk" else None
+            step_ctx = contexts[rng.integers(len(contexts))] if len(contexts) > 1 else ctx
+            starts_all = step_ctx.windows.starts("train")
+            nodes = step_ctx.sampler.walk(rng) if train_spec.sampler == "walk" else None
             starts = rng.choice(starts_all, size=train_spec.windows, replace=len(starts_all) < train_spec.windows)
-            batch = ctx.batch(starts, nodes)
+            batch = step_ctx.batch(starts, nodes)
             if train_spec.noise > 0:
                 eps = torch.randn(batch.x.shape, generator=noise_gen).to(device)
                 batch.x = batch.x * (1 + train_spec.noise * eps)

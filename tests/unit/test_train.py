@@ -156,3 +156,27 @@ if rank == 0:
 res = train(w, "roma", T.spec(), T.tspec(steps=4, checkpoint_every=4), out / "run")
 torch.save(res["model"].state_dict(), out / f"rank{rank}.pt")
 '''
+
+
+def test_block_means_are_the_whole_graphs_block_averages(windows):
+    """Windows.block_means against a direct per-block mean of the features."""
+    member = np.arange(windows.graph.num_nodes) % 5
+    got = windows.block_means(member, 5, chunk=7)
+    feats = windows.transform(windows.raw)                                       # (T, N, C)
+    ref = np.stack([feats[:, member == b].mean(1) for b in range(5)], 1)
+    assert got.shape == (len(windows.raw), 5, 2) and np.allclose(got, ref, atol=1e-6)
+
+
+def test_one_model_trains_over_several_graphs(windows, tmp_path):
+    """Each step draws one of the graphs; the checkpoint lists them, and evaluation of any of
+    them scores its test span (a training graph), not all of its windows."""
+    from roma_core.eval.evaluate import evaluate
+
+    g2 = hyperbolic_graph(200, mean_degree=6, seed=5)
+    other = Windows(g2, kuramoto_states(g2, seed=3), lookback=6, horizon=3, features="phase")
+    res = train([windows, other], "roma", spec(), tspec(steps=6, task="forecast", sampler="full"), tmp_path / "run")
+    assert {r["nodes"] for r in curve(tmp_path / "run")} == {300, 200}            # both graphs drawn
+    state = ckpt.read_state(tmp_path / "run")
+    assert state["train_graphs"] == [windows.graph.fingerprint(), g2.fingerprint()]
+    assert evaluate(tmp_path / "run", None, windows=other, scales=False)["split"] == "test"
+    assert res["steps"] == 6

@@ -27,6 +27,7 @@ import numpy as np
 import panel as pn
 import param
 
+from roma_core.cli.train import MODEL_NAMES as MODELS
 from roma_core.errors import RomaError
 from roma_core.specs import ModelSpec, TrainSpec
 
@@ -34,11 +35,11 @@ from ...data import DEFAULT_RUN
 from ...jobs import Job
 from ...state import Session
 from .curves import LOSS_WIDTH, LossCurves
+from ...pickers import path_field
 from .launch import Launching
 from .metrics import RECENT, MetricsLog, run_info
 from .scaling import SCALING_WIDTH, Scaling, empty_plot, load_scaling, scaling_files, scaling_plot, short_label
 
-MODELS = ("roma", "deeponet", "gnn", "transformer", "persistence")
 VIEW_MODEL_DEFAULTS = dict(hidden=16, supernodes=16, levels=2)  # a small run by default
 VIEW_TRAIN_DEFAULTS = dict(steps=60, roots=128, walk_length=8, eval_every=20, device="cpu")
 POLL_MS = 1000  # how often a session looks for new lines in the followed log
@@ -192,9 +193,13 @@ class TrainingView(Launching, pn.viewable.Viewer):
         path = self.run_path.strip()
         if not path:
             return
-        p = Path(path).expanduser()
+        try:
+            p = Path(self.session.resolve(path))  # confined to the session's workspace
+        except RomaError as exc:
+            self.status = f"⚠ {exc}"
+            return
         if not p.is_dir():
-            self.status = f"⚠ {p} is not a folder; give a run directory (roma train --out DIR)"
+            self.status = f"⚠ {path} is not a folder; give a run directory (roma train --out DIR)"
             return
         self.status = ""
         self._add_run(str(p))
@@ -254,7 +259,11 @@ class TrainingView(Launching, pn.viewable.Viewer):
         path = self.scaling_path.strip()
         if not path:
             return
-        path = str(Path(path).expanduser())
+        try:
+            path = self.session.resolve(path)  # confined to the session's workspace
+        except RomaError as exc:
+            self.scaling_text = f"⚠ {exc}"
+            return
         objs = dict(self.param.scaling.objects)
         if path not in objs.values():
             objs = {short_label(path): path, **objs}
@@ -294,7 +303,7 @@ class TrainingView(Launching, pn.viewable.Viewer):
         self._controls = pn.Column(
             pn.pane.Markdown("**Follow a run**", margin=(0, 10)),
             pn.widgets.Select.from_param(self.param.run, sizing_mode="stretch_width"),
-            pn.Row(pn.widgets.TextInput.from_param(self.param.run_path, placeholder="/path/to/run", width=220),
+            pn.Row(path_field(self, "run_path", self.session, ("run",), placeholder="/path/to/run", width=220),
                    open_run, align="end"),
             *self._launch_form(),
             width=310, height=860, scroll=True)
@@ -317,8 +326,8 @@ class TrainingView(Launching, pn.viewable.Viewer):
             pn.pane.Markdown("**Scaling: test loss vs parameters**", margin=(0, 10)),
             pn.Row(self._scaling_select,
                    pn.widgets.RadioButtonGroup.from_param(self.param.scaling_loss, width=130, align="end")),
-            pn.Row(pn.widgets.TextInput.from_param(self.param.scaling_path, placeholder="/path/to/scaling.json",
-                                                   width=SCALING_WIDTH - 80), open_scaling, align="end"))
+            pn.Row(path_field(self, "scaling_path", self.session, ("scaling",), placeholder="/path/to/scaling.json",
+                              width=SCALING_WIDTH - 80), open_scaling, align="end"))
         return pn.Row(self._controls,
                       pn.Column(status, smoothing, self._loss_pane, run_text),
                       pn.Column(scaling_controls, self._scaling_pane, scaling_text, self._table))
