@@ -3,6 +3,8 @@ dataset exists (assets/), :func:`default_graph` loads it instead and nothing els
 
 ``ROMA_APP_GRAPH=path.npz`` (or a .zarr store) opens that graph file instead;
 ``ROMA_APP_NODES=N`` changes the size of the generated default (used by benchmarks).
+``ROMA_APP_WORKSPACE=DIR`` (set by ``roma serve --workspace``) is the folder browser users
+read and write; by default the per-user data folder (:func:`roma_core.workspace.default_root`).
 """
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from roma_core.assets import asset_path
 from roma_core.errors import GraphError
 from roma_core.graphs import Graph, hyperbolic_graph
 from roma_core.specs import GraphSpec
+from roma_core.workspace import Workspace
 
 DEFAULT_SPEC = dict(nodes=20_000, mean_degree=10.0, gamma=2.7, beta=2.0, seed=0)
 
 _default: Graph | None = None
 _shipped: Graph | None = None
+_workspace: Workspace | None = None
 _lock = threading.Lock()
 
 
@@ -56,17 +60,26 @@ DEFAULT_TRAJECTORY = asset_path("kuramoto_2k.zarr")
 DEFAULT_RUN = asset_path("roma_kuramoto_2k")
 
 
+def workspace() -> Workspace:
+    """The served app's workspace (created on first use; the shipped assets readable)."""
+    global _workspace
+    with _lock:
+        if _workspace is None:
+            _workspace = Workspace(os.environ.get("ROMA_APP_WORKSPACE") or None, readonly=[ASSETS])
+        return _workspace
+
+
 def default_session():
     """A new :class:`app.state.Session` on the default data: the shipped trajectory (and
     the graph inside it) and pretrained run from assets/, unless ROMA_APP_GRAPH or
-    ROMA_APP_NODES ask for another graph."""
+    ROMA_APP_NODES ask for another graph; its paths confined to :func:`workspace`."""
     from .state import Session
 
     custom = os.environ.get("ROMA_APP_GRAPH") or os.environ.get("ROMA_APP_NODES")
     if custom or not DEFAULT_TRAJECTORY.exists():
-        return Session(graph=default_graph())
+        return Session(graph=default_graph(), workspace=workspace())
     return Session(graph=shipped_graph(), trajectory=str(DEFAULT_TRAJECTORY),
-                   run=str(DEFAULT_RUN) if DEFAULT_RUN.exists() else "")
+                   run=str(DEFAULT_RUN) if DEFAULT_RUN.exists() else "", workspace=workspace())
 
 
 def shipped_graph() -> Graph:

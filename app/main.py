@@ -16,6 +16,8 @@ from app.render import warm_up  # noqa: E402
 from app.views import VIEWS  # noqa: E402
 
 pn.extension(notifications=True)
+# names, paths and messages in the page are text: raw HTML in Markdown is escaped, never rendered
+pn.pane.Markdown.param.renderer_options.default = {"html": False}
 warm_up()  # compiles the rendering kernels once per process: at start with `roma serve` (--warm)
 
 

@@ -15,7 +15,7 @@ from .training import TrainingView
 def _graph(session):
     """The graph view, kept in step with the session both ways: a graph generated or opened
     in it becomes the session's graph (the other views follow), and vice versa."""
-    view = GraphView(graph=session.graph)
+    view = GraphView(graph=session.graph, session=session)
     view.param.watch(lambda event: setattr(session, "graph", event.new), "graph")
     session.param.watch(lambda event: event.new is not None and event.new is not view.graph and view.show(event.new),
                         "graph")

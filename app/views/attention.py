@@ -26,6 +26,7 @@ from roma_core.errors import RomaError
 
 from .. import render
 from ..jobs import Job
+from ..pickers import confined, path_field
 from ..state import Session
 from .forecast import (PICK_RADIUS, RunForecast, cached, graph_panel, node_marker, run_forecast, set_slider_end,
                        start_when_free)
@@ -96,7 +97,11 @@ class AttentionView(pn.viewable.Viewer):
     # ---------------------------------------------------------------- loading
     def load(self, wait: bool = False) -> None:
         """Compute (or take from the cache) the run's forecast with its attention weights."""
-        run, traj = self.run.strip(), self.trajectory.strip()
+        try:  # confined to the session's workspace
+            run, traj = confined(self.session, self.run, self.trajectory)
+        except RomaError as exc:
+            self.status = f"⚠ {exc}"
+            return
         hit = cached(run, traj, "test")
         if hit is not None:
             self._show(hit)
@@ -311,8 +316,8 @@ class AttentionView(pn.viewable.Viewer):
             pn.widgets.Checkbox.from_param(self.param.average),
             self._window_w,
             pn.layout.Divider(),
-            pn.widgets.TextInput.from_param(self.param.run, sizing_mode="stretch_width"),
-            pn.widgets.TextInput.from_param(self.param.trajectory, sizing_mode="stretch_width"),
+            path_field(self, "run", self.session, ("run",), sizing_mode="stretch_width"),
+            path_field(self, "trajectory", self.session, ("trajectory",), sizing_mode="stretch_width"),
             load,
             pn.indicators.Progress(value=self.job.param.progress, max=100, visible=self.job.param.running,
                                    sizing_mode="stretch_width", bar_color="primary"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+from pathlib import Path
 
 import holoviews as hv
 import numpy as np
@@ -25,6 +26,7 @@ from roma_core.specs import GraphSpec
 
 from .. import data as appdata
 from .. import render
+from ..pickers import path_field
 
 SPEC_FIELDS = ("nodes", "mean_degree", "gamma", "beta", "seed", "largest_component")
 PICK_RADIUS = 0.02  # tap tolerance, as a fraction of the viewport width
@@ -45,7 +47,9 @@ class GraphView(pn.viewable.Viewer):
     selected = param.Integer(default=None, allow_None=True, doc="the picked node id")
     hovered = param.Integer(default=None, allow_None=True, precedence=-1, doc="the node under the cursor")
     spec = param.ClassSelector(class_=GraphSpec, doc="parameters of the next generated graph")
-    path = param.String(default="", label="Graph file on the server (.npz or .zarr)")
+    path = param.String(default="", label="Graph file in the workspace (.npz or .zarr)")
+    session = param.Parameter(default=None, precedence=-1,
+                              doc="the browser session: its workspace holds the graphs that can be opened")
     status = param.String(default="", doc="what the view is doing or what went wrong")
     edge_lod = param.String(default="", doc="level of detail of the edges last drawn")
     busy = param.Boolean(default=False, doc="a graph is being generated or opened")
@@ -199,11 +203,15 @@ class GraphView(pn.viewable.Viewer):
                             f"Generating a hyperbolic graph of {spec.nodes:,} nodes")
 
     async def _on_open(self, event=None) -> None:
-        path = self.path.strip()
-        if not path:
-            self.status = "⚠ give the path of a graph file (.npz or .zarr) on the server"
+        if not self.path.strip():
+            self.status = "⚠ pick a graph file (.npz or .zarr) of the workspace"
             return
-        await self._run_job(lambda p: Graph.load(path), f"Opening {path}")
+        try:
+            path = self.session.resolve(self.path, write=False) if self.session is not None else self.path.strip()
+        except RomaError as exc:
+            self.status = f"⚠ {exc}"
+            return
+        await self._run_job(lambda p: Graph.load(path), f"Opening {Path(path).name}")
 
     @param.depends("projection", watch=True)
     def _reproject(self) -> None:
@@ -351,8 +359,8 @@ class GraphView(pn.viewable.Viewer):
             pn.pane.Markdown("**Generate a hyperbolic graph** (S1/H2 model)", margin=(0, 10)),
             spec_widgets, gen,
             pn.pane.Markdown("**…or open a graph file**", margin=(0, 10)),
-            pn.widgets.TextInput.from_param(self.param.path, sizing_mode="stretch_width",
-                                            placeholder="/path/to/graph.npz"),
+            path_field(self, "path", self.session, ("graph", "trajectory"), sizing_mode="stretch_width",
+                       placeholder="/path/to/graph.npz"),
             opener, self._progress, cancel,
             width=300,
         )

@@ -33,6 +33,7 @@ from roma_core.renorm import Hierarchy, diffusion_profile, geometric, laplacian
 
 from .. import render
 from ..jobs import Job
+from ..pickers import path_field
 from ..state import Session
 from ..cache import SharedCache
 
@@ -323,7 +324,9 @@ class HierarchyView(pn.viewable.Viewer):
 
     def _job_for(self, method: str):
         if method == "learned":
-            return build_learned, (self.run, self.trajectory), "Computing the learned hierarchy"
+            paths = tuple(self.session.resolve(p) if self.session is not None and p.strip() else p
+                          for p in (self.run, self.trajectory))   # confined to the workspace
+            return build_learned, paths, "Computing the learned hierarchy"
         if self.graph is None:
             raise HierarchyError("no graph to coarsen: open or generate one first")
         if method == "GRG":
@@ -652,9 +655,9 @@ class HierarchyView(pn.viewable.Viewer):
             pn.widgets.Select.from_param(self.param.criterion, sizing_mode="stretch_width"),
             visible=self.param.method.rx() == "LRG", margin=0)
         learned = pn.Column(
-            pn.widgets.TextInput.from_param(self.param.run, sizing_mode="stretch_width", placeholder="runs/my_run"),
-            pn.widgets.TextInput.from_param(self.param.trajectory, sizing_mode="stretch_width",
-                                            placeholder="data/trajectory.zarr"),
+            path_field(self, "run", self.session, ("run",), sizing_mode="stretch_width", placeholder="runs/my_run"),
+            path_field(self, "trajectory", self.session, ("trajectory",), sizing_mode="stretch_width",
+                       placeholder="data/trajectory.zarr"),
             visible=self.param.method.rx() == "learned", margin=0)
         levels_input = pn.widgets.IntInput.from_param(self.param.levels, sizing_mode="stretch_width",
                                                       visible=self.param.method.rx() != "learned")

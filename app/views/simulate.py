@@ -9,15 +9,15 @@ Usable alone in a notebook::
     SimulateView(graph=my_graph)                     # simulate on a graph
     SimulateView(trajectory="assets/kuramoto_2k.zarr")  # watch a stored trajectory
 
-Runs land in a zarr store (a temporary folder per view, or a path the user gives; an
-existing store is never replaced unless asked), and set ``session.trajectory`` so the
-other views open it too.
+Runs land in a zarr store: a new folder of the session's workspace per run (kept, and
+listed after a restart), or a path inside the workspace the user gives (an existing store
+is replaced only when asked and only when ROMA wrote it); without a workspace (a notebook),
+a temporary folder per run. A run sets ``session.trajectory`` so the other views open it too.
 """
 from __future__ import annotations
 
 import itertools
 import math
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import panel as pn
 import param
 
 from roma_core.data import open_trajectory, trajectory_graph
+from roma_core.data.store import refuse_unowned
 from roma_core.errors import RomaError, StoreError
 from roma_core.graphs import Graph
 from roma_core.specs import BurgersSpec, KuramotoSpec, SimulationSpec
@@ -240,7 +241,7 @@ class SimulateView(pn.viewable.Viewer):
     kuramoto = param.ClassSelector(class_=KuramotoSpec, doc="Kuramoto parameters of the next run")
     burgers = param.ClassSelector(class_=BurgersSpec, doc="social Burgers parameters of the next run")
     simulation = param.ClassSelector(class_=SimulationSpec, doc="time span, step, seed of the next run")
-    out_path = param.String(default="", label="Store path (.zarr; empty: this session's temporary folder)")
+    out_path = param.String(default="", label="Store path in the workspace (.zarr; empty: a new folder per run)")
     overwrite = param.Boolean(default=False, label="Replace a store already at that path")
     frame = param.Integer(default=0, bounds=(0, None), doc="index of the frame shown")
     colour = param.Selector(default="phase θ", objects=["phase θ", "sin θ"], label="Colour (Kuramoto)")
@@ -260,7 +261,7 @@ class SimulateView(pn.viewable.Viewer):
         self.job = Job(session)
         self._shown: Shown | None = None
         self._quiet = False
-        self._tmpdir: Path | None = None
+        self._tmpdirs: list[Path] = []  # the runs' folders without a workspace (removed by cleanup)
         self._counter = itertools.count(1)
         opened, error = None, ""
         if self.session.trajectory:
@@ -482,22 +483,22 @@ class SimulateView(pn.viewable.Viewer):
         return self.kuramoto if self.dynamics == "kuramoto" else self.burgers
 
     def _target(self) -> tuple[str, bool]:
-        """Where the next run is stored: the path given, or a fresh name in the view's temp folder."""
+        """Where the next run is stored: the path given (inside the workspace), or a new folder."""
         given = self.out_path.strip()
         if given:
-            path = Path(given).expanduser()
+            path = Path(self.session.resolve(given, write=True))
             if path.suffix != ".zarr":
-                raise StoreError(f"{path}: a trajectory store is a .zarr folder; end the path with .zarr")
+                raise StoreError(f"{given}: a trajectory store is a .zarr folder; end the path with .zarr")
             if path.exists() and not self.overwrite:
-                raise StoreError(f"{path} exists already; choose another path, or tick "
+                raise StoreError(f"{given} exists already; choose another path, or tick "
                                  "'Replace a store already at that path' to overwrite it")
+            if path.exists():
+                refuse_unowned(path)
             return str(path), self.overwrite
-        if self._tmpdir is None:
-            self._tmpdir = Path(tempfile.mkdtemp(prefix="roma-simulate-"))
-        while True:
-            path = self._tmpdir / f"{self.dynamics}_{next(self._counter):03d}.zarr"
-            if not path.exists():
-                return str(path), False
+        folder = self.session.job_folder("simulate")
+        if self.session.workspace is None:
+            self._tmpdirs.append(folder)
+        return str(folder / f"{self.dynamics}_{next(self._counter):03d}.zarr"), False
 
     def run(self, wait: bool = False) -> bool:
         """Start a simulation with the current parameters (in the background); ``wait``
@@ -523,14 +524,14 @@ class SimulateView(pn.viewable.Viewer):
         return started
 
     def cleanup(self) -> None:
-        """Cancel a running job and delete this view's temporary folder of runs (stores the
-        user named are kept)."""
+        """Cancel a running job and delete the temporary folders of runs made without a
+        workspace (a workspace's runs and the stores the user named are kept)."""
         self.job.cancel()
-        if self._tmpdir is not None:
-            import shutil
+        import shutil
 
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
+        for folder in self._tmpdirs:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._tmpdirs = []
 
     def _on_simulated(self, shown: Shown) -> None:
         self._show(shown)
@@ -586,7 +587,7 @@ class SimulateView(pn.viewable.Viewer):
             pn.pane.Markdown("**Dynamics**", margin=(0, 10)), dyn_params,
             pn.pane.Markdown("**Output**", margin=(0, 10)),
             pn.widgets.TextInput.from_param(self.param.out_path, sizing_mode="stretch_width",
-                                            placeholder="/path/to/run.zarr"),
+                                            placeholder="my_runs/run.zarr"),
             pn.widgets.Checkbox.from_param(self.param.overwrite),
             width=320, height=820, scroll=True)
 

@@ -47,6 +47,10 @@ def register(subparsers) -> None:
     p.add_argument("--prefix", default=None, help="URL prefix when served behind a reverse proxy, e.g. /roma")
     p.add_argument("--use-xheaders", action="store_true",
                    help="trust X-Real-Ip/X-Forwarded-For/X-Scheme headers set by a reverse proxy")
+    p.add_argument("--workspace", type=Path, default=None, metavar="DIR",
+                   help="the folder browser users read from and write into (created when missing; default: "
+                        "the per-user data folder, ~/.local/share/roma-explorer). Nothing outside it is "
+                        "reachable from the browser except the read-only shipped assets")
     p.add_argument("--show", action="store_true", help="open the dashboard in a browser once it is up")
     p.add_argument("--no-warm", dest="warm", action="store_false",
                    help="answer at once instead of loading the default data and compiling the rendering "
@@ -116,11 +120,17 @@ def panel_argv(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from panel.command.serve import Serve
 
+    from ..workspace import Workspace
+
     if not APP.is_file():
         raise RomaError(f"the dashboard entry {APP} is missing; reinstall the project (pip install -e .)")
+    argv = panel_argv(args)
+    workspace = Workspace(args.workspace)  # created now: a bad folder fails before the server starts
+    os.environ["ROMA_APP_WORKSPACE"] = str(workspace.root)
+    print(f"roma serve: workspace {workspace.root}", flush=True)
     parser = argparse.ArgumentParser(prog="panel serve")
     command = Serve(parser=parser)
-    ns = parser.parse_args(panel_argv(args))
+    ns = parser.parse_args(argv)
     try:
         ret = command.invoke(ns)
     finally:  # the server has stopped: running jobs end as cancelled instead of failing mid-shutdown

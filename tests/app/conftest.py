@@ -35,12 +35,15 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
-    """``roma serve`` on a free port of 127.0.0.1; yields ``.url`` (the Explorer page) and ``.log``."""
+    """``roma serve`` on a free port of 127.0.0.1 with a temporary workspace; yields ``.url``
+    (the Explorer page), ``.log`` and ``.workspace``."""
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "serve.log"
+    workspace = tmp_path_factory.mktemp("workspace")  # never the user's own data folder
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--address", "127.0.0.1",
-                                 "--port", str(port)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                                 "--port", str(port), "--workspace", str(workspace)],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/main"
     deadline = time.monotonic() + SERVER_START_S
     try:
@@ -49,7 +52,7 @@ def app_server(tmp_path_factory):
                 pytest.fail(f"roma serve did not answer on {url} (exit code {proc.poll()}); its log:\n"
                             + log.read_text()[-3000:])
             time.sleep(0.5)
-        yield SimpleNamespace(url=url, port=port, log=log, proc=proc)
+        yield SimpleNamespace(url=url, port=port, log=log, proc=proc, workspace=workspace)
     finally:
         proc.terminate()
         try:

@@ -166,14 +166,14 @@ def test_tiny_run_live_then_session_run_and_cancel(open_page, page_text, tmp_pat
 
 @pytest.mark.browser
 @pytest.mark.timeout(150)
-def test_scaling_plot_shows_fitted_exponent(open_page, page_text, tmp_path):
+def test_scaling_plot_shows_fitted_exponent(open_page, page_text, tmp_path, app_server):
     params = np.array([4135, 6059, 11347, 18555, 27683, 52000])
     losses = 0.5 * params ** -0.17 * np.exp(np.random.default_rng(3).normal(0, 0.03, len(params)))
-    scaling_result(tmp_path / "ladder", params, losses)
+    scaling_result(app_server.workspace / "ladder", params, losses)  # the browser reaches the workspace only
     expected = fit_power_law(params, losses)
     page = open_training(open_page)
     before = pixels(page, SCALING)
-    page.get_by_placeholder("/path/to/scaling.json").fill(str(tmp_path / "ladder" / "scaling.json"))
+    page.locator(".roma-pick-scaling_path select").first.select_option(label="ladder/scaling.json")
     page.get_by_role("button", name="Open", exact=True).nth(1).click()
     text = wait_for(lambda: (lambda t: t if "ladder" in t and "α =" in t else None)(
         page_text(page, ".roma-train-alpha")), timeout=30, what="the fitted exponent")

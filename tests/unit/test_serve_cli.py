@@ -66,7 +66,8 @@ def test_login_and_prefix_on_a_real_server(tmp_path):
         port = s.getsockname()[1]
     log = open(tmp_path / "serve.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port),
-                             "--basic-auth", "s3cret", "--prefix", "/roma", "--no-warm"], stdout=log, stderr=subprocess.STDOUT)
+                             "--basic-auth", "s3cret", "--prefix", "/roma", "--no-warm",
+                             "--workspace", str(tmp_path / "ws")], stdout=log, stderr=subprocess.STDOUT)
     opener = urllib.request.build_opener(NoRedirect)
     try:
         deadline = time.monotonic() + 300  # the app is warmed up before the server answers

@@ -36,6 +36,10 @@ class Launching:
     """Training runs launched from the view (mixed into :class:`TrainingView`)."""
 
     def _new_run_dir(self) -> Path:
+        """A new folder of the session's workspace (kept, listed after a restart), or of this
+        view's temporary folder without a workspace."""
+        if self.session.workspace is not None:
+            return self.session.job_folder("train") / f"{self.model}_{next(self._counter):03d}"
         if self._tmpdir is None:
             self._tmpdir = Path(tempfile.mkdtemp(prefix="roma-train-"))
         while True:

@@ -33,9 +33,9 @@ from roma_core.specs import ModelSpec, TrainSpec
 
 from ...data import DEFAULT_RUN
 from ...jobs import Job
+from ...pickers import path_field
 from ...state import Session
 from .curves import LOSS_WIDTH, LossCurves
-from ...pickers import path_field
 from .launch import Launching
 from .metrics import RECENT, MetricsLog, run_info
 from .scaling import SCALING_WIDTH, Scaling, empty_plot, load_scaling, scaling_files, scaling_plot, short_label
