@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5006
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test venv chromium clean
+.PHONY: run test docs venv chromium clean
 
 venv: $(VENV)/.installed
 
@@ -27,6 +27,10 @@ chromium:
 
 test: venv chromium
 	$(BIN)/python -m pytest
+
+docs: venv
+	# the HTML documentation (offline, warnings are errors): docs/_build/html/index.html
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) .pytest_cache

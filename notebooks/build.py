@@ -80,13 +80,12 @@ HierarchyView(session=Session(graph=graph))""",
         "then the pretrained model from `assets/` in the forecast and attention views."),
         SETUP,
         """import tempfile
-from pathlib import Path
+from roma_core.assets import asset_path
 from roma_core.specs import ModelSpec, TrainSpec
 from roma_core.train import train
 from roma_core.train.data import load_windows
 
-root = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
-data = root / "assets" / "kuramoto_2k.zarr"
+data = asset_path("kuramoto_2k.zarr")  # the shipped dataset, wherever the package is installed
 mspec = ModelSpec(lookback=8, horizon=4, hidden=16, supernodes=16, levels=2, heads=2, basis=8)
 tspec = TrainSpec(steps=20, roots=64, walk_length=8, eval_every=10, checkpoint_every=20, device="cpu")
 windows = load_windows(data, mspec, tspec)
@@ -96,7 +95,7 @@ result = train(windows, "roma", mspec, tspec, tempfile.mkdtemp())
         md("## The pretrained model: evaluation, forecasts and attention"),
         """from roma_core.eval import evaluate
 
-run = root / "assets" / "roma_kuramoto_2k"
+run = asset_path("roma_kuramoto_2k")
 metrics = evaluate(run, data, max_windows=2)
 {k: metrics[k] for k in ("model", "params", "rel_l2", "attention")}""",
         """from app.state import Session

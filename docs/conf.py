@@ -1,0 +1,185 @@
+"""Sphinx configuration of the ROMA Explorer documentation (``make docs``).
+
+Offline by design: no intersphinx, the theme's assets are local. Before the build this file
+writes the generated sources (ignored by git): ``api/`` (one page per public module, from
+its ``__all__``) and ``notebooks/`` (the tutorials; executed at build time unless
+``ROMA_DOCS_NOTEBOOKS`` names a folder of copies already executed in the same test run).
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))
+
+import roma_core  # noqa: E402
+
+project = "ROMA Explorer"
+author = "the ROMA Explorer developers"
+copyright = "2026, " + author
+release = version = roma_core.__version__
+
+extensions = [
+    "myst_nb",  # MyST Markdown pages and notebooks
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "sphinxarg.ext",
+]
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+templates_path = ["_templates"]
+html_theme = "pydata_sphinx_theme"
+html_title = "ROMA Explorer"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_static_path: list[str] = []
+
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# notebooks: executed when they have no outputs (the committed ones), kept as given otherwise
+nb_execution_mode = "auto"
+nb_execution_timeout = 600
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_merge_streams = True
+nb_mime_priority_overrides = [  # Panel's and Bokeh's live models need a kernel: show their HTML
+    ("html", "application/vnd.holoviews_exec.v0+json", None),
+    ("html", "application/vnd.bokehjs_exec.v0+json", None),
+    ("html", "application/vnd.holoviews_load.v0+json", None),
+    ("html", "application/vnd.bokehjs_load.v0+json", None),
+]
+
+autosummary_generate = True
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented_params"
+autodoc_preserve_defaults = True
+napoleon_numpy_docstring = True
+napoleon_google_docstring = False
+napoleon_use_rtype = False
+
+# nitpicky for roma_core: every reference to a roma_core name must resolve; names of other
+# libraries (numpy, torch, xarray, ...) stay plain text, as there is no intersphinx offline
+nitpicky = True
+nitpick_ignore_regex = [(r"py:.*", r"(?!roma_core\.|app\.).*"), (r"py:.*", r"app\..*")]
+
+# --------------------------------------------------------------------------- API pages
+API = {  # page title -> modules whose public names it documents
+    "Graphs": ["roma_core.graphs"],
+    "Dynamics": ["roma_core.dynamics"],
+    "Renormalization": ["roma_core.renorm"],
+    "Data": ["roma_core.data"],
+    "Models": ["roma_core.models"],
+    "Training": ["roma_core.train"],
+    "Evaluation": ["roma_core.eval"],
+    "Specs, errors and assets": ["roma_core.specs", "roma_core.errors", "roma_core.assets"],
+    "Dashboard views": ["app.views"],
+}
+
+
+def public_names(module) -> list[str]:
+    """``__all__``, or else the classes and functions the module defines itself."""
+    if hasattr(module, "__all__"):
+        return list(module.__all__)
+    return [n for n, v in vars(module).items() if not n.startswith("_")
+            and (inspect.isclass(v) or inspect.isfunction(v)) and v.__module__ == module.__name__]
+
+
+def write_api() -> None:
+    out = DOCS / "api"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    pages = []
+    for title, modules in API.items():
+        slug = modules[0].replace(".", "_")
+        text = [f"# {title}\n"]
+        for name in modules:
+            module = importlib.import_module(name)
+            text += [f"## `{name}`\n", "```{eval-rst}", f".. automodule:: {name}", "   :no-members:", "",
+                     f".. currentmodule:: {name}", "", ".. autosummary::", "   :toctree: generated",
+                     "   :nosignatures:", ""]
+            text += [f"   {n}" for n in public_names(module)] + ["```", ""]
+        (out / f"{slug}.md").write_text("\n".join(text))
+        pages.append(slug)
+    (out / "index.md").write_text(
+        "# API reference\n\nEvery public name of `roma_core` and `app.views`, from the docstrings.\n\n"
+        "```{toctree}\n:maxdepth: 1\n\n" + "\n".join(pages) + "\n```\n")
+
+
+# --------------------------------------------------------------------------- notebooks
+def write_notebooks() -> None:
+    """The tutorials from notebooks/, or their executed copies from ROMA_DOCS_NOTEBOOKS
+    when those have the same cells (so the docs show what the current sources give)."""
+    out = DOCS / "notebooks"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    executed = Path(os.environ.get("ROMA_DOCS_NOTEBOOKS", "/nonexistent"))
+    for src in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(src, as_version=4)
+        done = executed / src.name
+        if done.is_file():
+            ran = nbformat.read(done, as_version=4)
+            if [c.source for c in ran.cells] == [c.source for c in nb.cells]:
+                nb = ran
+        nbformat.write(nb, out / src.name)
+
+
+write_api()
+write_notebooks()
+
+
+# ------------------------------------------------------------- re-exported names
+def resolve_public(app, env, node, contnode):
+    """A reference to a roma_core object under its defining module (as type hints give it,
+    e.g. ``roma_core.graphs.graph.Graph``) or under its bare name resolves to the page of
+    the public name documenting the same object (``roma_core.graphs.Graph``)."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"]
+    domain = env.get_domain("py")
+    leaf = target.rsplit(".", 1)[-1]
+    candidates = [name for name in domain.objects if name.rsplit(".", 1)[-1] == leaf
+                  and (name.startswith("roma_core.") or name.startswith("app."))]
+    if "." in target:
+        obj = _import(target)
+        candidates = [name for name in candidates if obj is not None and _import(name) is obj]
+    if len(candidates) == 0:
+        return None
+    return domain.resolve_xref(env, node.get("refdoc", ""), app.builder, "obj",
+                               candidates[0], node, contnode)
+
+
+def _import(dotted: str):
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def setup(app):
+    app.connect("missing-reference", resolve_public)
