@@ -164,6 +164,9 @@ class TrainSpec(Spec):
     noise = param.Number(default=0.0, bounds=(0, None), doc="multiplicative input noise: x * (1 + noise * N(0,1))")
     effective_weight = param.Number(default=0.1, bounds=(0, None), doc="weight of the PDE-residual loss")
     collocation = param.Integer(default=2048, bounds=(1, None), doc="PDE-residual points per step")
+    residual = param.Selector(default="autograd", objects=["autograd", "stencil"],
+                              doc="PDE residual: derivatives by autograd in each node's own angle, or by finite "
+                                  "differences over its angular neighbours in the batch (autograd in time only)")
     features = param.Selector(default="auto", objects=["auto", "phase", "identity"],
                               doc="state transform: phase -> (sin, cos); auto picks phase for Kuramoto")
     checkpoint_every = param.Integer(default=200, bounds=(1, None), doc="steps between checkpoints")
@@ -182,11 +185,12 @@ class HierarchySpec(Spec):
     levels = param.Integer(default=None, allow_None=True, bounds=(1, None),
                            doc="coarsening steps (None: until the top level has about min_nodes nodes)")
     block = param.Integer(default=2, bounds=(2, None), doc="GRG: consecutive nodes (by angle) per supernode")
-    tau = param.Number(default=None, allow_None=True, doc="LRG: diffusion time tau* (> 0; None: specific-heat peak)")
+    tau = param.Number(default=None, allow_None=True, doc="LRG: diffusion time tau* (> 0; None: chosen by rule)")
     reduction = param.Number(default=None, allow_None=True,
-                             doc="LRG: instead of tau, aim for N_l / N_(l+1) = reduction (> 1)")
-    rule = param.Selector(default="half", objects=["half", "max"],
-                          doc="LRG: tau from C(tau) where it falls to half its peak, or at the peak")
+                             doc="LRG: N_l / N_(l+1) per level (> 1; None: 2)")
+    rule = param.Selector(default="modes", objects=["modes", "max", "half"],
+                          doc="LRG: tau* where N_l / reduction diffusion modes are left (modes), at the "
+                              "specific-heat peak (max) or where C(tau) has fallen to half of it (half)")
     criterion = param.Selector(default="auto", objects=["auto", "exact", "sketch"],
                                doc="LRG: Kadanoff criterion, dense exact or random-feature sketch")
     features = param.Integer(default=64, bounds=(2, None), doc="LRG: random features of the sketch criterion")

@@ -40,18 +40,31 @@ class OperatorModel(nn.Module):
     def summarize(self, batch):
         raise NotImplementedError
 
-    def forward(self, batch: Batch, collocation: torch.Tensor | None = None) -> Prediction:
+    def forward(self, batch: Batch, collocation: torch.Tensor | None = None, residual: str = "autograd") -> Prediction:
         """``collocation``: (m, 3) int64 rows (window, node, horizon step) at which to add
-        the effective-dynamics residual to ``aux_losses['effective']`` (unweighted)."""
+        the effective-dynamics residual to ``aux_losses['effective']`` (unweighted);
+        ``residual``: ``"autograd"`` (in each node's own angle) or ``"stencil"`` (finite
+        differences over each node's angular neighbours in the batch), see
+        :class:`BurgersResidual`."""
         h, attention, assign, aux = self.summarize(batch)
         last = batch.x[:, :, -1, :]
         values = self.decoder(h, last, batch.theta, batch.kappa)
         aux = dict(aux)
         if collocation is not None:
             bi, ni, ki = collocation.unbind(1)
-            coef = self.decoder.coefficients(h)[bi, ni]
+            coef = self.decoder.coefficients(h)
             s = (ki + 1).to(h.dtype) / self.spec.horizon
-            aux["effective"] = self.pde(self.decoder, coef, last[bi, ni], batch.theta[ni], batch.kappa[ni], s)
+            if residual == "stencil":
+                order = torch.argsort(batch.theta)
+                rank = torch.empty_like(order)
+                rank[order] = torch.arange(len(order), device=order.device)
+                n = len(order)
+                points = [(coef[bi, j], last[bi, j], batch.theta[j], batch.kappa[j])
+                          for j in (ni, order[(rank[ni] - 1) % n], order[(rank[ni] + 1) % n])]
+                aux["effective"] = self.pde.across_nodes(self.decoder, points, s)
+            else:
+                aux["effective"] = self.pde(self.decoder, coef[bi, ni], last[bi, ni], batch.theta[ni],
+                                            batch.kappa[ni], s)
         return Prediction(values=values, attention=attention, assign=assign, aux_losses=aux)
 
 

@@ -57,15 +57,43 @@ class OperatorDecoder(nn.Module):
         return last[:, :, None, :] + torch.einsum("bnpc,ntp->bntc", coef, phi) / self.basis ** 0.5 + self.bias
 
 
+def stencil_derivatives(u, ul, ur, h1, h2):
+    """First and second derivatives at the middle of three points at gaps ``h1`` (left)
+    and ``h2`` (right): the exact derivatives of the parabola through them."""
+    span = h1 * h2 * (h1 + h2)
+    d1 = (h1 ** 2 * ur - h2 ** 2 * ul + (h2 ** 2 - h1 ** 2) * u) / span
+    d2 = 2 * (h1 * ur - (h1 + h2) * u + h2 * ul) / span
+    return d1, d2
+
+
 class BurgersResidual(nn.Module):
     """Effective dynamics of Burgers form in node coordinates, u_s = -F u u_θ + ν u_θθ,
-    with learned F and ν ≥ 0 (s: lead time in units of the horizon). The residual is taken
-    through autograd of the decoder at collocation points."""
+    with learned F and ν ≥ 0 (s: lead time in units of the horizon).
+
+    ``forward`` takes the residual through autograd of the decoder in the node's own angle
+    (it constrains each node's forecast as a function of where the node sits);
+    :meth:`across_nodes` takes u_θ and u_θθ from the forecasts of the node and its two
+    angular neighbours (a finite-difference stencil over the graph's nodes, autograd in
+    time only), so the residual ties neighbouring forecasts together as the PDE does."""
 
     def __init__(self):
         super().__init__()
         self.F = nn.Parameter(torch.zeros(()))
         self.log_nu = nn.Parameter(torch.tensor(-3.0))
+
+    def across_nodes(self, decoder, points, s, min_gap: float = 1e-4):
+        """``points``: three (coef (m, p, C), last (m, C), theta (m,), kappa (m,)) tuples, for
+        the collocation nodes and their left and right angular neighbours; ``s`` (m,).
+        Gaps are floored at ``min_gap`` radians. Returns the mean squared residual."""
+        s = s.detach().requires_grad_(True)
+        u, ul, ur = (decoder.evaluate(c, last, s, th, k) for c, last, th, k in points)
+        wrap = lambda d: torch.remainder(d, 2 * torch.pi)
+        h1 = wrap(points[0][2] - points[1][2]).clamp(min=min_gap)[:, None]
+        h2 = wrap(points[2][2] - points[0][2]).clamp(min=min_gap)[:, None]
+        d1, d2 = stencil_derivatives(u, ul, ur, h1, h2)
+        du_s = torch.autograd.grad(u.sum(), s, create_graph=True)[0][:, None]
+        r = du_s + self.F * u * d1 - self.log_nu.exp() * d2
+        return (r ** 2).mean()
 
     def forward(self, decoder, coef, last, theta, kappa, s):
         """coef (m, p, C), last (m, C), theta/kappa/s (m,): mean squared residual."""

@@ -165,7 +165,7 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
                 b, n = batch.x.shape[:2]
                 colloc = torch.from_numpy(np.stack([rng.integers(0, b, m), rng.integers(0, n, m),
                                                     rng.integers(0, model_spec.horizon, m)], 1)).to(device)
-            pred = net(batch, colloc)
+            pred = net(batch, colloc, train_spec.residual)
             if task == "effective":
                 fc = relative_l2(pred.values[:, :, :1], batch.y[:, :, :1])
             else:

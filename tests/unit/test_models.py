@@ -233,3 +233,53 @@ def test_sampled_batch_sees_the_far_field_only_through_roma(name):
     far[:, outside] = rng.uniform(0, 2 * math.pi, (30, len(outside)))
     change = (forecast(states) - forecast(far)).abs().max().item()
     assert (change > 1e-3) if name.startswith("roma") else (change == 0.0)
+
+
+def test_stencil_derivatives_are_exact_for_parabolas():
+    """The three-point stencil on uneven gaps gives a parabola's derivatives exactly."""
+    from roma_core.models.decoder import stencil_derivatives
+
+    x0, h1, h2 = 0.3, torch.tensor(0.02, dtype=torch.double), torch.tensor(0.05, dtype=torch.double)
+    f = lambda x: 2.0 - 3.0 * x + 4.0 * x ** 2
+    d1, d2 = stencil_derivatives(f(torch.tensor(x0, dtype=torch.double)), f(x0 - h1), f(x0 + h2), h1, h2)
+    assert abs(float(d1) - (-3.0 + 8.0 * x0)) < 1e-9 and abs(float(d2) - 8.0) < 1e-9
+
+
+def test_residual_across_nodes_is_the_pde_on_neighbouring_forecasts():
+    """The stencil residual equals the Burgers residual computed by hand from the decoder's
+    forecasts at each collocation node and at its angular neighbours in the batch (which
+    wrap around the circle)."""
+    torch.manual_seed(0)
+    spec = tiny_spec(channels=1)
+    model = build("deeponet", spec).double()
+    torch.nn.init.normal_(model.decoder.branch.weight, std=0.5)
+    with torch.no_grad():
+        model.pde.F.fill_(0.7)
+        model.pde.log_nu.fill_(math.log(0.05))
+    n = 30
+    batch = ring_batch(n=n, b=2, spec=spec)
+    perm = torch.randperm(n)                                   # angles in no particular node order
+    batch.theta = (torch.rand(n) * 2 * math.pi)[perm]
+    for k, v in vars(batch).items():
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            setattr(batch, k, v.double())
+    col = torch.tensor([[0, 3, 0], [1, 17, 2], [1, int(batch.theta.argmin()), 1]])
+    got = model(batch, collocation=col, residual="stencil").aux_losses["effective"]
+    order = torch.argsort(batch.theta).tolist()
+    h = model.summarize(batch)[0]
+    coef = model.decoder.coefficients(h)
+    res = []
+    for b, i, k in col.tolist():
+        r = order.index(i)
+        left, right = order[r - 1], order[(r + 1) % n]
+        s = torch.tensor((k + 1) / spec.horizon, dtype=torch.double)
+        u = lambda j, s_: model.decoder.evaluate(coef[b, j], batch.x[b, j, -1], s_, batch.theta[j], batch.kappa[j])[0]
+        h1 = (batch.theta[i] - batch.theta[left]) % (2 * math.pi)
+        h2 = (batch.theta[right] - batch.theta[i]) % (2 * math.pi)
+        ui, ul, ur = u(i, s), u(left, s), u(right, s)
+        d1 = (h1 ** 2 * ur - h2 ** 2 * ul + (h2 ** 2 - h1 ** 2) * ui) / (h1 * h2 * (h1 + h2))
+        d2 = 2 * (h1 * ur - (h1 + h2) * ui + h2 * ul) / (h1 * h2 * (h1 + h2))
+        eps = 1e-5
+        us = (u(i, s + eps) - u(i, s - eps)) / (2 * eps)
+        res.append(us + 0.7 * ui * d1 - 0.05 * d2)
+    assert torch.allclose(got, (torch.stack(res) ** 2).mean(), rtol=1e-5)
