@@ -85,7 +85,7 @@ class Spec(param.Parameterized):
 
 
 class GraphSpec(Spec):
-    """The S1/H2 hyperbolic graph model (SCIENCE.md §1)."""
+    """The S1/H2 hyperbolic graph model (docs/science.md §1)."""
 
     nodes = param.Integer(default=10_000, bounds=(1, None), doc="number of nodes N")
     mean_degree = param.Number(default=10.0, bounds=(0, None), doc="target mean degree <k>")
@@ -106,7 +106,7 @@ class GraphSpec(Spec):
 
 
 class ModelSpec(Spec):
-    """ROMA and its baselines (SCIENCE.md §4): sizes of every part."""
+    """ROMA and its baselines (docs/science.md §4): sizes of every part."""
 
     lookback = param.Integer(default=16, bounds=(1, None), doc="past states per node fed to the model (kappa)")
     horizon = param.Integer(default=8, bounds=(1, None), doc="future states predicted per node (tau)")
@@ -178,7 +178,7 @@ class TrainSpec(Spec):
 
 
 class HierarchySpec(Spec):
-    """How a renormalization hierarchy is built (SCIENCE.md §3): geometric, Laplacian or neural."""
+    """How a renormalization hierarchy is built (docs/science.md §3): geometric, Laplacian or neural."""
 
     method = param.Selector(default="geometric", objects=["geometric", "laplacian", "neural"],
                             doc="renormalization method")
@@ -218,7 +218,7 @@ def _finite(spec: Spec, *names: str, low: float | None = None, strict: bool = Fa
 
 
 class KuramotoSpec(Spec):
-    """Kuramoto oscillators on a graph (SCIENCE.md §2.1):
+    """Kuramoto oscillators on a graph (docs/science.md §2.1):
     dθ_i/dt = ω_i + K(t) Σ_j W_ij sin(θ_j − θ_i) + σ ξ_i,  W_ij = A_ij k_j^α / Σ_k A_ik k_k^α."""
 
     coupling = param.Number(default=5.0, doc="coupling strength K")
@@ -250,7 +250,7 @@ class KuramotoSpec(Spec):
 
 
 class BurgersSpec(Spec):
-    """Burgers-like social dynamics on the S1 graph (SCIENCE.md §2.2):
+    """Burgers-like social dynamics on the S1 graph (docs/science.md §2.2):
     du_i/dt = −F u_i Σ_{j∈up(i)} W_ij (u_i − u_j)/(θ_i − θ_j) + ν Σ_j W_ij (u_j − u_i)/h_ij² + s_i(t) + σ ξ_i."""
 
     advection = param.Number(default=1.0, doc="advection strength F")

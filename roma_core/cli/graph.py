@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="graph_command", required=True, metavar="ACTION")
 
     gen = sub.add_parser("hyperbolic", help="sample an S1/H2 hyperbolic graph",
-                         description="Sample an S1/H2 hyperbolic graph (SCIENCE.md §1) and save it with its "
+                         description="Sample an S1/H2 hyperbolic graph (docs/science.md §1) and save it with its "
                                      "node coordinates (theta, kappa, radius). '--beta inf' gives the "
                                      "zero-temperature H2 model.")
     GraphSpec.add_arguments(gen)

@@ -16,8 +16,8 @@ EPILOG = """examples:
   roma simulate kuramoto --graph g.npz --t-end 5 --members 8 --scheduler local --out ensemble.zarr
   roma info run.zarr"""
 
-DYNAMICS = {"kuramoto": (KuramotoSpec, "Kuramoto oscillators (SCIENCE.md §2.1)"),
-            "burgers": (BurgersSpec, "Burgers-like social dynamics on the S1 graph (SCIENCE.md §2.2)")}
+DYNAMICS = {"kuramoto": (KuramotoSpec, "Kuramoto oscillators (docs/science.md §2.1)"),
+            "burgers": (BurgersSpec, "Burgers-like social dynamics on the S1 graph (docs/science.md §2.2)")}
 
 
 def register(subparsers) -> None:

@@ -1,4 +1,4 @@
-"""Dynamics on graphs (SCIENCE.md §2): Kuramoto oscillators and Burgers-like social
+"""Dynamics on graphs (docs/science.md §2): Kuramoto oscillators and Burgers-like social
 dynamics, integrated with torch tensors (numba kernels on CPU, torch on CUDA)."""
 from ..specs import BurgersSpec, KuramotoSpec, SimulationSpec
 from .ensemble import simulate_ensemble

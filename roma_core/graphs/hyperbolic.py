@@ -1,4 +1,4 @@
-"""The S1/H2 hyperbolic graph model (SCIENCE.md §1), sampled without testing all pairs.
+"""The S1/H2 hyperbolic graph model (docs/science.md §1), sampled without testing all pairs.
 
 Nodes are sorted by angle (node id = angular order, which also gives memory locality to
 every kernel that walks the CSR). Pairs are sampled exactly: nodes are grouped in

@@ -1,4 +1,4 @@
-"""Renormalization hierarchies (SCIENCE.md §3): one ``Hierarchy`` type, built by the
+"""Renormalization hierarchies (docs/science.md §3): one ``Hierarchy`` type, built by the
 geometric RG (:func:`geometric`), the Laplacian RG (:func:`laplacian`) or the neural RG
 (``roma_core.renorm.neural``), plus the diffusion diagnostics S(τ), C(τ)."""
 from .diffusion import diffusion_profile, peak_tau

@@ -2,7 +2,7 @@
 
 Supernodes connect when any of their members do; a coarse edge's weight is the summed
 weight of the fine edges it stands for (the number of input edges when the input graph is
-unweighted). Coordinates follow SCIENCE.md §3: supernode angle = κ-weighted circular
+unweighted). Coordinates follow docs/science.md §3: supernode angle = κ-weighted circular
 mean of its members' angles, hidden degree κ' = (Σ κ_i^β)^(1/β) (the largest κ for β = ∞),
 and, when the fine graph has H2 radii and the model's μ, radius r' = R̂' − 2 ln(κ'/κ0')
 with μ' = μ N'/N (the GRG rescaling that keeps the connection probability's form),

@@ -1,4 +1,4 @@
-"""Geometric renormalization group (GRG, SCIENCE.md §3): blocks of ``block`` consecutive
+"""Geometric renormalization group (GRG, docs/science.md §3): blocks of ``block`` consecutive
 nodes in angular order become supernodes, level after level.
 
 Graphs without S1 angles are refused unless ``embed=True``, which infers angles from a

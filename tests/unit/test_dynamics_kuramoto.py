@@ -34,7 +34,7 @@ def test_matches_scipy_dop853_with_modulated_coupling():
     spec = Kuramoto(coupling=5.0, schedule="modulated", alpha=0.5)
     ds = simulate(spec, g, t_end=5.0, dt=1e-3, save_every=5000, dtype=torch.float64, method="rk4")
 
-    # independent reference: W = D_w^-1 A diag(k^α), K(t) written out from SCIENCE.md §2.1
+    # independent reference: W = D_w^-1 A diag(k^α), K(t) written out from docs/science.md §2.1
     a = sp.csr_array((np.ones(g.nnz), g.indices, g.indptr), shape=(500, 500))
     w = np.sqrt(g.degree.astype(float))
     norm = a @ w

@@ -1,4 +1,4 @@
-"""The S1/H2 generator against the model's own formulas (SCIENCE.md §1), brute force over all
+"""The S1/H2 generator against the model's own formulas (docs/science.md §1), brute force over all
 pairs at small N, and its published statistical properties at larger N."""
 import math
 import os
