@@ -69,10 +69,10 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
-autodoc_preserve_defaults = True
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 napoleon_use_rtype = False
+napoleon_use_ivar = True  # dataclass fields: one description, no duplicate attribute entries
 
 # nitpicky for roma_core: every reference to a roma_core name must resolve; names of other
 # libraries (numpy, torch, xarray, ...) stay plain text, as there is no intersphinx offline
@@ -85,7 +85,7 @@ API = {  # page title -> modules whose public names it documents
     "Dynamics": ["roma_core.dynamics"],
     "Renormalization": ["roma_core.renorm"],
     "Data": ["roma_core.data"],
-    "Models": ["roma_core.models"],
+    "Models": ["roma_core.models", "roma_core.models.base"],
     "Training": ["roma_core.train"],
     "Evaluation": ["roma_core.eval"],
     "Specs, errors and assets": ["roma_core.specs", "roma_core.errors", "roma_core.assets"],

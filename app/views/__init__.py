@@ -22,6 +22,7 @@ def _graph(session):
     return view
 
 
+#: The Explorer's tabs in order: ``(title, factory)``, the factory taking the session.
 VIEWS = [
     ("Graph", _graph),
     ("Simulate", lambda session: SimulateView(session=session)),

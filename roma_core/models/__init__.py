@@ -12,6 +12,7 @@ from .baselines import GNN, DeepONet, NeighbourTransformer, Persistence
 from .batch import Batch, Prediction
 from .roma import Roma, RomaFixed
 
+#: Every model class by the name :func:`build` takes.
 MODELS = {"roma": Roma, "roma_fixed": RomaFixed, "deeponet": DeepONet, "gnn": GNN, "transformer": NeighbourTransformer,
           "persistence": Persistence}
 

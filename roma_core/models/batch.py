@@ -10,21 +10,34 @@ import torch
 class Batch:
     """A set of ``n`` nodes (a sampled subgraph or the full graph) over ``B`` time windows.
 
-    x:          (B, n, lookback, C) past states
-    edge_index: (2, E) int64, local ids, both directions of every edge
-    theta:      (n,) node angle (S1 coordinate; angular order when the graph has none)
-    kappa:      (n,) standardised log hidden degree (zeros when unknown)
-    pe:         (n, pos_dim) Laplacian-eigenvector positional encodings
-    prior:      (n,) int64 first-level supernode of each node under the prior hierarchy
-    y:          (B, n, horizon, C) targets, when known
-    nodes:      (n,) int64 global node ids
-    weight:     (n,) per-node loss weight (nodes outside the chunk of interest get 0)
-    pooled:     first-level supernode pools (Σ_i S_0[i, s] z_i (B, N_1, d), Σ_i S_0[i, s]
-                (B, N_1)) gathered over the whole graph, for ROMA's chunked inference;
-                None: pool over this batch's nodes
-    field:      (B, N_1, lookback, C) past states averaged over every member of each prior
-                first-level supernode of the whole graph (not only the batch's nodes): the
-                far field a sampled subgraph cannot see; None: no far field
+    Attributes
+    ----------
+    x : torch.Tensor
+        ``(B, n, lookback, C)`` past states.
+    edge_index : torch.Tensor
+        ``(2, E)`` int64 local ids, both directions of every edge.
+    theta : torch.Tensor
+        ``(n,)`` node angle (S1 coordinate; angular order when the graph has none).
+    kappa : torch.Tensor
+        ``(n,)`` standardised log hidden degree (zeros when unknown).
+    pe : torch.Tensor
+        ``(n, pos_dim)`` Laplacian-eigenvector positional encodings.
+    prior : torch.Tensor
+        ``(n,)`` int64 first-level supernode of each node under the prior hierarchy.
+    y : torch.Tensor or None
+        ``(B, n, horizon, C)`` targets, when known.
+    nodes : torch.Tensor or None
+        ``(n,)`` int64 global node ids.
+    weight : torch.Tensor or None
+        ``(n,)`` per-node loss weight (nodes outside the chunk of interest get 0).
+    pooled : tuple or None
+        First-level supernode pools (``Σ_i S_0[i, s] z_i`` of shape ``(B, N_1, d)`` and
+        ``Σ_i S_0[i, s]`` of shape ``(B, N_1)``) gathered over the whole graph, for ROMA's
+        chunked inference; None: pool over this batch's nodes.
+    field : torch.Tensor or None
+        ``(B, N_1, lookback, C)`` past states averaged over every member of each prior
+        first-level supernode of the whole graph (not only the batch's nodes): the far field
+        a sampled subgraph cannot see; None: no far field.
     """
 
     x: torch.Tensor
@@ -54,13 +67,19 @@ class Batch:
 class Prediction:
     """A model's output for a :class:`Batch`.
 
-    values:     (B, n, horizon, C) predicted future states
-    attention:  (B, n, heads, levels + 1) weights of each node over its own token (index 0)
-                and its supernodes at levels 1..L (they sum to 1 over the last axis); None
-                for models without a hierarchy
-    assign:     learned soft assignments, [S_0 (n x N_1), S_1 (N_1 x N_2), ...], row-stochastic
-                torch tensors; None for models without one. ``hierarchy()`` wraps them.
-    aux_losses: named auxiliary losses (already weighted), summed into the training loss
+    Attributes
+    ----------
+    values : torch.Tensor
+        ``(B, n, horizon, C)`` predicted future states.
+    attention : torch.Tensor or None
+        ``(B, n, heads, levels + 1)`` weights of each node over its own token (index 0) and
+        its supernodes at levels 1..L (they sum to 1 over the last axis); None for models
+        without a hierarchy.
+    assign : list or None
+        Learned soft assignments ``[S_0 (n x N_1), S_1 (N_1 x N_2), ...]``, row-stochastic
+        torch tensors; None for models without one. :meth:`hierarchy` wraps them.
+    aux_losses : dict
+        Named auxiliary losses (already weighted), summed into the training loss.
     """
 
     values: torch.Tensor
@@ -69,8 +88,18 @@ class Prediction:
     aux_losses: dict = field(default_factory=dict)
 
     def hierarchy(self, graph=None):
-        """The learned assignments as a :class:`roma_core.renorm.Hierarchy` (see
-        :func:`roma_core.renorm.neural.to_hierarchy`)."""
+        """The learned assignments as a hierarchy.
+
+        Parameters
+        ----------
+        graph : roma_core.graphs.Graph, optional
+            Level 0 of the hierarchy (an empty graph on the right number of nodes when None).
+
+        Returns
+        -------
+        roma_core.renorm.Hierarchy or None
+            None when the model learns no assignments.
+        """
         if self.assign is None:
             return None
         from ..renorm.neural import to_hierarchy
