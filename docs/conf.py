@@ -102,6 +102,7 @@ def public_names(module) -> list[str]:
 
 
 def write_api() -> None:
+    """One page per entry of :data:`API`, an autosummary table of its modules' public names."""
     out = DOCS / "api"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
@@ -139,9 +140,6 @@ def write_notebooks() -> None:
                 nb = ran
         nbformat.write(nb, out / src.name)
 
-
-write_api()
-write_notebooks()
 
 
 # ------------------------------------------------------------- re-exported names
@@ -181,5 +179,11 @@ def _import(dotted: str):
     return None
 
 
+def write_sources(app) -> None:
+    write_api()
+    write_notebooks()
+
+
 def setup(app):
+    app.connect("builder-inited", write_sources, priority=100)  # before autosummary reads the pages
     app.connect("missing-reference", resolve_public)

@@ -1,0 +1,104 @@
+"""The documentation builds offline with warnings as errors (nitpicky for roma_core), and
+documents what the package has: every public name, every ``roma`` sub-command, the
+executed notebooks and the views' screenshots."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _executed_notebooks(tmp_path_factory, out: Path) -> Path:
+    """The notebooks tests/notebooks executed earlier in this pytest session (their copies
+    lie in this session's temporary folders), so the build need not run them again;
+    conf.py uses a copy only when its cells equal the committed notebook's."""
+    out.mkdir()
+    for done in tmp_path_factory.getbasetemp().glob("test_notebook_runs*/*.ipynb"):
+        shutil.copy(done, out / done.name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("docs")
+    ran = _executed_notebooks(tmp_path_factory, tmp / "executed")
+    env = {**os.environ, "ROMA_DOCS_NOTEBOOKS": str(ran)}
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q",
+                           "-d", str(tmp / "doctrees"), str(ROOT / "docs"), str(tmp / "html")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, f"sphinx-build failed:\n{done.stderr[-6000:]}"
+    return tmp / "html"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_docs_build_documents_every_public_name(html):
+
+    spec = importlib.util.spec_from_file_location("docs_conf", ROOT / "docs" / "conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)  # the same lists the API pages are written from
+    API, public_names = conf.API, conf.public_names
+
+    pages = {p.name for p in (html / "api" / "generated").glob("*.html")}
+    missing = [f"{m}.{n}" for ms in API.values() for m in ms
+               for n in public_names(importlib.import_module(m)) if f"{m}.{n}.html" not in pages]
+    assert not missing, f"public names without an API page: {missing}"
+    assert {"roma_core.graphs.Graph.html", "roma_core.renorm.Hierarchy.html",
+            "app.views.ForecastView.html"} <= pages
+    graph = (html / "api" / "generated" / "roma_core.graphs.Graph.html").read_text()
+    assert "to_pyg" in graph and "Parameters" in (html / "api" / "generated"
+                                                    / "roma_core.assets.asset_path.html").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_docs_cli_page_lists_every_subcommand(html):
+    from roma_core.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    text = re.sub(r"<[^>]+>", " ", (html / "cli.html").read_text())
+    for name, sp in sub.choices.items():
+        assert re.search(rf"\broma {name}\b", text), name
+        for action in sp._actions:
+            for opt in action.option_strings:
+                if opt.startswith("--") and opt != "--help":
+                    assert opt in text, f"roma {name} {opt}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_docs_pages_notebooks_and_screenshots(html):
+    for page in ["index", "getting-started", "science", "benchmarks", "changelog", "guide/graphs",
+                 "guide/simulation", "guide/renormalization", "guide/models", "guide/evaluation",
+                 "guide/dashboard", "guide/notebooks", "guide/deployment"]:
+        assert (html / f"{page}.html").is_file(), page
+    science = (html / "science.html").read_text()
+    assert "arXiv:2502.15913" in science and "Laplacian renormalization group" in science
+    # the benchmark record itself is in the Benchmarks page
+    first = next(line for line in (ROOT / "benchmarks" / "RESULTS.md").read_text().splitlines()
+                 if line.startswith("## "))[3:].strip()
+    assert first in (html / "benchmarks.html").read_text()
+    # every notebook is rendered with the outputs of its run
+    for src in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        out = (html / "notebooks" / f"{src.stem}.html").read_text()
+        code_cells = sum(c.cell_type == "code" for c in nbformat.read(src, as_version=4).cells)
+        assert out.count("cell_output") >= code_cells - 1, src.name
+        assert "Traceback" not in out
+    # the guide's screenshots are the browser tests' artefacts (docs/img), copied as they are
+    dashboard = (html / "guide" / "dashboard.html").read_text()
+    shown = re.findall(r'src="\.\./_images/([^"]+\.png)"', dashboard)
+    assert {"graph_view.png", "simulate_view.png", "hierarchy_view.png", "forecast_view.png",
+            "attention_view.png", "training_view.png"} <= set(shown)
+    for name in shown:
+        assert (html / "_images" / name).read_bytes() == (ROOT / "docs" / "img" / name).read_bytes()
