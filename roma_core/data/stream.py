@@ -2,12 +2,19 @@
 
 The store's layout (coordinates, per-node inputs, attrs, graph) is written first with
 placeholder arrays; frames are buffered one row of time chunks at a time and written in
-place, so memory stays at O(N + E) plus that buffer."""
+place, so memory stays at O(N + E) plus that buffer. :class:`FrameWriter` hands the
+frames over from a background thread while the integration goes on."""
 from __future__ import annotations
+
+import queue
+import threading
 
 import dask.array as da
 import numpy as np
+import torch
 import xarray as xr
+
+from ..errors import SimulationError
 
 from .store import check_target, commit, discard, temp_path
 from .trajectory import default_chunks, open_trajectory, write_store
@@ -43,6 +50,77 @@ def ensemble_template(run, members: int, seeds, chunks=None) -> xr.Dataset:
     coords = dict(ds.coords) | {"member": ("member", np.arange(members, dtype=np.int64))}
     attrs = dict(ds.attrs) | {"members": members}
     return xr.Dataset(out, coords=coords, attrs=attrs)
+
+
+class FrameWriter:
+    """Passes a run's frames to ``sink.frame`` from a background thread, so that copying a
+    frame off the device, checking it, computing its observable and writing it (zarr
+    compression included) overlap the next steps.
+
+    :meth:`put` copies the state into one of ``depth`` host buffers (on CUDA a
+    non-blocking copy into pinned memory: the step loop never waits for the device) and
+    waits only while every buffer is still in use. An error in the thread (a state that
+    is no longer finite, a failed write) is raised by the next :meth:`put` or on leaving
+    the ``with`` block, which waits for the last frame."""
+
+    def __init__(self, sink, system, dt: float, depth: int = 2):
+        self.sink, self.system, self.dt, self.depth = sink, system, dt, depth
+        self.free: queue.Queue = queue.Queue()
+        self.todo: queue.Queue = queue.Queue()
+        self.buffers = 0
+        self.error: BaseException | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._work, name="roma-frames", daemon=True)
+        self.thread.start()
+
+    def put(self, index: int, t: float, y: torch.Tensor) -> None:
+        """Hand over the state ``y`` (in the system's order) as frame ``index`` at time ``t``."""
+        self._raise()
+        if self.buffers < self.depth:
+            self.buffers += 1
+            buf = torch.empty(y.shape, dtype=y.dtype, pin_memory=y.is_cuda)
+        else:
+            buf = self.free.get()
+        buf.copy_(y, non_blocking=y.is_cuda)
+        copied = None
+        if y.is_cuda:
+            copied = torch.cuda.Event()
+            copied.record()
+        self.todo.put((index, t, buf, copied))
+
+    def _work(self) -> None:
+        while (item := self.todo.get()) is not None:
+            index, t, buf, copied = item
+            try:
+                if self.error is None and not self.stopping:
+                    if copied is not None:
+                        copied.synchronize()
+                    self._deliver(index, t, buf.numpy())
+            except BaseException as exc:      # raised again in the caller's thread
+                self.error = exc
+            finally:
+                self.free.put(buf)
+
+    def _deliver(self, index: int, t: float, state: np.ndarray) -> None:
+        if not np.isfinite(state).all():
+            raise SimulationError(f"the state became NaN/infinite by t = {t:g}: the explicit step is unstable "
+                                  f"for dt = {self.dt}; reduce dt")
+        obs = self.system.observe(torch.from_numpy(state))
+        self.sink.frame(index, self.system.external(state), obs)
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.stopping = kind is not None      # the run failed or was cancelled: drop what is left
+        self.todo.put(None)
+        self.thread.join()
+        if kind is None:
+            self._raise()
 
 
 class ZarrSink:

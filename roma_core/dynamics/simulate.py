@@ -40,6 +40,13 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
+def triton_ready() -> bool:
+    """Whether the fused Triton kernels can run (triton imports; it ships with CUDA torch)."""
+    from .triton_kernels import available
+
+    return available()
+
+
 def resolve_dtype(dtype) -> torch.dtype:
     if dtype in (torch.float32, torch.float64):
         return dtype
@@ -92,8 +99,9 @@ class Run:
         self.method = method
         self._check_edges()
         if backend == "auto":
-            backend = "torch" if self.device.type == "cuda" else "numba"
-        if backend not in ("numba", "torch") or (backend == "numba" and self.device.type != "cpu"):
+            backend = "numba" if self.device.type == "cpu" else ("triton" if triton_ready() else "torch")
+        if (backend not in ("numba", "torch", "triton") or (backend == "numba" and self.device.type != "cpu")
+                or (backend == "triton" and not triton_ready())):
             raise SimulationError(f"backend {backend!r} is not available on {self.device}; use 'auto'")
         self.system = make_system(self.spec, graph, self.device, self.dtype, backend, self.n_steps * sim.dt)
         self.system.draw(np.random.default_rng(sim.seed), self._given(inputs))
@@ -178,31 +186,30 @@ class Run:
 
     # ---------------------------------------------------------------- loop
     def execute(self, sink, progress: ProgressCallback | None = None) -> None:
-        """Integrate, handing every saved frame to ``sink.frame(index, state_numpy, observable)``."""
+        """Integrate, handing every saved frame to ``sink.frame(index, state_numpy, observable)``
+        from a background thread (:class:`~roma_core.data.stream.FrameWriter`): the loop
+        itself never waits for the device."""
+        from ..data.stream import FrameWriter
+
         sysm, sim = self.system, self.sim
         y = sysm.tensor(sysm.internal(sysm.inputs["initial"])).clone()
         if self.method == "rk4":
-            stepper = RK4(sysm.rhs, y)
+            stepper = RK4(sysm.rhs, y, fused=sysm.backend == "triton")
         else:
             gen = torch.Generator(device=self.device)
             gen.manual_seed(int(sim.seed) & (2**63 - 1))
             stepper = EulerMaruyama(sysm.rhs, y, self.spec.noise, gen)
         every = max(1, self.n_steps // 200)
-        self._frame(sink, 0, y, 0.0)
-        report(progress, 0, self.n_steps)
-        for n in range(self.n_steps):
-            stepper.step(n * sim.dt, y, sim.dt)
-            done = n + 1
-            if done % sim.save_every == 0:
-                self._frame(sink, done // sim.save_every, y, done * sim.dt)
-            if done % every == 0 or done == self.n_steps:
-                report(progress, done, self.n_steps)
-
-    def _frame(self, sink, index: int, y: torch.Tensor, t: float) -> None:
-        if not bool(torch.isfinite(y).all()):
-            raise SimulationError(f"the state became NaN/infinite by t = {t:g}: the explicit step is unstable "
-                                  f"for dt = {self.sim.dt}; reduce dt")
-        sink.frame(index, self.system.external(y.detach().cpu().numpy()), self.system.observe(y))
+        with FrameWriter(sink, sysm, sim.dt) as frames:
+            frames.put(0, 0.0, y)
+            report(progress, 0, self.n_steps)
+            for n in range(self.n_steps):
+                stepper.step(n * sim.dt, y, sim.dt)
+                done = n + 1
+                if done % sim.save_every == 0:
+                    frames.put(done // sim.save_every, done * sim.dt, y)
+                if done % every == 0 or done == self.n_steps:
+                    report(progress, done, self.n_steps)
 
 
 class MemorySink:
@@ -249,9 +256,10 @@ def simulate(dynamics, graph, t_end: float, dt: float, save_every: int = 1, seed
     noise). ``out``: a ``.zarr`` path; frames stream there chunk by chunk, the store is
     written under a temporary name and renamed at the end, and the lazily opened store is
     returned. ``inputs`` overrides drawn per-node inputs (``omega``, ``initial``,
-    ``source_amplitude``, ``source_time``). ``backend`` (tests only): ``numba`` (CPU) or
-    ``torch``. Returns a Dataset with ``state(time, node)``, the per-node inputs, the
-    observable (``order_parameter`` or ``mass``) and attrs describing the run.
+    ``source_amplitude``, ``source_time``). ``backend`` (tests only): ``numba`` (CPU),
+    ``torch``, or ``triton`` (fused kernels; CUDA, or Triton's interpreter on CPU).
+    Returns a Dataset with ``state(time, node)``, the per-node inputs, the observable
+    (``order_parameter`` or ``mass``) and attrs describing the run.
     """
     sim = simulation_spec(t_end, dt, save_every, seed, device, dtype, method)
     if chunks is not None and (len(chunks) != 2 or any(int(c) < 1 for c in chunks)):
