@@ -19,9 +19,29 @@ COORDINATES = ("theta", "kappa", "radius")
 class Graph:
     """A graph stored as CSR (``indptr``, ``indices``, optional ``weights``).
 
-    Undirected graphs (the default) store each edge in both rows. Optional per-node
-    coordinates of the S1/H2 model: ``theta`` (angle), ``kappa`` (hidden degree) and
-    ``radius`` (H2 radius). ``meta`` is a JSON-serialisable dict (e.g. the generator spec).
+    Undirected graphs (the default) store each edge in both rows. Build one with
+    :meth:`from_edges`, :func:`~roma_core.graphs.hyperbolic_graph`,
+    :func:`~roma_core.graphs.read_edgelist` or :meth:`load`.
+
+    Parameters
+    ----------
+    indptr : array_like of int
+        ``num_nodes + 1`` row offsets, starting at 0 and ending at ``len(indices)``.
+    indices : array_like of int
+        Column (neighbour) ids of every stored entry, row after row.
+    weights : array_like of float, optional
+        One weight per stored entry; None for an unweighted graph.
+    theta, kappa, radius : array_like of float, optional
+        Per-node coordinates of the S1/H2 model: angle, hidden degree and H2 radius.
+    meta : dict, optional
+        JSON-serialisable metadata (e.g. the generator's spec), saved with the graph.
+    directed : bool
+        Whether each edge is stored once (directed) or in both rows (undirected).
+
+    Raises
+    ------
+    roma_core.errors.GraphError
+        When the arrays do not form a CSR matrix or a coordinate has the wrong length.
     """
 
     def __init__(self, indptr, indices, weights=None, *, theta=None, kappa=None, radius=None,
@@ -49,6 +69,7 @@ class Graph:
     # ------------------------------------------------------------------ basics
     @property
     def num_nodes(self) -> int:
+        """Number of nodes."""
         return len(self.indptr) - 1
 
     @property
@@ -58,14 +79,17 @@ class Graph:
 
     @property
     def num_edges(self) -> int:
+        """Number of edges (each undirected edge counted once)."""
         return self.nnz if self.directed else self.nnz // 2
 
     @property
     def degree(self) -> np.ndarray:
+        """Stored entries per node (out-degree for directed graphs), int64."""
         return np.diff(self.indptr)
 
     @property
     def has_coordinates(self) -> bool:
+        """Whether the nodes carry S1/H2 coordinates (at least ``theta``)."""
         return self.theta is not None
 
     def __repr__(self) -> str:
@@ -82,11 +106,25 @@ class Graph:
                 and all(same(getattr(self, c), getattr(other, c)) for c in COORDINATES))
 
     def row_ids(self) -> np.ndarray:
-        """The source node of every stored entry (COO row array, int64)."""
+        """The source node of every stored entry.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64, the COO row array matching ``indices``.
+        """
         return np.repeat(np.arange(self.num_nodes, dtype=np.int64), self.degree)
 
     def edges(self):
-        """Each edge once as ``(src, dst, weights)``; for undirected graphs ``src < dst``."""
+        """Each edge once.
+
+        Returns
+        -------
+        src, dst : numpy.ndarray
+            int64 end points; for undirected graphs ``src < dst``.
+        weights : numpy.ndarray or None
+            The edges' weights, None for an unweighted graph.
+        """
         src = self.row_ids()
         keep = slice(None) if self.directed else src < self.indices
         w = None if self.weights is None else self.weights[keep]
@@ -97,7 +135,31 @@ class Graph:
     def from_edges(cls, src, dst, num_nodes: int | None = None, weights=None, *, directed: bool = False,
                    **coords) -> "Graph":
         """Build from edge lists. Undirected by default: symmetrised, self-loops and duplicate
-        edges dropped (a repeated edge keeps its first weight)."""
+        edges dropped (a repeated edge keeps its first weight).
+
+        Parameters
+        ----------
+        src, dst : array_like of int
+            End points of every edge (non-negative integer ids).
+        num_nodes : int, optional
+            Number of nodes; default: the largest id plus one.
+        weights : array_like of float, optional
+            Non-negative weight of every edge.
+        directed : bool
+            Keep edges as given instead of symmetrising them.
+        **coords
+            ``theta``, ``kappa``, ``radius`` per node, passed to :class:`Graph`.
+
+        Returns
+        -------
+        Graph
+
+        Raises
+        ------
+        roma_core.errors.GraphError
+            For ids that are negative, non-integer or beyond ``num_nodes``, and for NaN or
+            negative weights.
+        """
         src = np.asarray(src)
         dst = np.asarray(dst)
         if src.shape != dst.shape or src.ndim != 1:
@@ -142,8 +204,26 @@ class Graph:
     @classmethod
     def from_unique_pairs(cls, src, dst, num_nodes: int, weights=None, *, directed: bool = False,
                           **coords) -> "Graph":
-        """Fast path when pairs are already unique and loop-free (for undirected graphs,
-        each edge given once in either orientation)."""
+        """Fast path of :meth:`from_edges` when pairs are already unique and loop-free (for
+        undirected graphs, each edge given once in either orientation); nothing is checked.
+
+        Parameters
+        ----------
+        src, dst : array_like of int
+            End points of every edge.
+        num_nodes : int
+            Number of nodes.
+        weights : array_like of float, optional
+            Weight of every edge.
+        directed : bool
+            Store each pair once (directed) or in both rows.
+        **coords
+            ``theta``, ``kappa``, ``radius`` per node.
+
+        Returns
+        -------
+        Graph
+        """
         src, dst = np.ascontiguousarray(src), np.ascontiguousarray(dst)
         if not (np.issubdtype(src.dtype, np.integer) and np.issubdtype(dst.dtype, np.integer)):
             src, dst = src.astype(np.int64), dst.astype(np.int64)
@@ -153,8 +233,18 @@ class Graph:
 
     # ------------------------------------------------------------ sub-graphs
     def subgraph(self, nodes) -> "Graph":
-        """The induced subgraph on ``nodes`` (ids or a boolean mask), relabelled 0..n-1
-        in the order given; coordinates and meta carry over."""
+        """The induced subgraph on some nodes; coordinates and meta carry over.
+
+        Parameters
+        ----------
+        nodes : array_like
+            Node ids, or a boolean mask over the nodes.
+
+        Returns
+        -------
+        Graph
+            Nodes relabelled ``0..n-1`` in the order given.
+        """
         nodes = np.asarray(nodes)
         if nodes.dtype == bool:
             nodes = np.flatnonzero(nodes)
@@ -167,10 +257,24 @@ class Graph:
                      meta=self.meta, directed=self.directed, **coords)
 
     def components(self) -> tuple[int, np.ndarray]:
-        """Connected components (weakly, for directed graphs): count and label per node."""
+        """Connected components (weakly connected, for directed graphs).
+
+        Returns
+        -------
+        count : int
+            Number of components.
+        labels : numpy.ndarray
+            The component of every node.
+        """
         return sp.csgraph.connected_components(self.adjacency(), directed=self.directed, connection="weak")
 
     def largest_component(self) -> "Graph":
+        """The subgraph on the largest connected component (``self`` when connected).
+
+        Returns
+        -------
+        Graph
+        """
         count, labels = self.components()
         if count <= 1:
             return self
@@ -179,13 +283,39 @@ class Graph:
 
     # ------------------------------------------------------------ matrices
     def adjacency(self, dtype=np.float64) -> sp.csr_array:
+        """The adjacency matrix (the weights, or ones).
+
+        Parameters
+        ----------
+        dtype : numpy.dtype
+            Type of the entries.
+
+        Returns
+        -------
+        scipy.sparse.csr_array
+            ``num_nodes x num_nodes``, sharing the graph's index arrays.
+        """
         data = self.weights if self.weights is not None else np.ones(self.nnz, dtype=dtype)
         return sp.csr_array((data.astype(dtype, copy=False), self.indices, self.indptr),
                             shape=(self.num_nodes, self.num_nodes))
 
     def laplacian(self, kind: str = "combinatorial") -> sp.csr_array:
-        """``L = D - A`` (combinatorial) or ``I - D^-1/2 A D^-1/2`` (normalized; isolated
-        nodes get a zero row)."""
+        """The graph Laplacian.
+
+        Parameters
+        ----------
+        kind : {"combinatorial", "normalized"}
+            ``L = D - A``, or ``I - D^-1/2 A D^-1/2`` (isolated nodes get a zero row).
+
+        Returns
+        -------
+        scipy.sparse.csr_array
+
+        Raises
+        ------
+        roma_core.errors.GraphError
+            For another ``kind``.
+        """
         a = self.adjacency()
         d = np.asarray(a.sum(axis=1)).ravel()
         if kind == "combinatorial":
@@ -197,7 +327,13 @@ class Graph:
         raise GraphError(f"unknown Laplacian kind {kind!r}; use 'combinatorial' or 'normalized'")
 
     def fingerprint(self) -> str:
-        """A stable hash of the structure (CSR and weights), independent of coordinates."""
+        """A stable hash of the structure (CSR and weights), independent of coordinates.
+
+        Returns
+        -------
+        str
+            16 hexadecimal digits; trajectories, hierarchies and checkpoints record it.
+        """
         h = hashlib.sha256()
         h.update(b"directed" if self.directed else b"undirected")
         for arr in (self.indptr, self.indices.astype(np.int64), self.weights):
@@ -207,8 +343,14 @@ class Graph:
 
     # ------------------------------------------------------------ conversion
     def to_pyg(self):
-        """A ``torch_geometric.data.Data`` with ``edge_index`` (and ``edge_weight``, ``theta``,
-        ``kappa``, ``radius`` where present)."""
+        """The graph for PyTorch Geometric.
+
+        Returns
+        -------
+        torch_geometric.data.Data
+            ``edge_index`` (both directions of undirected edges), and ``edge_weight``,
+            ``theta``, ``kappa``, ``radius`` where present.
+        """
         import torch
         from torch_geometric.data import Data
 
@@ -223,6 +365,19 @@ class Graph:
 
     @classmethod
     def from_pyg(cls, data, directed: bool = False) -> "Graph":
+        """A graph from PyTorch Geometric data (the inverse of :meth:`to_pyg`).
+
+        Parameters
+        ----------
+        data : torch_geometric.data.Data
+            With ``edge_index`` and ``num_nodes``; ``edge_weight`` and coordinates are kept.
+        directed : bool
+            Keep the edges as given instead of symmetrising them.
+
+        Returns
+        -------
+        Graph
+        """
         ei = data.edge_index.detach().cpu().numpy()
         w = getattr(data, "edge_weight", None)
         coords = {c: data[c].detach().cpu().numpy() for c in COORDINATES if c in data}
@@ -230,7 +385,23 @@ class Graph:
                               None if w is None else w.detach().cpu().numpy(), directed=directed, **coords)
 
     def to_networkx(self, max_nodes: int = 200_000):
-        """A networkx graph, for small graphs only (python objects per edge)."""
+        """A networkx graph, for small graphs only (Python objects per edge).
+
+        Parameters
+        ----------
+        max_nodes : int
+            Refuse graphs larger than this.
+
+        Returns
+        -------
+        networkx.Graph or networkx.DiGraph
+            Edge weights as the ``weight`` attribute.
+
+        Raises
+        ------
+        roma_core.errors.GraphError
+            When the graph has more than ``max_nodes`` nodes.
+        """
         import networkx as nx
 
         if self.num_nodes > max_nodes:
@@ -246,7 +417,13 @@ class Graph:
 
     # ------------------------------------------------------------ storage
     def arrays(self) -> dict:
-        """The arrays stored on disk: CSR, weights and coordinates where present."""
+        """The arrays stored on disk.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``indptr``, ``indices``, and ``weights`` and coordinates where present.
+        """
         out = {"indptr": self.indptr, "indices": self.indices}
         if self.weights is not None:
             out["weights"] = self.weights
@@ -270,7 +447,23 @@ class Graph:
     def save(self, path) -> Path:
         """Write to ``.npz`` or a ``.zarr`` store, atomically: a new file or store is written
         under a temporary name and renamed into place. An existing zarr store (e.g. a
-        trajectory) gets the graph added under its ``graph`` group."""
+        trajectory) gets the graph added under its ``graph`` group.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Ending in ``.npz`` or ``.zarr``.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Raises
+        ------
+        roma_core.errors.FileFormatError
+            For another suffix.
+        """
         path = Path(path)
         if path.suffix not in (".npz", ".zarr"):
             raise FileFormatError(f"{path}: graphs are saved as .npz or into a .zarr store")
@@ -297,7 +490,22 @@ class Graph:
 
     @classmethod
     def load(cls, path) -> "Graph":
-        """Read a graph saved by :meth:`save` (``.npz``) or stored in a zarr store."""
+        """Read a graph saved by :meth:`save` (``.npz``) or stored in a zarr store.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.npz`` file or a zarr store (a trajectory's graph included).
+
+        Returns
+        -------
+        Graph
+
+        Raises
+        ------
+        roma_core.errors.FileFormatError
+            When the path is missing or holds no ROMA graph.
+        """
         path = Path(path)
         if not path.exists():
             raise FileFormatError(f"{path}: no such file")
@@ -318,7 +526,15 @@ class Graph:
         return cls._from_parts(arrays, attrs, path)
 
     def to_zarr(self, group, name: str = "graph") -> None:
-        """Store under ``group[name]`` of an open zarr group (replacing what was there)."""
+        """Store under ``group[name]`` of an open zarr group (replacing what was there).
+
+        Parameters
+        ----------
+        group : zarr.Group
+            An open, writable group.
+        name : str
+            The sub-group to write.
+        """
         g = group.require_group(name)
         for key in list(g.array_keys()):
             del g[key]
@@ -328,6 +544,24 @@ class Graph:
 
     @classmethod
     def from_zarr(cls, group, name: str = "graph") -> "Graph":
+        """Read a graph stored by :meth:`to_zarr`.
+
+        Parameters
+        ----------
+        group : zarr.Group
+            An open group.
+        name : str
+            The sub-group holding the graph.
+
+        Returns
+        -------
+        Graph
+
+        Raises
+        ------
+        roma_core.errors.FileFormatError
+            When there is no graph under ``name``.
+        """
         if name not in group:
             raise FileFormatError(f"{group.store}: no graph stored under {name!r}")
         g = group[name]
@@ -383,7 +617,18 @@ def _sort_rows(indptr, indices, w, has_weights):
 
 
 def describe(path) -> str:
-    """A short summary of a saved graph, for ``roma info``."""
+    """A short summary of a saved graph, for ``roma info``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A saved graph.
+
+    Returns
+    -------
+    str
+        Sizes, degrees, components, coordinates, fingerprint and spec, one per line.
+    """
     g = Graph.load(path)
     k = g.degree
     count, _ = g.components()

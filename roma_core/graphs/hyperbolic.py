@@ -36,11 +36,38 @@ CHUNK = 2048  # consecutive nodes per thread task (pointers advance along it)
 def hyperbolic_graph(num_nodes: int, mean_degree: float = 10.0, gamma: float = 2.7, beta: float = 2.0,
                      seed: int = 0, largest_component: bool = False,
                      progress: ProgressCallback | None = None) -> Graph:
-    """Sample an S1/H2 graph: ``theta``, ``kappa`` and ``radius`` are stored per node.
+    """Sample an S1/H2 graph exactly, without testing all pairs (docs/science.md §1).
 
-    ``beta=float('inf')`` is the zero-temperature H2 model: nodes connect when their
-    hyperbolic distance is below the disk radius R̂. ``largest_component=True`` keeps only
-    the largest connected component (as in the paper's graphs).
+    Parameters
+    ----------
+    num_nodes : int
+        Number of nodes N (at least 2).
+    mean_degree : float
+        Target mean degree ⟨k⟩.
+    gamma : float
+        Exponent of the hidden-degree power law P(κ) ~ κ^-γ, greater than 2.
+    beta : float
+        Inverse temperature β > 1 (higher: more clustering). ``float('inf')`` is the
+        zero-temperature H2 model: nodes connect when their hyperbolic distance is below
+        the disk radius R̂.
+    seed : int
+        Random seed; the graph does not depend on the number of threads.
+    largest_component : bool
+        Keep only the largest connected component (as in the ROMA paper's graphs).
+    progress : callable, optional
+        ``progress(done, total)``, called as the work advances; it may raise
+        :class:`~roma_core.errors.Cancelled` to stop.
+
+    Returns
+    -------
+    Graph
+        Nodes in angular order, with ``theta``, ``kappa`` and ``radius`` per node and the
+        spec in ``meta``.
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For parameters outside their ranges.
     """
     spec = GraphSpec.from_dict(dict(nodes=int(num_nodes), mean_degree=float(mean_degree), gamma=float(gamma),
                                     beta=float(beta), seed=int(seed), largest_component=bool(largest_component)))
@@ -51,7 +78,19 @@ def hyperbolic_graph(num_nodes: int, mean_degree: float = 10.0, gamma: float = 2
 
 
 def model_constants(spec: GraphSpec) -> dict:
-    """κ0, μ, R = N/2π and the H2 disk radius R̂ of the model for a spec."""
+    """The constants of the S1/H2 model for a spec.
+
+    Parameters
+    ----------
+    spec : roma_core.specs.GraphSpec
+        Size, mean degree, γ and β.
+
+    Returns
+    -------
+    dict
+        ``kappa0`` (smallest hidden degree κ0), ``mu`` (μ), ``R`` (N / 2π) and ``R_hat``
+        (the H2 disk radius R̂).
+    """
     n, k, g, b = spec.nodes, spec.mean_degree, spec.gamma, spec.beta
     kappa0 = k * (g - 2) / (g - 1)
     mu = 1.0 / (2 * k) if math.isinf(b) else b * math.sin(math.pi / b) / (2 * math.pi * k)

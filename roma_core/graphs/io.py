@@ -41,10 +41,43 @@ def read_edgelist(path, *, delimiter: str | None = None, header: bool | None = N
     Parquet: columns ``src``, ``dst`` (and ``weight``) when so named, otherwise the first
     two (three) columns. ``weighted=None`` uses a third column when there is one.
     Undirected by default (symmetrised; self-loops and duplicate edges dropped, counted
-    in ``meta``). ``relabel`` is ``"auto"``, ``"always"`` or ``"never"`` (see module doc).
+    in ``meta``).
 
-    Malformed files raise :class:`FileFormatError` naming the file and the line (row for
-    Parquet).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    delimiter : str, optional
+        Field separator of a text file; sniffed when None (whitespace when
+        none of comma, tab or semicolon).
+    header : bool, optional
+        Whether the first data line is a header; guessed when None.
+    weighted : bool, optional
+        Read a third column as weights; None: when there is one.
+    directed : bool
+        Keep edges as given instead of symmetrising them.
+    relabel : {"auto", "always", "never"}
+        Keep the file's integer ids as node ids, or relabel them ``0..n-1`` (see the
+        module's description of ``"auto"``).
+    progress : callable, optional
+        ``progress(done, total)``, called as the work advances; it may raise
+        :class:`~roma_core.errors.Cancelled` to stop.
+    return_ids : bool
+        Also return the original id of every node.
+
+    Returns
+    -------
+    graph : Graph
+        With the source file, its format and dropped rows counted in ``meta``.
+    ids : numpy.ndarray
+        Only with ``return_ids``: ``ids[node]`` is the node's id in the file.
+
+    Raises
+    ------
+    roma_core.errors.FileFormatError
+        For a missing or malformed file, naming the file and the line (row for Parquet).
+    roma_core.errors.GraphError
+        For an unknown ``relabel``.
     """
     path = Path(path)
     if relabel not in ("auto", "always", "never"):

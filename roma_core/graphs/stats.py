@@ -8,8 +8,19 @@ from .graph import Graph
 
 
 def clustering(graph: Graph) -> np.ndarray:
-    """Local clustering coefficient per node (0 for degree < 2); triangle counts by merging
-    sorted neighbour lists, so memory stays O(N + E)."""
+    """Local clustering coefficient per node; triangle counts by merging sorted neighbour
+    lists, so memory stays O(N + E).
+
+    Parameters
+    ----------
+    graph : Graph
+        An undirected graph.
+
+    Returns
+    -------
+    numpy.ndarray
+        One coefficient per node (0 for degree < 2).
+    """
     tri = _triangles(graph.indptr, graph.indices)
     k = graph.degree.astype(np.float64)
     out = np.zeros(graph.num_nodes)
@@ -46,7 +57,21 @@ def degree_exponent(degree, kmin: int | None = None) -> tuple[float, int]:
 
     When ``kmin`` is not given it is chosen (Clauset, Shalizi & Newman 2009) to minimise
     the Kolmogorov–Smirnov distance between the data above kmin and the fit, keeping at
-    least 50 samples in the tail. Returns ``(gamma, kmin)``.
+    least 50 samples in the tail.
+
+    Parameters
+    ----------
+    degree : array_like of int
+        Degrees (zeros are ignored).
+    kmin : int, optional
+        Lower end of the tail; chosen from the data when None.
+
+    Returns
+    -------
+    gamma : float
+        The fitted exponent (NaN when fewer than 50 degrees reach the tail).
+    kmin : int
+        The tail's lower end used.
     """
     k = np.asarray(degree)
     k = np.sort(k[k > 0]).astype(np.float64)
