@@ -588,7 +588,7 @@ class SimulateView(pn.viewable.Viewer):
             pn.pane.Markdown("**Output**", margin=(0, 10)),
             pn.widgets.TextInput.from_param(self.param.out_path, sizing_mode="stretch_width",
                                             placeholder="my_runs/run.zarr"),
-            pn.widgets.Checkbox.from_param(self.param.overwrite),
+            pn.widgets.Checkbox.from_param(self.param.overwrite, css_classes=["roma-sim-overwrite"]),
             width=320, height=820, scroll=True)
 
     def __panel__(self):

@@ -22,15 +22,16 @@ def watch_dialogs(page) -> list:
     return dialogs
 
 
-def run_into(page, page_text, path: str, replace: bool) -> str:
-    """Type ``path`` as the Simulate view's store, press Run, return the status shown."""
+def run_into(page, page_text, path: str, tick_replace: bool = False) -> str:
+    """Type ``path`` as the Simulate view's store (ticking "Replace a store" when asked),
+    press Run, return the status shown."""
     page.get_by_placeholder(OUT_FIELD).fill(path)
     page.get_by_placeholder(OUT_FIELD).press("Enter")
-    box = page.locator("label", has_text="Replace a store already at that path").locator("input").first
-    box.set_checked(replace)
+    if tick_replace:
+        page.locator(".roma-sim-overwrite input[type=checkbox]").first.check()
     page.get_by_role("button", name="Run").click()
-    return wait_for(lambda: (lambda t: t if "⚠" in t else None)(page_text(page, ".roma-sim-status")),
-                    timeout=60, what="the refusal")
+    return wait_for(lambda: (lambda t: t if "⚠" in t and path in t else None)(page_text(page, ".roma-sim-status")),
+                    timeout=60, what=f"the refusal of {path}")
 
 
 @pytest.mark.browser
@@ -42,13 +43,13 @@ def test_replace_keeps_user_folders_and_outside_paths_are_refused(open_page, pag
     (mine / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group", "attributes": {}}')
     before = {p.name: p.read_bytes() for p in mine.iterdir()}
     page = open_tab(open_page(), "Simulate", ".roma-sim-plot")
-    text = run_into(page, page_text, "mine.zarr", replace=True)
-    assert "mine.zarr" in text and "not written by ROMA" in text
-    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
     for bad, why in (("/etc/run.zarr", "outside the workspace"), ("../run.zarr", "'..'"),
                      (str(app_server.workspace.parent / "x.zarr"), "outside the workspace")):
-        assert why in run_into(page, page_text, bad, replace=False)
+        assert why in run_into(page, page_text, bad)
     assert not (app_server.workspace.parent / "x.zarr").exists()
+    text = run_into(page, page_text, "mine.zarr", tick_replace=True)
+    assert "mine.zarr" in text and "not written by ROMA" in text
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
     assert page.roma_errors == [], page.roma_errors
 
 
@@ -66,6 +67,6 @@ def test_names_and_messages_are_shown_as_text(open_page, page_text, app_server):
                     timeout=60, what="the error of the bad graph file")
     assert f"{EVIL}.npz" in text  # the name as text, not an image element
     open_tab(page, "Simulate", ".roma-sim-plot")
-    assert f"{EVIL}.zar" in run_into(page, page_text, f"{EVIL}.zar", replace=False)
+    assert f"{EVIL}.zar" in run_into(page, page_text, f"{EVIL}.zar")
     assert page.evaluate(INJECTED_JS) == 0 and dialogs == []
     assert page.roma_errors == [], page.roma_errors
