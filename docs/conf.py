@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -84,9 +85,9 @@ API = {  # page title -> modules whose public names it documents
     "Graphs": ["roma_core.graphs"],
     "Dynamics": ["roma_core.dynamics"],
     "Renormalization": ["roma_core.renorm"],
-    "Data": ["roma_core.data"],
+    "Data": ["roma_core.data", "roma_core.data.windows"],
     "Models": ["roma_core.models", "roma_core.models.base"],
-    "Training": ["roma_core.train"],
+    "Training": ["roma_core.train", "roma_core.train.data"],
     "Evaluation": ["roma_core.eval"],
     "Specs, errors and assets": ["roma_core.specs", "roma_core.errors", "roma_core.assets"],
     "Dashboard views": ["app.views"],
@@ -179,6 +180,23 @@ def _import(dotted: str):
     return None
 
 
+def param_fields(app, what, name, obj, options, lines) -> None:
+    """A param-based class (the specs, the views) lists its parameters from their own
+    ``doc`` strings — the same text the CLI's ``--help`` and the dashboard's widgets show."""
+    import param
+
+    if what != "class" or not (inspect.isclass(obj) and issubclass(obj, param.Parameterized)):
+        return
+    ours = [(n, p) for n, p in obj.param.objects("existing").items()
+            if n != "name" and getattr(p.owner, "__module__", "").startswith(("roma_core", "app"))]
+    if not ours:
+        return
+    lines += ["", ".. rubric:: Parameters", ""]
+    for n, p in ours:
+        doc = re.sub(r"([\\*`|_])", r"\\\1", (p.doc or "").strip().replace("\n", " "))
+        lines += [f"``{n}`` : {type(p).__name__}, default ``{p.default!r}``", f"    {doc or '(no description)'}", ""]
+
+
 def write_sources(app) -> None:
     write_api()
     write_notebooks()
@@ -187,3 +205,4 @@ def write_sources(app) -> None:
 def setup(app):
     app.connect("builder-inited", write_sources, priority=100)  # before autosummary reads the pages
     app.connect("missing-reference", resolve_public)
+    app.connect("autodoc-process-docstring", param_fields)

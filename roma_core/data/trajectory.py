@@ -59,8 +59,34 @@ def write_store(ds: xr.Dataset, tmp: Path, graph=None, chunks=None, compute: boo
 
 
 def save_trajectory(ds: xr.Dataset, path, graph=None, overwrite: bool = False, chunks=None) -> Path:
-    """Write a trajectory to a zarr directory atomically (temporary name, then rename),
-    with ``graph`` stored in the same store."""
+    """Write a trajectory to a zarr directory atomically (temporary name, then rename).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A ROMA trajectory (``state(time, node)``, ``roma_kind="trajectory"`` in attrs), as
+        :func:`~roma_core.dynamics.simulate` returns.
+    path : str or os.PathLike
+        The ``.zarr`` directory to write.
+    graph : roma_core.graphs.Graph, optional
+        Stored in the same store (under ``graph``).
+    overwrite : bool
+        Replace an existing store that ROMA wrote.
+    chunks : tuple of int, optional
+        ``(time, node)`` chunk sizes; default: about a few MiB per chunk.
+
+    Returns
+    -------
+    pathlib.Path
+        The store written.
+
+    Raises
+    ------
+    roma_core.errors.StoreError
+        When ``path`` exists and ``overwrite`` is false, or ROMA did not write it, or its
+        folder is missing.
+        Also when ``ds`` is not a ROMA trajectory.
+    """
     path = check_target(path, overwrite)
     _check_kind(ds, path)
     tmp = temp_path(path)
@@ -73,7 +99,25 @@ def save_trajectory(ds: xr.Dataset, path, graph=None, overwrite: bool = False, c
 
 
 def open_trajectory(path) -> xr.Dataset:
-    """Open a trajectory store (zarr, lazily with dask) or a netCDF export."""
+    """Open a trajectory store (zarr, lazily with dask) or a netCDF export.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.zarr`` store or a ``.nc`` file written by ROMA.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``state(time, node)``, the random inputs, observables and the run's attrs.
+
+    Raises
+    ------
+    roma_core.errors.StoreError
+        When the path does not exist.
+    roma_core.errors.FileFormatError
+        When it is not a readable ROMA trajectory.
+    """
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such trajectory store")
@@ -90,7 +134,22 @@ def open_trajectory(path) -> xr.Dataset:
 
 
 def trajectory_graph(path):
-    """The graph stored with a trajectory (zarr store or netCDF export)."""
+    """The graph stored with a trajectory.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A zarr store or a netCDF export.
+
+    Returns
+    -------
+    roma_core.graphs.Graph
+
+    Raises
+    ------
+    roma_core.errors.FileFormatError
+        When no graph is stored with it.
+    """
     from ..graphs import Graph
 
     path = Path(path)
@@ -106,8 +165,33 @@ def trajectory_graph(path):
 
 
 def export_netcdf(source, path, graph=None, overwrite: bool = False, max_bytes: int = 2 << 30) -> Path:
-    """Export a trajectory (a Dataset or a store path) to netCDF, graph arrays included as
-    ``graph_*`` variables. For small runs: refuses more than ``max_bytes`` of data."""
+    """Export a trajectory to netCDF, graph arrays included as ``graph_*`` variables.
+
+    Parameters
+    ----------
+    source : xarray.Dataset or str or os.PathLike
+        A trajectory, or the path of its store.
+    path : str or os.PathLike
+        The ``.nc`` file to write.
+    graph : roma_core.graphs.Graph, optional
+        The graph to include; default: the one stored with ``source`` (for a path).
+    overwrite : bool
+        Replace an existing file that ROMA wrote.
+    max_bytes : int
+        Refuse larger trajectories (netCDF export is for small runs).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    roma_core.errors.StoreError
+        When ``path`` exists and ``overwrite`` is false, or ROMA did not write it, or its
+        folder is missing.
+        Also when the data exceeds ``max_bytes``.
+    """
     if not isinstance(source, xr.Dataset):
         graph = graph if graph is not None else trajectory_graph(source)
         source = open_trajectory(source)
@@ -157,7 +241,17 @@ def _check_kind(ds: xr.Dataset, path) -> None:
 
 
 def describe(path) -> str:
-    """A few lines summarising a trajectory store (for ``roma info``)."""
+    """A few lines summarising a trajectory store (for ``roma info``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A trajectory store or netCDF export.
+
+    Returns
+    -------
+    str
+    """
     ds = open_trajectory(path)
     a = ds.attrs
     t = ds["time"].values

@@ -18,13 +18,52 @@ SPLITS = ("train", "val", "test", "all")
 
 
 def detect_features(attrs: dict) -> str:
-    """``phase`` for Kuramoto trajectories (judged from the attrs' spec JSON), else identity."""
+    """The feature transform a trajectory needs, judged from its attrs.
+
+    Parameters
+    ----------
+    attrs : dict
+        A trajectory's attributes (its spec JSON among them).
+
+    Returns
+    -------
+    str
+        ``"phase"`` for Kuramoto trajectories, else ``"identity"``.
+    """
     text = json.dumps({k: str(v) for k, v in attrs.items()}).lower()
     return "phase" if "kuramoto" in text else "identity"
 
 
 class Windows:
-    """Windows over ``states`` (T, N) of ``graph``; ``get(starts, nodes)`` slices a batch."""
+    """Windows over the states of a trajectory; :meth:`get` slices a batch.
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        The trajectory's graph.
+    states : array_like
+        ``(T, N)`` raw states.
+    lookback : int
+        Past states per window (κ).
+    horizon : int
+        Future states per window (τ).
+    stride : int
+        Time steps between window starts.
+    val_fraction, test_fraction : float
+        Fractions of time held out at the end for validation and test.
+    features : {"identity", "phase"}
+        ``"phase"``: θ -> (sin θ, cos θ); ``"identity"``: standardised by ``norm``.
+    norm : tuple of float, optional
+        ``(mean, std)`` of the identity transform; default: of the train span.
+    times : array_like, optional
+        The time of every state; default ``0..T-1``.
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For states of the wrong shape, an unknown transform, or a train span shorter than
+        one window.
+    """
 
     def __init__(self, graph, states, *, lookback: int, horizon: int, stride: int = 1,
                  val_fraction: float = 0.15, test_fraction: float = 0.15, features: str = "identity",
@@ -55,7 +94,23 @@ class Windows:
 
     @classmethod
     def from_dataset(cls, ds, graph, *, features: str = "auto", **kw) -> "Windows":
-        """From a trajectory ``xarray.Dataset`` with variable ``state(time, node)``."""
+        """Windows over a trajectory Dataset.
+
+        Parameters
+        ----------
+        ds : xarray.Dataset
+            With the variable ``state(time, node)``.
+        graph : roma_core.graphs.Graph
+            The trajectory's graph.
+        features : {"auto", "phase", "identity"}
+            ``"auto"``: ``"phase"`` for Kuramoto trajectories, else ``"identity"``.
+        **kw
+            Passed to :class:`Windows` (``lookback``, ``horizon``, ...).
+
+        Returns
+        -------
+        Windows
+        """
         if "state" not in ds:
             raise SpecError(f"the trajectory has no 'state' variable (variables: {list(ds.data_vars)})")
         if features == "auto":
@@ -67,18 +122,45 @@ class Windows:
 
     @property
     def channels(self) -> int:
+        """Feature channels C per state: 2 for phases, 1 otherwise."""
         return 2 if self.features == "phase" else 1
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
-        """(..., ) raw states -> (..., C) float32 model features."""
+        """Model features of raw states.
+
+        Parameters
+        ----------
+        raw : numpy.ndarray
+            Raw states of any shape.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, the same shape plus a trailing channel axis of size :attr:`channels`.
+        """
         if self.features == "phase":
             return np.stack([np.sin(raw), np.cos(raw)], -1).astype(np.float32)
         mean, std = self.norm
         return ((raw - mean) / std).astype(np.float32)[..., None]
 
     def starts(self, split: str) -> np.ndarray:
-        """Window start indices whose targets lie wholly in ``split`` ('train', 'val', 'test';
-        'all': the whole trajectory, for held-out graphs)."""
+        """Window starts whose targets lie wholly in a split.
+
+        Parameters
+        ----------
+        split : {"train", "val", "test", "all"}
+            ``"all"``: the whole trajectory (for held-out graphs).
+
+        Returns
+        -------
+        numpy.ndarray
+            Start indices, ``stride`` apart.
+
+        Raises
+        ------
+        roma_core.errors.SpecError
+            For an unknown split.
+        """
         if split not in SPLITS:
             raise SpecError(f"split must be one of {SPLITS}, got {split!r}")
         lo, hi = (0, len(self.raw)) if split == "all" else self.bounds[split]
@@ -88,7 +170,22 @@ class Windows:
         return np.arange(lo, last + 1, self.stride) if last >= lo else np.zeros(0, np.int64)
 
     def get(self, starts, nodes=None):
-        """x (B, n, κ, C) and y (B, n, τ, C) float32 for window ``starts`` and ``nodes``."""
+        """A batch of windows.
+
+        Parameters
+        ----------
+        starts : array_like of int
+            Window starts.
+        nodes : array_like of int, optional
+            Node ids; default: every node.
+
+        Returns
+        -------
+        x : numpy.ndarray
+            ``(B, n, lookback, C)`` float32 past features.
+        y : numpy.ndarray
+            ``(B, n, horizon, C)`` float32 future features.
+        """
         starts = np.asarray(starts, dtype=np.int64)
         span = self.lookback + self.horizon
         idx = starts[:, None] + np.arange(span)[None]
@@ -97,10 +194,25 @@ class Windows:
         return np.ascontiguousarray(feats[:, :, :self.lookback]), np.ascontiguousarray(feats[:, :, self.lookback:])
 
     def block_means(self, membership: np.ndarray, blocks: int, chunk: int = 64) -> np.ndarray:
-        """(T, blocks, C) float32: every frame's features averaged over each block's members
-        (``membership`` (N,) gives each node's block). These are the whole graph's block
-        moments (for the phase features, the blocks' complex order parameters), computed once
-        per trajectory in O(T N), so a batch of any node subset can carry the far field."""
+        """Every frame's features averaged over each block's members: the whole graph's
+        block moments (for the phase features, the blocks' complex order parameters),
+        computed once per trajectory in O(T N), so a batch of any node subset can carry the
+        far field.
+
+        Parameters
+        ----------
+        membership : array_like of int
+            ``(N,)`` the block of every node.
+        blocks : int
+            Number of blocks.
+        chunk : int
+            Frames transformed at a time (bounds memory).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(T, blocks, C)`` float32.
+        """
         membership = np.asarray(membership, dtype=np.int64)
         counts = np.bincount(membership, minlength=blocks).astype(np.float64)
         out = np.zeros((len(self.raw), blocks, self.channels), np.float64)
@@ -112,11 +224,47 @@ class Windows:
         return (out / np.maximum(counts, 1)[None, :, None]).astype(np.float32)
 
     def node_features(self, pos_dim: int, supernodes: int):
-        """theta, kappa (standardised log), positional encodings, prior supernode: per node."""
+        """Per-node inputs of the models; see :func:`node_features`.
+
+        Parameters
+        ----------
+        pos_dim : int
+            Laplacian-eigenvector positional encodings per node.
+        supernodes : int
+            Blocks of the prior (geometric) first level.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``theta``, ``kappa``, ``pe``, ``prior``.
+        """
         return node_features(self.graph, pos_dim, supernodes)
 
 
 def node_features(graph, pos_dim: int, supernodes: int):
+    """Per-node inputs of the models.
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        The graph (angles and hidden degrees are used when present, else angular order by
+        node id and degrees).
+    pos_dim : int
+        Laplacian-eigenvector positional encodings per node (0: none).
+    supernodes : int
+        Blocks of consecutive angles in the prior first level.
+
+    Returns
+    -------
+    theta : numpy.ndarray
+        ``(N,)`` float32 angle in [0, 2π).
+    kappa : numpy.ndarray
+        ``(N,)`` float32 standardised log hidden degree.
+    pe : numpy.ndarray
+        ``(N, pos_dim)`` float32 positional encodings.
+    prior : numpy.ndarray
+        ``(N,)`` int64 prior first-level supernode (geometric-RG blocks in angular order).
+    """
     from ..models.encodings import laplacian_pe
 
     n = graph.num_nodes

@@ -17,11 +17,46 @@ from .predict import forecast
 
 def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, device: str = "cpu",
              chunk_nodes: int = 50_000, model_name: str | None = None, windows=None, scales: bool = True) -> dict:
-    """Metrics of the model in ``checkpoint`` on trajectory ``data`` (a path, or pass ready
-    ``windows``). ``split='auto'``: the test span when ``data`` is a training graph, every
-    window when it is another (held-out) graph. ``model_name='persistence'`` evaluates the
-    persistence floor with the checkpoint's windows instead of its weights. ``scales=False``
-    skips the synchrony errors across scales (a geometric RG of the graph; ~15 s at 10^6 nodes)."""
+    """Metrics of a trained model on a trajectory, forecast on every node.
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike
+        A run folder (its latest checkpoint) or one ``ckpt_*`` folder.
+    data : str or os.PathLike
+        A trajectory store (ignored when ``windows`` is given).
+    split : {"auto", "test", "val", "all"}
+        Which windows: ``"auto"`` takes the test span when ``data`` is one of the training
+        graphs and every window when it is another (held-out) graph.
+    max_windows : int
+        Evaluate at most this many windows, spread evenly over the split.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    chunk_nodes : int
+        Nodes per inference chunk (bounds memory on large graphs).
+    model_name : str, optional
+        Evaluate this model instead of the checkpoint's weights with the same windows,
+        e.g. ``"persistence"`` for the floor.
+    windows : roma_core.data.windows.Windows, optional
+        Ready windows (with the checkpoint's features) instead of loading ``data``.
+    scales : bool
+        Also compute the synchrony errors across scales (a geometric RG of the graph;
+        about 15 s at 10^6 nodes).
+
+    Returns
+    -------
+    dict
+        ``rel_l2`` and ``rel_l2_per_step``, the attention summary, sizes and timings; for
+        phase data also ``order_parameter_mae`` (global R(t)) and
+        ``local_order_parameter_mae`` (per level of the geometric RG).
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        When the split has no window of lookback + horizon.
+    roma_core.errors.CheckpointError
+        When the checkpoint cannot be loaded.
+    """
     from ..models import build
 
     model, state = ckpt.load_model(checkpoint, device=device)
@@ -76,8 +111,27 @@ def local_synchrony_errors(graph, values, target, block: int = 4) -> list[dict]:
 
 
 def load_run(checkpoint, data, *, device: str = "cpu"):
-    """(model, Context, state) for a checkpoint and a trajectory path, with the feature
-    transform the model was trained with — the entry point for views and notebooks."""
+    """A trained model ready to run on a trajectory, with the feature transform it was
+    trained with — the entry point for views and notebooks.
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike
+        A run folder (its latest checkpoint) or one ``ckpt_*`` folder.
+    data : str or os.PathLike
+        A trajectory store.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        In evaluation mode.
+    ctx : roma_core.train.Context
+        Batches of the trajectory's windows on ``device``.
+    state : dict
+        The checkpoint's record: specs, step, features, normalisation, training graphs.
+    """
     model, state = ckpt.load_model(checkpoint, device=device)
     tspec = TrainSpec.from_dict(state["train_spec"])
     windows = load_windows(data, model.spec, tspec, features=state["features"],
@@ -88,9 +142,32 @@ def load_run(checkpoint, data, *, device: str = "cpu"):
 
 def forecast_run(checkpoint, data, starts=None, *, split: str = "test", device: str = "cpu",
                  chunk_nodes: int = 50_000):
-    """Forecast of a checkpoint on ``data`` for window ``starts`` (default: the first window
-    of ``split``), plus the learned hierarchy on the full graph (None for baselines).
-    Returns (Forecast, Hierarchy | None, Context)."""
+    """Forecast of a trained model on some windows of a trajectory, and its learned hierarchy.
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike
+        A run folder (its latest checkpoint) or one ``ckpt_*`` folder.
+    data : str or os.PathLike
+        A trajectory store.
+    starts : array_like of int, optional
+        Window starts (time indices); default: the first window of ``split``.
+    split : {"test", "val", "train", "all"}
+        Where the default window comes from.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    chunk_nodes : int
+        Nodes per inference chunk.
+
+    Returns
+    -------
+    forecast : Forecast
+        Prediction, target and attention on every node.
+    hierarchy : roma_core.renorm.Hierarchy or None
+        The learned hierarchy of the whole graph (None for models without one).
+    ctx : roma_core.train.Context
+        The windows and batches used.
+    """
     from ..renorm.neural import to_hierarchy
 
     model, ctx, _ = load_run(checkpoint, data, device=device)

@@ -11,9 +11,19 @@ import torch
 
 @dataclass
 class Forecast:
-    """values/target: (B, N, horizon, C); attention: (B, N, heads, levels+1) or None;
-    assign0: (N, N_1) first-level soft assignment averaged over windows, or None;
-    tables: higher-level assignments [(N_1, N_2), ...] or None."""
+    """A forecast on every node of a graph.
+
+    Attributes
+    ----------
+    values, target : numpy.ndarray
+        ``(B, N, horizon, C)`` prediction and truth for ``B`` windows.
+    attention : numpy.ndarray or None
+        ``(B, N, heads, levels + 1)`` attention over the node's own token and its supernodes.
+    assign0 : numpy.ndarray or None
+        ``(N, N_1)`` first-level soft assignment, averaged over windows.
+    tables : list of numpy.ndarray or None
+        The higher-level assignments ``[(N_1, N_2), ...]``.
+    """
 
     values: np.ndarray
     target: np.ndarray
@@ -24,7 +34,26 @@ class Forecast:
 
 @torch.no_grad()
 def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: bool = True) -> Forecast:
-    """Predict ``starts`` windows on every node of ``ctx``'s graph."""
+    """Predict some windows on every node of a graph, in chunks of nodes with their halo
+    (the result does not depend on the chunking).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model of :mod:`roma_core.models`.
+    ctx : roma_core.train.Context
+        The trajectory's windows and batches.
+    starts : array_like of int
+        Window starts (time indices).
+    chunk_nodes : int
+        Nodes per chunk.
+    keep_attention : bool
+        Keep the attention weights (memory: ``B x N x heads x levels``).
+
+    Returns
+    -------
+    Forecast
+    """
     n = ctx.windows.graph.num_nodes
     starts = np.asarray(starts)
     # receptive field: encoder layers, +1 for a neighbour-attention layer, +1 because the

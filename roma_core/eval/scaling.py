@@ -12,8 +12,35 @@ from ..errors import SpecError
 
 
 def fit_power_law(params, losses, *, bootstrap: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
-    """α, A, R² of log L = log A - α log P, and the bootstrap percentile interval of α
-    (resampling points with replacement; resamples with fewer than 2 distinct P skipped)."""
+    """Fit the power law L = A P^-α of loss against parameter count (least squares of
+    log L on log P), with a bootstrap percentile interval of α (points resampled with
+    replacement; resamples with fewer than 2 distinct P skipped).
+
+    Parameters
+    ----------
+    params : array_like
+        Parameter counts P (positive).
+    losses : array_like
+        Losses L (positive), one per count; at least 3 points.
+    bootstrap : int
+        Number of bootstrap resamples.
+    level : float
+        Confidence level of the interval.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    dict
+        ``alpha``, ``prefactor`` (A), ``r2``, ``alpha_ci`` (low, high) at ``ci_level``,
+        ``alpha_se`` (the classical standard error of the slope) and ``bootstrap`` (the
+        resamples used).
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For fewer than 3 points, unequal lengths or non-positive values.
+    """
     p = np.asarray(params, dtype=float)
     l = np.asarray(losses, dtype=float)
     if p.shape != l.shape or len(p) < 3:

@@ -5,7 +5,25 @@ from ..data.windows import Windows
 
 
 def load_windows(path, model_spec, train_spec=None, *, features=None, norm=None) -> Windows:
-    """Windows over the trajectory at ``path`` (zarr store or netCDF export, graph inside)."""
+    """Windows over a stored trajectory, sized by the model's lookback and horizon.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A trajectory store or netCDF export (the graph inside).
+    model_spec : roma_core.specs.ModelSpec
+        Gives ``lookback`` and ``horizon``.
+    train_spec : roma_core.specs.TrainSpec, optional
+        Gives the stride, the split fractions and the feature transform.
+    features : str, optional
+        Overrides the spec's transform (a checkpoint's, when evaluating).
+    norm : tuple of float, optional
+        ``(mean, std)`` of the identity transform (a checkpoint's).
+
+    Returns
+    -------
+    roma_core.data.windows.Windows
+    """
     from ..data import open_trajectory, trajectory_graph
     from ..specs import TrainSpec
 
