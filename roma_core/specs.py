@@ -217,6 +217,14 @@ def _finite(spec: Spec, *names: str, low: float | None = None, strict: bool = Fa
             raise SpecError(f"{type(spec).__name__}.{name} must be {rel} {low}, got {value}")
 
 
+def _long_range_ok(spec: Spec) -> None:
+    _finite(spec, "long_range")
+    _finite(spec, "long_range_exponent", low=0.0)
+    if spec.long_range_exponent > 8:
+        raise SpecError(f"long_range_exponent must be <= 8 (got {spec.long_range_exponent}); a steeper kernel "
+                        "couples nearest neighbours only, which the graph coupling already does")
+
+
 class KuramotoSpec(Spec):
     """Kuramoto oscillators on a graph (docs/science.md §2.1):
     dθ_i/dt = ω_i + K(t) Σ_j W_ij sin(θ_j − θ_i) + σ ξ_i,  W_ij = A_ij k_j^α / Σ_k A_ik k_k^α."""
@@ -240,11 +248,21 @@ class KuramotoSpec(Spec):
                              doc="initial phases: N(0, s²) or uniform on [0, 2π)")
     initial_spread = param.Number(default=5.0, doc="s, the standard deviation of normal initial phases")
     noise = param.Number(default=0.0, doc="noise strength σ (> 0 integrates with Euler–Maruyama)")
+    long_range = param.Number(default=0.0, doc="long-range coupling K_lr: + K_lr Σ_j d_ij^-s sin(θ_j − θ_i) / "
+                                               "Σ_j d_ij^-s over all pairs (0 = off)")
+    long_range_exponent = param.Number(default=1.0, doc="exponent s of the long-range kernel d^-s (0 = mean field, "
+                                                        "at most 8)")
+    long_range_distance = param.Selector(default="angular", objects=["angular", "hyperbolic"],
+                                         doc="d_ij of the long-range term: angular distance on S1, or H2 distance "
+                                             "(needs radii; summed directly, at most 50,000 nodes)")
+    long_range_order = param.Integer(default=8, bounds=(1, 32),
+                                     doc="Chebyshev points per bin of the fast long-range sum (error ~ 5.8^-order)")
 
     def validate(self) -> "KuramotoSpec":
         super().validate()
         _finite(self, "coupling", "mod_a", "mod_g", "mod_d", "mod_p", "alpha")
         _finite(self, "mod_b", "mod_period", "omega_scale", "initial_spread", "noise", low=0.0)
+        _long_range_ok(self)
         _finite(self, "omega_clip", low=0.0, strict=True)
         return self
 
@@ -268,11 +286,18 @@ class BurgersSpec(Spec):
     source_amplitude = param.Number(default=1.0, doc="peak rate of a burst")
     source_width = param.Number(default=0.1, doc="duration (Gaussian width in time) of a burst")
     noise = param.Number(default=0.0, doc="noise strength σ (> 0 integrates with Euler–Maruyama)")
+    long_range = param.Number(default=0.0, doc="long-range diffusion ν_lr: + ν_lr Σ_j d_ij^-s (u_j − u_i) / "
+                                               "Σ_j d_ij^-s over all pairs, d the angular distance (0 = off)")
+    long_range_exponent = param.Number(default=1.0, doc="exponent s of the long-range kernel d^-s (0 = mean field, "
+                                                        "at most 8)")
+    long_range_order = param.Integer(default=8, bounds=(1, 32),
+                                     doc="Chebyshev points per bin of the fast long-range sum (error ~ 5.8^-order)")
 
     def validate(self) -> "BurgersSpec":
         super().validate()
         _finite(self, "advection", "initial_amplitude", "initial_offset", "source_amplitude", "alpha")
         _finite(self, "viscosity", "gap_floor", "noise", low=0.0)
+        _long_range_ok(self)
         _finite(self, "initial_width", "source_width", low=0.0, strict=True)
         return self
 

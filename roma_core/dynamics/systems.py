@@ -20,6 +20,7 @@ import torch
 from ..errors import SimulationError
 from ..specs import BurgersSpec, KuramotoSpec
 from . import kernels
+from .long_range import LongRange
 
 
 def sender_weights(graph, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +81,15 @@ class System:
                                            torch.as_tensor(g.indices.astype(np.int64), device=self.device),
                                            self.tensor(values), size=(g.num_nodes, g.num_nodes))
 
+    long_range: LongRange | None = None
+
+    def rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The graph terms, plus the long-range term where it is switched on."""
+        self.graph_rhs(t, y, out)
+        if self.long_range is not None:
+            self.add_long_range(y, out)
+        return out
+
     def entry_weights(self, w: np.ndarray, inv: np.ndarray) -> np.ndarray:
         """W_ij per stored entry (torch backend only; the numba kernels never form it)."""
         g = self.graph
@@ -116,6 +126,9 @@ class KuramotoSystem(System):
             self.layout = (ptr, idx, ew.astype(self.np_dtype))
             self.w, self.inv = self.internal(self.w), self.internal(self.inv)
             self.bounds = kernels.row_blocks(ptr)
+        if spec.long_range:
+            self.long_range = LongRange.on_graph(graph, spec.long_range_exponent, spec.long_range_order,
+                                                 spec.long_range_distance, self.order, device, dtype)
 
     def draw(self, rng: np.random.Generator, given: dict) -> None:
         s, n = self.spec, self.graph.num_nodes
@@ -143,7 +156,7 @@ class KuramotoSystem(System):
         shape = (1 - s.mod_d) * abs(math.cos(s.mod_g * phi)) ** s.mod_b + s.mod_d
         return s.coupling * (s.mod_a + (1 - s.mod_a) * math.sin(phi) ** 2 * shape)
 
-    def rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def graph_rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         k = self.coupling_at(t)
         if self.backend == "numba":
             kernels.kuramoto_rhs(self.omega.numpy(), k, *self.layout, self.inv, y.numpy(), self.w, self.sn,
@@ -160,6 +173,12 @@ class KuramotoSystem(System):
             coup = c * m[:, 0] - s * m[:, 1]
         torch.add(self.omega, coup, alpha=k, out=out)
         return out
+
+    def add_long_range(self, y: torch.Tensor, out: torch.Tensor) -> None:
+        """``+ K_lr Σ_j d_ij^-s sin(θ_j − θ_i) / Σ_j d_ij^-s = K_lr (cos θ_i S_i − sin θ_i C_i)``."""
+        s, c = torch.sin(y), torch.cos(y)
+        m = self.long_range(torch.stack([s, c], 1))
+        out.add_(c * m[:, 0] - s * m[:, 1], alpha=self.spec.long_range)
 
     def observe(self, y: torch.Tensor) -> float:
         return float(torch.abs(torch.complex(torch.cos(y).mean(), torch.sin(y).mean())))
@@ -186,6 +205,9 @@ class BurgersSystem(System):
             if np.min(np.minimum(d, 2 * math.pi - d)) == 0:
                 raise SimulationError("two neighbours sit at the same angle (gap 0); set gap_floor > 0")
         self._w_inv = (w, inv)
+        if spec.long_range:
+            self.long_range = LongRange.on_graph(graph, spec.long_range_exponent, spec.long_range_order,
+                                                 device=device, dtype=dtype)
         if self.backend == "triton":
             from .triton_kernels import BurgersRHS
             self.fused = BurgersRHS(graph, self.pos, w, inv, spec, self.hmin, device, dtype)
@@ -200,15 +222,16 @@ class BurgersSystem(System):
 
     def stability_rate(self, u0: np.ndarray) -> float:
         """A bound (Gershgorin) on the fastest rate of the linearised right-hand side at
-        ``u0``: max_i 2 Σ_j W_ij (ν/h_ij² + F|u0_i|/h_ij). Explicit steps need dt·rate ≲ 2.8."""
+        ``u0``: max_i 2 Σ_j W_ij (ν/h_ij² + F|u0_i|/h_ij), + 2|ν_lr| for the long-range term.
+        Explicit steps need dt·rate ≲ 2.8."""
         g = self.graph
         if not g.nnz:
-            return 0.0
+            return 2 * abs(self.spec.long_range)
         w, inv = self._w_inv
         dif, adv = kernels.burgers_gap_sums(self.pos, w, inv, g.indptr, g.indices, self.ew, g.weights is not None,
                                             self.hmin, self.bounds)
         s = self.spec
-        return float(np.max(2 * (s.viscosity * dif + abs(s.advection) * np.abs(u0) * adv)))
+        return float(np.max(2 * (s.viscosity * dif + abs(s.advection) * np.abs(u0) * adv))) + 2 * abs(s.long_range)
 
     def draw(self, rng: np.random.Generator, given: dict) -> None:
         s, n = self.spec, self.graph.num_nodes
@@ -237,7 +260,7 @@ class BurgersSystem(System):
         self.src_amp = self.tensor(amp[src])
         self.src_time = self.tensor(onset[src])
 
-    def rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def graph_rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         s = self.spec
         if self.backend == "numba":
             g = self.graph
@@ -261,6 +284,10 @@ class BurgersSystem(System):
             burst = self.src_amp * torch.exp(-0.5 * ((t - self.src_time) / s.source_width) ** 2)
             out.index_add_(0, self.src_nodes, burst)
         return out
+
+    def add_long_range(self, y: torch.Tensor, out: torch.Tensor) -> None:
+        """``+ ν_lr (F[u]_i − u_i)``, F the Kac-normalised power-law average."""
+        out.add_(self.long_range(y) - y, alpha=self.spec.long_range)
 
     def observe(self, y: torch.Tensor) -> float:
         return float(y.sum(dtype=torch.float64))
