@@ -4,7 +4,11 @@ With L the combinatorial Laplacian, eigenvalues λ_k and ρ(τ) = e^{−τL}/Z, 
 
     S(τ) = [ln Z + τ⟨λ⟩] / ln N,    C(τ) = −dS/d ln τ = τ² (⟨λ²⟩ − ⟨λ⟩²) / ln N,
 
-where ⟨g(λ)⟩ = Tr[g(L) e^{−τL}] / Z. Two ways to get the traces:
+where ⟨g(λ)⟩ = Tr[g(L) e^{−τL}] / Z. Z(τ) itself is reported too: it counts the modes that
+diffusion has not yet washed out by time τ (N at τ = 0, the number of components as τ → ∞;
+roughly the number of eigenvalues below 1/τ). ``kind`` picks L: the combinatorial D − A or
+the normalized I − D^−1/2 A D^−1/2 (whose heat kernel is that of the random walk; the
+Laplacian RG uses it). Two ways to get the traces:
 
 * ``exact`` (N ≤ 5,000 by default): dense eigenvalues of L.
 * ``slq`` (stochastic Lanczos quadrature): Hutchinson's estimator Tr f(L) ≈ mean_k zₖᵀ f(L) zₖ
@@ -38,19 +42,20 @@ from ..progress import ProgressCallback, report
 EXACT_MAX = 5_000
 
 
-def diffusion_profile(graph: Graph, taus=None, *, method: str = "auto", probes: int | None = None,
+def diffusion_profile(graph: Graph, taus=None, *, kind: str = "combinatorial", method: str = "auto",
+                      probes: int | None = None,
                       steps: int = 400, tol: float = 1e-3, lowest: int | None = None,
                       reorthogonalize: bool | None = None, seed: int = 0,
                       progress: ProgressCallback | None = None) -> xr.Dataset:
-    """S(τ) and C(τ) on the grid ``taus`` (default 10^-2..10^3, 61 points) as an
-    ``xarray.Dataset`` with variables ``S``, ``C`` (and ``S_err``, ``C_err`` for ``slq``)
+    """S(τ), C(τ) and Z(τ) on the grid ``taus`` (default 10^-2..10^3, 61 points) as an
+    ``xarray.Dataset`` with variables ``S``, ``C``, ``Z`` (and ``S_err``, ``C_err`` for ``slq``)
     over dim ``tau``; attrs hold the method, N, components and ``tau_peak`` (argmax of C).
     ``method``: "exact", "slq" or "auto" (exact up to 5,000 nodes). For ``slq``: ``probes``
     (default 32, 16 above 10^5 nodes), at most ``steps`` Lanczos steps, stopping once S
     and C/max C change by less than ``tol`` over 20 more steps (attrs ``steps_used``,
     ``converged`` and ``last_change``, the change over the last 20 steps)."""
     taus = _check_taus(taus)
-    lap = _laplacian(graph)
+    lap = _laplacian(graph, kind)
     n = graph.num_nodes
     if method == "auto":
         method = "exact" if n <= EXACT_MAX else "slq"
@@ -61,7 +66,7 @@ def diffusion_profile(graph: Graph, taus=None, *, method: str = "auto", probes: 
         lam = np.clip(np.linalg.eigvalsh(lap.toarray()), 0.0, None)
         m0, m1, m2 = _moments_from_spectrum(lam, taus)
         s, c = _entropy_heat(m0, m1, m2, taus, n)
-        ds = xr.Dataset({"S": ("tau", s), "C": ("tau", c)}, coords={"tau": taus})
+        ds = xr.Dataset({"S": ("tau", s), "C": ("tau", c), "Z": ("tau", m0)}, coords={"tau": taus})
         attrs = {"method": "exact"}
     elif method == "slq":
         if probes is None:
@@ -72,11 +77,12 @@ def diffusion_profile(graph: Graph, taus=None, *, method: str = "auto", probes: 
             lowest = 0 if n > EXACT_MAX else min(32, max(0, n - ncomp - 2))
         if reorthogonalize is None:
             reorthogonalize = n * probes * steps * 8 <= 1 << 28
-        per_probe, exact, used, change = _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest,
-                                              reorthogonalize, seed, tol, progress)
+        per_probe, exact, used, change = _slq_moments(lap, _null_weights(graph, kind), labels, ncomp, taus, probes,
+                                                      steps, lowest, reorthogonalize, seed, tol, progress)
         s, c, s_err, c_err = _jackknife(per_probe, exact, ncomp, taus, n)
-        ds = xr.Dataset({"S": ("tau", s), "C": ("tau", c), "S_err": ("tau", s_err), "C_err": ("tau", c_err)},
-                        coords={"tau": taus})
+        z = ncomp + exact[0] + per_probe[0].mean(axis=0)
+        ds = xr.Dataset({"S": ("tau", s), "C": ("tau", c), "Z": ("tau", z), "S_err": ("tau", s_err),
+                         "C_err": ("tau", c_err)}, coords={"tau": taus})
         attrs = {"method": "slq", "probes": probes, "steps": steps, "steps_used": used, "lowest": lowest,
                  "last_change": float(change), "converged": int(bool(change <= tol)), "tol": tol,
                  "reorthogonalize": int(bool(reorthogonalize)), "seed": seed}
@@ -84,8 +90,9 @@ def diffusion_profile(graph: Graph, taus=None, *, method: str = "auto", probes: 
         raise HierarchyError(f"method must be 'auto', 'exact' or 'slq', got {method!r}")
     ds["S"].attrs.update(long_name="spectral entropy S(τ) / ln N")
     ds["C"].attrs.update(long_name="specific heat C(τ) = −dS/d ln τ")
+    ds["Z"].attrs.update(long_name="modes left Z(τ) = Tr e^{−τL}")
     ds["tau"].attrs.update(long_name="diffusion time τ")
-    ds.attrs.update(attrs, num_nodes=n, components=int(ncomp), tau_peak=float(taus[int(np.argmax(ds["C"].values))]))
+    ds.attrs.update(attrs, laplacian=kind, num_nodes=n, components=int(ncomp), tau_peak=float(taus[int(np.argmax(ds["C"].values))]))
     return ds
 
 
@@ -117,6 +124,24 @@ def peak_tau(profile: xr.Dataset, rule: str = "max") -> float:
     return float(np.exp(t[i]))
 
 
+def tau_for_modes(profile: xr.Dataset, modes: float) -> float:
+    """The diffusion time at which Z(τ) = Tr e^{−τL}, the number of modes diffusion has not
+    yet washed out, equals ``modes`` (linear in ln Z over ln τ between grid points; the
+    grid's ends when ``modes`` lies outside the range of Z)."""
+    z = profile["Z"].values
+    t = np.log(profile["tau"].values)
+    if not modes > 0:
+        raise HierarchyError(f"modes must be > 0, got {modes}")
+    below = np.flatnonzero(z <= modes)
+    if not len(below):
+        return float(np.exp(t[-1]))
+    j = int(below[0])
+    if j == 0:
+        return float(np.exp(t[0]))
+    f = (np.log(z[j - 1]) - np.log(modes)) / (np.log(z[j - 1]) - np.log(z[j]))
+    return float(np.exp(t[j - 1] + f * (t[j] - t[j - 1])))
+
+
 # ---------------------------------------------------------------- helpers
 def _check_taus(taus) -> np.ndarray:
     if taus is None:
@@ -129,14 +154,16 @@ def _check_taus(taus) -> np.ndarray:
     return np.sort(taus)
 
 
-def _laplacian(graph: Graph) -> sp.csr_array:
+def _laplacian(graph: Graph, kind: str = "combinatorial") -> sp.csr_array:
     if not isinstance(graph, Graph):
         raise HierarchyError(f"expected a roma Graph, got {type(graph).__name__}")
     if graph.directed:
         raise HierarchyError("diffusion profiles need an undirected graph; symmetrise it first")
     if graph.num_nodes < 2:
         raise HierarchyError(f"a diffusion profile needs at least 2 nodes, got {graph.num_nodes}")
-    return graph.laplacian("combinatorial")
+    if kind not in ("combinatorial", "normalized"):
+        raise HierarchyError(f"kind must be 'combinatorial' or 'normalized', got {kind!r}")
+    return graph.laplacian(kind)
 
 
 def _moments_from_spectrum(lam: np.ndarray, taus: np.ndarray, weights=None):
@@ -154,14 +181,25 @@ def _entropy_heat(m0, m1, m2, taus, n):
     return s, taus * taus * var / math.log(n)
 
 
-def _project_out(v: np.ndarray, labels, ncomp, basis) -> np.ndarray:
-    """Remove the per-component means (null space of L) and the deflated eigenvectors."""
-    sums = np.stack([np.bincount(labels, weights=v[:, k], minlength=ncomp) for k in range(v.shape[1])], axis=1)
-    counts = np.bincount(labels, minlength=ncomp)[:, None]
-    v = v - (sums / counts)[labels]
+def _project_out(v: np.ndarray, labels, ncomp, null, basis) -> np.ndarray:
+    """Remove L's null space (per component, the vector ``null`` restricted to it) and the
+    deflated eigenvectors ``basis``."""
+    sums = np.stack([np.bincount(labels, weights=null * v[:, k], minlength=ncomp) for k in range(v.shape[1])],
+                    axis=1)
+    norms = np.bincount(labels, weights=null * null, minlength=ncomp)[:, None]
+    v = v - null[:, None] * (sums / norms)[labels]
     if basis is not None:
         v = v - basis @ (basis.T @ v)
     return v
+
+
+def _null_weights(graph: Graph, kind: str) -> np.ndarray:
+    """Per node, L's null vector up to a factor per component: 1 for D − A, √d for the
+    normalized Laplacian (isolated nodes: 1)."""
+    if kind == "combinatorial":
+        return np.ones(graph.num_nodes)
+    d = np.asarray(graph.adjacency().sum(axis=1)).ravel()
+    return np.where(d > 0, np.sqrt(d), 1.0)
 
 
 def _lowest_modes(lap, labels, ncomp, k, seed):
@@ -182,13 +220,13 @@ def _lowest_modes(lap, labels, ncomp, k, seed):
     return np.clip(lam[ncomp:], 0, None), vec[:, ncomp:]
 
 
-def _slq_moments(lap, labels, ncomp, taus, probes, steps, lowest, reorth, seed, tol, progress):
+def _slq_moments(lap, null, labels, ncomp, taus, probes, steps, lowest, reorth, seed, tol, progress):
     n = lap.shape[0]
     rng = np.random.default_rng(seed)
     lam_low, basis = _lowest_modes(lap, labels, ncomp, lowest, seed)
     exact = _moments_from_spectrum(lam_low, taus) if len(lam_low) else (0.0, 0.0, 0.0)
     z = rng.choice(np.array([-1.0, 1.0]), size=(n, probes))
-    z = _project_out(z, labels, ncomp, basis)
+    z = _project_out(z, labels, ncomp, null, basis)
     norms2 = np.einsum("ij,ij->j", z, z)
     steps = min(steps, n - ncomp - len(lam_low))
     alpha = np.zeros((steps, probes))

@@ -1,77 +1,104 @@
-"""Laplacian renormalization group (LRG, SCIENCE.md §3).
+"""Laplacian renormalization group (LRG): supernodes are groups of nodes that diffusion
+cannot tell apart, merged along edges so that each level shrinks the graph by a set factor.
 
-At diffusion time τ* the heat kernel K = e^{−τ*L} (ρ = K / Tr K; the trace cancels in the
-criterion) links nodes i, j when K_ij ≥ min(K_ii, K_jj); connected components of those
-links are the Kadanoff supernodes. The coarse graph joins supernodes whose members are
-joined (edge weight = number of fine edges), carrying S1 coordinates when the input has
-them; repeat on the coarse graph. τ* is taken from each level's specific-heat curve
-(:func:`diffusion_profile`, :func:`peak_tau`) unless given: by default where C has fallen
-to half its maximum after the peak (``rule="half"``: at the maximum itself diffusion is
-mid-way through the transition and same-cluster pairs mostly fail the criterion; see the
-planted-community test), or at the maximum (``rule="max"``). Alternatively
-``reduction=r`` bisects ln τ for about N/r supernodes per level: on small-world graphs
-(S1 graphs with ⟨k⟩ = 10) C has a single peak where one giant supernode forms, so a target
-reduction is the useful choice there. Heat never crosses components, so disconnected
-graphs are coarsened per component. (The spectral reduction of L to the modes λ < 1/τ* is
-not applied: the coarse graph is the contracted one, as drawn in LRG figures.)
+**The idea.** Let heat spread on the graph for a time τ. Two neighbours whose heat
+profiles have become alike are, at that scale, one block (a Kadanoff supernode): the
+level keeps what diffusion can still resolve and forgets the rest. We measure how alike
+by the *heat similarity* of each edge (i, j),
 
-Two ways to evaluate the criterion:
+    s_ij = K_ij / √(K_ii K_jj),   K = e^{−τ𝓛},   𝓛 = I − D^−1/2 A D^−1/2,
 
-* ``exact`` (N ≤ 4,000 by default): dense eigendecomposition, all pairs i, j tested.
-* ``sketch``: only graph edges are candidate links, and K is estimated from random
-  features: Y = e^{−τL/2} Ω with Ω an N × m Gaussian block (float32 Chebyshev actions,
-  see :mod:`.heat`), so K ≈ Y Yᵀ / m entry-wise. Cost: (number of Chebyshev terms, about
-  √(2 τ λ_max ln 1/tol)) sparse products with m columns; memory: four N × m float32
-  blocks (m = 64: 1 GiB at N = 10^6).
-  Decisions near the threshold are noisy (relative error of K_ij about √(2/m)), so
-  supernodes agree with the exact ones up to such borderline links.
+the cosine between the heat profiles e^{−τ𝓛/2} e_i and e^{−τ𝓛/2} e_j (so 0 ≤ s ≤ 1, and
+s = 1 exactly when the two profiles coincide). Each level merges neighbours, strongest
+similarity first, into about N_l / ``reduction`` supernodes (2 by default), contracts them
+(:func:`.contract`: coarse edge weight = number of fine edges, S1 coordinates carried
+along) and repeats on the coarse graph with its own τ. Every supernode is connected in
+the graph.
 
-Scale (benchmarks/RESULTS.md): the cost is set by √(τ* λ_max), and λ_max ≈ the largest
-degree. On S1 graphs with γ = 2.7 the largest hub grows like N^(1/(γ−1)): 2,849 at
-N = 10^5 (≈ 460 terms at τ* ≈ 6.4, under a minute), 47,518 at N = 10^6 (1,639 terms,
-≈ 20 min on 2 shared cores with 32 features, 1.6 GiB). Memory is not the limit; the hub is.
-Kadanoff supernodes on such graphs are very uneven: a hub's own heat leaves fast (small
-K_hh), so hubs link to their neighbours and, at the specific-heat peak, almost every node
-joins one giant supernode; the geometric RG gives balanced blocks instead.
+**Choice of τ per level.** Diffusion for a time τ washes out the modes of 𝓛 faster than
+1/τ; Z(τ) = Tr e^{−τ𝓛} counts those still alive (N at τ = 0, one per connected component
+as τ → ∞). A level that keeps N_l / r nodes should look at the graph when N_l / r modes
+are left, so by default (``rule="modes"``) τ*_l solves Z(τ*) = N_l / r on that level's
+own graph (:func:`tau_for_modes`; Z from :func:`diffusion_profile`). On our S1 graphs
+(⟨k⟩ = 10) this is τ* ≈ 1 at r = 2: heat has taken about one random-walk step, so blocks
+are local. ``rule="max"`` or ``"half"`` take τ* at, or after, the peak of the specific
+heat C(τ) instead (the scale of the largest change of the diffusion entropy); a fixed
+``tau`` is accepted too. τ only decides *which* neighbours merge; how many merge is set by
+``reduction``.
+
+**Why not the classic Kadanoff threshold.** The textbook LRG uses the combinatorial
+Laplacian L = D − A and links i, j whenever K_ij ≥ min(K_ii, K_jj), supernodes being the
+connected components of those links. Measured on our S1 graphs (N = 2,000, ⟨k⟩ = 10,
+γ = 2.7; benchmarks/RESULTS.md, "renorm") this percolates for two reasons:
+
+* Under L a node of degree d loses heat at rate d, so a hub's own heat is gone long before
+  a leaf's (K_hh tiny) and the criterion links every hub to its neighbours: at the τ that
+  gives N/2 supernodes all linked edges touch a top-1 % hub and one supernode holds half
+  the graph. The normalized Laplacian (the random walk's clock: every node loses heat at
+  rate 1) removes this bias; all-pairs versus along-edge links made no difference.
+* Any threshold that leaves N/2 clusters keeps about N/2 links, and on a graph with
+  degree exponent γ < 3 that many links always contain a giant cluster (even links drawn
+  at random make one holding 39 % of the nodes). Even with the normalized kernel the
+  largest threshold cluster held 2–3 %. So supernodes grow by matchings
+  (:mod:`.merge`): at most doubling per round, never percolating.
+
+**Evaluating s_ij.** ``exact`` (up to 4,000 nodes): columns of e^{−τ𝓛} by Chebyshev
+actions on unit vectors, in blocks (:mod:`.heat`; error below 1e-10). ``sketch``: random
+features Y = e^{−τ𝓛/2} Ω with Ω an N × m Gaussian block, s_ij ≈ cosine of rows i, j of Y
+(error about (1 − s²)/√m). 𝓛's spectrum lies in [0, 2], so e^{−τ𝓛/2} at τ ≈ 1 needs only
+a dozen Chebyshev terms whatever the hubs: one level costs about 15 sparse products with
+m columns (memory: four N × m float32 blocks, 0.5 GiB for N = 10^6, m = 32).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import HierarchyError
 from ..graphs import Graph
 from ..progress import ProgressCallback, report
 from ..specs import HierarchySpec
 from .contract import contract, graph_beta, one_hot
-from .diffusion import diffusion_profile, peak_tau
+from .diffusion import diffusion_profile, peak_tau, tau_for_modes
 from .geometric import _check_args
-from .heat import heat_apply, spectral_bound
+from .heat import heat_apply
 from .hierarchy import Hierarchy
+from .merge import merge_along_edges
 
 EXACT_MAX = 4_000
+RULES = ("modes", "max", "half")
 
 
-def laplacian(graph: Graph, tau=None, levels: int | None = None, *, reduction: float | None = None,
-              rule: str = "half", min_nodes: int = 16, method: str = "auto", features: int = 64,
+def laplacian(graph: Graph, tau=None, levels: int | None = None, *, reduction: float = 2.0,
+              rule: str = "modes", min_nodes: int = 16, method: str = "auto", features: int = 64,
               taus=None, seed: int = 0, progress: ProgressCallback | None = None) -> Hierarchy:
-    """Build an LRG hierarchy. ``tau``: τ* for every level (a number, or one per level);
-    None takes it per level from ``reduction`` (target N_l / N_{l+1}) when given, else from
-    the specific-heat curve on the grid ``taus`` by ``rule`` ("half" or "max").
-    ``levels=None`` coarsens until the top has fewer than ``min_nodes`` nodes or a level no
-    longer shrinks. ``method``: "exact", "sketch" or "auto" (exact up to 4,000 nodes)."""
+    """Build an LRG hierarchy, each level about ``reduction`` times smaller than the last.
+
+    Parameters
+    ----------
+    tau : diffusion time τ* for every level (a number, or one per level); None: per level
+        by ``rule`` on the grid ``taus`` ("modes": Z(τ*) = N_l / reduction; "max", "half":
+        at or after the specific-heat peak).
+    levels : coarsening steps; None coarsens until the top has fewer than ``min_nodes``
+        nodes or stops shrinking.
+    method : heat similarity "exact", "sketch" (``features`` random features) or "auto"
+        (exact up to 4,000 nodes).
+    """
     _check_args(graph, 2, levels, min_nodes)
     tau_list = _tau_list(tau, levels)
-    if reduction is not None and not (np.isfinite(reduction) and reduction > 1):
-        raise HierarchyError(f"reduction must be > 1 (N_l / N_(l+1)), got {reduction}")
-    if rule not in ("half", "max"):
-        raise HierarchyError(f"rule must be 'half' or 'max', got {rule!r}")
+    if isinstance(reduction, bool) or not (isinstance(reduction, (int, float)) and math.isfinite(reduction)
+                                           and reduction > 1):
+        raise HierarchyError(f"reduction must be a number > 1 (N_l / N_(l+1)), got {reduction!r}")
+    if rule not in RULES:
+        raise HierarchyError(f"rule must be one of {RULES}, got {rule!r}")
     if method not in ("auto", "exact", "sketch"):
         raise HierarchyError(f"method must be 'auto', 'exact' or 'sketch', got {method!r}")
     if features < 2:
         raise HierarchyError(f"features must be >= 2, got {features}")
     beta = graph_beta(graph)
     graphs, assign, used_tau, methods = [graph], [], [], []
+    mass = np.ones(graph.num_nodes)  # fine nodes per supernode
     max_levels = levels if levels is not None else 64
     for l in range(max_levels):
         g = graphs[-1]
@@ -80,115 +107,79 @@ def laplacian(graph: Graph, tau=None, levels: int | None = None, *, reduction: f
                 break
             raise HierarchyError(f"level {l} has {g.num_nodes} node(s) and {g.num_edges} edges, so diffusion "
                                  f"cannot coarsen it further; ask for at most {l} levels (or levels=None)")
-        t = tau_list[l] if tau_list is not None else None
         how = method if method != "auto" else ("exact" if g.num_nodes <= EXACT_MAX else "sketch")
-        if t is None and reduction is not None:
-            t, labels = tau_for_reduction(g, reduction, method=how, features=features, seed=seed + l)
-        else:
-            if t is None:
-                # the peak's position needs far less precision than the curve: 8 probes, 1 %
-                t = peak_tau(diffusion_profile(g, taus, seed=seed, tol=1e-2, probes=8), rule)
-            labels = kadanoff_labels(g, t, method=how, features=features, seed=seed + l)
+        t = tau_list[l] if tau_list is not None and tau_list[l] is not None else \
+            choose_tau(g, reduction, rule, taus, seed=seed + l)
+        src, dst, strength = heat_similarity(g, t, how, features, seed=seed + l)
+        labels = merge_along_edges(g.num_nodes, src, dst, strength, math.ceil(g.num_nodes / reduction),
+                                   mass=mass, seed=seed + l)
         n_super = int(labels.max()) + 1
-        if levels is None and l > 0 and n_super == g.num_nodes:
-            break  # the flow has stopped: no links at this τ*
+        if n_super == g.num_nodes:
+            if levels is None and l > 0:
+                break  # every component is already a single supernode
+            raise HierarchyError(f"level {l}: no two nodes share an edge, nothing to merge")
         assign.append(one_hot(labels, n_super))
+        mass = np.bincount(labels, weights=mass, minlength=n_super)
         graphs.append(contract(g, labels, n_super, beta, {"generator": "lrg", "level": l + 1, "tau": t}))
         used_tau.append(float(t))
         methods.append(how)
         report(progress, l + 1, max_levels)
         if levels is None and n_super < min_nodes:
             break
-    if not assign:
-        raise HierarchyError("the Laplacian RG found no supernodes to merge at the first level; give a larger tau")
     spec = HierarchySpec(method="laplacian", levels=len(assign), min_nodes=min_nodes, seed=seed,
                          tau=float(tau_list[0]) if tau_list is not None and tau_list[0] is not None else None,
-                         reduction=None if reduction is None else float(reduction), rule=rule, criterion=method,
-                         features=features)
+                         reduction=float(reduction), rule=rule, criterion=method, features=features)
     return Hierarchy(graphs, assign, spec=spec.to_dict(), name="laplacian",
                      meta={"tau": used_tau, "criterion": methods})
 
 
-def tau_for_reduction(graph: Graph, reduction: float, method: str = "exact", features: int = 64,
-                      seed: int = 0, iterations: int = 6) -> tuple[float, np.ndarray]:
-    """τ* (and its labels) whose Kadanoff supernodes number about N / ``reduction``:
-    τ doubles from 1e-3 until the count falls to the target (small τ are cheap: the
-    Chebyshev cost grows as √τ), then ``iterations`` bisection steps on ln τ; one
-    eigendecomposition (exact) or one random block (sketch) serves every τ."""
-    n = graph.num_nodes
-    target = n / reduction
-    cache: dict = {}
-    best = None
-
-    def evaluate(log_tau):
-        nonlocal best
-        labels = kadanoff_labels(graph, float(np.exp(log_tau)), method, features, seed, _cache=cache)
-        count = int(labels.max()) + 1
-        if best is None or abs(np.log(count / target)) < abs(np.log(best[2] / target)):
-            best = (float(np.exp(log_tau)), labels, count)
-        return count
-
-    lo = hi = np.log(1e-3)
-    while evaluate(hi) > target and hi < np.log(1e4):
-        lo, hi = hi, hi + np.log(2.0)
-    for _ in range(iterations if hi > lo else 0):
-        mid = 0.5 * (lo + hi)
-        if evaluate(mid) > target:
-            lo = mid
-        else:
-            hi = mid
-    return best[0], best[1]
+def choose_tau(graph: Graph, reduction: float, rule: str = "modes", taus=None, seed: int = 0) -> float:
+    """τ* of one level by ``rule`` from the normalized-Laplacian diffusion profile of
+    ``graph`` (exact up to 256 nodes, else stochastic quadrature: 8 probes, 1 %)."""
+    how = "exact" if graph.num_nodes <= 256 else "slq"
+    profile = diffusion_profile(graph, taus, kind="normalized", method=how, seed=seed, tol=1e-2, probes=8, lowest=0)
+    if rule == "modes":
+        return tau_for_modes(profile, graph.num_nodes / reduction)
+    return peak_tau(profile, rule)
 
 
-def kadanoff_labels(graph: Graph, tau: float, method: str = "exact", features: int = 64,
-                    seed: int = 0, progress: ProgressCallback | None = None, _cache: dict | None = None) -> np.ndarray:
-    """Kadanoff supernode of every node at diffusion time ``tau`` (labels 0..n-1, numbered
-    in order of each supernode's smallest node)."""
-    if not tau > 0:
-        raise HierarchyError(f"tau must be > 0, got {tau}")
-    cache = {} if _cache is None else _cache
-    if "lap" not in cache:
-        cache["lap"] = graph.laplacian("combinatorial")
-    lap = cache["lap"]
+def heat_similarity(graph: Graph, tau: float, method: str = "exact", features: int = 64, seed: int = 0,
+                    progress: ProgressCallback | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each edge once as ``(src, dst, s)`` with s = K_ij / √(K_ii K_jj), K = e^{−τ𝓛} of the
+    normalized Laplacian: exactly (``method="exact"``) or from ``features`` random features."""
+    if not (isinstance(tau, (int, float, np.floating)) and math.isfinite(tau) and tau > 0):
+        raise HierarchyError(f"tau must be a finite number > 0 (a diffusion time), got {tau}")
+    lap = graph.laplacian("normalized")
+    src, dst, _ = graph.edges()
     n = graph.num_nodes
     if method == "exact":
         if n > 20_000:
-            raise HierarchyError(f"the exact Kadanoff criterion needs dense {n}×{n} matrices; use method='sketch'")
-        if "eig" not in cache:
-            cache["eig"] = np.linalg.eigh(lap.toarray())
-        lam, vec = cache["eig"]
-        k = (vec * np.exp(-tau * np.clip(lam, 0, None))) @ vec.T
-        d = np.diag(k).copy()
-        linked = k >= np.minimum.outer(d, d) * (1 - 1e-12)
-        np.fill_diagonal(linked, False)
-        links = sp.csr_array(linked)
+            raise HierarchyError(f"the exact heat similarity needs all {n} columns of e^(-tau L); "
+                                 "use method='sketch'")
+        kij, diag = np.zeros(len(src)), np.zeros(n)
+        by_dst = np.argsort(dst, kind="stable")
+        cuts = np.searchsorted(dst[by_dst], np.arange(0, n + 512, 512))
+        for k, a in enumerate(range(0, n, 512)):  # 512 columns of K at a time
+            b = min(a + 512, n)
+            unit = np.zeros((n, b - a))
+            unit[np.arange(a, b), np.arange(b - a)] = 1.0
+            cols = heat_apply(lap, unit, tau, bound=2.0)
+            diag[a:b] = cols[np.arange(a, b), np.arange(b - a)]
+            e = by_dst[cuts[k]:cuts[k + 1]]
+            kij[e] = cols[src[e], dst[e] - a]
+            report(progress, b, n)
+        norm = np.sqrt(np.maximum(diag, 1e-300))
     elif method == "sketch":
-        if "omega" not in cache:
-            cache["omega"] = np.random.default_rng(seed).standard_normal((n, features), dtype=np.float32)
-            cache["bound"] = spectral_bound(lap, seed)
-            cache["lap32"] = lap.astype(np.float32)
-        y = heat_apply(cache["lap32"], cache["omega"], tau / 2.0, bound=cache["bound"], progress=progress)
-        diag = np.einsum("ij,ij->i", y, y, dtype=np.float64)
-        src, dst, _ = graph.edges()
+        omega = np.random.default_rng(seed).standard_normal((n, features), dtype=np.float32)
+        y = heat_apply(lap.astype(np.float32), omega, tau / 2.0, bound=2.0, progress=progress)
+        norm = np.sqrt(np.maximum(np.einsum("ij,ij->i", y, y, dtype=np.float64), 1e-300))
         kij = np.zeros(len(src))
         for a in range(0, len(src), 1 << 20):  # chunks: no E × m temporaries
             b = a + (1 << 20)
             kij[a:b] = np.einsum("ij,ij->i", y[src[a:b]], y[dst[a:b]], dtype=np.float64)
-        keep = kij >= np.minimum(diag[src], diag[dst])
-        links = sp.csr_array((np.ones(int(keep.sum())), (src[keep], dst[keep])), shape=(n, n))
     else:
         raise HierarchyError(f"method must be 'exact' or 'sketch', got {method!r}")
-    _, labels = sp.csgraph.connected_components(links, directed=False)
-    return _first_seen_order(labels)
-
-
-def _first_seen_order(labels: np.ndarray) -> np.ndarray:
-    """Relabel so supernodes are numbered by their smallest member (keeps angular order
-    roughly for S1 graphs, whose node ids follow the angle)."""
-    _, first = np.unique(labels, return_index=True)
-    rank = np.empty(len(first), dtype=np.int64)
-    rank[np.argsort(first)] = np.arange(len(first))
-    return rank[labels]
+    return src, dst, np.clip(kij / (norm[src] * norm[dst]), -1.0, 1.0)
 
 
 def _tau_list(tau, levels):
