@@ -11,7 +11,6 @@ import importlib
 import inspect
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -54,6 +53,7 @@ myst_heading_anchors = 3
 
 # notebooks: executed when they have no outputs (the committed ones), kept as given otherwise
 nb_execution_mode = "auto"
+nb_execution_in_temp = True  # the kernel's folder is a fresh temporary one
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
@@ -102,26 +102,37 @@ def public_names(module) -> list[str]:
             and (inspect.isclass(v) or inspect.isfunction(v)) and v.__module__ == module.__name__]
 
 
+def _write(path: Path, text: str) -> None:
+    """Write only what changed, so that concurrent and incremental builds see stable files."""
+    path.parent.mkdir(exist_ok=True)
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+
+
 def write_api() -> None:
-    """One page per entry of :data:`API`, an autosummary table of its modules' public names."""
+    """One page per entry of :data:`API`, an autosummary table of its modules' public names;
+    pages and stubs of names gone since the last build are removed."""
     out = DOCS / "api"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    pages = []
+    pages, stubs = ["index"], set()
     for title, modules in API.items():
         slug = modules[0].replace(".", "_")
         text = [f"# {title}\n"]
         for name in modules:
-            module = importlib.import_module(name)
+            names = public_names(importlib.import_module(name))
+            stubs |= {f"{name}.{n}.rst" for n in names}
             text += [f"## `{name}`\n", "```{eval-rst}", f".. automodule:: {name}", "   :no-members:", "",
                      f".. currentmodule:: {name}", "", ".. autosummary::", "   :toctree: generated",
-                     "   :nosignatures:", ""]
-            text += [f"   {n}" for n in public_names(module)] + ["```", ""]
-        (out / f"{slug}.md").write_text("\n".join(text))
+                     "   :nosignatures:", ""] + [f"   {n}" for n in names] + ["```", ""]
+        _write(out / f"{slug}.md", "\n".join(text))
         pages.append(slug)
-    (out / "index.md").write_text(
-        "# API reference\n\nEvery public name of `roma_core` and `app.views`, from the docstrings.\n\n"
-        "```{toctree}\n:maxdepth: 1\n\n" + "\n".join(pages) + "\n```\n")
+    _write(out / "index.md", "# API reference\n\nEvery public name of `roma_core` and `app.views`, from the "
+           "docstrings.\n\n```{toctree}\n:maxdepth: 1\n\n" + "\n".join(pages[1:]) + "\n```\n")
+    for stale in out.glob("*.md"):
+        if stale.stem not in pages:
+            stale.unlink()
+    for stale in (out / "generated").glob("*.rst"):
+        if stale.name not in stubs:
+            stale.unlink()
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -129,8 +140,6 @@ def write_notebooks() -> None:
     """The tutorials from notebooks/, or their executed copies from ROMA_DOCS_NOTEBOOKS
     when those have the same cells (so the docs show what the current sources give)."""
     out = DOCS / "notebooks"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
     executed = Path(os.environ.get("ROMA_DOCS_NOTEBOOKS", "/nonexistent"))
     for src in sorted((ROOT / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(src, as_version=4)
@@ -139,7 +148,7 @@ def write_notebooks() -> None:
             ran = nbformat.read(done, as_version=4)
             if [c.source for c in ran.cells] == [c.source for c in nb.cells]:
                 nb = ran
-        nbformat.write(nb, out / src.name)
+        _write(out / src.name, nbformat.writes(nb))
 
 
 

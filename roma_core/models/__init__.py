@@ -18,7 +18,24 @@ MODELS = {"roma": Roma, "roma_fixed": RomaFixed, "deeponet": DeepONet, "gnn": GN
 
 
 def build(name: str, spec: ModelSpec | None = None):
-    """A freshly initialised model ``name`` for ``spec`` (defaults when None)."""
+    """A freshly initialised model.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`MODELS`.
+    spec : roma_core.specs.ModelSpec, optional
+        Its sizes; defaults when None.
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For an unknown name or an invalid spec.
+    """
     if name not in MODELS:
         raise SpecError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
     spec = (spec or ModelSpec()).validate()
@@ -26,8 +43,23 @@ def build(name: str, spec: ModelSpec | None = None):
 
 
 def match_width(name: str, spec: ModelSpec, target: int) -> ModelSpec:
-    """A copy of ``spec`` whose ``hidden`` width gives ``name`` the parameter count closest to
-    ``target`` (widths kept divisible by ``heads``)."""
+    """The spec whose width gives a model the parameter count closest to a target (for
+    comparisons at equal size).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`MODELS`.
+    spec : roma_core.specs.ModelSpec
+        Everything but ``hidden`` is kept.
+    target : int
+        The parameter count to match.
+
+    Returns
+    -------
+    roma_core.specs.ModelSpec
+        A copy with ``hidden`` chosen among multiples of ``heads``.
+    """
     best = None
     for hidden in range(spec.heads, 1025, spec.heads):
         trial = ModelSpec.from_dict({**spec.to_dict(), "hidden": hidden})

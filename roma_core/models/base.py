@@ -9,7 +9,15 @@ from .decoder import BurgersResidual, OperatorDecoder
 
 
 class InputEmbedding(nn.Module):
-    """Lookback window, positional encodings and coordinates -> one token per node."""
+    """Lookback window, positional encodings and coordinates -> one token per node.
+
+    Parameters
+    ----------
+    spec : roma_core.specs.ModelSpec
+        Sizes of every part.
+    dim : int
+        Width of the tokens.
+    """
 
     def __init__(self, spec, dim):
         super().__init__()
@@ -18,6 +26,18 @@ class InputEmbedding(nn.Module):
         self.coord = nn.Linear(3, dim)
 
     def forward(self, batch: Batch):
+        """Embed a batch.
+
+        Parameters
+        ----------
+        batch : Batch
+            Its ``x``, ``theta``, ``kappa`` and ``pe`` are used.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, n, dim)`` tokens.
+        """
         b, n = batch.x.shape[:2]
         h = self.hist(batch.x.reshape(b, n, -1))
         static = self.coord(torch.stack([torch.sin(batch.theta), torch.cos(batch.theta), batch.kappa], -1))
@@ -27,7 +47,16 @@ class InputEmbedding(nn.Module):
 
 
 class OperatorModel(nn.Module):
-    """Subclasses implement ``summarize(batch) -> (h (B, n, d), attention, assign, aux)``."""
+    """Base of the models: a branch that summarises each node (:meth:`summarize`, which
+    subclasses implement) and the shared DeepONet decoder.
+
+    Parameters
+    ----------
+    spec : roma_core.specs.ModelSpec
+        Sizes of every part.
+    dim : int
+        Width of the branch's output per node.
+    """
 
     name = "operator"
 
@@ -38,14 +67,44 @@ class OperatorModel(nn.Module):
         self.pde = BurgersResidual()
 
     def summarize(self, batch):
+        """The branch: one summary per node and window.
+
+        Parameters
+        ----------
+        batch : Batch
+            The input windows.
+
+        Returns
+        -------
+        h : torch.Tensor
+            ``(B, n, d)`` node summaries.
+        attention : torch.Tensor or None
+            ``(B, n, heads, levels + 1)`` weights over scales.
+        assign : list of torch.Tensor or None
+            Learned assignments per level.
+        aux : dict
+            Auxiliary losses.
+        """
         raise NotImplementedError
 
     def forward(self, batch: Batch, collocation: torch.Tensor | None = None, residual: str = "autograd") -> Prediction:
-        """``collocation``: (m, 3) int64 rows (window, node, horizon step) at which to add
-        the effective-dynamics residual to ``aux_losses['effective']`` (unweighted);
-        ``residual``: ``"autograd"`` (in each node's own angle) or ``"stencil"`` (finite
-        differences over each node's angular neighbours in the batch), see
-        :class:`BurgersResidual`."""
+        """Forecast a batch.
+
+        Parameters
+        ----------
+        batch : Batch
+            The input windows.
+        collocation : torch.Tensor, optional
+            ``(m, 3)`` int64 rows (window, node, horizon step) at which to add the
+            effective-dynamics residual to ``aux_losses['effective']`` (unweighted).
+        residual : {"autograd", "stencil"}
+            Derivatives in each node's own angle by automatic differentiation, or by finite
+            differences over each node's angular neighbours in the batch.
+
+        Returns
+        -------
+        Prediction
+        """
         h, attention, assign, aux = self.summarize(batch)
         last = batch.x[:, :, -1, :]
         values = self.decoder(h, last, batch.theta, batch.kappa)
@@ -69,4 +128,14 @@ class OperatorModel(nn.Module):
 
 
 def parameter_count(model: nn.Module) -> int:
+    """Trainable parameters of a model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    int
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -57,6 +57,16 @@ class Batch:
         return self.x.shape[1]
 
     def to(self, device) -> "Batch":
+        """The batch with every tensor moved to a device.
+
+        Parameters
+        ----------
+        device : str or torch.device
+
+        Returns
+        -------
+        Batch
+        """
         moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
         if self.pooled is not None:
             moved["pooled"] = tuple(t.to(device) for t in self.pooled)

@@ -9,6 +9,16 @@ from .pooling import NeuralRG, level_sizes
 
 
 class Roma(OperatorModel):
+    """ROMA: input embedding, graph encoder (Poincaré or Euclidean), neural RG with the far
+    field of every supernode, multiscale attention over the node's supernodes, DeepONet
+    decoder (docs/science.md §4).
+
+    Parameters
+    ----------
+    spec : roma_core.specs.ModelSpec
+        Sizes of every part.
+    """
+
     name = "roma"
     learned_hierarchy = True
 
@@ -26,13 +36,25 @@ class Roma(OperatorModel):
                              "balance": spec.balance_weight, "prior": spec.prior_weight}
 
     def pool(self, batch):
-        """The batch's first-level supernode pools (see :meth:`NeuralRG.pool`); summed over
-        the chunks of a graph they make chunked inference equal to one full-graph pass."""
+        """The batch's first-level supernode pools; summed over the chunks of a graph they
+        make chunked inference equal to one full-graph pass.
+
+        Parameters
+        ----------
+        batch : Batch
+            One chunk of nodes (``weight`` marks the chunk's own nodes).
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``(Σ_i S_0[i, s] z_i, Σ_i S_0[i, s])`` of shapes ``(B, N_1, d)`` and ``(B, N_1)``.
+        """
         z = self.encoder(self.embed(batch), batch.edge_index)
         s0 = self.rg.assignments(z, batch.prior)[0][0]
         return self.rg.pool(z, s0, batch.weight)
 
     def summarize(self, batch):
+        """See :meth:`OperatorModel.summarize`; returns attention and learned assignments."""
         z = self.encoder(self.embed(batch), batch.edge_index)                # (B, n, d)
         tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight, batch.pooled, batch.field)
         h, attention = self.attn([z] + tokens)

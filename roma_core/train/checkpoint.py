@@ -123,8 +123,29 @@ def _load_tensors(path: Path) -> dict:
 
 
 def load_model(path, *, expect_spec=None, device="cpu"):
-    """(model, state) rebuilt from a checkpoint. ``expect_spec``: a ModelSpec the checkpoint
-    must match (raises CheckpointError otherwise)."""
+    """A model rebuilt from a checkpoint.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A run folder (its latest checkpoint) or one ``ckpt_*`` folder.
+    expect_spec : roma_core.specs.ModelSpec, optional
+        A spec the checkpoint must match.
+    device : str or torch.device
+        Where the weights are loaded.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        With the trained weights.
+    state : dict
+        The checkpoint's record (specs, step, features, normalisation, graphs, path).
+
+    Raises
+    ------
+    roma_core.errors.CheckpointError
+        For a missing or damaged checkpoint, or one that does not match ``expect_spec``.
+    """
     from ..models import build
     from ..specs import ModelSpec
 
@@ -172,7 +193,17 @@ def load_optimizer(optimizer, state: dict) -> torch.Tensor | None:
 
 
 def describe(path) -> str:
-    """One-paragraph summary for ``roma info``."""
+    """One-paragraph summary of a checkpoint, for ``roma info``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A run folder or checkpoint.
+
+    Returns
+    -------
+    str
+    """
     s = read_state(path)
     spec = s.get("model_spec", {})
     return (f"ROMA checkpoint {s['path']}: model {s.get('model')} with {s.get('params')} parameters "

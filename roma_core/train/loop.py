@@ -36,7 +36,17 @@ from .sampling import Sampler
 
 class Context:
     """Per-graph tensors (positional encodings, coordinates, prior, the prior blocks' far
-    field over time) and the sampler."""
+    field over time) and the sampler: what turns windows into model batches.
+
+    Parameters
+    ----------
+    windows : roma_core.data.windows.Windows
+        The trajectory's windows.
+    spec : roma_core.specs.ModelSpec
+        Gives the positional-encoding size and the prior's supernodes.
+    device : torch.device
+        Where batches are moved.
+    """
 
     def __init__(self, windows, spec, device):
         self.windows = windows
@@ -50,7 +60,24 @@ class Context:
         self.field = torch.from_numpy(windows.block_means(prior, spec.supernodes))   # (T, N_1, C)
 
     def batch(self, starts, nodes=None, edges=None, weight=None) -> Batch:
-        """A :class:`Batch` of ``starts`` windows over ``nodes`` (all when None)."""
+        """A batch of windows over some nodes.
+
+        Parameters
+        ----------
+        starts : array_like of int
+            Window starts.
+        nodes : numpy.ndarray, optional
+            int64 node ids; default: every node.
+        edges : numpy.ndarray, optional
+            ``(2, E)`` local edge index; default: the edges the nodes induce.
+        weight : numpy.ndarray, optional
+            Per-node loss weight.
+
+        Returns
+        -------
+        roma_core.models.Batch
+            On the context's device.
+        """
         w = self.windows
         if nodes is None:
             nodes = np.arange(w.graph.num_nodes)
@@ -75,9 +102,41 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
     """Train ``model_name`` on ``windows`` (one :class:`Windows`, or a list of them over
     several graphs: each step then draws its graph at random); returns the last train record
     plus ``params``, ``steps`` and ``model`` (the trained module, unwrapped from DDP).
+    Under ``torchrun`` every process samples its own subgraphs and rank 0 writes.
 
-    ``max_steps`` stops early (for tests of interruption) without changing the schedule.
-    ``log(dict)`` receives each train-metrics record (the CLI feeds tqdm with it).
+    Parameters
+    ----------
+    windows : roma_core.data.windows.Windows or list of them
+        The training data.
+    model_name : str
+        A name of :data:`roma_core.models.MODELS`.
+    model_spec : roma_core.specs.ModelSpec
+        The model's sizes (``channels`` must match the windows').
+    train_spec : roma_core.specs.TrainSpec
+        Steps, optimiser, sampling, task, checkpoints, device.
+    out : str or os.PathLike
+        The run folder: checkpoints, ``checkpoint.json`` and ``metrics.jsonl``.
+    resume : bool
+        Continue from the last checkpoint in ``out`` (bit-for-bit the uninterrupted run).
+    progress : callable, optional
+        ``progress(done, total)`` over the steps; may raise
+        :class:`~roma_core.errors.Cancelled`.
+    log : callable, optional
+        ``log(record)`` receives each train-metrics record (the CLI feeds tqdm with it).
+    max_steps : int, optional
+        Stop early (for tests of interruption) without changing the schedule.
+
+    Returns
+    -------
+    dict
+        The last train record, plus ``params``, ``steps`` and ``model``.
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For inconsistent specs or data.
+    roma_core.errors.CheckpointError
+        When resuming from a checkpoint of another spec.
     """
     from torch.nn.parallel import DistributedDataParallel as DDP
 
