@@ -4,6 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5006
 ADDRESS ?= 127.0.0.1
+# TORCH=cuda: the CUDA build of the same torch (it brings triton) from PyTorch's wheel index
+# TORCH_INDEX (pick the one for your driver); the default is the CPU wheel. To switch an
+# existing venv: make clean venv TORCH=cuda
+TORCH ?= cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cu128
+TORCH_FROM_cpu :=
+TORCH_FROM_cuda := --index-url $(TORCH_INDEX)
 
 .PHONY: run test docs venv chromium clean
 
@@ -13,7 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: the CPU wheel on disk, never an unpinned CUDA build
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(if $(filter cpu cuda,$(TORCH)),,$(error TORCH must be cpu or cuda, got '$(TORCH)'))
+	$(BIN)/pip install --quiet torch==2.13.0 $(TORCH_FROM_$(TORCH))
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
