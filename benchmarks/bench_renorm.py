@@ -1,15 +1,16 @@
-"""Renormalization hierarchies at scale (issue 5): wall time and peak RSS, each case in a
-fresh process that first loads the graph from .npz (the load is not timed; its RSS counts).
+"""Renormalization hierarchies at scale (issues 5 and 17): wall time and peak RSS, each case in
+a fresh process that first loads the graph from .npz (the load is not timed; its RSS counts).
 
 * GRG, 5 levels, N = 10^6, <k> = 10 (targets <= 20 s, <= 4 GiB); ratio to the same run's
   N = 10^5 time.
-* LRG, one level, N = 10^5 (target <= 60 s): tau* from the specific-heat curve (default) and
-  with a target reduction of 2; ratio to one sparse product L @ X (X: N x 64 float32).
-* LRG, one level, N = 10^6 (sketch criterion, 32 features): time and memory; the criterion's
-  Chebyshev action stops after --cap seconds and the rest is extrapolated from its rate.
+* LRG, one level with the defaults (reduction 2, tau* where N/2 modes are left), N = 10^5
+  (target <= 60 s) and N = 10^6: time, memory, supernode sizes (largest, histogram), tau*;
+  ratio to one sparse product L @ X (X: N x 64 float32).
+* LRG and GRG, 3 levels at N = 10^5: sizes and the coarse graphs' degree tails (exponent
+  gamma fitted by discrete maximum likelihood, largest degree) side by side.
 * diffusion_profile with 30 tau at N = 10^6 (stochastic Lanczos quadrature): time, memory.
 
-    .venv/bin/python -m benchmarks.bench_renorm [--quick] [--skip lrg1m,profile1m]
+    .venv/bin/python -m benchmarks.bench_renorm [--quick] [--skip grg,lrg,lrg1m,tails,profile1m]
 """
 from __future__ import annotations
 
@@ -47,56 +48,39 @@ def grg(path: str, levels: int) -> dict:
             "mean_degree": [round(2 * x.num_edges / x.num_nodes, 2) for x in h.graphs]}
 
 
-def lrg(path: str, reduction=None, features: int = 64) -> dict:
+def lrg(path: str, features: int = 64) -> dict:
     import numpy as np
 
     from roma_core.renorm import laplacian
 
     g = _load(path)
     start = time.perf_counter()
-    h = laplacian(g, levels=1, reduction=reduction, features=features)
-    return {"op_s": time.perf_counter() - start, "sizes": h.sizes, "tau": h.meta["tau"][0],
-            "largest_supernode": int(np.bincount(h.membership(1)).max())}
+    h = laplacian(g, levels=1, features=features)
+    sizes = np.bincount(h.membership(1))
+    return {"op_s": time.perf_counter() - start, "sizes": h.sizes, "tau": round(h.meta["tau"][0], 3),
+            "criterion": h.meta["criterion"][0], "largest_supernode": int(sizes.max()),
+            "size_histogram": np.bincount(sizes).tolist()}
 
 
-def lrg_capped(path: str, features: int = 32, cap_s: float = 300.0) -> dict:
-    """One LRG level, step by step: the specific-heat curve (-> tau*), then the sketch
-    criterion's Chebyshev action, stopped after ``cap_s`` seconds if unfinished; the
-    remaining time is then extrapolated from the measured rate (reported as such)."""
+def tails(path: str, levels: int = 3) -> dict:
+    """Sizes and coarse degree tails of the LRG (defaults) and the GRG (block 2)."""
     import numpy as np
 
-    from roma_core.errors import Cancelled
-    from roma_core.renorm import diffusion_profile, kadanoff_labels, peak_tau
-    from roma_core.renorm.heat import chebyshev_coefficients, spectral_bound
+    from roma_core.graphs import degree_exponent
+    from roma_core.renorm import geometric, laplacian
 
     g = _load(path)
     start = time.perf_counter()
-    tau = peak_tau(diffusion_profile(g, None, tol=1e-2), "half")
-    t_profile = time.perf_counter() - start
-    lap = g.laplacian()
-    bound = spectral_bound(lap)
-    terms = len(chebyshev_coefficients(tau / 2, bound))
-    begin = time.perf_counter()
-    state = {"done": 0}
-
-    def progress(done, total):
-        state["done"] = done
-        if time.perf_counter() - begin > cap_s and done < total:
-            raise Cancelled("cap reached")
-
-    try:
-        labels = kadanoff_labels(g, tau, "sketch", features=features, progress=progress)
-        finished, sizes = True, [g.num_nodes, int(labels.max()) + 1]
-        big = int(np.bincount(labels).max())
-    except Cancelled:
-        finished, sizes, big = False, None, None
-    t_criterion = time.perf_counter() - begin
-    rate = state["done"] / t_criterion if t_criterion > 0 else float("nan")
-    return {"op_s": time.perf_counter() - start, "profile_s": round(t_profile, 1), "tau": round(tau, 3),
-            "lambda_bound": round(bound, 1), "chebyshev_terms": terms, "terms_done": state["done"],
-            "criterion_s": round(t_criterion, 1), "finished": finished,
-            "criterion_s_extrapolated": None if finished else round(terms / rate, 0),
-            "sizes": sizes, "largest_supernode": big}
+    out = {}
+    for name, h in (("LRG", laplacian(g, levels=levels)), ("GRG", geometric(g, block=2, levels=levels))):
+        rows = []
+        for level, x in enumerate(h.graphs):
+            gamma, kmin = degree_exponent(x.degree)
+            rows.append({"level": level, "nodes": x.num_nodes, "mean_degree": round(2 * x.num_edges / x.num_nodes, 2),
+                         "max_degree": int(x.degree.max()), "gamma": round(float(gamma), 2), "kmin": int(kmin),
+                         "largest_supernode": int(np.bincount(h.membership(level)).max())})
+        out[name] = rows
+    return {"op_s": time.perf_counter() - start, **out}
 
 
 def profile(path: str, count: int) -> dict:
@@ -141,9 +125,7 @@ def run(label: str, target: str, *args, timeout: float = 900, **kwargs) -> dict 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10x smaller sizes, for a smoke test")
-    parser.add_argument("--cap", type=float, default=300.0,
-                        help="seconds after which the N=10^6 LRG criterion stops and extrapolates (default 300)")
-    parser.add_argument("--skip", default="", help="comma-separated cases to skip: grg,lrg,lrg1m,profile1m")
+    parser.add_argument("--skip", default="", help="comma-separated cases to skip: grg,lrg,lrg1m,tails,profile1m")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     big, small = (100_000, 10_000) if args.quick else (1_000_000, 100_000)
@@ -163,16 +145,16 @@ def main(argv=None) -> int:
                 print(f"  GRG N={big:,}: {t:.1f} s (target <= {GRG_S:g}), {gib:.2f} GiB (target <= {GRG_GIB:g}), "
                       f"ratio to N={small:,}: {t / g_small['result']['op_s']:.1f} -> {'met' if ok else 'MISSED'}")
         if "lrg" not in skip:
-            for red in (None, 2.0):
-                name = "tau* from C(tau)" if red is None else f"reduction {red:g}"
-                r = run(f"LRG 1 level N={small:,} ({name})", "benchmarks.bench_renorm:lrg", paths[small], red)
-                if r and base:
-                    t = r["result"]["op_s"]
-                    print(f"  = {t / base['result']['op_s']:.0f} x one L @ X; target <= {LRG_S:g} s -> "
-                          f"{'met' if t <= LRG_S else 'MISSED'}")
+            r = run(f"LRG 1 level N={small:,} (defaults)", "benchmarks.bench_renorm:lrg", paths[small])
+            if r and base:
+                t = r["result"]["op_s"]
+                print(f"  = {t / base['result']['op_s']:.0f} x one L @ X; target <= {LRG_S:g} s -> "
+                      f"{'met' if t <= LRG_S else 'MISSED'}")
         if "lrg1m" not in skip:
-            run(f"LRG 1 level N={big:,} (tau* from C, 32 features)", "benchmarks.bench_renorm:lrg_capped",
-                paths[big], 32, args.cap, timeout=3600)
+            run(f"LRG 1 level N={big:,} (defaults, 32 features)", "benchmarks.bench_renorm:lrg", paths[big], 32,
+                timeout=3600)
+        if "tails" not in skip:
+            run(f"LRG vs GRG 3 levels N={small:,}: degree tails", "benchmarks.bench_renorm:tails", paths[small])
         if "profile1m" not in skip:
             run(f"diffusion_profile 30 tau N={big:,} (SLQ)", "benchmarks.bench_renorm:profile", paths[big], 30)
     print(f"# after: {machine_load()}")
