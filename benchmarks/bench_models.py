@@ -7,13 +7,15 @@ under ``$ROMA_BENCH_OUT`` (default /tmp/roma_bench_models).
     .venv/bin/python -m benchmarks.bench_models scaling --nodes 20000 --train-steps 200 --sizes 4,8,16,32,64
     .venv/bin/python -m benchmarks.bench_models million [--nodes 1000000] [--steps 10]
     .venv/bin/python -m benchmarks.bench_models encodings [--nodes 1000000]
-    .venv/bin/python -m benchmarks.bench_models oracle --nodes 20000   # floors: the true equations, true or inferred ω
+    .venv/bin/python -m benchmarks.bench_models oracle --nodes 20000   # floors: full and local equations, true or inferred ω
     .venv/bin/python -m benchmarks.bench_models compare --graph paper --nodes 200000   # the paper's graphs (largest component: 50,106 / 2,716 nodes)
+    .venv/bin/python -m benchmarks.bench_models oracle --long-range 4 --exponent 1.5   # data with a power-law long-range term
 
 Every learned model trains for the same wall-clock budget (``time_budget``) with one torch
-thread; widths are matched to ROMA's parameter count (``match_width``); ``persistence`` is
-the floor. Targets (issue 6): ROMA test rel. L2 <= 0.85 x the best baseline; every model
-beats persistence, also on a held-out graph (another seed).
+thread, or for the same number of steps (``--train-steps``); widths are matched to ROMA's
+parameter count (``match_width``); ``persistence`` is the floor and ``roma_fixed`` (ROMA on
+the fixed geometric hierarchy) the ablation. Targets: ROMA test rel. L2 <= 0.85 x the best
+baseline; every model beats persistence, also on a held-out graph (another seed).
 """
 from __future__ import annotations
 
@@ -28,7 +30,9 @@ from benchmarks._util import isolated, machine_load
 
 OUT = Path(os.environ.get("ROMA_BENCH_OUT", "/tmp/roma_bench_models"))
 BASELINES = ["transformer", "gnn", "deeponet"]
-SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0, "graph": "s1"}   # set in main()
+ABLATIONS = ["roma_fixed"]
+SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0, "graph": "s1",
+         "long_range": 0.0, "exponent": 1.0}   # set in main()
 # graphs: "s1" (<k> = 10, γ = 2.7, β = 2) or "paper" (the paper's: zero temperature, <k> = 3, γ = 3, largest component)
 DEFAULT_T_END, DEFAULT_NOISE = {"kuramoto": 40.0, "burgers": 10.0}, {"kuramoto": 0.1, "burgers": 0.01}
 GRAPHS = {"s1": dict(mean_degree=10), "paper": dict(mean_degree=3, gamma=3.0, beta=float("inf"), largest_component=True)}
@@ -46,12 +50,13 @@ def dataset(dynamics: str, nodes: int, seed: int) -> Path:
         return path
     OUT.mkdir(parents=True, exist_ok=True)
     g = hyperbolic_graph(nodes, seed=seed, **GRAPHS[SETUP["graph"]])
+    lr = dict(long_range=SETUP["long_range"], long_range_exponent=SETUP["exponent"]) if SETUP["long_range"] else {}
     if dynamics == "kuramoto":   # modulated K(t), noise
-        simulate(KuramotoSpec(noise=noise), g, t_end=t_end, dt=0.01, save_every=10, seed=seed, out=path)
+        simulate(KuramotoSpec(noise=noise, **lr), g, t_end=t_end, dt=0.01, save_every=10, seed=seed, out=path)
     else:                        # graph Burgers: a steepening bump plus 20 bursts of activity; a frame every 0.05
         dt = 1e-3 if SETUP["graph"] == "s1" else 5e-4   # the paper's graphs have hubs with far more edges
         simulate(BurgersSpec(advection=3.0, initial="bump", initial_width=0.3, sources=20, source_width=0.3,
-                             noise=noise, viscosity=1e-4, gap_floor=20), g, t_end=t_end, dt=dt,
+                             noise=noise, viscosity=1e-4, gap_floor=20, **lr), g, t_end=t_end, dt=dt,
                  save_every=round(0.05 / dt), seed=seed, out=path)
     return path
 
@@ -63,11 +68,12 @@ def _length_and_noise(dynamics: str) -> tuple[float, float]:
 
 
 def _data_tag(dynamics: str) -> str:
-    """Names the data's departures from the defaults: length, noise, graph family."""
+    """Names the data's departures from the defaults: length, noise, graph family, long range."""
     t_end, noise = _length_and_noise(dynamics)
     return ("" if t_end == DEFAULT_T_END[dynamics] else f"_t{t_end:g}") + \
         ("" if noise == DEFAULT_NOISE[dynamics] else f"_n{noise:g}") + \
-        ("" if SETUP["graph"] == "s1" else f"_{SETUP['graph']}")
+        ("" if SETUP["graph"] == "s1" else f"_{SETUP['graph']}") + \
+        (f"_lr{SETUP['long_range']:g}s{SETUP['exponent']:g}" if SETUP["long_range"] else "")
 
 
 def model_spec(**kw):
@@ -109,7 +115,7 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
     target = parameter_count(build("roma", spec))
     rows = []
     for name, task in zip(models, tasks):
-        s = spec if name in ("roma", "persistence") else match_width(name, spec, target)
+        s = spec if name in ("roma", "roma_fixed", "persistence") else match_width(name, spec, target)
         run = OUT / (f"{tag}_{dynamics}_{nodes}{_data_tag(dynamics)}_L{SETUP['lookback']}H{SETUP['horizon']}"
                      f"s{SETUP['seed']}{'_steps' if steps else ''}_{name}_{task}")
         shutil.rmtree(run, ignore_errors=True)   # every run trains from scratch
@@ -130,8 +136,9 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
 
 
 def part_compare(args):
-    rows = run_models(args.dynamics, args.nodes, args.budget, ["persistence", "roma"] + BASELINES,
-                      ["forecast"] * 5, "cmp", steps=args.train_steps)
+    names = ["persistence", "roma"] + ABLATIONS + BASELINES
+    rows = run_models(args.dynamics, args.nodes, args.budget, names, ["forecast"] * len(names), "cmp",
+                      steps=args.train_steps)
     by = {r["model"]: r for r in rows}
     best = min(BASELINES, key=lambda m: by[m]["test_rel_l2"])
     summary = {"dynamics": args.dynamics, "nodes": args.nodes, "budget_s": args.budget, "load": machine_load(),
@@ -173,80 +180,98 @@ def part_scaling(args):
     return {"load": machine_load(), **res}
 
 
-def kuramoto_oracle(path, split: str, lookback: int = 16, horizon: int = 8, windows: int = 16,
-                    omega_from_lookback: bool = False) -> dict:
-    """Relative L2 of a noise-free RK4 integration of the true equations (K(t) and W) from
-    each window's last observed frame, on the windows ``evaluate`` scores. With the true ω
-    it is a floor no forecaster of this noisy data reaches (none sees ω or K(t)); with
-    ``omega_from_lookback`` each ω_i is estimated from the window itself (phase advance
-    minus the observed coupling drift, the drift's maximum-likelihood estimate under white
-    noise), the information every model has: a realistic floor."""
+def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, ref=None,
+           windows: int = 16) -> dict:
+    """Relative L2 of a noise-free RK4 integration of the data's own equations from each
+    window's last observed frame, on the windows ``evaluate`` scores (same features, same
+    metric). ``local=True`` drops the long-range term (the floor of a forecaster that knows
+    every local law but not the far field). Kuramoto: ``omega="true"`` uses the stored ω (a
+    floor no forecaster of this noisy data reaches); ``"inferred"`` estimates each ω_i from
+    the window itself (phase advance minus the observed coupling drift, the drift's
+    maximum-likelihood estimate under white noise), the information every model has.
+    Burgers uses the stored sources. ``ref``: the training graph's windows (their
+    standardisation), for a held-out graph."""
     import numpy as np
-    import scipy.sparse as sp
+    import torch
     import zarr
 
     from roma_core.data import trajectory_graph
     from roma_core.data.windows import Windows
+    from roma_core.dynamics.systems import make_system
+    from roma_core.eval.metrics import relative_l2
+    from roma_core.specs import BurgersSpec, KuramotoSpec
 
+    torch.set_num_threads(1)
     z = zarr.open(str(path), mode="r")
     spec = json.loads(z.attrs["spec"])
+    kind = KuramotoSpec if spec["kind"] == "KuramotoSpec" else BurgersSpec
+    if local:
+        spec["long_range"] = 0.0
     g = trajectory_graph(path)
     state, times = np.asarray(z["state"][:], np.float64), np.asarray(z["time"][:])
-    omega = np.asarray(z["omega"][:], np.float64)
-    a = g.adjacency().astype(np.float64).tocsr()
-    w = np.maximum(np.asarray(a.sum(1)).ravel(), 1) ** spec["alpha"]
-    W = (sp.diags_array(1 / np.maximum(a @ w, 1e-300)) @ a @ sp.diags_array(w)).tocsr()
-    period = spec["mod_period"] or times[-1]
-
-    def coupling(t):
-        if spec["schedule"] == "constant":
-            return spec["coupling"]
-        phi = np.pi * spec["mod_p"] * t / period
-        pulse = (1 - spec["mod_d"]) * np.abs(np.cos(spec["mod_g"] * phi)) ** spec["mod_b"] + spec["mod_d"]
-        return spec["coupling"] * (spec["mod_a"] + (1 - spec["mod_a"]) * np.sin(phi) ** 2 * pulse)
-
-    def drift(th, t):
-        sn, cs = np.sin(th), np.cos(th)
-        return coupling(t) * (cs * (W @ sn) - sn * (W @ cs))
-
-    starts = Windows(g, state, lookback=lookback, horizon=horizon, features="phase").starts(split)
+    sysm = make_system(kind.from_dict(spec), g, torch.device("cpu"), torch.float64, "torch", float(times[-1]))
+    given = {k: np.asarray(z[k][:], np.float64) for k in ("omega", "initial", "source_amplitude", "source_time")
+             if k in z}
+    sysm.draw(np.random.default_rng(0), given)
+    win = Windows(g, state, lookback=SETUP["lookback"], horizon=SETUP["horizon"], times=times,
+                  features="phase" if kind is KuramotoSpec else "identity",
+                  norm=None if ref is None else ref.norm)
+    starts = win.starts(split)
     starts = starts[np.unique(np.linspace(0, len(starts) - 1, min(windows, len(starts))).astype(int))]
-    sub = 10
+    sim_dt = json.loads(z.attrs["simulation"])["dt"]
+    sub = max(1, round((times[1] - times[0]) / sim_dt))
     h = (times[1] - times[0]) / sub
-    errs = []
-    for s0 in starts:
-        th, t = state[s0 + lookback - 1].copy(), times[s0 + lookback - 1]
-        om = omega
-        if omega_from_lookback:
-            frames = range(s0, s0 + lookback)   # the coupling drift seen over the window, integrated
-            seen = np.trapezoid([drift(state[f], times[f]) for f in frames], times[frames], axis=0)
-            om = (th - state[s0] - seen) / (t - times[s0])
+    out = torch.empty(g.num_nodes, dtype=torch.float64)
 
-        def rhs(x, tt):
-            return om + drift(x, tt)
-        num = 0.0
-        for k in range(horizon):
+    def rhs(y, t):
+        return sysm.rhs(t, y, out).clone()
+
+    true_omega = getattr(sysm, "omega", None)
+    preds = []
+    for s0 in starts:
+        last = s0 + win.lookback - 1
+        y, t = torch.as_tensor(state[last]), float(times[last])
+        if kind is KuramotoSpec and omega == "inferred":
+            sysm.omega = torch.zeros(g.num_nodes, dtype=torch.float64)
+            frames = list(range(s0, last + 1))   # the coupling drift seen over the window, integrated
+            seen = np.trapezoid([rhs(torch.as_tensor(state[f]), float(times[f])).numpy() for f in frames],
+                                times[frames], axis=0)
+            sysm.omega = torch.as_tensor((state[last] - state[s0] - seen) / (times[last] - times[s0]))
+        elif kind is KuramotoSpec:
+            sysm.omega = true_omega
+        frames = []
+        for _ in range(win.horizon):
             for _ in range(sub):
-                k1 = rhs(th, t)
-                k2 = rhs(th + h / 2 * k1, t + h / 2)
-                k3 = rhs(th + h / 2 * k2, t + h / 2)
-                k4 = rhs(th + h * k3, t + h)
-                th, t = th + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), t + h
-            tgt = state[s0 + lookback + k]
-            num += ((np.sin(th) - np.sin(tgt)) ** 2 + (np.cos(th) - np.cos(tgt)) ** 2).sum()
-        errs.append(np.sqrt(num / (horizon * len(omega))))
-    return {"split": split, "rel_l2": float(np.mean(errs)), "windows": len(starts)}
+                k1 = rhs(y, t)
+                k2 = rhs(y + h / 2 * k1, t + h / 2)
+                k3 = rhs(y + h / 2 * k2, t + h / 2)
+                k4 = rhs(y + h * k3, t + h)
+                y, t = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), t + h
+            frames.append(y.numpy().copy())
+        preds.append(win.transform(np.stack(frames)).transpose(1, 0, 2))          # (N, horizon, C)
+    _, target = win.get(starts)
+    return {"split": split, "rel_l2": relative_l2(np.stack(preds), target), "windows": len(starts),
+            "omega": omega if kind is KuramotoSpec else None, "local": local}
 
 
 def part_oracle(args):
-    if args.dynamics != "kuramoto":
-        raise SystemExit("oracle: only for --dynamics kuramoto")
-    kw = dict(lookback=SETUP["lookback"], horizon=SETUP["horizon"])
-    res = {f"{graph}_{omega}": kuramoto_oracle(dataset("kuramoto", args.nodes, seed), split,
-                                                omega_from_lookback=omega == "omega_from_lookback", **kw)
-           for graph, seed, split in (("test", 1, "test"), ("heldout", 2, "all"))
-           for omega in ("true_omega", "omega_from_lookback")}
-    print(json.dumps(res))
+    """Floors on the test span of the training graph and on the held-out graph: the full
+    equations and the local ones (no long-range term); Kuramoto with ω inferred from each
+    window, and with the true ω."""
+    data, held = dataset(args.dynamics, args.nodes, 1), dataset(args.dynamics, args.nodes, 2)
+    ref = _windows(data, model_spec(), train_spec(0.0))      # the models' standardisation (Burgers)
+    omegas = ("inferred", "true") if args.dynamics == "kuramoto" else ("stored",)
+    res = {}
+    for graph, path, split in (("test", data, "test"), ("heldout", held, "all")):
+        for om in omegas:
+            for local in (False, True):
+                key = f"{graph}_{'local' if local else 'full'}_{om}"
+                res[key] = oracle(path, split, omega=om, local=local, ref=ref)
+                print(key, json.dumps(res[key]), flush=True)
+    om = omegas[0]
+    res["local_over_full"] = {g: res[f"{g}_local_{om}"]["rel_l2"] / res[f"{g}_full_{om}"]["rel_l2"]
+                              for g in ("test", "heldout")}
+    print(json.dumps(res["local_over_full"]))
     return res
 
 
@@ -339,9 +364,12 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="training seed (weights, sampling)")
     ap.add_argument("--noise", type=float, default=-1.0, help="dynamical noise σ (negative: Kuramoto 0.1, Burgers 0.01)")
     ap.add_argument("--graph", default="s1", choices=sorted(GRAPHS), help="graph family (GRAPHS)")
+    ap.add_argument("--long-range", type=float, default=0.0,
+                    help="strength of the power-law long-range term (K_lr or ν_lr; 0: graph coupling only)")
+    ap.add_argument("--exponent", type=float, default=1.0, help="its exponent s (d^-s)")
     args = ap.parse_args(argv)
     SETUP.update(lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed, noise=args.noise,
-                 graph=args.graph)
+                 graph=args.graph, long_range=args.long_range, exponent=args.exponent)
     if args.nodes is None:
         args.nodes = 1_000_000 if args.part in ("million", "encodings") else 20_000
     print(machine_load(), flush=True)
