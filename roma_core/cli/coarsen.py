@@ -23,7 +23,8 @@ def register(sub) -> None:
     p = sub.add_parser("coarsen", help="build a renormalization hierarchy (geometric or Laplacian RG)",
                        description="Coarse-grain a graph level by level into a hierarchy of supernodes: "
                                    "geometric RG (blocks of consecutive angles, needs S1 coordinates or --embed) "
-                                   "or Laplacian RG (Kadanoff supernodes of the heat kernel at diffusion time tau).",
+                                   "or Laplacian RG (neighbours whose heat profiles are alike at diffusion time "
+                                   "tau merge, about --reduction times fewer nodes per level).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("method", choices=["geometric", "laplacian"], help="renormalization method")
     p.add_argument("--graph", required=True, help="input graph (.npz or .zarr written by roma)")
@@ -38,13 +39,14 @@ def register(sub) -> None:
                    help="graphs without coordinates: infer angles from a spectral embedding")
     l = p.add_argument_group("Laplacian RG")
     l.add_argument("--tau", type=float, default=None,
-                   help="diffusion time tau* > 0 for every level (default: from the specific-heat curve)")
+                   help="diffusion time tau* > 0 for every level (default: chosen per level by --rule)")
     l.add_argument("--reduction", type=float, default=None,
-                   help="instead of a tau, aim for N_l / N_(l+1) = this (> 1) by bisection on tau")
-    l.add_argument("--rule", choices=["half", "max"], default="half",
-                   help="tau from C(tau): where it falls to half its peak (half) or at the peak (max)")
+                   help="N_l / N_(l+1) per level, > 1 (default: 2)")
+    l.add_argument("--rule", choices=["modes", "max", "half"], default="modes",
+                   help="tau* where N_l / reduction diffusion modes are left (modes, default), at the "
+                        "specific-heat peak (max) or where C(tau) has fallen to half of it (half)")
     l.add_argument("--criterion", choices=["auto", "exact", "sketch"], default="auto",
-                   help="Kadanoff criterion: dense exact (small graphs) or random-feature sketch (default: auto)")
+                   help="heat similarity: exact (small graphs) or random-feature sketch (default: auto)")
     l.add_argument("--features", type=int, default=64, help="random features of the sketch criterion (default: 64)")
     l.add_argument("--seed", type=int, default=0, help="random seed of stochastic estimators (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -63,8 +65,6 @@ def run(args) -> int:
         raise HierarchyError("--tau/--reduction belong to the Laplacian RG; the geometric RG takes --block")
     if args.method == "laplacian" and args.block != 2:
         raise HierarchyError("--block belongs to the geometric RG; the Laplacian RG takes --tau or --reduction")
-    if args.tau is not None and args.reduction is not None:
-        raise HierarchyError("give either --tau or --reduction, not both")
     start = time.perf_counter()
     graph = Graph.load(graph_path)
     with tqdm_progress(f"coarsen {args.method}", unit="level", disable=True if args.quiet else None) as bar:
@@ -72,7 +72,8 @@ def run(args) -> int:
             h = geometric(graph, block=args.block, levels=args.levels, min_nodes=args.min_nodes,
                           embed=args.embed, progress=bar)
         else:
-            h = laplacian(graph, tau=args.tau, levels=args.levels, reduction=args.reduction, rule=args.rule,
+            reduction = 2.0 if args.reduction is None else args.reduction
+            h = laplacian(graph, tau=args.tau, levels=args.levels, reduction=reduction, rule=args.rule,
                           min_nodes=args.min_nodes, method=args.criterion, features=args.features,
                           seed=args.seed, progress=bar)
     h.save(out, name=args.name)
