@@ -39,6 +39,33 @@ def store_kind(path: Path) -> str:
     raise FileFormatError(f"{path}: not a ROMA file (expected a .npz or a store written by roma)")
 
 
+def devices() -> str:
+    """What torch sees: its build, CPU threads, CUDA devices, and whether triton imports."""
+    import os
+
+    import numba
+    import torch
+
+    from ..dynamics.simulate import resolve_device, triton_ready
+
+    lines = [f"torch {torch.__version__} (CUDA build: {torch.version.cuda or 'no'})",
+             f"CPU: {os.cpu_count()} cores; torch threads {torch.get_num_threads()}, "
+             f"numba threads {numba.get_num_threads()}"]
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for i in range(count):
+        p = torch.cuda.get_device_properties(i)
+        lines.append(f"cuda:{i}: {p.name}, {p.total_memory / 2**30:.1f} GiB, compute capability {p.major}.{p.minor}")
+    if not count:
+        lines.append("CUDA: no device visible")
+    if triton_ready():
+        import triton
+        lines.append(f"triton {triton.__version__}: fused simulation kernels on CUDA")
+    else:
+        lines.append("triton: not installed (CUDA runs use the torch backend)")
+    lines.append(f"device='auto' runs on: {resolve_device('auto')}")
+    return "\n".join(lines)
+
+
 def describe(path) -> str:
     path = Path(path)
     kind = store_kind(path)
@@ -49,7 +76,20 @@ def describe(path) -> str:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("info", help="summarise a graph, trajectory, hierarchy or checkpoint",
-                       description="Print what a file or store written by roma holds.")
-    p.add_argument("path", help="a .npz file, a .zarr store or a checkpoint directory")
-    p.set_defaults(func=lambda args: print(describe(args.path)))
+    p = sub.add_parser("info", help="summarise a graph, trajectory, hierarchy or checkpoint, or the devices",
+                       description="Print what a file or store written by roma holds, or (--devices) "
+                                   "which compute devices torch sees.")
+    p.add_argument("path", nargs="?", help="a .npz file, a .zarr store or a checkpoint directory")
+    p.add_argument("--devices", action="store_true",
+                   help="show torch's build, CPU threads, CUDA devices and whether triton is available")
+    p.set_defaults(func=run)
+
+
+def run(args) -> None:
+    if args.devices:
+        print(devices())
+        if args.path is None:
+            return
+    if args.path is None:
+        raise FileFormatError("give a PATH to summarise, or --devices")
+    print(describe(args.path))

@@ -1,20 +1,21 @@
 """The fused Triton kernels against the numba CPU kernels, to 1e-5: on CPU tensors in
 Triton's interpreter (no GPU needed), and compiled on a CUDA device when one is present."""
+import os
 import threading
 
 import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("triton")
+from roma_core.cli import main
+from roma_core.dynamics import simulate
+from roma_core.dynamics import triton_kernels as tk
+from roma_core.dynamics.integrate import RK4
+from roma_core.dynamics.systems import BurgersSystem, KuramotoSystem, sender_weights
+from roma_core.graphs import Graph, hyperbolic_graph
+from roma_core.specs import BurgersSpec, KuramotoSpec
 
-from roma_core.dynamics import simulate                                      # noqa: E402
-from roma_core.dynamics import triton_kernels as tk                         # noqa: E402
-from roma_core.dynamics.integrate import RK4                                # noqa: E402
-from roma_core.dynamics.systems import BurgersSystem, KuramotoSystem, sender_weights  # noqa: E402
-from roma_core.graphs import Graph, hyperbolic_graph                        # noqa: E402
-from roma_core.specs import BurgersSpec, KuramotoSpec                       # noqa: E402
-
+needs_triton = pytest.mark.skipif(not tk.available(), reason="triton is not installed (pip install triton)")
 CPU = torch.device("cpu")
 DEVICES = [CPU, pytest.param(torch.device("cuda"), marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no CUDA device: the compiled kernels are checked on a GPU only"))]
@@ -51,6 +52,7 @@ def close(got, ref):
     assert np.abs(got - ref).max() <= 1e-5 * scale, np.abs(got - ref).max() / scale
 
 
+@needs_triton
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", ["plain", "sender weights", "edge weights"])
@@ -71,6 +73,7 @@ def test_kuramoto_rhs_matches_numba(graph, case, dtype, device):
     close(out, ref)
 
 
+@needs_triton
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", ["plain", "sender weights", "edge weights"])
@@ -88,6 +91,7 @@ def test_burgers_rhs_matches_numba(small, case, dtype, device):
     close(out, ref)
 
 
+@needs_triton
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fused_rk4_step_matches_the_plain_one(dtype, device):
@@ -103,6 +107,7 @@ def test_fused_rk4_step_matches_the_plain_one(dtype, device):
     assert not torch.equal(fused, y0)
 
 
+@needs_triton
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dynamics", ["kuramoto", "burgers"])
 def test_simulate_with_triton_matches_numba(dynamics, device):
@@ -119,6 +124,7 @@ def test_simulate_with_triton_matches_numba(dynamics, device):
     assert float(abs(got.state[-1] - got.state[0]).max()) > 1e-4       # the state moved
 
 
+@needs_triton
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_auto_picks_cuda_and_triton():
     ds = simulate("kuramoto", hyperbolic_graph(200, seed=0), t_end=0.02, dt=0.01)
@@ -139,3 +145,17 @@ def test_frame_errors_reach_the_caller_and_stop_the_writer():
         run.execute(Broken())
     assert not any(t.name == "roma-frames" for t in threading.enumerate())
 
+
+
+def test_info_devices_says_what_torch_sees(capsys):
+    assert main(["info", "--devices"]) == 0
+    out = capsys.readouterr().out
+    assert f"torch {torch.__version__}" in out and f"CPU: {os.cpu_count()} cores" in out
+    if torch.cuda.is_available():
+        assert out.count("cuda:") == torch.cuda.device_count()
+    else:
+        assert "CUDA: no device visible" in out
+    assert ("triton " in out) == tk.available()
+    assert f"device='auto' runs on: {'cuda' if torch.cuda.is_available() else 'cpu'}" in out
+    assert main(["info"]) == 2
+    assert "PATH" in capsys.readouterr().err
