@@ -12,8 +12,14 @@ Rules:
 
 * **One job per session at a time.** A second ``start`` in the same session (from this
   Job or another view's) is *refused*: it returns ``False`` and ``status`` says which job
-  is running (the user can cancel it or wait). Sessions are independent; their jobs run
-  side by side in one shared thread pool (numba/torch kernels release the GIL).
+  is running (the user can cancel it or wait). Sessions are independent.
+* **One queue for the server.** Jobs of all sessions run in one pool of ``workers()``
+  threads (``ROMA_APP_JOB_WORKERS``, ``roma serve --workers``; default half the cores;
+  numba/torch kernels release the GIL). A job that finds every worker busy waits in line:
+  ``queued`` is its place (1 = next) and ``status`` says so, beside the progress bar.
+* **Limits.** ``start(..., needs=dict(nodes=, steps=, memory=))`` checks the needs against
+  the server's :class:`app.limits.Limits` before anything runs, and refuses (False, the
+  limit in ``status``) a job that asks for more.
 * ``fn`` gets a ``progress(done, total)`` keyword argument (the library's callback
   convention). It feeds ``progress`` (0..100, at most ~10 updates a second) and raises
   :class:`roma_core.errors.Cancelled` once :meth:`Job.cancel` was called.
@@ -41,27 +47,64 @@ from typing import Any, Callable
 
 import param
 
-from roma_core.errors import Cancelled, RomaError
+from roma_core.errors import Cancelled, LimitError, RomaError
+
+from .limits import Limits, default_workers
 
 log = logging.getLogger(__name__)
 
-WORKERS = int(os.environ.get("ROMA_APP_JOB_THREADS", "4"))
 PROGRESS_INTERVAL = 0.1  # seconds between progress updates sent to the page
 
 _pool: ThreadPoolExecutor | None = None
+_pool_workers = 0
 _pool_lock = threading.Lock()
 _active: "weakref.WeakKeyDictionary[object, Job]" = weakref.WeakKeyDictionary()  # session -> running job
 _active_lock = threading.Lock()
+_waiting: "list[Job]" = []  # jobs submitted and not yet started, oldest first (guarded by _active_lock)
+_busy = [0]                 # jobs running on a worker now (guarded by _active_lock)
 _NO_SESSION = type("NoSession", (), {})  # stand-in key when a Job has no session
 
 
+def workers() -> int:
+    """How many jobs run at once (``ROMA_APP_JOB_WORKERS``; default half the cores)."""
+    try:
+        return max(1, int(os.environ.get("ROMA_APP_JOB_WORKERS") or default_workers()))
+    except ValueError as exc:
+        raise LimitError(f"ROMA_APP_JOB_WORKERS must be a whole number, got "
+                         f"{os.environ['ROMA_APP_JOB_WORKERS']!r}") from exc
+
+
 def pool() -> ThreadPoolExecutor:
-    """The thread pool shared by all sessions' jobs (``ROMA_APP_JOB_THREADS`` workers)."""
-    global _pool
+    """The thread pool shared by all sessions' jobs (:func:`workers` threads; a new pool
+    when that number changed while no job was queued or running)."""
+    global _pool, _pool_workers
     with _pool_lock:
+        n = workers()
+        if _pool is not None and n != _pool_workers and not _waiting and not _busy[0]:
+            _pool.shutdown(wait=False)
+            _pool = None
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="roma-job")
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="roma-job")
+            _pool_workers = n
         return _pool
+
+
+def queue_length() -> int:
+    """Jobs waiting for a worker now."""
+    with _active_lock:
+        return len(_waiting)
+
+
+def _announce_queue() -> None:
+    """Tell every waiting job its place in line (when it changed)."""
+    with _active_lock:
+        places = [(job, i + 1) for i, job in enumerate(_waiting)] if _busy[0] >= _pool_workers else []
+    for job, place in places:
+        if job.queued != place:
+            job._dispatch(lambda job=job, place=place: job.param.update(
+                queued=place, status=f"{job.label}: waiting in the queue, place {place} "
+                                     f"(all {_pool_workers} job worker(s) of the server are busy)")
+                if job.running else None)
 
 
 def running_job(session) -> "Job | None":
@@ -89,6 +132,7 @@ class Job(param.Parameterized):
     status = param.String(default="", doc="what the job is doing, or how it ended (a sentence for the user)")
     error = param.String(default="", doc="message of the last job's error ('' when it succeeded)")
     label = param.String(default="job", doc="what the running job does, e.g. 'Simulating'")
+    queued = param.Integer(default=0, bounds=(0, None), doc="place in the server's queue (0: not waiting)")
 
     def __init__(self, session=None, dispatch: Callable[[Callable[[], None]], None] | None = None, **params):
         super().__init__(**params)
@@ -102,9 +146,17 @@ class Job(param.Parameterized):
 
     # ------------------------------------------------------------------ API
     def start(self, fn: Callable, *args, on_done: Callable[[Any], None] | None = None,
-              on_error: Callable[[BaseException], None] | None = None, label: str = "Working", **kwargs) -> bool:
+              on_error: Callable[[BaseException], None] | None = None, label: str = "Working",
+              needs: dict | None = None, **kwargs) -> bool:
         """Run ``fn(*args, progress=cb, **kwargs)`` in the background. Returns False (and says
-        why in ``status``) when a job already runs in this session."""
+        why in ``status``) when a job already runs in this session, or when ``needs``
+        (``nodes``, ``steps``, ``memory`` in bytes) exceed the server's limits."""
+        if needs:
+            try:
+                Limits.from_env().check(**needs, what=label)
+            except LimitError as exc:
+                self.param.update(error=str(exc), status=f"⚠ {exc}")
+                return False
         with _active_lock:
             other = _active.get(self._session)
             if other is not None:
@@ -116,11 +168,15 @@ class Job(param.Parameterized):
         self._doc = self._current_doc()
         self._cancel.clear()
         self.result = None
-        self.param.update(running=True, progress=0, error="", label=label, status=f"{label}…")
+        self.param.update(running=True, progress=0, error="", label=label, status=f"{label}…", queued=0)
         if self._doc is not None and self._doc is not self._watched:
             self._watch_session_end(self._doc)
             self._watched = self._doc
-        self.future = pool().submit(self._run, fn, args, kwargs, on_done, on_error)
+        executor = pool()
+        with _active_lock:
+            _waiting.append(self)
+        self.future = executor.submit(self._run, fn, args, kwargs, on_done, on_error)
+        _announce_queue()
         return True
 
     def cancel(self) -> None:
@@ -128,11 +184,18 @@ class Job(param.Parameterized):
         if self.running:
             self._cancel.set()
             self.status = f"{self.label}: cancelling…"
+            with _active_lock:  # still waiting in the queue: leave it now
+                left = self in _waiting and self.future is not None and self.future.cancel()
+                if left:
+                    _waiting.remove(self)
+            if left:
+                self._dispatch(lambda: self._finish(("cancelled", None), 0.0, None, None))
+                _announce_queue()
 
     def wait(self, timeout: float | None = None) -> Any:
         """Block until the job has finished and its result was delivered (notebooks, tests);
         returns the result (None when it failed or was cancelled)."""
-        if self.future is not None:
+        if self.future is not None and not self.future.cancelled():
             self.future.result(timeout=timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.running:
@@ -198,9 +261,18 @@ class Job(param.Parameterized):
         return progress
 
     def _run(self, fn, args, kwargs, on_done, on_error) -> None:
+        with _active_lock:
+            if self in _waiting:
+                _waiting.remove(self)
+            _busy[0] += 1
+        if self.queued:
+            self._dispatch(lambda: self.param.update(queued=0, status=f"{self.label}…") if self.running else None)
+        _announce_queue()
         t0 = time.monotonic()
         outcome: tuple[str, Any]
         try:
+            if self._cancel.is_set():  # cancelled while it waited in the queue
+                raise Cancelled(f"{self.label} cancelled before it started")
             outcome = ("done", fn(*args, progress=self._reporter(), **kwargs))
         except Cancelled as exc:
             outcome = ("cancelled", exc)
@@ -213,6 +285,8 @@ class Job(param.Parameterized):
             else:  # a bug, not bad input: keep the traceback in the server log
                 log.exception("%s failed", self.label)
                 outcome = ("error", exc)
+        with _active_lock:
+            _busy[0] -= 1
         self._dispatch(lambda: self._finish(outcome, time.monotonic() - t0, on_done, on_error))
 
     def _finish(self, outcome, seconds: float, on_done, on_error) -> None:
@@ -239,7 +313,7 @@ class Job(param.Parameterized):
             with _active_lock:
                 if _active.get(self._session) is self:
                     del _active[self._session]
-            self.running = False
+            self.param.update(running=False, queued=0)
 
 
-__all__ = ["Job", "cancel_all", "pool", "running_job", "WORKERS"]
+__all__ = ["Job", "cancel_all", "pool", "queue_length", "running_job", "workers"]

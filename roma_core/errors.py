@@ -42,5 +42,9 @@ class AccessError(RomaError, PermissionError):
     unauthenticated public server)."""
 
 
+class LimitError(RomaError, ValueError):
+    """A job asks for more (nodes, steps, memory) than the server allows one job."""
+
+
 class Cancelled(RomaError):
     """Raised from a progress callback to stop a long computation cleanly."""

@@ -26,6 +26,7 @@ from roma_core.specs import GraphSpec
 
 from .. import data as appdata
 from .. import render
+from ..limits import Limits, graph_needs
 from ..pickers import path_field
 
 SPEC_FIELDS = ("nodes", "mean_degree", "gamma", "beta", "seed", "largest_component")
@@ -196,6 +197,7 @@ class GraphView(pn.viewable.Viewer):
         spec = GraphSpec(**{f: getattr(self.spec, f) for f in SPEC_FIELDS})
         try:
             spec.validate()
+            Limits.from_env().check(**graph_needs(spec.nodes, spec.mean_degree), what="this graph")
         except RomaError as exc:
             self.status = f"⚠ {exc}"
             return

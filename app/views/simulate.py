@@ -34,6 +34,7 @@ from roma_core.specs import BurgersSpec, KuramotoSpec, SimulationSpec
 
 from .. import render
 from ..jobs import Job
+from ..limits import simulation_needs
 from ..state import Session
 
 DYNAMICS = {"Kuramoto": "kuramoto", "social Burgers": "burgers"}
@@ -517,8 +518,11 @@ class SimulateView(pn.viewable.Viewer):
             return False
         self.status = ""
         name = "Kuramoto" if self.dynamics == "kuramoto" else "social Burgers"
+        needs = simulation_needs(graph.num_nodes, graph.nnz, sim.t_end, sim.dt, sim.save_every,
+                                 4 if sim.dtype == "float32" else 8)   # checked against the server's limits
         started = self.job.start(simulate_to_store, dyn, graph, sim, out, overwrite, self.session.hierarchy,
-                                 on_done=self._on_simulated, label=f"Simulating {name} on {graph.num_nodes:,} nodes")
+                                 on_done=self._on_simulated, label=f"Simulating {name} on {graph.num_nodes:,} nodes",
+                                 needs=needs)
         if started and wait:
             self.job.wait()
         return started

@@ -7,7 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
-from ..errors import AccessError, RomaError
+from ..errors import AccessError, LimitError, RomaError
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
@@ -51,6 +51,16 @@ def register(subparsers) -> None:
                    help="the folder browser users read from and write into (created when missing; default: "
                         "the per-user data folder, ~/.local/share/roma-explorer). Nothing outside it is "
                         "reachable from the browser except the read-only shipped assets")
+    p.add_argument("--workers", type=int, default=None,
+                   help="jobs (simulations, training, forecasts) run at once for all sessions together; "
+                        "more wait in one queue, their place shown by the progress bar (default: half the cores)")
+    p.add_argument("--max-nodes", type=int, default=None,
+                   help="most graph nodes one job may ask for (default: sized to the memory, ~1 KiB per node)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="most integration or training steps one job may ask for (default: 1,000,000)")
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="most memory one job may need, e.g. 8G or 512M (default: half the memory divided "
+                        "among the workers)")
     p.add_argument("--show", action="store_true", help="open the dashboard in a browser once it is up")
     p.add_argument("--no-warm", dest="warm", action="store_false",
                    help="answer at once instead of loading the default data and compiling the rendering "
@@ -117,6 +127,23 @@ def panel_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def app_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The dashboard's settings given on the command line, as the environment it reads."""
+    from app.limits import parse_bytes
+
+    env = {}
+    for flag, name, value in (("--workers", "ROMA_APP_JOB_WORKERS", args.workers),
+                              ("--max-nodes", "ROMA_APP_MAX_NODES", args.max_nodes),
+                              ("--max-steps", "ROMA_APP_MAX_STEPS", args.max_steps)):
+        if value is not None:
+            if value < 1:
+                raise LimitError(f"{flag} must be at least 1, got {value}")
+            env[name] = str(value)
+    if args.max_memory is not None:
+        env["ROMA_APP_MAX_MEMORY"] = str(parse_bytes(args.max_memory))
+    return env
+
+
 def run(args: argparse.Namespace) -> int:
     from panel.command.serve import Serve
 
@@ -125,9 +152,15 @@ def run(args: argparse.Namespace) -> int:
     if not APP.is_file():
         raise RomaError(f"the dashboard entry {APP} is missing; reinstall the project (pip install -e .)")
     argv = panel_argv(args)
+    env = app_environment(args)
     workspace = Workspace(args.workspace)  # created now: a bad folder fails before the server starts
-    os.environ["ROMA_APP_WORKSPACE"] = str(workspace.root)
-    print(f"roma serve: workspace {workspace.root}", flush=True)
+    os.environ.update(env, ROMA_APP_WORKSPACE=str(workspace.root))
+    from app.jobs import workers
+    from app.limits import Limits, size
+
+    lim = Limits.from_env()
+    print(f"roma serve: workspace {workspace.root}; {workers()} job worker(s); per job at most "
+          f"{lim.max_nodes:,} nodes, {lim.max_steps:,} steps, {size(lim.max_memory)}", flush=True)
     parser = argparse.ArgumentParser(prog="panel serve")
     command = Serve(parser=parser)
     ns = parser.parse_args(argv)

@@ -1,5 +1,6 @@
 """app.jobs.Job without a browser: progress, result delivery, one job per session,
-cancel, error messages, and delivery through a dispatcher (the event loop's stand-in)."""
+cancel, error messages, delivery through a dispatcher (the event loop's stand-in), the
+server-wide queue with its places, and the per-job limits."""
 from __future__ import annotations
 
 import queue
@@ -8,11 +9,18 @@ import time
 
 import pytest
 
-from app.jobs import Job, cancel_all, running_job
+from app.jobs import Job, cancel_all, queue_length, running_job, workers
+from app.limits import Limits, parse_bytes, physical_memory, simulation_needs
 from app.state import Session
 from roma_core.errors import SimulationError
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def two_workers(monkeypatch):
+    """Two job workers unless a test asks otherwise (the default, half the cores, may be one)."""
+    monkeypatch.setenv("ROMA_APP_JOB_WORKERS", "2")
 
 
 def counting(n, step_s=0.0, gate=None, progress=None):
@@ -161,3 +169,66 @@ def test_two_sessions_run_at_the_same_time():
     b.start(timed, "b")
     assert a.wait(10) == "a" and b.wait(10) == "b"
     assert spans["a"][0] < spans["b"][1] and spans["b"][0] < spans["a"][1]
+
+
+def test_one_worker_queues_jobs_and_shows_their_place(monkeypatch):
+    monkeypatch.setenv("ROMA_APP_JOB_WORKERS", "1")
+    assert workers() == 1
+    gate = threading.Event()
+    order = []
+
+    def record(name, progress=None):
+        order.append(name)
+        progress(1, 1)
+        return name
+
+    def blocking(started, progress=None):
+        started.set()
+        gate.wait(10)
+        progress(1, 1)
+        return 3
+
+    first, second, third, fourth = (Job(Session()) for _ in range(4))
+    started = threading.Event()
+    assert first.start(blocking, started, label="Simulating")
+    assert started.wait(5)  # the one worker is busy from now on
+    assert second.start(record, "second", label="Training") and third.start(record, "third", label="Forecasting")
+    assert fourth.start(record, "fourth", label="Opening")
+    assert (second.queued, third.queued, fourth.queued) == (1, 2, 3) and queue_length() == 3
+    assert "waiting in the queue, place 2" in third.status and third.running and third.progress == 0
+    third.cancel()  # a waiting job leaves the line at once; the ones behind it move up
+    assert not third.running and "cancelled" in third.status and fourth.queued == 2
+    gate.set()
+    assert first.wait(10) == 3 and second.wait(10) == "second" and fourth.wait(10) == "fourth"
+    assert order == ["second", "fourth"] and third.result is None
+    assert all(j.queued == 0 for j in (first, second, third, fourth)) and queue_length() == 0
+    assert fourth.status.startswith("Opening: done")
+
+
+def test_limits_refuse_a_job_before_it_starts(monkeypatch):
+    monkeypatch.setenv("ROMA_APP_MAX_NODES", "1000")
+    monkeypatch.setenv("ROMA_APP_MAX_STEPS", "500")
+    monkeypatch.setenv("ROMA_APP_MAX_MEMORY", "1M")
+    ran = []
+    job = Job(Session())
+    for needs, limit in ((dict(nodes=1001), "at most 1,000 per job (roma serve --max-nodes)"),
+                         (dict(steps=10**4), "at most 500 per job (roma serve --max-steps)"),
+                         (dict(memory=3 * 2**20), "3.0 MiB of memory; this server allows at most 1.0 MiB")):
+        assert not job.start(lambda progress=None: ran.append(1), needs=needs, label="Simulating")
+        assert limit in job.status and job.status.startswith("⚠ Simulating") and not job.running
+    assert job.start(counting, 2, needs=dict(nodes=1000, steps=500, memory=2**20)) and job.wait(10) == 1
+    assert ran == []
+
+
+def test_default_limits_are_sized_to_the_machine(monkeypatch):
+    for name in ("ROMA_APP_MAX_NODES", "ROMA_APP_MAX_STEPS", "ROMA_APP_MAX_MEMORY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROMA_APP_JOB_WORKERS", "3")
+    limits = Limits.from_env()
+    assert limits.max_memory == physical_memory() // 6 and limits.max_nodes == limits.max_memory // 1024
+    assert parse_bytes("8G") == 8 * 2**30 and parse_bytes("512m") == 512 * 2**20 and parse_bytes("1.5GiB") == 3 * 2**29
+    with pytest.raises(Exception, match="not a memory size"):
+        parse_bytes("lots")
+    # a simulation: ceil(t_end / dt) steps; a chunk of at most 64 frames of float32 state in memory
+    need = simulation_needs(1000, 5000, t_end=1.0, dt=0.001, save_every=10)
+    assert need["steps"] == 1000 and need["memory"] == 12 * 5000 + 128 * 1000 + 64 * 1000 * 4

@@ -109,3 +109,21 @@ def test_public_address_without_login_refuses_to_start(address, capsys):
 def test_loopback_needs_no_login(address):
     argv = panel_argv(args("--address", address))
     assert "--basic-auth" not in argv and "--oauth-provider" not in argv
+
+
+def test_workers_and_limits_reach_the_app_environment():
+    from roma_core.cli.serve import app_environment
+
+    env = app_environment(args("--workers", "3", "--max-nodes", "5000", "--max-steps", "100",
+                               "--max-memory", "2G"))
+    assert env == {"ROMA_APP_JOB_WORKERS": "3", "ROMA_APP_MAX_NODES": "5000", "ROMA_APP_MAX_STEPS": "100",
+                   "ROMA_APP_MAX_MEMORY": str(2 * 2**30)}
+    assert app_environment(args()) == {}
+
+
+@pytest.mark.parametrize("bad, said", [(["--workers", "0"], "--workers must be at least 1"),
+                                       (["--max-nodes", "-5"], "--max-nodes must be at least 1"),
+                                       (["--max-memory", "lots"], "not a memory size")])
+def test_bad_limits_exit_2(bad, said, capsys, tmp_path):
+    assert main(["serve", *bad, "--workspace", str(tmp_path / "ws")]) == 2
+    assert said in capsys.readouterr().err

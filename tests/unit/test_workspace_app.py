@@ -90,3 +90,21 @@ def test_pickers_list_the_workspace_and_follow_the_view(session):
 def test_without_a_workspace_fields_stay_free_text():
     view = ForecastView(session=Session())
     assert isinstance(path_field(view, "run", None, ("run",)), pn.widgets.TextInput)
+
+
+def test_views_check_the_limits_before_a_job_starts(session, monkeypatch):
+    import asyncio
+
+    from app.views.graph import GraphView
+
+    monkeypatch.setenv("ROMA_APP_MAX_STEPS", "4")
+    view = simulate_view(session)  # 0.05 / 0.01 = 5 steps
+    assert not view.run() and not view.job.running
+    assert "5 steps; this server allows at most 4 per job (roma serve --max-steps)" in view.job.status
+    monkeypatch.setenv("ROMA_APP_MAX_STEPS", "5")
+    assert view.run(wait=True) and "done" in view.job.status
+    monkeypatch.setenv("ROMA_APP_MAX_NODES", "1000000")
+    graph = GraphView(graph=session.graph, session=session)
+    graph.spec.nodes = 10**8
+    asyncio.run(graph._on_generate())
+    assert "100,000,000 nodes; this server allows at most 1,000,000 per job" in graph.status and not graph.busy

@@ -64,7 +64,7 @@ class Launching:
         self.status = ""
         out = self._new_run_dir()
         args = (train_run, traj, self.model, mspec, tspec, str(out))
-        kwargs = dict(on_done=self._on_trained, on_error=self._on_failed,
+        kwargs = dict(on_done=self._on_trained, on_error=self._on_failed, needs=dict(steps=tspec.steps),
                       label=f"Training {self.model} on {Path(traj).name} ({tspec.steps} steps)")
         started = self._launch(out, tspec.steps, args, kwargs)
         if started and wait:
