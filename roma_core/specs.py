@@ -19,6 +19,13 @@ class Spec(param.Parameterized):
     """Base of every spec: JSON round trip, validation and CLI flags."""
 
     def to_dict(self) -> dict:
+        """The spec as plain data.
+
+        Returns
+        -------
+        dict
+            ``kind`` (the class name) and every parameter's value.
+        """
         out = {"kind": type(self).__name__}
         for name in self._fields():
             value = getattr(self, name)
@@ -26,10 +33,32 @@ class Spec(param.Parameterized):
         return out
 
     def to_json(self) -> str:
+        """The spec as JSON (keys sorted), as stored with datasets and checkpoints.
+
+        Returns
+        -------
+        str
+        """
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Spec":
+        """A validated spec from plain data (the inverse of :meth:`to_dict`).
+
+        Parameters
+        ----------
+        data : dict
+            Parameter values, with an optional ``kind`` that must name this class.
+
+        Returns
+        -------
+        Spec
+
+        Raises
+        ------
+        roma_core.errors.SpecError
+            For another kind, unknown parameters or invalid values.
+        """
         data = dict(data)
         kind = data.pop("kind", cls.__name__)
         if kind != cls.__name__:
@@ -46,6 +75,21 @@ class Spec(param.Parameterized):
 
     @classmethod
     def from_json(cls, text: str) -> "Spec":
+        """A validated spec from JSON (the inverse of :meth:`to_json`).
+
+        Parameters
+        ----------
+        text : str
+
+        Returns
+        -------
+        Spec
+
+        Raises
+        ------
+        roma_core.errors.SpecError
+            As :meth:`from_dict`.
+        """
         return cls.from_dict(json.loads(text))
 
     @classmethod
@@ -53,7 +97,18 @@ class Spec(param.Parameterized):
         return [n for n in cls.param if n != "name"]
 
     def validate(self) -> "Spec":
-        """Reject NaN in numeric parameters; subclasses add their own checks."""
+        """Check the values together; subclasses add their own checks.
+
+        Returns
+        -------
+        Spec
+            ``self``, for chaining.
+
+        Raises
+        ------
+        roma_core.errors.SpecError
+            For NaN in a numeric parameter or values outside their ranges.
+        """
         for name in self._fields():
             value = getattr(self, name)
             if isinstance(value, float) and math.isnan(value):
@@ -62,7 +117,16 @@ class Spec(param.Parameterized):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-        """Add one ``--flag`` per parameter, documented from its ``doc`` string."""
+        """Add one ``--flag`` per parameter to a command-line parser, documented from its
+        ``doc`` string (defaults are left to the spec).
+
+        Parameters
+        ----------
+        parser : argparse.ArgumentParser
+            The parser or argument group to extend.
+        skip : tuple of str
+            Parameters to leave out.
+        """
         for name in cls._fields():
             if name in skip:
                 continue
@@ -80,6 +144,22 @@ class Spec(param.Parameterized):
 
     @classmethod
     def from_args(cls, ns: argparse.Namespace) -> "Spec":
+        """A validated spec from parsed flags (those given; the rest keep their defaults).
+
+        Parameters
+        ----------
+        ns : argparse.Namespace
+            Parsed by a parser extended with :meth:`add_arguments`.
+
+        Returns
+        -------
+        Spec
+
+        Raises
+        ------
+        roma_core.errors.SpecError
+            For invalid values.
+        """
         given = {n: getattr(ns, n) for n in cls._fields() if getattr(ns, n, None) is not None}
         return cls.from_dict(given)
 
