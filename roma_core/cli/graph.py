@@ -1,4 +1,4 @@
-"""``roma graph``: generate (hyperbolic), import (load) and summarise (info) graphs."""
+"""``roma graph``: generate (hyperbolic), import (load), embed and summarise (info) graphs."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,7 @@ EPILOG = """examples:
   roma graph hyperbolic --nodes 1000000 --mean-degree 10 --gamma 2.7 --beta 2 --seed 0 --out g.npz
   roma graph hyperbolic --nodes 100000 --mean-degree 3 --gamma 3 --beta inf --largest-component --out h2.npz
   roma graph load edges.csv --out g.npz
+  roma graph embed g.npz --out embedded.npz
   roma graph info g.npz"""
 
 
@@ -54,6 +55,19 @@ def register(subparsers) -> None:
                       help="also write the original id of every node (a .npy array) to this path")
     _add_out(load)
     load.set_defaults(func=_load)
+
+    emb = sub.add_parser("embed", help="infer S1/H2 coordinates for a graph that has none",
+                         description="Embed a graph in the hyperbolic plane: hidden degrees from the degrees, "
+                                     "beta from the mean clustering, angles from Laplacian eigenmaps refined by "
+                                     "maximising the S1 likelihood. Writes the graph with theta, kappa, radius "
+                                     "(and beta, mu in its metadata).")
+    emb.add_argument("graph", type=Path, help="a graph saved as .npz or in a .zarr store (e.g. by 'roma graph load')")
+    emb.add_argument("--beta", type=float, default=None,
+                     help="fix the inverse temperature (> 1) instead of fitting it to the clustering")
+    emb.add_argument("--rounds", type=int, default=2, help="likelihood-refinement passes over all nodes (default: 2)")
+    emb.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _add_out(emb)
+    emb.set_defaults(func=_embed)
 
     info = sub.add_parser("info", help="summarise a stored graph",
                           description="Print nodes, edges, degree stats (min/mean/max), connected "
@@ -119,6 +133,23 @@ def _load(args) -> int:
         print(f"original node ids -> {args.ids_out}")
     elif m["relabelled"]:
         print("note: node ids were relabelled; pass --ids-out ids.npy to keep the original ids", file=sys.stderr)
+    return 0
+
+
+def _embed(args) -> int:
+    from ..graphs import Graph, embed
+
+    _check_out(args.out)
+    graph = Graph.load(args.graph)
+    start = time.perf_counter()
+    with tqdm_progress(f"embedding {args.graph.name}", unit="node") as bar:
+        out = embed(graph, beta=args.beta, rounds=args.rounds, seed=args.seed, progress=bar)
+    took = time.perf_counter() - start
+    _save(out, args.out)
+    e = out.meta["embedding"]
+    print(f"{out.num_nodes} nodes embedded in {took:.1f} s: beta {out.meta['beta']:.3f} "
+          f"({'fitted' if e['beta_fitted'] else 'given'}; mean clustering {e['mean_clustering']:.3f}, "
+          f"model {e['model_clustering']:.3f}), mu {out.meta['mu']:.4g} -> {args.out}")
     return 0
 
 
