@@ -28,6 +28,7 @@ import param
 
 from roma_core.data import open_trajectory, trajectory_graph
 from roma_core.data.store import refuse_unowned
+from roma_core.dynamics.simulate import device_label
 from roma_core.errors import RomaError, StoreError
 from roma_core.graphs import Graph
 from roma_core.specs import BurgersSpec, KuramotoSpec, SimulationSpec
@@ -513,6 +514,7 @@ class SimulateView(pn.viewable.Viewer):
             dyn = type(self.spec()).from_dict(self.spec().to_dict())  # a frozen copy of the widgets' values
             sim = SimulationSpec.from_dict(self.simulation.to_dict())
             out, overwrite = self._target()
+            where = device_label(sim.device)
         except RomaError as exc:
             self.status = f"⚠ {exc}"
             return False
@@ -521,7 +523,8 @@ class SimulateView(pn.viewable.Viewer):
         needs = simulation_needs(graph.num_nodes, graph.nnz, sim.t_end, sim.dt, sim.save_every,
                                  4 if sim.dtype == "float32" else 8)   # checked against the server's limits
         started = self.job.start(simulate_to_store, dyn, graph, sim, out, overwrite, self.session.hierarchy,
-                                 on_done=self._on_simulated, label=f"Simulating {name} on {graph.num_nodes:,} nodes",
+                                 on_done=self._on_simulated,
+                                 label=f"Simulating {name} on {graph.num_nodes:,} nodes ({where})",
                                  needs=needs)
         if started and wait:
             self.job.wait()

@@ -40,6 +40,12 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
+def device_label(device) -> str:
+    """Where a job on ``device`` runs, for people: ``CPU`` or ``CUDA: <the GPU's name>``."""
+    dev = resolve_device(device)
+    return "CPU" if dev.type == "cpu" else f"CUDA: {torch.cuda.get_device_name(dev)}"
+
+
 def triton_ready() -> bool:
     """Whether the fused Triton kernels can run (triton imports; it ships with CUDA torch)."""
     from .triton_kernels import available

@@ -159,3 +159,15 @@ def test_info_devices_says_what_torch_sees(capsys):
     assert f"device='auto' runs on: {'cuda' if torch.cuda.is_available() else 'cpu'}" in out
     assert main(["info"]) == 2
     assert "PATH" in capsys.readouterr().err
+
+
+def test_simulate_view_says_which_device_runs_the_job():
+    from app.state import Session
+    from app.views.simulate import SimulateView
+
+    view = SimulateView(session=Session(graph=hyperbolic_graph(150, mean_degree=6, seed=2)))
+    view.simulation.param.update(t_end=0.05, dt=0.01, save_every=5)          # device "auto"
+    where = f"CUDA: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU"
+    assert view.run(wait=True), view.status
+    assert view.job.status.startswith(f"Simulating Kuramoto on 150 nodes ({where}): done"), view.job.status
+    view.cleanup()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import panel as pn
 
+from roma_core.dynamics.simulate import device_label
 from roma_core.errors import RomaError
 from roma_core.specs import ModelSpec, TrainSpec
 
@@ -58,6 +59,7 @@ class Launching:
         try:
             mspec = ModelSpec.from_dict(self.model_spec.to_dict())  # frozen copies of the widgets' values
             tspec = TrainSpec.from_dict(self.train_spec.to_dict())
+            where = device_label(tspec.device)
         except RomaError as exc:
             self.status = f"⚠ {exc}"
             return False
@@ -65,7 +67,7 @@ class Launching:
         out = self._new_run_dir()
         args = (train_run, traj, self.model, mspec, tspec, str(out))
         kwargs = dict(on_done=self._on_trained, on_error=self._on_failed, needs=dict(steps=tspec.steps),
-                      label=f"Training {self.model} on {Path(traj).name} ({tspec.steps} steps)")
+                      label=f"Training {self.model} on {Path(traj).name} ({tspec.steps} steps, {where})")
         started = self._launch(out, tspec.steps, args, kwargs)
         if started and wait:
             while self._queued is not None:
