@@ -30,9 +30,20 @@ ROW_SUM_TOL = 1e-6
 
 @dataclass(frozen=True)
 class Level:
-    """One level of a hierarchy: its graph, the assignment to the next level (``None`` at
-    the top) and ``sizes``, the number of finest nodes in each of its nodes (column sums of
-    the composed assignment; fractional for soft assignments)."""
+    """One level of a hierarchy.
+
+    Attributes
+    ----------
+    index : int
+        The level (0 is the input graph).
+    graph : roma_core.graphs.Graph
+        Its graph.
+    assign : scipy.sparse.csr_array or None
+        The assignment to the next level (None at the top).
+    sizes : numpy.ndarray
+        Finest nodes in each of its nodes (column sums of the composed assignment;
+        fractional for soft assignments).
+    """
 
     index: int
     graph: Graph
@@ -41,6 +52,7 @@ class Level:
 
     @property
     def num_nodes(self) -> int:
+        """Nodes at this level."""
         return self.graph.num_nodes
 
 
@@ -49,8 +61,27 @@ class Hierarchy:
 
     ``graphs[0]`` is the input graph, ``assign[l]`` maps level ``l`` to ``l + 1``; assignments
     may be given as scipy sparse, numpy or torch (dense or sparse) matrices.
-    ``spec`` is a JSON-serialisable dict saying how the hierarchy was built (e.g.
-    ``HierarchySpec(...).to_dict()``), ``meta`` any extra diagnostics (τ* per level ...).
+    Built by :func:`~roma_core.renorm.geometric`, :func:`~roma_core.renorm.laplacian` or
+    from a model's learned assignments.
+
+    Parameters
+    ----------
+    graphs : list of roma_core.graphs.Graph
+        One graph per level, ``graphs[0]`` the input graph.
+    assign : list of matrices
+        ``assign[l]`` maps level ``l`` to ``l + 1`` (``N_l x N_{l+1}``, non-negative, rows
+        summing to 1); scipy sparse, numpy or torch (dense or sparse).
+    spec : dict, optional
+        JSON-serialisable record of how it was built (e.g. ``HierarchySpec(...).to_dict()``).
+    meta : dict, optional
+        Extra diagnostics (τ* per level, ...).
+    name : str, optional
+        Its name inside a store (default: from the spec's method).
+
+    Raises
+    ------
+    roma_core.errors.HierarchyError
+        When the shapes do not chain or a row does not sum to 1.
     """
 
     def __init__(self, graphs, assign, spec: dict | None = None, meta: dict | None = None,
@@ -113,9 +144,26 @@ class Hierarchy:
 
     @property
     def levels(self) -> list[Level]:
+        """Every level, finest first."""
         return [self.level(l) for l in range(self.num_levels)]
 
     def level(self, index: int) -> Level:
+        """One level's graph, assignment and supernode sizes.
+
+        Parameters
+        ----------
+        index : int
+            The level (negative counts from the top).
+
+        Returns
+        -------
+        Level
+
+        Raises
+        ------
+        roma_core.errors.HierarchyError
+            For a level out of range.
+        """
         index = self._check_level(index, "level")
         assign = self.assign[index] if index < self.depth else None
         return Level(index, self.graphs[index], assign, self.supernode_sizes(index))
@@ -132,8 +180,24 @@ class Hierarchy:
         return level
 
     def composed(self, source: int, target: int) -> sp.csr_array:
-        """The assignment from level ``source`` to a coarser level ``target`` (product of the
-        per-level matrices; identity when equal)."""
+        """The assignment from one level to a coarser one (product of the per-level matrices;
+        identity when equal).
+
+        Parameters
+        ----------
+        source, target : int
+            Levels, ``source <= target``.
+
+        Returns
+        -------
+        scipy.sparse.csr_array
+            ``N_source x N_target``.
+
+        Raises
+        ------
+        roma_core.errors.HierarchyError
+            For levels out of range or in the wrong order.
+        """
         source = self._check_level(source, "source")
         target = self._check_level(target, "target")
         if target < source:
@@ -150,7 +214,18 @@ class Hierarchy:
         return self._cache[key]
 
     def supernode_sizes(self, level: int) -> np.ndarray:
-        """Finest nodes per node of ``level`` (integers for hard hierarchies)."""
+        """Finest nodes per node of a level.
+
+        Parameters
+        ----------
+        level : int
+            A level (negative counts from the top).
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 for hard hierarchies, float for soft ones.
+        """
         level = self._check_level(level, "level")
         key = ("sizes", level)
         if key not in self._cache:
@@ -159,8 +234,19 @@ class Hierarchy:
         return self._cache[key]
 
     def membership(self, level: int) -> np.ndarray:
-        """Supernode (at ``level``) of every finest node, int64 of length ``N_0``. Soft rows
-        follow their largest entry at each step."""
+        """The supernode of every finest node at a level (soft rows follow their largest
+        entry at each step).
+
+        Parameters
+        ----------
+        level : int
+            A level (negative counts from the top).
+
+        Returns
+        -------
+        numpy.ndarray
+            int64, length ``N_0``.
+        """
         level = self._check_level(level, "level")
         key = ("member", level)
         if key not in self._cache:
@@ -171,7 +257,25 @@ class Hierarchy:
         return self._cache[key]
 
     def members(self, level: int, supernode: int) -> np.ndarray:
-        """Finest nodes whose supernode at ``level`` is ``supernode``."""
+        """The finest nodes inside one supernode.
+
+        Parameters
+        ----------
+        level : int
+            A level (negative counts from the top).
+        supernode : int
+            A node of that level.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 node ids of level 0.
+
+        Raises
+        ------
+        roma_core.errors.HierarchyError
+            For a supernode or level out of range.
+        """
         level = self._check_level(level, "level")
         n = self.sizes[level]
         if not 0 <= int(supernode) < n:
@@ -187,10 +291,30 @@ class Hierarchy:
 
     # ------------------------------------------------------------ signals
     def coarsen(self, x, level: int, mode: str = "mean", target: int | None = None):
-        """Take ``x`` (numpy array or torch tensor shaped ``(N_level, ...)``) to level
-        ``target`` (default ``level + 1``). ``mode="mean"``: each supernode gets the
-        assignment-weighted mean of its members at ``level``; ``mode="mass"``:
-        the weighted sum (totals are preserved, since assignment rows sum to 1)."""
+        """Take a signal to a coarser level.
+
+        Parameters
+        ----------
+        x : numpy.ndarray or torch.Tensor
+            Shaped ``(N_level, ...)``.
+        level : int
+            The signal's level.
+        mode : {"mean", "mass"}
+            ``"mean"``: each supernode gets the assignment-weighted mean of its members;
+            ``"mass"``: the weighted sum (totals are preserved, since rows sum to 1).
+        target : int, optional
+            The coarser level (default ``level + 1``).
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            Shaped ``(N_target, ...)``, of ``x``'s kind.
+
+        Raises
+        ------
+        roma_core.errors.HierarchyError
+            For levels out of range or a signal with the wrong number of rows.
+        """
         level = self._check_level(level, "level", top=self.depth - 1)
         target = level + 1 if target is None else self._check_level(target, "target")
         if target <= level:
@@ -208,7 +332,29 @@ class Hierarchy:
         ``mode="mean"`` copies each supernode's value to its members (weighted by the soft
         assignment), ``mode="mass"`` shares it out in proportion to the assignment. For hard
         assignments ``lift(coarsen(x, l), l)`` returns any x constant on supernodes, and
-        ``coarsen(lift(y, l, "mass"), l, "mass")`` returns y."""
+        ``coarsen(lift(y, l, "mass"), l, "mass")`` returns y.
+
+        Parameters
+        ----------
+        y : numpy.ndarray or torch.Tensor
+            Shaped ``(N_source, ...)``.
+        level : int
+            The finer level to reach.
+        mode : {"mean", "mass"}
+            Copy values to members, or share them out.
+        source : int, optional
+            The signal's level (default ``level + 1``).
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            Shaped ``(N_level, ...)``.
+
+        Raises
+        ------
+        roma_core.errors.HierarchyError
+            For levels out of range or a signal with the wrong number of rows.
+        """
         level = self._check_level(level, "level", top=self.depth - 1)
         source = level + 1 if source is None else self._check_level(source, "source")
         if source <= level:
@@ -251,7 +397,27 @@ class Hierarchy:
 
     def save(self, path, name: str | None = None, include_input: bool | None = None) -> Path:
         """Write to ``.npz`` (atomically) or into a zarr store (``.zarr``) under
-        ``hierarchy/<name>``; see :meth:`to_zarr`."""
+        ``hierarchy/<name>``; see :meth:`to_zarr`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.npz`` file or a ``.zarr`` store (new, or e.g. a trajectory's).
+        name : str, optional
+            Its name in a store; default :attr:`name`.
+        include_input : bool, optional
+            Store the input graph too; default: unless the store already holds it.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Raises
+        ------
+        roma_core.errors.FileFormatError
+            For another suffix.
+        """
         path = Path(path)
         if path.suffix == ".zarr":
             import zarr
@@ -275,7 +441,17 @@ class Hierarchy:
     def to_zarr(self, group, name: str | None = None, include_input: bool | None = None) -> None:
         """Store under ``group["hierarchy"][name]`` (replacing what was there). The input
         graph is omitted when ``group`` already holds it as ``graph`` (same fingerprint),
-        as in a trajectory store, unless ``include_input=True``."""
+        as in a trajectory store, unless ``include_input=True``.
+
+        Parameters
+        ----------
+        group : zarr.Group
+            An open, writable group.
+        name : str, optional
+            Default :attr:`name`.
+        include_input : bool, optional
+            Store the input graph even when ``group`` holds it.
+        """
         name = name or self.name
         if include_input is None:
             include_input = not _root_has_graph(group, self.graphs[0].fingerprint())
@@ -292,6 +468,24 @@ class Hierarchy:
 
     @classmethod
     def from_zarr(cls, group, name: str | None = None) -> "Hierarchy":
+        """Read a hierarchy stored by :meth:`to_zarr`.
+
+        Parameters
+        ----------
+        group : zarr.Group
+            An open group.
+        name : str, optional
+            Which hierarchy, when the group holds several.
+
+        Returns
+        -------
+        Hierarchy
+
+        Raises
+        ------
+        roma_core.errors.FileFormatError
+            When the group holds no (or no such) hierarchy.
+        """
         if "hierarchy" not in group:
             raise FileFormatError(f"{group.store}: no 'hierarchy' group in this store")
         parent = group["hierarchy"]
@@ -318,7 +512,24 @@ class Hierarchy:
 
     @classmethod
     def load(cls, path, name: str | None = None) -> "Hierarchy":
-        """Read a hierarchy from ``.npz`` or from a zarr store (``name`` picks one of several)."""
+        """Read a hierarchy saved by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.npz`` file or a zarr store.
+        name : str, optional
+            Which hierarchy of a store holding several.
+
+        Returns
+        -------
+        Hierarchy
+
+        Raises
+        ------
+        roma_core.errors.FileFormatError
+            When the path holds no (or no such) hierarchy.
+        """
         path = Path(path)
         if not path.exists():
             raise FileFormatError(f"{path}: no such file or store")
@@ -349,10 +560,23 @@ class Hierarchy:
         return cls(graphs, assign, spec=attrs.get("spec"), meta=attrs.get("meta"), name=attrs.get("name"))
 
     def spec_json(self) -> str:
+        """The spec as JSON.
+
+        Returns
+        -------
+        str
+            Keys sorted, as stored with the hierarchy.
+        """
         return _dumps(self.spec)
 
     # ------------------------------------------------------------ summary
     def describe(self) -> str:
+        """A summary, one line per level (for ``roma info``).
+
+        Returns
+        -------
+        str
+        """
         kind = "hard" if self.is_hard else "soft"
         lines = [f"hierarchy {self.name!r}: {self.depth} coarsening level(s), {kind} assignments",
                  f"  spec: {self.spec_json()}"]
@@ -372,7 +596,17 @@ class Hierarchy:
 
 
 def describe(path) -> str:
-    """Summary of a hierarchy file or store (used by ``roma info``)."""
+    """Summary of a hierarchy file or store (used by ``roma info``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npz`` file or a zarr store.
+
+    Returns
+    -------
+    str
+    """
     path = Path(path)
     if path.is_dir():
         import zarr
