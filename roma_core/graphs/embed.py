@@ -145,7 +145,7 @@ def embed(graph: Graph, *, beta: float | None = None, rounds: int = 2, candidate
 
 # ---------------------------------------------------------------- quality checks
 def circular_correlation(a, b) -> float:
-    """Fisher–Lee circular correlation |ρ| of two sets of angles, blind to a global rotation
+    """Fisher–Lee circular correlation ``|ρ|`` of two sets of angles, blind to a global rotation
     or reflection of either: Σ_{i,j} sin(a_i − a_j) sin(b_i − b_j), normalised, computed in
     O(N) from the identity Σ_{i,j} sin(a_i − a_j) sin(b_i − b_j) = 2[(s_a·s_b)(c_a·c_b) −
     (s_a·c_b)(c_a·s_b)] (s, c: sines and cosines)."""
