@@ -1,0 +1,220 @@
+"""Issue 14's figures (GPU simulation and training), each with its baseline measured in the
+same run, and the same measures on the CPU of the same machine. ``benchmarks/gpu.sh`` runs
+it; without a CUDA device only the CPU figures are printed.
+
+1. Kuramoto right-hand side, float32, at 10^6 nodes / 10^7 entries and at ``--big`` nodes:
+   the fused Triton kernel and torch's CSR SpMM (the previous CUDA path), each against
+   the time to stream the CSR once at the device's copy bandwidth (target: Triton <= 4x).
+2. End to end: ``--nodes`` nodes, ``--steps`` RK4 steps, 101 frames streamed to zarr, with
+   the Triton backend, the torch backend and (``--cpu-steps`` steps, scaled) the numba CPU
+   path (target: <= 2 s on the GPU).
+3. A ROMA training step on a 512 x 16 random-walk subgraph of the ``--nodes`` graph,
+   8 windows: milliseconds per step on the GPU and on the CPU (target: <= 10 ms), with
+   the part spent building the batch on the host.
+4. A full-graph forward pass on every node: seconds and peak GPU memory.
+
+    python -m benchmarks.bench_gpu [--nodes 1000000] [--big 10000000] [--steps 2000] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks._util import machine_load
+from benchmarks.bench_dynamics import copy_bandwidth, csr_bytes, median_ms
+
+TARGET_FLOOR, TARGET_E2E_S, TARGET_STEP_MS = 4.0, 2.0, 10.0
+
+
+def sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def rhs_times(graph, device: str, repeat: int) -> dict:
+    """Milliseconds per Kuramoto right-hand side of each backend on ``device``, and the
+    largest difference between them."""
+    from roma_core.dynamics.simulate import triton_ready
+    from roma_core.dynamics.systems import make_system
+    from roma_core.specs import KuramotoSpec
+
+    spec = KuramotoSpec(coupling=5.0, schedule="constant")
+    backends = ["numba"] if device == "cpu" else ["torch"] + (["triton"] if triton_ready() else [])
+    out, results = {}, {}
+    for backend in backends:
+        sysm = make_system(spec, graph, torch.device(device), torch.float32, backend, 1.0)
+        sysm.draw(np.random.default_rng(0), {})
+        y = sysm.tensor(sysm.internal(sysm.inputs["initial"]))
+        res = torch.empty_like(y)
+
+        def call():
+            sysm.rhs(0.5, y, res)
+            sync(device)
+
+        out[backend] = median_ms(call, repeat)
+        results[backend] = sysm.external(res.cpu().numpy())
+        del sysm, y, res
+    if len(results) == 2:
+        out["max_abs_diff"] = float(np.max(np.abs(results["torch"] - results["triton"])))
+    return out
+
+
+def end_to_end(graph, steps: int, frames: int, device: str, backend: str) -> float:
+    """Seconds for ``steps`` RK4 steps streaming ``frames + 1`` frames to a zarr store."""
+    from roma_core.dynamics import Kuramoto, simulate
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_gpu_"))
+    try:
+        kw = dict(t_end=steps * 1e-3, dt=1e-3, save_every=max(1, steps // frames), device=device, backend=backend)
+        simulate(Kuramoto(), graph, **{**kw, "t_end": 2e-3, "save_every": 1})     # compile / warm up
+        start = time.perf_counter()
+        simulate(Kuramoto(), graph, out=tmp / "run.zarr", **kw)
+        return time.perf_counter() - start
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def training(graph, device: str, steps: int, windows: int = 8, forward: bool = False) -> dict:
+    """Median ms per ROMA training step on random-walk subgraphs (512 roots x 16 steps) and
+    the part of it spent assembling the batch; ``forward``: also one forward pass over
+    every node (seconds, peak GPU memory)."""
+    from benchmarks.bench_models import model_spec
+    from roma_core.data.windows import Windows
+    from roma_core.dynamics import KuramotoSpec, simulate
+    from roma_core.models import build
+    from roma_core.train.loop import Context
+
+    dev = torch.device(device)
+    ds = simulate(KuramotoSpec(coupling=2.0, schedule="constant"), graph, t_end=0.6, dt=0.01, save_every=2,
+                  seed=0, device=device)
+    spec = model_spec(channels=2)                   # the model of bench_models' runs (ROMA, hidden 32)
+    w = Windows(graph, ds["state"].values, lookback=16, horizon=8, features="phase", val_fraction=0,
+                test_fraction=0)
+    del ds
+    ctx = Context(w, spec, dev)
+    model = build("roma", spec).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    starts = w.starts("train")
+    total, assembly, sizes = [], [], []
+    for _ in range(steps + 2):                      # the first two warm up (allocator, kernels)
+        sync(device)
+        t0 = time.perf_counter()
+        batch = ctx.batch(rng.choice(starts, windows), ctx.sampler.walk(rng))
+        sync(device)
+        t1 = time.perf_counter()
+        pred = model(batch)
+        loss = ((pred.values - batch.y) ** 2).mean() + sum(pred.aux_losses.values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sync(device)
+        total.append(time.perf_counter() - t0)
+        assembly.append(t1 - t0)
+        sizes.append(batch.num_nodes)
+    out = {"step_ms": 1e3 * float(np.median(total[2:])), "batch_ms": 1e3 * float(np.median(assembly[2:])),
+           "subgraph_nodes": int(np.median(sizes))}
+    if forward:
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        with torch.no_grad():
+            sync(device)
+            t0 = time.perf_counter()
+            model(ctx.batch(starts[:1]))
+            sync(device)
+        out["forward_s"] = time.perf_counter() - t0
+        if dev.type == "cuda":
+            out["forward_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
+
+
+def line(what: str, value: str, baseline: str = "", target: str = "") -> None:
+    print(f"{what:<58} {value:>22}  {baseline:<44} {target}")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", type=int, default=1_000_000)
+    ap.add_argument("--big", type=int, default=10_000_000, help="nodes of the second RHS graph (0: skip)")
+    ap.add_argument("--steps", type=int, default=2000, help="RK4 steps end to end on the GPU")
+    ap.add_argument("--cpu-steps", type=int, default=200, help="RK4 steps end to end on the CPU (time scaled)")
+    ap.add_argument("--train-steps", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--quick", action="store_true", help="small sizes: check that the script runs")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.nodes, args.big, args.steps, args.cpu_steps, args.train_steps, args.repeat = 20_000, 0, 100, 20, 3, 3
+
+    from roma_core.cli.info import devices
+    from roma_core.graphs import hyperbolic_graph
+
+    gpu = torch.cuda.is_available()
+    print(f"# bench_gpu ({machine_load()})\n{devices()}")
+    if not gpu:
+        print("no CUDA device: only the CPU figures follow")
+    t = time.perf_counter()
+    g = hyperbolic_graph(args.nodes, mean_degree=10, seed=0)
+    print(f"graph: {g.num_nodes:,} nodes, {g.nnz:,} entries ({time.perf_counter() - t:.1f} s)\n")
+    line("measure", "value", "baseline of the same run", "target")
+
+    graphs = [g]
+    if args.big and gpu:
+        t = time.perf_counter()
+        graphs.append(hyperbolic_graph(args.big, mean_degree=10, seed=0))
+        print(f"graph: {args.big:,} nodes, {graphs[-1].nnz:,} entries ({time.perf_counter() - t:.1f} s)")
+    for graph in graphs:
+        size = f"{graph.num_nodes:.0e} nodes / {graph.nnz:.0e} entries"
+        for device in (["cuda"] if gpu else []) + (["cpu"] if graph is g else []):
+            floor = 1e3 * csr_bytes(graph) / copy_bandwidth(device)
+            r = rhs_times(graph, device, args.repeat)
+            for backend in ("triton", "torch", "numba"):
+                if backend in r:
+                    line(f"Kuramoto RHS {size}, f32, {device} {backend}", f"{r[backend]:.3f} ms",
+                         f"= {r[backend] / floor:.1f}x the copy floor {floor:.3f} ms",
+                         f"<= {TARGET_FLOOR}x" if backend == "triton" else "")
+            if "max_abs_diff" in r:
+                line("  triton vs torch: max |difference|", f"{r['max_abs_diff']:.1e}")
+            if "triton" in r:
+                line("  triton speed-up over torch's SpMM", f"{r['torch'] / r['triton']:.1f}x")
+            sync(device)
+        del graph
+    graphs = None
+
+    frames = 100
+    print()
+    if gpu:
+        from roma_core.dynamics.simulate import triton_ready
+
+        fused = end_to_end(g, args.steps, frames, "cuda", "triton") if triton_ready() else float("nan")
+        plain = end_to_end(g, args.steps, frames, "cuda", "torch")
+        line(f"end to end {args.nodes:.0e} nodes, {args.steps} RK4 steps, {frames + 1} frames, cuda triton",
+             f"{fused:.2f} s", f"torch backend {plain:.2f} s: {plain / fused:.1f}x", f"<= {TARGET_E2E_S} s")
+    cpu = end_to_end(g, args.cpu_steps, max(1, frames * args.cpu_steps // args.steps), "cpu", "numba")
+    line(f"end to end on the CPU (numba), {args.cpu_steps} steps", f"{cpu:.2f} s",
+         f"x {args.steps / args.cpu_steps:g} = {cpu * args.steps / args.cpu_steps:.1f} s for {args.steps} steps")
+    if gpu:
+        line("  GPU (triton) speed-up over the CPU, per step",
+             f"{cpu / args.cpu_steps / (fused / args.steps):.1f}x")
+
+    print()
+    step = {d: training(g, d, args.train_steps, forward=(d == "cuda")) for d in (["cuda"] if gpu else []) + ["cpu"]}
+    for d, r in step.items():
+        line(f"ROMA training step, {r['subgraph_nodes']:,}-node walk subgraph, 8 windows, {d}",
+             f"{r['step_ms']:.1f} ms", f"batch assembly on the host {r['batch_ms']:.1f} ms",
+             f"<= {TARGET_STEP_MS} ms" if d == "cuda" else "")
+    if gpu:
+        line("  GPU speed-up over the CPU", f"{step['cpu']['step_ms'] / step['cuda']['step_ms']:.1f}x")
+        r = step["cuda"]
+        line(f"full-graph forward pass, {args.nodes:.0e} nodes, cuda", f"{r['forward_s']:.2f} s",
+             f"peak GPU memory {r['forward_gib']:.2f} GiB", "report")
+    print(f"\nafter: {machine_load()}")
+
+
+if __name__ == "__main__":
+    main()

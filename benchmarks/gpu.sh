@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Issue 14's GPU figures in one run of at most 8 minutes, each as a ratio to a baseline of
+# the same run, followed by the CPU figures of the same commit (benchmarks/bench_gpu.py).
+#
+#   bash benchmarks/gpu.sh fetch      # on a machine with a package registry: the wheels a stock
+#                                     # CUDA PyTorch image (Python 3.12) lacks, into .whl/
+#   bash benchmarks/gpu.sh            # on the GPU machine, from the project root (takes .whl/ along)
+#   bash benchmarks/gpu.sh --quick    # small sizes: checks that the script runs (CPU parts too)
+#
+# A stock CUDA PyTorch image has torch, triton, numba, numpy, scipy, pandas, pyarrow, xarray,
+# torch_geometric, safetensors, psutil and tqdm, but not zarr (with numcodecs, donfig,
+# google-crc32c), param or dask (with partd, locket, and newer toolz, cloudpickle, fsspec).
+# Those are installed from .whl/ without a registry; the project runs from the checkout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WHEELS=${WHEELS:-.whl}
+LACKING="zarr numcodecs donfig google-crc32c param dask partd locket toolz cloudpickle fsspec"
+
+if [ "${1:-}" = fetch ]; then
+    py=.venv/bin/python; [ -x "$py" ] || py=python3
+    pins=$("$py" -c "import sys; from importlib.metadata import version
+print(' '.join(f'{n}=={version(n)}' for n in sys.argv[1:]))" $LACKING)
+    mkdir -p "$WHEELS"
+    grep -qx "/$WHEELS/" .git/info/exclude 2>/dev/null || echo "/$WHEELS/" >> .git/info/exclude
+    "$py" -m pip download -q --no-deps --only-binary=:all: --python-version "${GPU_PYTHON:-3.12}" \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 -d "$WHEELS" $pins
+    ls "$WHEELS"
+    exit 0
+fi
+
+if [ -x .venv/bin/python ]; then
+    py=.venv/bin/python
+else
+    py=python3
+    if [ -d "$WHEELS" ]; then
+        "$py" -m pip install -q --no-index --no-deps --no-compile "$WHEELS"/*.whl
+    fi
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+"$py" -c "import zarr, param, dask, triton" 2>/dev/null \
+    || echo "gpu.sh: zarr, param, dask or triton does not import: run 'bash benchmarks/gpu.sh fetch' elsewhere and take .whl/ along" >&2
+git log -1 --format="commit %h %s" 2>/dev/null || true
+timeout "${GPU_BENCH_TIMEOUT:-470}" "$py" -m benchmarks.bench_gpu "$@"
