@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,9 @@ APP_NAME = "roma-explorer"
 KINDS = ("trajectory", "graph", "hierarchy", "run", "scaling")
 MAX_DEPTH = 4          # folder levels searched for items
 MAX_ITEMS = 1000       # items listed at most
+# temporaries ROMA writes beside a target before renaming it into place, with the writer's pid:
+# .NAME.tmp-PID-HEX (stores, netCDF), .ckpt_STEP.PID.tmp and .checkpoint.json.PID.tmp (checkpoints)
+TEMPORARY = re.compile(r"^\..+(?:\.tmp-(?P<a>\d+)-[0-9a-f]{8}|\.(?P<b>\d+)\.tmp(?:\.\w+)?)$")
 
 
 def default_root() -> Path:
@@ -112,6 +117,22 @@ class Workspace:
                 return prefix + str(path.relative_to(base))
         return str(path)
 
+    def sweep(self) -> list[Path]:
+        """Remove the temporaries left in the workspace by writers that died (``kill -9``, a
+        crash) before renaming them into place; returns what was removed. A temporary of a
+        process still alive is kept."""
+        removed = []
+        for path in _temporaries(self.root, 0):
+            m = TEMPORARY.match(path.name)
+            if _alive(int(m.group("a") or m.group("b"))):
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
+
     # ------------------------------------------------------------------ listing
     def items(self, kinds=KINDS) -> list[Item]:
         """What the workspace (then the read-only folders) holds, of the given kinds, newest
@@ -166,6 +187,32 @@ def _kind(path: Path, is_dir: bool) -> str | None:
             return None
         return kind if kind in ("graph", "hierarchy") else None
     return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def _temporaries(folder: Path, depth: int):
+    """ROMA's temporaries under ``folder`` (not following links, not inside stores)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        if TEMPORARY.match(entry.name):
+            yield Path(entry.path)
+        elif entry.is_dir(follow_symlinks=False) and depth < MAX_DEPTH \
+                and not os.path.exists(os.path.join(entry.path, "zarr.json")):
+            yield from _temporaries(Path(entry.path), depth + 1)
 
 
 def _walk(folder: Path, depth: int):

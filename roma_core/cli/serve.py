@@ -155,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     env = app_environment(args)
     workspace = Workspace(args.workspace)  # created now: a bad folder fails before the server starts
     os.environ.update(env, ROMA_APP_WORKSPACE=str(workspace.root))
+    for path in workspace.sweep():  # what writers killed mid-way (kill -9, a crash) left half-written
+        print(f"roma serve: removed the unfinished temporary {path}", flush=True)
     from app.jobs import workers
     from app.limits import Limits, size
 

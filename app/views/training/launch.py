@@ -3,6 +3,8 @@ session's running job, cancel, and the launch form's widgets (:class:`Launching`
 of the Training view: it uses the view's session, job, specs, status and run list)."""
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -18,17 +20,26 @@ MODEL_MAIN = ("lookback", "horizon", "hidden", "heads", "layers", "levels", "sup
 TRAIN_MAIN = ("task", "steps", "lr", "roots", "walk_length", "windows", "eval_every", "seed")
 
 
+LAUNCH = "launch.json"  # in a run folder launched from the view: the trajectory it trains on
+
+
 def train_run(trajectory: str, model: str, model_spec: ModelSpec, train_spec: TrainSpec, out: str,
-              progress=None) -> dict:
-    """Train ``model`` on the trajectory store into ``out`` (for a background job);
-    returns the run's summary (the trained module is not kept: the checkpoint holds it)."""
+              progress=None, resume: bool = False) -> dict:
+    """Train ``model`` on the trajectory store into ``out`` (for a background job), or with
+    ``resume`` continue from the last checkpoint there; returns the run's summary (the
+    trained module is not kept: the checkpoint holds it)."""
     from roma_core.train import train
     from roma_core.train.data import load_windows
 
     windows = load_windows(trajectory, model_spec, train_spec)
     if progress is not None:
         progress(0, max(train_spec.steps, 1))  # a cancel while the windows were read stops here
-    res = train(windows, model, model_spec, train_spec, out, progress=progress)
+    if not resume:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        tmp = Path(out) / f".{LAUNCH}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps({"trajectory": str(trajectory), "model": model}))
+        os.replace(tmp, Path(out) / LAUNCH)
+    res = train(windows, model, model_spec, train_spec, out, progress=progress, resume=resume)
     return {"out": str(out), "model": model, "params": int(res["params"]), "steps": int(res["steps"]),
             "loss": res.get("loss")}
 
@@ -74,6 +85,38 @@ class Launching:
                 other = running_job(self.session)
                 if other is not None and other is not self.job:
                     other.wait()
+            self.job.wait()
+        return started
+
+    def resume(self, wait: bool = False) -> bool:
+        """Continue the followed run from its last checkpoint (a run launched from this view
+        that stopped early, e.g. when the server was killed); ``wait`` blocks until done."""
+        from roma_core.train.checkpoint import read_state
+
+        run = self.run
+        try:
+            launch = json.loads((Path(run) / LAUNCH).read_text()) if run else None
+        except (OSError, ValueError):
+            launch = None
+        if launch is None:
+            self.status = "⚠ only a run started from this view can be resumed here (use `roma train --resume`)"
+            return False
+        try:
+            traj = self.session.resolve(launch["trajectory"])
+            state = read_state(run)
+            mspec, tspec = ModelSpec.from_dict(state["model_spec"]), TrainSpec.from_dict(state["train_spec"])
+        except (RomaError, KeyError) as exc:
+            self.status = f"⚠ cannot resume {Path(run).name}: {exc}"
+            return False
+        if state["step"] >= tspec.steps:
+            self.status = f"{Path(run).name} finished all {tspec.steps:,} steps; nothing to resume"
+            return False
+        self.status = ""
+        args = (train_run, traj, state["model"], mspec, tspec, run)
+        kwargs = dict(on_done=self._on_trained, on_error=self._on_failed, needs=dict(steps=tspec.steps), resume=True,
+                      label=f"Resuming {Path(run).name} at step {state['step']:,} of {tspec.steps:,}")
+        started = self._launch(Path(run), tspec.steps, args, kwargs)
+        if started and wait:
             self.job.wait()
         return started
 

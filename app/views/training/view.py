@@ -300,9 +300,12 @@ class TrainingView(Launching, pn.viewable.Viewer):
         self._scaling_select = pn.widgets.Select.from_param(self.param.scaling, width=SCALING_WIDTH - 150)
         open_run = pn.widgets.Button(label="Open", width=60)
         open_run.on_click(self._on_open_run)
+        resume = pn.widgets.Button(label="Resume", width=70, disabled=self.job.param.running,
+                                   description="continue the followed run from its last checkpoint")
+        resume.on_click(lambda e: self.resume())
         self._controls = pn.Column(
             pn.pane.Markdown("**Follow a run**", margin=(0, 10)),
-            pn.widgets.Select.from_param(self.param.run, sizing_mode="stretch_width"),
+            pn.Row(pn.widgets.Select.from_param(self.param.run, width=220), resume, align="end"),
             pn.Row(path_field(self, "run_path", self.session, ("run",), placeholder="/path/to/run", width=220),
                    open_run, align="end"),
             *self._launch_form(),
