@@ -58,8 +58,11 @@ nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
-# Panel's and Bokeh's comm payloads only mean something to a live kernel; their HTML and
-# JavaScript siblings in the same output are what the page shows
+# The views embedded in the notebooks render in the static page from their HTML and the
+# JavaScript of pn.extension(); executed here, Panel inlines that JavaScript (no CDN, so the
+# pages work offline). Panel's comm payloads only mean something to a live kernel.
+os.environ.setdefault("PANEL_INLINE", "1")
+nb_mime_priority_overrides = [("html", "application/javascript", 35)]
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
 autosummary_generate = True
