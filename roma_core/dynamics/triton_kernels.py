@@ -21,7 +21,6 @@ it :func:`available` is False and CUDA runs use the torch backend.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -36,8 +35,9 @@ except ImportError:          # the CPU build of torch comes without triton
 
 ROWS, COLS = 64, 16          # a tile: rows per program x entries per row per iteration
 BLOCK = 1024                 # nodes per program of the element-wise RK4 stage
-TWO_PI_HI = 6.28125          # 2π in two parts: n·TWO_PI_HI is exact in float32 for |n| < 2^15
-TWO_PI_LO = 2 * math.pi - 6.28125
+# Inside kernels constants are literals (Triton refuses plain Python globals there):
+# 2π = 6.28125 + 0.0019353071795864769 in two parts (n·6.28125 is exact in float32 for
+# |n| < 2^15), and 6.283185307179586.
 
 
 def available() -> bool:
@@ -69,8 +69,8 @@ def _kuramoto(theta, omega, w, inv, ptr, idx, ew, out, k: "fp64", n,
     length = tl.load(ptr + rows + 1, mask=live, other=0) - start
     ti = tl.load(theta + rows, mask=live, other=0.0)
     dtype = ti.dtype
-    hi = tl.full([1, 1], TWO_PI_HI, dtype)
-    lo = tl.full([1, 1], TWO_PI_LO, dtype)
+    hi = tl.full([1, 1], 6.28125, dtype)
+    lo = tl.full([1, 1], 0.0019353071795864769, dtype)
     acc = tl.full([ROWS], 0, dtype)
     for c0 in range(0, tl.reduce(length, 0, _larger), COLS):
         cols = c0 + tl.arange(0, COLS)
@@ -99,7 +99,7 @@ def _burgers(u, pos, w, inv, ptr, idx, ew, out, f: "fp64", nu: "fp64", hmin: "fp
     ui = tl.load(u + rows, mask=live, other=0.0)
     ti = tl.load(pos + rows, mask=live, other=0.0)      # angles in float64: gaps are ~2π/N
     dtype = ui.dtype
-    two_pi = tl.full([1, 1], 2 * math.pi, tl.float64)
+    two_pi = tl.full([1, 1], 6.283185307179586, tl.float64)
     dif = tl.full([ROWS], 0, dtype)
     adv = tl.full([ROWS], 0, dtype)
     for c0 in range(0, tl.reduce(length, 0, _larger), COLS):
@@ -123,9 +123,9 @@ def _burgers(u, pos, w, inv, ptr, idx, ew, out, f: "fp64", nu: "fp64", hmin: "fp
     tl.store(out + rows, tl.load(inv + rows, mask=live, other=0.0) * rate, mask=live)
 
 
+# stage s < 4: acc (+)= b k_s and tmp = y + a k_s; the last stage: y += a (acc + k_4)
 def _rk4_stage(y, k, acc, tmp, a: "fp64", b: "fp64", n, FIRST: tl.constexpr, LAST: tl.constexpr,
                BLOCK: tl.constexpr):
-    """Stage s < 4: ``acc (+)= b k_s`` and ``tmp = y + a k_s``; stage 4: ``y += a (acc + k_4)``."""
     at = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     m = at < n
     ks = tl.load(k + at, mask=m)
@@ -208,6 +208,27 @@ class BurgersRHS(FusedRHS):
         self.launch(u, self.pos, self.w, self.inv, self.ptr, self.idx, self.ew, out, self.f, self.nu, self.hmin,
                     self.n)
         return out
+
+
+def compile_for(capability: int = 90, dtype: str = "fp32") -> dict:
+    """Compile every kernel for an NVIDIA GPU of compute ``capability`` (90: H100/H200)
+    without one present: ``{name: PTX}``. Checks that the kernels build where no GPU runs."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    real = f"*{dtype}"
+    rows = dict(w=real, inv=real, ptr="*i64", idx="*i32", ew=real, out=real)
+    tile = dict(SENDER=True, ENTRY=True, ROWS=ROWS, COLS=COLS)
+    table = {"kuramoto": (_kuramoto, dict(theta=real, omega=real, **rows, k="fp64", n="i32"), tile),
+                "burgers": (_burgers, dict(u=real, pos="*fp64", **rows, f="fp64", nu="fp64", hmin="fp64", n="i32"),
+                            tile),
+                "rk4_stage": (_rk4_stage, dict(y=real, k=real, acc=real, tmp=real, a="fp64", b="fp64", n="i32"),
+                              dict(FIRST=False, LAST=False, BLOCK=BLOCK))}
+    out = {}
+    for name, (fn, signature, constants) in table.items():
+        source = ASTSource(triton.jit(fn), {**signature, **{c: "constexpr" for c in constants}}, constexprs=constants)
+        out[name] = triton.compile(source, target=GPUTarget("cuda", capability, 32)).asm["ptx"]
+    return out
 
 
 def rk4_stage(y, k, acc, tmp, a: float, b: float, first: bool = False, last: bool = False) -> None:

@@ -125,6 +125,16 @@ def test_simulate_with_triton_matches_numba(dynamics, device):
 
 
 @needs_triton
+@pytest.mark.parametrize("dtype", ["fp32", "fp64"])
+def test_kernels_compile_for_an_h100_without_a_gpu(dtype):
+    """The compiled path (Triton's front end, PTX and ptxas), which the interpreter skips."""
+    ptx = tk.compile_for(90, dtype)
+    for name, text in ptx.items():
+        assert ".target sm_90" in text and f".entry _{name}" in text, name
+        assert f"ld.global.{'b32' if dtype == 'fp32' else 'b64'}" in text or "ld.global.v" in text, name
+
+
+@needs_triton
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_auto_picks_cuda_and_triton():
     ds = simulate("kuramoto", hyperbolic_graph(200, seed=0), t_end=0.02, dt=0.01)
