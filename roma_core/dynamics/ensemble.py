@@ -58,9 +58,51 @@ def simulate_ensemble(dynamics, graph, t_end: float, dt: float, save_every: int 
                       chunks=None, backend: str = "auto") -> xr.Dataset:
     """Run ``members`` independent simulations (member m uses seed ``seed + m``) on Dask and
     return one Dataset with a ``member`` dimension (``state(member, time, node)``, per-member
-    inputs, ``member_seed``). ``client``: a ``distributed.Client``, a scheduler address, or
-    None / ``"local"`` for a LocalCluster of processes (closed afterwards). ``out``: a
-    ``.zarr`` path the workers write into (atomically renamed at the end)."""
+    inputs, ``member_seed``).
+
+    Parameters
+    ----------
+    dynamics : KuramotoSpec or BurgersSpec or str
+        The system and its parameters (``"kuramoto"``/``"burgers"`` for the defaults).
+    graph : roma_core.graphs.Graph
+        The graph it lives on.
+    t_end : float
+        Integrate from t = 0 to ``t_end`` (``round(t_end / dt)`` steps).
+    dt : float
+        Time step.
+    save_every : int
+        Steps between stored frames (the initial state is frame 0).
+    members : int
+        Number of independent runs (at least 1).
+    seed : int
+        Member m uses seed ``seed + m``.
+    client : distributed.Client or str, optional
+        A Dask client, a scheduler address (``"tcp://host:8786"``), or None / ``"local"``
+        for a LocalCluster of processes (closed afterwards).
+    device, dtype, method, backend
+        As in :func:`simulate`, for every member.
+    progress : callable, optional
+        ``progress(done, total)`` over the members.
+    out : str or os.PathLike, optional
+        A ``.zarr`` path the workers write into (atomically renamed at the end); on a
+        remote cluster it must be on a file system the workers share.
+    overwrite : bool
+        Replace an existing store that ROMA wrote.
+    chunks : tuple of int, optional
+        ``(time, node)`` chunk sizes of the store.
+
+    Returns
+    -------
+    xarray.Dataset
+        With a ``member`` dimension.
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For fewer than one member or invalid parameters.
+    roma_core.errors.SimulationError
+        When the scheduler cannot be reached; a failing member's error is raised as is.
+    """
     from ..data.store import check_target, commit, discard, temp_path
     from ..data.stream import ensemble_template
     from ..data.trajectory import open_trajectory, write_store

@@ -21,7 +21,22 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(device) -> torch.device:
-    """``auto`` → CUDA when present, else CPU; a CUDA device that is absent is an error."""
+    """The torch device to simulate on.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    roma_core.errors.DeviceError
+        For an unknown device or a CUDA device this machine does not have.
+    """
     name = str(device)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -254,18 +269,61 @@ def simulate(dynamics, graph, t_end: float, dt: float, save_every: int = 1, seed
              progress: ProgressCallback | None = None, out=None, overwrite: bool = False,
              inputs: dict | None = None, chunks: tuple[int, int] | None = None,
              backend: str = "auto") -> xr.Dataset:
-    """Integrate ``dynamics`` (a :class:`KuramotoSpec` / :class:`BurgersSpec`, or its name)
-    on ``graph`` from t = 0 to ``t_end`` (round(t_end/dt) steps), saving every
-    ``save_every`` steps (the initial state is frame 0).
+    """Integrate a dynamical system on a graph (docs/science.md §2).
 
-    ``method``: ``rk4`` (σ = 0), ``euler_maruyama``, or ``auto`` (RK4 unless the spec has
-    noise). ``out``: a ``.zarr`` path; frames stream there chunk by chunk, the store is
-    written under a temporary name and renamed at the end, and the lazily opened store is
-    returned. ``inputs`` overrides drawn per-node inputs (``omega``, ``initial``,
-    ``source_amplitude``, ``source_time``). ``backend`` (tests only): ``numba`` (CPU),
-    ``torch``, or ``triton`` (fused kernels; CUDA, or Triton's interpreter on CPU).
-    Returns a Dataset with ``state(time, node)``, the per-node inputs, the observable
-    (``order_parameter`` or ``mass``) and attrs describing the run.
+    Parameters
+    ----------
+    dynamics : KuramotoSpec or BurgersSpec or str
+        The system and its parameters (``"kuramoto"``/``"burgers"`` for the defaults).
+    graph : roma_core.graphs.Graph
+        The graph it lives on.
+    t_end : float
+        Integrate from t = 0 to ``t_end`` (``round(t_end / dt)`` steps).
+    dt : float
+        Time step.
+    save_every : int
+        Steps between stored frames (the initial state is frame 0).
+    seed : int
+        Seed of the random inputs (frequencies, initial state, sources) and the noise.
+    device : str or torch.device
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (see :func:`resolve_device`).
+    dtype : torch.dtype
+        ``torch.float32`` or ``torch.float64``.
+    method : {"auto", "rk4", "euler_maruyama"}
+        ``"auto"``: RK4 unless the spec has noise (σ > 0 needs Euler–Maruyama).
+    progress : callable, optional
+        ``progress(done, total)`` over the steps; may raise
+        :class:`~roma_core.errors.Cancelled`.
+    out : str or os.PathLike, optional
+        A ``.zarr`` path: frames stream there chunk by chunk, the store is written under a
+        temporary name and renamed at the end, and the lazily opened store is returned.
+    overwrite : bool
+        Replace an existing store that ROMA wrote.
+    inputs : dict, optional
+        Per-node inputs to use instead of drawing them (``omega``, ``initial``,
+        ``source_amplitude``, ``source_time``).
+    chunks : tuple of int, optional
+        ``(time, node)`` chunk sizes of the store.
+    backend : {"auto", "numba", "torch", "triton"}
+        For tests: numba kernels (CPU), torch, or the fused Triton kernels (CUDA, or
+        Triton's interpreter on CPU).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``state(time, node)``, the per-node inputs, the observable (``order_parameter`` or
+        ``mass``) and attrs describing the run (spec, integrator, graph fingerprint).
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For an unknown system, dtype or invalid parameters.
+    roma_core.errors.SimulationError
+        For a graph or inputs the system cannot run on, or noise with RK4.
+    roma_core.errors.DeviceError
+        For a device this machine does not have.
+    roma_core.errors.StoreError
+        When ``out`` exists and ``overwrite`` is false.
     """
     sim = simulation_spec(t_end, dt, save_every, seed, device, dtype, method)
     if chunks is not None and (len(chunks) != 2 or any(int(c) < 1 for c in chunks)):
