@@ -48,8 +48,8 @@ SimulateView(graph=graph, trajectory=store)""",
     ],
     "02_renormalization.ipynb": [
         md("# Renormalization: geometric and Laplacian RG, one `Hierarchy` type\n\n"
-        "The geometric RG merges blocks of consecutive angles; the Laplacian RG merges nodes "
-        "that diffusion mixes by time τ*, chosen at the peak of the specific heat C(τ)."),
+        "The geometric RG merges blocks of consecutive angles; the Laplacian RG merges neighbours "
+        "whose heat profiles have become alike by a diffusion time τ*, about halving the graph per level."),
         SETUP,
         """import numpy as np
 from roma_core.graphs import hyperbolic_graph
@@ -63,12 +63,22 @@ print("GRG level sizes:", grg.sizes)""",
 coarse = grg.coarsen(x, 0)          # level 0 -> level 1 (supernode means)
 lifted = grg.lift(coarse, 0)          # back to level 0: constant on each supernode
 np.allclose(grg.coarsen(lifted, 0), coarse)""",
-        md("## The diffusion profile and the Laplacian RG"),
-        """taus = np.logspace(-2, 3, 40)
-profile = diffusion_profile(graph, taus)
-tau_star = peak_tau(profile)
-lrg = laplacian(graph, tau=tau_star, levels=1)
-print(f"C(tau) peaks at tau* = {tau_star:.3g}; LRG sizes {lrg.sizes}")""",
+        md("## The diffusion profile and the Laplacian RG\n\n"
+           "Heat spreads by the random walk's Laplacian 𝓛 = I − D^−1/2 A D^−1/2. By time τ it has "
+           "washed out the modes faster than 1/τ; Z(τ) = Tr e^{−τ𝓛} counts those left. A level that "
+           "keeps N/r supernodes looks at the graph when N/r modes are left: τ* solves Z(τ*) = N/r, "
+           "on each level's own coarse graph (about 0.7 here: one random-walk step). Neighbours whose "
+           "heat profiles are most alike at τ* then merge, a pair at a time, so no supernode "
+           "percolates. The specific heat C(τ) peaks later, where diffusion crosses the whole graph."),
+        """from roma_core.renorm import tau_for_modes
+
+taus = np.logspace(-2, 3, 40)
+profile = diffusion_profile(graph, taus, kind="normalized")
+tau_star = tau_for_modes(profile, graph.num_nodes / 2)
+lrg = laplacian(graph, levels=3)          # reduction 2 per level, tau* per level as above
+largest = np.bincount(lrg.membership(1)).max()
+print(f"Z(tau*) = N/2 at tau* = {tau_star:.3g} (C peaks at {peak_tau(profile):.3g}); "
+      f"LRG sizes {lrg.sizes}, tau* per level {np.round(lrg.meta['tau'], 3)}, largest supernode {largest} nodes")""",
         """from app.state import Session
 from app.views.hierarchy import HierarchyView
 

@@ -38,7 +38,7 @@ from ..state import Session
 from ..cache import SharedCache
 
 METHODS = ("GRG", "LRG", "learned")
-TAU_MODES = ("reduction", "C(τ) peak", "fixed τ")
+TAU_MODES = ("N/r modes", "C(τ) peak", "fixed τ")
 CRITERIA = ("auto", "exact", "sketch")
 DIRECT_MAX = 100_000  # GRG of graphs up to this size is built on the spot (2,000 nodes: ~10 ms)
 AUTO_BUILD_MAX = 20_000  # switching method builds at once for graphs up to this size
@@ -72,16 +72,17 @@ def build_geometric(graph: Graph, block: int = 2, levels: int = 0, progress=None
                                      embed=graph.theta is None, progress=progress))
 
 
-def build_laplacian(graph: Graph, tau_mode: str = "reduction", tau: float = 0.2, reduction: float = 2.0,
+def build_laplacian(graph: Graph, tau_mode: str = "N/r modes", tau: float = 0.2, reduction: float = 2.0,
                     levels: int = 0, criterion: str = "auto", progress=None) -> tuple[Hierarchy, list]:
-    """LRG hierarchy plus the diffusion profile (S, C over τ) of every level it coarsened;
-    ``tau_mode``: ``reduction`` (τ* per level for about N_l / reduction supernodes),
-    ``C(τ) peak`` (τ* per level from the specific-heat curve) or ``fixed τ``."""
+    """LRG hierarchy (about N_l / ``reduction`` supernodes per level) plus the diffusion
+    profile (S, C, Z over τ, normalized Laplacian: the LRG's kernel) of every level it
+    coarsened; ``tau_mode``: ``N/r modes`` (τ* where N_l / reduction modes are left),
+    ``C(τ) peak`` (τ* at the specific-heat peak) or ``fixed τ``."""
     if tau_mode not in TAU_MODES:
         raise HierarchyError(f"tau mode must be one of {TAU_MODES}, got {tau_mode!r}")
-    kw = dict(levels=int(levels) or None, method=criterion)
-    if tau_mode == "reduction":
-        kw["reduction"] = float(reduction)
+    kw = dict(levels=int(levels) or None, method=criterion, reduction=float(reduction))
+    if tau_mode == "C(τ) peak":
+        kw["rule"] = "max"
     elif tau_mode == "fixed τ":
         kw["tau"] = float(tau)
 
@@ -93,7 +94,8 @@ def build_laplacian(graph: Graph, tau_mode: str = "reduction", tau: float = 0.2,
         profiles = []
         for l in range(h.depth):
             g = h.graphs[l]
-            profiles.append(diffusion_profile(g) if g.num_nodes >= 2 and g.num_edges > 0 else None)
+            profiles.append(diffusion_profile(g, kind="normalized") if g.num_nodes >= 2 and g.num_edges > 0
+                            else None)
             report(progress, 0.7 + 0.3 * (l + 1) / h.depth, 1.0)
         return h, profiles
 
@@ -211,14 +213,16 @@ class HierarchyView(pn.viewable.Viewer):
     method = param.Selector(default="GRG", objects=list(METHODS), label="Hierarchy")
     block = param.Integer(default=2, bounds=(2, 1024), label="Block size (nodes per supernode)")
     levels = param.Integer(default=0, bounds=(0, 64), label="Levels (0 = down to ~16 supernodes)")
-    tau_mode = param.Selector(default="reduction", objects=list(TAU_MODES), label="τ*")
+    tau_mode = param.Selector(default="N/r modes", objects=list(TAU_MODES), label="τ*",
+                              doc="N/r modes: τ* where N_l / reduction diffusion modes are left (the default); "
+                                  "C(τ) peak: at the specific-heat peak; fixed τ: the value below")
     tau = param.Number(default=0.2, bounds=(1e-6, None), inclusive_bounds=(False, True), label="τ* (fixed)")
     reduction = param.Number(default=2.0, bounds=(1.0, None), inclusive_bounds=(False, True),
                              label="Reduction N_l / N_(l+1)")
-    criterion = param.Selector(default="sketch", objects=list(CRITERIA), label="Kadanoff criterion",
-                               doc="sketch (random features, seconds; borderline links may differ) or exact "
-                                   "(dense, all pairs; minutes at a few thousand nodes on 2 cores); auto: exact "
-                                   "up to 4,000 nodes")
+    criterion = param.Selector(default="sketch", objects=list(CRITERIA), label="Heat similarity",
+                               doc="sketch (random features, seconds; close calls between neighbours may differ) "
+                                   "or exact (columns of the heat kernel, seconds at a few thousand nodes); "
+                                   "auto: exact up to 4,000 nodes")
     run = param.String(default="", label="Training run")
     trajectory = param.String(default="", label="Trajectory store")
     level = param.Selector(default=0, objects=[0], label="Level")
@@ -294,6 +298,9 @@ class HierarchyView(pn.viewable.Viewer):
         extra = ""
         if "tau" in h.meta:
             extra = " · τ* = " + ", ".join(f"{t:.3g}" for t in h.meta["tau"])
+            if h.depth and h.is_hard:
+                big = int(np.bincount(h.membership(1)).max())
+                extra += f" · largest level-1 supernode {big:,} nodes ({100 * big / h.sizes[0]:.2g} %)"
         elif method_of(h) == "GRG":
             extra = f" · block {h.spec.get('block')}"
         return f"**{method_of(h)}** hierarchy ({kind}) of {h.sizes[0]:,} nodes: {h.depth} coarsening levels{extra}"
@@ -572,11 +579,15 @@ class HierarchyView(pn.viewable.Viewer):
                      label="C(τ) specific heat").opts(color="#c0392b", line_width=2.5)
         s = hv.Curve((tau, prof["S"].values), hv.Dimension("tau", label="diffusion time τ"), "value",
                      label="S(τ) entropy / ln N").opts(color="#2c7fb8", line_width=1.5, line_dash="dashed")
+        z = hv.Curve((tau, prof["Z"].values / h.sizes[src]), hv.Dimension("tau", label="diffusion time τ"), "value",
+                     label="Z(τ)/N modes left").opts(color="#27ae60", line_width=1.5, line_dash="dotdash")
         title = f"Level {src} ({h.sizes[src]:,} nodes)"
-        layers = c * s
+        layers = c * s * z
         if src < len(taus):
             layers = layers * hv.VLine(taus[src]).opts(color="#333333", line_dash="dotted", line_width=2)
-            title += f": τ* = {taus[src]:.3g} → level {src + 1}"
+            big = int(np.bincount(h.membership(src + 1)).max()) if h.is_hard else None
+            share = f", largest {big:,} ({100 * big / h.sizes[0]:.2g} %)" if big is not None else ""
+            title += f": τ* = {taus[src]:.3g} → {h.sizes[src + 1]:,} supernodes{share}"
         return layers.opts(logx=True, frame_width=380, frame_height=220,
             hooks=[render.frame_sized], title=title, legend_position="top_right",
                            ylabel="", toolbar=None, show_legend=True)
@@ -648,8 +659,7 @@ class HierarchyView(pn.viewable.Viewer):
                         visible=self.param.method.rx() == "GRG", margin=0)
         lrg = pn.Column(
             pn.widgets.RadioButtonGroup.from_param(self.param.tau_mode, sizing_mode="stretch_width"),
-            pn.widgets.FloatInput.from_param(self.param.reduction, step=0.5, sizing_mode="stretch_width",
-                                             visible=self.param.tau_mode.rx() == "reduction"),
+            pn.widgets.FloatInput.from_param(self.param.reduction, step=0.5, sizing_mode="stretch_width"),
             pn.widgets.FloatInput.from_param(self.param.tau, step=0.05, sizing_mode="stretch_width",
                                              visible=self.param.tau_mode.rx() == "fixed τ"),
             pn.widgets.Select.from_param(self.param.criterion, sizing_mode="stretch_width"),

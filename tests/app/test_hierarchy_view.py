@@ -102,9 +102,10 @@ def test_lrg_in_background_with_profiles(graph):
     h = view.hierarchy
     assert h.spec["method"] == "laplacian" and h.depth == 2 and view.method == "LRG", view._job.status
     assert h.meta["tau"] == [0.3, 0.3]
-    # the C(τ) shown for level 1 is level 0's profile (independently recomputed), with τ* marked
+    # the C(τ) shown for level 1 is level 0's profile (independently recomputed; the LRG's
+    # kernel, the normalized Laplacian), with τ* marked
     view.level = 1
-    ref = diffusion_profile(graph)
+    ref = diffusion_profile(graph, kind="normalized")
     np.testing.assert_allclose(view._profiles[0]["C"].values, ref["C"].values, rtol=1e-8)
     plot = view._analysis_plot()
     vline = [el for el in plot if type(el).__name__ == "VLine"]
@@ -237,7 +238,7 @@ def test_browser_levels_supernodes_and_lrg(open_page, page_text, shipped, tmp_pa
     page.get_by_role("button", name="LRG", exact=True).click()
     wait_for(lambda: "LRG" in page_text(page, ".roma-hier-status"), timeout=150, every=1.0,
              what="the Laplacian hierarchy to be built")
-    assert "τ*" in page_text(page, ".roma-hier-status")
+    assert "τ*" in page_text(page, ".roma-hier-status") and "largest" in page_text(page, ".roma-hier-status")
     curve = wait_for(lambda: (lambda im: im if diff(im, analysis_before) > 1 else None)(pixels(page, ANALYSIS)),
                      timeout=30, what="the C(τ) plot")
     curve = settled(page, ANALYSIS)
