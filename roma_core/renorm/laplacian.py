@@ -20,11 +20,12 @@ the graph.
 as τ → ∞). A level that keeps N_l / r nodes should look at the graph when N_l / r modes
 are left, so by default (``rule="modes"``) τ*_l solves Z(τ*) = N_l / r on that level's
 own graph (:func:`tau_for_modes`; Z from :func:`diffusion_profile`). On our S1 graphs
-(⟨k⟩ = 10) this is τ* ≈ 1 at r = 2: heat has taken about one random-walk step, so blocks
-are local. ``rule="max"`` or ``"half"`` take τ* at, or after, the peak of the specific
-heat C(τ) instead (the scale of the largest change of the diffusion entropy); a fixed
-``tau`` is accepted too. τ only decides *which* neighbours merge; how many merge is set by
-``reduction``.
+(⟨k⟩ = 10) this is τ* ≈ 0.7 at r = 2 at every level: heat has taken less than one
+random-walk step, so blocks are local. ``rule="max"`` or ``"half"`` take τ* at, or
+after, the peak of the specific heat C(τ) instead (the scale of the largest change of the
+diffusion entropy); a fixed ``tau`` is accepted too. τ only decides *which* neighbours
+merge; how many merge is set by ``reduction``. (The coarse graph is the contracted one;
+the reduction of 𝓛 to its slow modes is not applied.)
 
 **Why not the classic Kadanoff threshold.** The textbook LRG uses the combinatorial
 Laplacian L = D − A and links i, j whenever K_ij ≥ min(K_ii, K_jj), supernodes being the
@@ -32,22 +33,25 @@ connected components of those links. Measured on our S1 graphs (N = 2,000, ⟨k�
 γ = 2.7; benchmarks/RESULTS.md, "renorm") this percolates for two reasons:
 
 * Under L a node of degree d loses heat at rate d, so a hub's own heat is gone long before
-  a leaf's (K_hh tiny) and the criterion links every hub to its neighbours: at the τ that
-  gives N/2 supernodes all linked edges touch a top-1 % hub and one supernode holds half
-  the graph. The normalized Laplacian (the random walk's clock: every node loses heat at
+  a leaf's (K_hh tiny) and the criterion links every hub to its neighbours: near the τ
+  that gives N/2 supernodes 94–100 % of the linked edges touch a top-1 % hub and one
+  supernode holds half the graph. The normalized Laplacian (the random walk's clock: every node loses heat at
   rate 1) removes this bias; all-pairs versus along-edge links made no difference.
 * Any threshold that leaves N/2 clusters keeps about N/2 links, and on a graph with
   degree exponent γ < 3 that many links always contain a giant cluster (even links drawn
   at random make one holding 39 % of the nodes). Even with the normalized kernel the
-  largest threshold cluster held 2–3 %. So supernodes grow by matchings
+  largest threshold cluster held 2–3 %. So supernodes grow by rounds of mutual choices
   (:mod:`.merge`): at most doubling per round, never percolating.
 
 **Evaluating s_ij.** ``exact`` (up to 4,000 nodes): columns of e^{−τ𝓛} by Chebyshev
 actions on unit vectors, in blocks (:mod:`.heat`; error below 1e-10). ``sketch``: random
 features Y = e^{−τ𝓛/2} Ω with Ω an N × m Gaussian block, s_ij ≈ cosine of rows i, j of Y
-(error about (1 − s²)/√m). 𝓛's spectrum lies in [0, 2], so e^{−τ𝓛/2} at τ ≈ 1 needs only
-a dozen Chebyshev terms whatever the hubs: one level costs about 15 sparse products with
-m columns (memory: four N × m float32 blocks, 0.5 GiB for N = 10^6, m = 32).
+(error about (1 − s²)/√m). 𝓛's spectrum lies in [0, 2], so e^{−τ𝓛/2} at τ ≈ 0.7 needs only
+a dozen Chebyshev terms whatever the hubs: the similarity costs about 15 sparse products
+with m columns (memory: four N × m float32 blocks, 0.5 GiB for N = 10^6, m = 32); τ*
+needs a stochastic Lanczos profile (8 probes) and the merge a few sorts of the edge list
+per round, so one level takes seconds at 10^5 nodes and minutes at 10^6
+(benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 

@@ -1,15 +1,17 @@
 """Merge nodes into supernodes along graph edges, strongest links first, without percolation.
 
-A threshold on link strengths cannot give a coarse-graining by a factor 2 on our graphs:
-it must keep about N/2 links, and on a small-world graph whose degree exponent is below 3
-any such set of links contains a giant cluster (there is no percolation threshold; even
-links kept at random make one). So supernodes grow by *matchings* instead: in each round
-every supernode merges with at most one neighbour, the pairs chosen greedily by link
-strength (the greedy matching, computed in parallel as locally dominant edges: an edge
-that is the strongest available one at both its ends). Rounds repeat on the merged
-groups (a pair's strength is its strongest member link) until N / reduction supernodes
-are left; the last round merges only its strongest pairs. A supernode is therefore always
-connected in the graph, and after k rounds it holds at most 2^k nodes.
+A threshold on link strengths cannot coarse-grain our graphs by a factor 2: it must keep
+about N/2 links, and on a small-world graph whose degree exponent is below 3 such a set of
+links holds a giant cluster (there is no percolation threshold: even links kept at random
+make one). So supernodes grow by rounds of *mutual choices* instead. In each round every
+group points at the neighbouring group it is most strongly linked to, per member pair
+(the summed strength of the links between them divided by m_a m_b, m the number of fine
+nodes a group stands for: average linkage, which also lets light groups catch up); pairs
+that point at each other merge, strongest first. Rounds repeat until N / reduction groups
+are left (the last round merges only its strongest pairs); then groups lighter than half
+the mean join their favourite neighbour. A group therefore at most doubles per round, is
+always connected in the graph, and never settles for a weak partner while a stronger one
+may still become free.
 """
 from __future__ import annotations
 
