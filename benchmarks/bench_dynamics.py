@@ -9,8 +9,13 @@
    wall time and peak RSS (target <= 6 GiB).
 3. ``--device cuda``: the right-hand side on the GPU against its own copy bandwidth; skipped
    with a message when no CUDA device is present.
+4. ``--long-range K_LR``: the Kuramoto right-hand side with the long-range power-law term
+   (exponent ``--exponent``) against the graph-only right-hand side timed in the same run
+   (target: <= 10x), the one-off cost of building the long-range operator, and the end to
+   end run (``--steps`` RK4 steps) with the term switched on.
 
     .venv/bin/python -m benchmarks.bench_dynamics [--nodes 1000000] [--steps 2000] [--quick]
+    .venv/bin/python -m benchmarks.bench_dynamics --long-range 1 --exponent 1.5 --steps 500
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import numpy as np
 
 from benchmarks._util import isolated, machine_load
 
-TARGET_FLOOR, TARGET_SCIPY, TARGET_GIB = 4.0, 2.5, 6.0
+TARGET_FLOOR, TARGET_SCIPY, TARGET_GIB, TARGET_LONG_RANGE = 4.0, 2.5, 6.0, 10.0
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -112,7 +117,48 @@ def rhs_benchmark(graph, device: str, repeat: int) -> dict:
     return out
 
 
-def end_to_end(graph_path: str, steps: int, frames: int, out: str) -> dict:
+def long_range_benchmark(graph, k_lr: float, exponent: float, device: str, repeat: int) -> dict:
+    """Kuramoto RHS (float32) without and with the long-range term, same graph, same process,
+    with the threads a simulation uses."""
+    from roma_core.dynamics.simulate import threads_for
+
+    backend = "numba" if device == "cpu" else "torch"
+    out = {}
+    with threads_for(graph.num_nodes + graph.nnz, backend):
+        for name, k in (("local", 0.0), ("long_range", k_lr)):
+            out.update(rhs_times(graph, name, k, exponent, device, backend, repeat))
+    return out
+
+
+def rhs_times(graph, name: str, k_lr: float, exponent: float, device: str, backend: str, repeat: int) -> dict:
+    import torch
+
+    from roma_core.dynamics.systems import make_system
+    from roma_core.specs import KuramotoSpec
+
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
+    spec = KuramotoSpec(coupling=5.0, schedule="constant", alpha=0.5, long_range=k_lr, long_range_exponent=exponent)
+    start = time.perf_counter()
+    sysm = make_system(spec, graph, torch.device(device), torch.float32, backend, 1.0)
+    out = {f"{name}_build_s": time.perf_counter() - start}
+    sysm.draw(np.random.default_rng(0), {})
+    y = sysm.tensor(sysm.internal(sysm.inputs["initial"]))
+    res = torch.empty_like(y)
+
+    def call():
+        sysm.rhs(0.5, y, res)
+        sync()
+
+    out[f"{name}_ms"] = median_ms(call, repeat)
+    if sysm.long_range is not None:
+        sc = torch.stack([torch.sin(y), torch.cos(y)], 1)
+        out["operator_ms"] = median_ms(lambda: (sysm.long_range(sc), sync()), repeat)
+        out["near_per_node"] = sysm.long_range.near.ptr[-1] / graph.num_nodes if backend == "numba" else None
+    return out
+
+
+def end_to_end(graph_path: str, steps: int, frames: int, out: str, long_range: float = 0.0,
+               exponent: float = 1.0) -> dict:
     """Run in a fresh process: load the graph, integrate with RK4 and stream to zarr."""
     import torch
 
@@ -121,8 +167,8 @@ def end_to_end(graph_path: str, steps: int, frames: int, out: str) -> dict:
 
     g = Graph.load(graph_path)
     start = time.perf_counter()
-    ds = simulate(Kuramoto(), g, t_end=steps * 1e-3, dt=1e-3, save_every=steps // frames, dtype=torch.float32,
-                  out=out)
+    spec = Kuramoto(long_range=long_range, long_range_exponent=exponent)
+    ds = simulate(spec, g, t_end=steps * 1e-3, dt=1e-3, save_every=steps // frames, dtype=torch.float32, out=out)
     return {"simulate_s": time.perf_counter() - start, "frames": int(ds.sizes["time"]),
             "store_mib": sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file()) / 2**20,
             "final_R": float(ds["order_parameter"][-1])}
@@ -138,6 +184,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--quick", action="store_true", help="100k nodes, 200 steps (a smoke run)")
     ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--long-range", type=float, default=0.0,
+                    help="K_lr: time the long-range term instead of the graph-only benchmarks (0: off)")
+    ap.add_argument("--exponent", type=float, default=1.5, help="exponent s of the long-range term")
     args = ap.parse_args()
     if args.quick:
         args.nodes, args.steps, args.frames, args.repeat = 100_000, 200, 10, 5
@@ -158,6 +207,38 @@ def main() -> None:
     g = hyperbolic_graph(args.nodes, mean_degree=args.mean_degree, seed=0)
     print(f"graph: {g.num_nodes:,} nodes, {g.nnz:,} stored entries (generated in {time.perf_counter() - t0:.1f} s)")
 
+    if args.long_range:
+        r = long_range_benchmark(g, args.long_range, args.exponent, args.device, args.repeat)
+        ratio = r["long_range_ms"] / r["local_ms"]
+        print(f"Kuramoto RHS, float32, graph terms only: {r['local_ms']:.2f} ms; with the long-range term "
+              f"(K_lr = {args.long_range}, s = {args.exponent}): {r['long_range_ms']:.2f} ms = {ratio:.1f}x "
+              f"(target <= {TARGET_LONG_RANGE}x); the long-range operator alone on (sin, cos): "
+              f"{r['operator_ms']:.2f} ms; built once in {r['long_range_build_s'] - r['local_build_s']:.1f} s "
+              f"(near-field weights per node: {r['near_per_node']})")
+        print(f"after: {machine_load()}")
+    else:
+        graph_only_benchmarks(g, args)
+    if args.skip_e2e:
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench_dyn_"))
+    try:
+        gpath = g.save(tmp / "g.npz")
+        del g
+        res = isolated("benchmarks.bench_dynamics:end_to_end", str(gpath), args.steps, args.frames,
+                       str(tmp / "run.zarr"), args.long_range, args.exponent, timeout=3600)
+        peak = res["peak_rss_mib"] / 1024
+        what = f", long-range K_lr = {args.long_range}, s = {args.exponent}" if args.long_range else ""
+        print(f"end to end: {args.nodes:,} nodes{what}, {args.steps} RK4 steps, {res['result']['frames']} frames to "
+              f"zarr ({res['result']['store_mib']:.0f} MiB): {res['result']['simulate_s']:.1f} s, peak RSS "
+              f"{peak:.2f} GiB (target <= {TARGET_GIB} GiB); {1e3 * res['result']['simulate_s'] / args.steps:.1f} "
+              "ms/step")
+        print(f"after: {machine_load()}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def graph_only_benchmarks(g, args) -> None:
+    """Modes 1 and 3: the graph-only RHS against the bandwidth floor, scipy and torch."""
     bw = copy_bandwidth(args.device)
     floor_ms = 1e3 * csr_bytes(g) / bw
     print(f"copy bandwidth {bw / 1e9:.1f} GB/s -> streaming the CSR ({csr_bytes(g) / 2**20:.0f} MiB) once: "
@@ -175,22 +256,6 @@ def main() -> None:
               f"faster (target >= {TARGET_SCIPY}x); max |diff| {r['max_abs_diff_vs_scipy']:.2e}")
         print(f"torch CSR SpMM on CPU (the CUDA code path): {r['torch_ms']:.2f} ms")
     print(f"after: {machine_load()}")
-
-    if args.skip_e2e:
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="bench_dyn_"))
-    try:
-        gpath = g.save(tmp / "g.npz")
-        del g
-        res = isolated("benchmarks.bench_dynamics:end_to_end", str(gpath), args.steps, args.frames,
-                       str(tmp / "run.zarr"), timeout=3600)
-        peak = res["peak_rss_mib"] / 1024
-        print(f"end to end: {args.nodes:,} nodes, {args.steps} RK4 steps, {res['result']['frames']} frames to zarr "
-              f"({res['result']['store_mib']:.0f} MiB): {res['result']['simulate_s']:.1f} s, peak RSS {peak:.2f} GiB "
-              f"(target <= {TARGET_GIB} GiB); {1e3 * res['result']['simulate_s'] / args.steps:.1f} ms/step")
-        print(f"after: {machine_load()}")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

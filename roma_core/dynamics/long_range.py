@@ -86,12 +86,12 @@ def h2_distance(r1, t1, r2, t2):
 
 
 class SparseRows:
-    """A fixed sparse matrix in CSR form applied to (cols, k) tensors: a numba kernel on
-    CPU (parallel over row blocks), torch's CSR product elsewhere."""
+    """A fixed sparse matrix in CSR form applied to (cols, k) tensors: a numba kernel
+    (parallel over row blocks) or torch's CSR product (any device)."""
 
-    def __init__(self, ptr, cols, vals, shape, device, dtype):
+    def __init__(self, ptr, cols, vals, shape, device, dtype, backend: str = "numba"):
         self.shape = shape
-        if device.type == "cpu":
+        if backend == "numba":
             self.ptr, self.cols = ptr.astype(np.int64), cols.astype(np.int32)
             self.vals = vals.astype(np.float32 if dtype == torch.float32 else np.float64)
             self.bounds = row_blocks(self.ptr)
@@ -104,12 +104,12 @@ class SparseRows:
                                                    torch.as_tensor(vals, dtype=dtype, device=device), size=shape)
 
     @classmethod
-    def from_entries(cls, rows, cols, vals, shape, device, dtype) -> "SparseRows":
+    def from_entries(cls, rows, cols, vals, shape, device, dtype, backend: str = "numba") -> "SparseRows":
         """From entries in any order (sorted by row here, stably)."""
         by_row = np.argsort(rows, kind="stable")
         ptr = np.zeros(shape[0] + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=shape[0]), out=ptr[1:])
-        return cls(ptr, np.asarray(cols)[by_row], np.asarray(vals)[by_row], shape, device, dtype)
+        return cls(ptr, np.asarray(cols)[by_row], np.asarray(vals)[by_row], shape, device, dtype, backend)
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
         if self.csr is not None:
@@ -122,16 +122,14 @@ class SparseRows:
 @njit(parallel=True, cache=True)
 def _csr_matmul(ptr, cols, vals, x, out, bounds):
     """``out = A @ x`` for A in CSR (ptr, cols, vals), rows split into ``bounds`` blocks."""
-    k = x.shape[1]
+    zero = x.dtype.type(0)
     for b in prange(len(bounds) - 1):
         for i in range(bounds[b], bounds[b + 1]):
-            for c in range(k):
-                out[i, c] = 0.0
-            for e in range(ptr[i], ptr[i + 1]):
-                j = cols[e]
-                v = vals[e]
-                for c in range(k):
-                    out[i, c] += v * x[j, c]
+            for c in range(x.shape[1]):         # one column at a time: the row's entries stay in L1
+                acc = zero
+                for e in range(ptr[i], ptr[i + 1]):
+                    acc += vals[e] * x[cols[e], c]
+                out[i, c] = acc
 
 
 def reorder(ptr, cols, vals, row_of: np.ndarray):
@@ -162,10 +160,12 @@ class LongRange:
         Smallest distance used, in units of the mean spacing 2π/N (angular) or of the
         curvature radius (hyperbolic).
     device, dtype : where and in which precision :meth:`__call__` works.
+    backend : "auto" | "numba" | "torch"
+        Sparse products by numba kernels (CPU only) or by torch; auto: numba on CPU.
     """
 
     def __init__(self, theta, exponent: float = 1.0, order: int = DEFAULT_ORDER, distance: str = "angular",
-                 radius=None, floor: float = 1e-3, device="cpu", dtype=torch.float64):
+                 radius=None, floor: float = 1e-3, device="cpu", dtype=torch.float64, backend: str = "auto"):
         theta = np.asarray(theta, dtype=np.float64)
         if theta.ndim != 1 or len(theta) < 2:
             raise SimulationError(f"the long-range term needs one angle per node and at least 2 nodes, "
@@ -181,6 +181,11 @@ class LongRange:
         self.n, self.s, self.order, self.floor = len(theta), float(exponent), int(order), float(floor)
         self.distance = distance
         self.device, self.dtype = torch.device(device), dtype
+        if backend == "auto":
+            backend = "numba" if self.device.type == "cpu" else "torch"
+        if backend not in ("numba", "torch") or (backend == "numba" and self.device.type != "cpu"):
+            raise SimulationError(f"backend {backend!r} is not available on {self.device}; use 'auto'")
+        self.backend = backend
         if distance == "angular":
             self._build_tree(np.mod(theta, TWO_PI))
         elif distance == "hyperbolic":
@@ -204,7 +209,8 @@ class LongRange:
 
     @classmethod
     def on_graph(cls, graph, exponent: float, order: int = DEFAULT_ORDER, distance: str = "angular",
-                 nodes: np.ndarray | None = None, device="cpu", dtype=torch.float64) -> "LongRange":
+                 nodes: np.ndarray | None = None, device="cpu", dtype=torch.float64,
+                 backend: str = "auto") -> "LongRange":
         """The operator over a graph's nodes (its ``theta``, and ``radius`` for the hyperbolic
         distance), in the order ``nodes`` (node r is the graph's node ``nodes[r]``; None: the
         graph's order)."""
@@ -216,7 +222,7 @@ class LongRange:
                                   "hyperbolic graph or long_range_distance='angular'")
         pick = (lambda a: a) if nodes is None else (lambda a: np.asarray(a)[nodes])
         radius = pick(graph.radius) if distance == "hyperbolic" else None
-        return cls(pick(graph.theta), exponent, order, distance, radius, device=device, dtype=dtype)
+        return cls(pick(graph.theta), exponent, order, distance, radius, device=device, dtype=dtype, backend=backend)
 
     # ------------------------------------------------------------------ public
     def __call__(self, f: torch.Tensor) -> torch.Tensor:
@@ -254,33 +260,30 @@ class LongRange:
         rows = np.repeat(rank, p)          # rows and columns are in the caller's order from here on
         cols = ((bins % 2)[:, None] * p * (nb // 2) + np.arange(p)[None, :] * (nb // 2) + (bins // 2)[:, None]).ravel()
         ptr = np.arange(0, n * p + 1, p)
-        self.to_nodes = SparseRows(*reorder(ptr, cols, basis.ravel(), rank), (n, p * nb), self.device, self.dtype)
-        self.to_bins = SparseRows.from_entries(cols, np.repeat(self.perm, p), basis.ravel(), (p * nb, n),
-                                               self.device, self.dtype)
+        where = (self.device, self.dtype, self.backend)
+        self.to_nodes = SparseRows(*reorder(ptr, cols, basis.ravel(), rank), (n, p * nb), *where)
+        self.to_bins = SparseRows.from_entries(cols, np.repeat(self.perm, p), basis.ravel(), (p * nb, n), *where)
         self.near = self._near_field(x, starts, nb)
         z = chebyshev_points(p)
         up = np.concatenate([lagrange_basis((z + 2 * e - 1) / 2, p).T for e in (0, 1)], axis=1)   # (P, 2P)
         self.up = self._dense(up)
         self.down = self._dense(up.T)
-        # M2L at level l between sibling pairs: parent offsets o' and one (2P, 2P) block matrix
-        # each, holding the child-offset kernel matrices of the pairs that are not near
+        # M2L at level l: target child e of pair c takes source child e2 of pair c + o' (o' a
+        # near offset of the parents) through the kernel between their Chebyshev points,
+        # unless the two children are near themselves
         self.m2l = {}
         for level in range(3, self.levels + 1):
             nl = 1 << level
-            near = near_offsets(nl)
             h = TWO_PI / nl / 2
-            parent_offs = sorted(near_offsets(nl // 2))
-            blocks = np.zeros((2 * p, 2 * p * len(parent_offs)))
-            for k, po in enumerate(parent_offs):
+            self.m2l[level] = []
+            for po in sorted(near_offsets(nl // 2)):
                 for e in (0, 1):
                     for e2 in (0, 1):
                         o = (2 * po + e2 - e) % nl
-                        if o in near:
-                            continue
-                        delta = h * (z[:, None] - z[None, :]) - o * 2 * h
-                        blocks[e * p:(e + 1) * p, (2 * k + e2) * p:(2 * k + e2 + 1) * p] = \
-                            self.kernel(np.abs(np.angle(np.exp(1j * delta))))
-            self.m2l[level] = (parent_offs, self._dense(blocks.reshape(2 * p, -1, 2 * p).transpose(1, 0, 2)))
+                        if o not in near_offsets(nl):
+                            delta = h * (z[:, None] - z[None, :]) - o * 2 * h
+                            kern = self._dense(self.kernel(np.abs(np.angle(np.exp(1j * delta)))))
+                            self.m2l[level].append((po, e, e2, kern))
 
     def _dense(self, a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a, dtype=self.dtype, device=self.device)
@@ -310,7 +313,7 @@ class LongRange:
         rank = np.empty(n, np.int64)
         rank[self.perm] = np.arange(n)
         ptr, cols, w = reorder(ptr, self.perm[cols], w, rank)
-        return SparseRows(ptr, cols, w, (n, n), self.device, self.dtype)
+        return SparseRows(ptr, cols, w, (n, n), self.device, self.dtype, self.backend)
 
     def _sum(self, f: torch.Tensor) -> torch.Tensor:
         """Σ_{j≠i} d_ij^(−s) f_j, columns of ``f`` (N, k)."""
@@ -327,15 +330,18 @@ class LongRange:
                 moments[level - 1] = parent.permute(2, 0, 1, 3).reshape(2 * p, -1)
             local = None
             for level in range(3, self.levels + 1):            # downward, adding the well-separated pairs
-                offs, blocks = self.m2l[level]
                 if local is None:
                     here = torch.zeros_like(moments[level])
                 else:                                          # parents' locals → children
                     here = self.down @ local.reshape(2, p, -1, k).permute(1, 2, 0, 3).reshape(p, -1)
-                width = moments[level].shape[1]
-                twice = torch.cat([moments[level], moments[level]], 1)   # a shift by o pairs is a view
-                for o, block in zip(offs, blocks):
-                    here.addmm_(block, twice[:, o * k:o * k + width])
+                m = moments[level]
+                width = m.shape[1]
+                for o, e, e2, kern in self.m2l[level]:           # pairs c ← c + o, wrapping around
+                    target, source = here[e * p:(e + 1) * p], m[e2 * p:(e2 + 1) * p]
+                    cut = width - o * k
+                    target[:, :cut].addmm_(kern, source[:, o * k:])
+                    if o:
+                        target[:, cut:].addmm_(kern, source[:, :o * k])
                 local = here
             out = out + self.to_nodes @ local.reshape(-1, k)
         return out

@@ -83,6 +83,12 @@ class System:
 
     long_range: LongRange | None = None
 
+    @property
+    def sparse_backend(self) -> str:
+        """How the long-range operator runs its sparse products: as this system's backend
+        where that is numba or torch, else the operator's own choice for the device."""
+        return self.backend if self.backend in ("numba", "torch") else "auto"
+
     def rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """The graph terms, plus the long-range term where it is switched on."""
         self.graph_rhs(t, y, out)
@@ -128,7 +134,8 @@ class KuramotoSystem(System):
             self.bounds = kernels.row_blocks(ptr)
         if spec.long_range:
             self.long_range = LongRange.on_graph(graph, spec.long_range_exponent, spec.long_range_order,
-                                                 spec.long_range_distance, self.order, device, dtype)
+                                                 spec.long_range_distance, self.order, device, dtype,
+                                                 self.sparse_backend)
 
     def draw(self, rng: np.random.Generator, given: dict) -> None:
         s, n = self.spec, self.graph.num_nodes
@@ -207,7 +214,7 @@ class BurgersSystem(System):
         self._w_inv = (w, inv)
         if spec.long_range:
             self.long_range = LongRange.on_graph(graph, spec.long_range_exponent, spec.long_range_order,
-                                                 device=device, dtype=dtype)
+                                                 device=device, dtype=dtype, backend=self.sparse_backend)
         if self.backend == "triton":
             from .triton_kernels import BurgersRHS
             self.fused = BurgersRHS(graph, self.pos, w, inv, spec, self.hmin, device, dtype)

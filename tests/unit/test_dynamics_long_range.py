@@ -46,9 +46,9 @@ def edgeless(theta, radius=None):
 
 @functools.cache
 def direct_case(angles: str, s: float):
-    """(theta, f, direct average): random angles (N = 5,000, unsorted) or an S1 graph's (N = 3,000)."""
+    """(theta, f, direct average): random angles (N = 4,000, unsorted) or an S1 graph's (N = 3,000)."""
     rng = np.random.default_rng(1)
-    theta = rng.uniform(0, 2 * math.pi, 5000) if angles == "random" else hyperbolic_graph(3000, seed=2).theta
+    theta = rng.uniform(0, 2 * math.pi, 4000) if angles == "random" else hyperbolic_graph(3000, seed=2).theta
     f = np.stack([np.sin(theta + rng.uniform(0, 6, len(theta))), np.cos(2 * theta)], 1)
     return theta, f, direct_average(theta, f, s)
 
