@@ -14,15 +14,37 @@ ProgressCallback = Callable[[float, float], None]
 
 
 def report(progress: ProgressCallback | None, done: float, total: float) -> None:
-    """Call ``progress`` when one was given."""
+    """Call ``progress`` when one was given.
+
+    Parameters
+    ----------
+    progress : callable or None
+        A ``progress(done, total)`` callback.
+    done, total : float
+        How far the work is.
+    """
     if progress is not None:
         progress(done, total)
 
 
 @contextlib.contextmanager
 def tqdm_progress(desc: str, unit: str = "it", disable: bool | None = None) -> Iterator[ProgressCallback]:
-    """A callback that drives a tqdm bar on stderr (hidden when stderr is not a terminal
-    unless ``disable=False``)."""
+    """A callback that drives a tqdm bar on stderr.
+
+    Parameters
+    ----------
+    desc : str
+        The bar's label.
+    unit : str
+        The unit of ``done``.
+    disable : bool, optional
+        Hide the bar; default: when stderr is not a terminal.
+
+    Yields
+    ------
+    callable
+        ``progress(done, total)``, for the duration of the ``with`` block.
+    """
     from tqdm.auto import tqdm
 
     if disable is None:

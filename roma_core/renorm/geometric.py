@@ -23,9 +23,39 @@ from .hierarchy import Hierarchy
 
 def geometric(graph: Graph, block: int = 2, levels: int | None = None, *, beta: float | None = None,
               min_nodes: int = 16, embed: bool = False, progress: ProgressCallback | None = None) -> Hierarchy:
-    """Build a GRG hierarchy. ``levels=None`` coarsens while the next level keeps at
-    least ``min_nodes`` nodes (at least one level). ``beta`` (for κ' = (Σκ^β)^(1/β)) defaults
-    to the β in the graph's meta, else 2."""
+    """Build a geometric-RG hierarchy: blocks of consecutive angles become supernodes,
+    level after level (docs/science.md §3).
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        An undirected graph with angles (``theta``), or any graph with ``embed=True``.
+    block : int
+        Consecutive nodes (by angle) per supernode, at least 2.
+    levels : int, optional
+        Coarsening steps; None coarsens while the next level keeps at least ``min_nodes``
+        nodes (at least one level).
+    beta : float, optional
+        The β of the supernodes' hidden degree κ' = (Σκ^β)^(1/β); default: the graph's
+        own (from its metadata), else 2.
+    min_nodes : int
+        Where automatic coarsening stops.
+    embed : bool
+        First give a graph without coordinates angles from its spectrum
+        (:func:`spectral_angles`).
+    progress : callable, optional
+        ``progress(done, total)`` over the levels.
+
+    Returns
+    -------
+    roma_core.renorm.Hierarchy
+        Hard assignments; coarse graphs with supernode coordinates.
+
+    Raises
+    ------
+    roma_core.errors.HierarchyError
+        For a graph without angles (and no ``embed``), a directed graph or invalid sizes.
+    """
     _check_args(graph, block, levels, min_nodes)
     if graph.theta is None:
         if not embed:
@@ -76,7 +106,24 @@ def _check_args(graph, block, levels, min_nodes) -> None:
 
 
 def spectral_angles(graph: Graph, seed: int = 0) -> Graph:
-    """A copy of ``graph`` with angles from its spectral embedding and κ = degree."""
+    """A copy of a graph with angles from its spectral embedding and κ = degree.
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        Undirected, at least 4 nodes, none isolated.
+    seed : int
+        Seed of the eigensolver's start vector.
+
+    Returns
+    -------
+    roma_core.graphs.Graph
+
+    Raises
+    ------
+    roma_core.errors.HierarchyError
+        For too few nodes or isolated nodes.
+    """
     import scipy.sparse.linalg as sla
 
     n = graph.num_nodes

@@ -14,7 +14,7 @@ DOCUMENTED = ["roma_core.assets", "roma_core.graphs.graph", "roma_core.graphs.io
               "roma_core.graphs.stats", "roma_core.graphs.layout", "roma_core.data", "roma_core.data.windows",
               "roma_core.eval", "roma_core.models", "roma_core.models.base", "roma_core.train",
               "roma_core.train.data", "roma_core.specs",
-              "roma_core.renorm.hierarchy"]
+              "roma_core.renorm.hierarchy", "roma_core.renorm.geometric", "roma_core.progress"]
 
 
 def public(module) -> list:
@@ -55,7 +55,7 @@ def problems(obj) -> list[str]:
         out.append(f"{name}: parameters {params} not documented")
     returns = inspect.signature(obj).return_annotation if inspect.isfunction(obj) else inspect.Signature.empty
     if inspect.isfunction(obj) and returns not in (None, "None", inspect.Signature.empty) \
-            and "Returns\n---" not in doc and "See :meth:" not in doc:
+            and not any(s in doc for s in ("Returns\n---", "Yields\n---", "See :meth:")):
         out.append(f"{name}: return value not documented")
     return out
 
