@@ -89,7 +89,8 @@ API = {  # page title -> modules whose public names it documents
     "Models": ["roma_core.models", "roma_core.models.base"],
     "Training": ["roma_core.train", "roma_core.train.data"],
     "Evaluation": ["roma_core.eval"],
-    "Specs, errors and assets": ["roma_core.specs", "roma_core.errors", "roma_core.assets"],
+    "Specs, errors, assets and utilities": ["roma_core.specs", "roma_core.errors", "roma_core.assets",
+                                            "roma_core.workspace", "roma_core.progress"],
     "Dashboard views": ["app.views"],
 }
 

@@ -31,15 +31,30 @@ TEMPORARY = re.compile(r"^\..+(?:\.tmp-(?P<a>\d+)-[0-9a-f]{8}|\.(?P<b>\d+)\.tmp(
 
 
 def default_root() -> Path:
-    """The per-user data folder: ``$XDG_DATA_HOME/roma-explorer`` (``~/.local/share/roma-explorer``)."""
+    """The per-user data folder, the default workspace.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$XDG_DATA_HOME/roma-explorer`` (``~/.local/share/roma-explorer``).
+    """
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / APP_NAME
 
 
 @dataclass(frozen=True)
 class Item:
-    """One thing found in a workspace: its ``kind`` (see :data:`KINDS`), absolute ``path`` and
-    the ``label`` shown to the user (the path relative to its root)."""
+    """One thing found in a workspace.
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    path : pathlib.Path
+        Its absolute path.
+    label : str
+        How it is shown to the user (the path relative to its root).
+    """
 
     kind: str
     path: Path
@@ -47,7 +62,20 @@ class Item:
 
 
 class Workspace:
-    """The folder ``root`` (created when missing) plus read-only folders ``readonly``."""
+    """The one folder a dashboard user reads from and writes into, plus read-only folders.
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        The folder (created when missing); default :func:`default_root`.
+    readonly : iterable of path
+        Folders that may be read but not written (the shipped assets).
+
+    Raises
+    ------
+    roma_core.errors.AccessError
+        When the folder cannot be created.
+    """
 
     def __init__(self, root=None, readonly=()):
         root = Path(root).expanduser() if root is not None else default_root()
@@ -67,8 +95,26 @@ class Workspace:
     # ------------------------------------------------------------------ paths
     def resolve(self, given, *, write: bool = False) -> Path:
         """The absolute path meant by ``given`` (relative to the workspace unless absolute).
-        Reading may reach the workspace and the read-only folders, writing only the workspace;
-        anything else raises :class:`AccessError` saying why."""
+        Reading may reach the workspace and the read-only folders, writing only the workspace.
+
+        Parameters
+        ----------
+        given : str or os.PathLike
+            A path typed by the user.
+        write : bool
+            Whether it will be written.
+
+        Returns
+        -------
+        pathlib.Path
+            The resolved path, inside the allowed folders.
+
+        Raises
+        ------
+        roma_core.errors.AccessError
+            For empty paths, control characters, ``..`` or ``~``, paths outside the allowed
+            folders, and symbolic links leading out, saying why.
+        """
         text = str(given).strip()
         if not text:
             raise AccessError("no path given: pick an item of the workspace")
@@ -102,7 +148,23 @@ class Workspace:
         return any(_inside(path, b) for b in self.readonly)
 
     def new_folder(self, kind: str) -> Path:
-        """A fresh folder for one job: ``ROOT/<kind>/<date>-<time>-<random>``."""
+        """A fresh folder for one job: ``ROOT/<kind>/<date>-<time>-<random>``.
+
+        Parameters
+        ----------
+        kind : str
+            One of :data:`KINDS`, or another identifier.
+
+        Returns
+        -------
+        pathlib.Path
+            The folder, created.
+
+        Raises
+        ------
+        roma_core.errors.AccessError
+            For a kind that is not an identifier.
+        """
         if kind not in KINDS and not kind.isidentifier():
             raise AccessError(f"{kind!r} is not a folder kind")
         folder = self.root / kind / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
@@ -110,7 +172,18 @@ class Workspace:
         return folder
 
     def label(self, path) -> str:
-        """How ``path`` is shown: relative to the workspace (or 'assets/…' when shipped)."""
+        """How a path is shown to the user.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            An absolute path.
+
+        Returns
+        -------
+        str
+            Relative to the workspace (or ``assets/…`` when shipped); as given elsewhere.
+        """
         path = self._unalias(Path(path))
         for base, prefix in ((self.root, ""), *((b, b.name + "/") for b in self.readonly)):
             if _inside(path, base):
@@ -119,8 +192,13 @@ class Workspace:
 
     def sweep(self) -> list[Path]:
         """Remove the temporaries left in the workspace by writers that died (``kill -9``, a
-        crash) before renaming them into place; returns what was removed. A temporary of a
-        process still alive is kept."""
+        crash) before renaming them into place. A temporary of a process still alive is kept.
+
+        Returns
+        -------
+        list of pathlib.Path
+            What was removed.
+        """
         removed = []
         for path in _temporaries(self.root, 0):
             m = TEMPORARY.match(path.name)
@@ -135,8 +213,18 @@ class Workspace:
 
     # ------------------------------------------------------------------ listing
     def items(self, kinds=KINDS) -> list[Item]:
-        """What the workspace (then the read-only folders) holds, of the given kinds, newest
-        first within each root."""
+        """What the workspace (then the read-only folders) holds.
+
+        Parameters
+        ----------
+        kinds : iterable of str
+            The kinds to list (default: all of :data:`KINDS`).
+
+        Returns
+        -------
+        list of Item
+            Newest first within each root, at most ``MAX_ITEMS``.
+        """
         kinds = set(kinds)
         found: list[Item] = []
         for base in (self.root, *self.readonly):
