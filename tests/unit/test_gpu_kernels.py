@@ -125,6 +125,7 @@ def test_simulate_with_triton_matches_numba(dynamics, device):
 
 
 @needs_triton
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with a GPU the tests above compile and run the kernels")
 @pytest.mark.parametrize("dtype", ["fp32", "fp64"])
 def test_kernels_compile_for_an_h100_without_a_gpu(dtype):
     """The compiled path (Triton's front end, PTX and ptxas), which the interpreter skips."""
