@@ -107,7 +107,7 @@ def panel_argv(args: argparse.Namespace) -> list[str]:
     if args.basic_auth:
         if args.basic_auth.endswith(".json") and not os.path.isfile(args.basic_auth):
             raise RomaError(f"--basic-auth file {args.basic_auth} does not exist; give a JSON file "
-                            "of {{user: password}} or a password")
+                            "of {user: password} or a password")
         argv += ["--basic-auth", args.basic_auth,
                  "--cookie-secret", args.cookie_secret or secrets.token_urlsafe(32)]
     elif args.oauth_provider:

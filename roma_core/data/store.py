@@ -80,8 +80,8 @@ def check_target(path, overwrite: bool) -> Path:
 def refuse_unowned(path) -> None:
     """Raise :class:`NotOwnedError` unless ROMA wrote ``path`` (so overwriting may replace it)."""
     if not owned(path):
-        raise NotOwnedError(f"{path} was not written by ROMA (no {MARKER} marker): it is left untouched; "
-                            "choose another path, or move it away yourself")
+        raise NotOwnedError(f"{path} was not written by ROMA (it carries no ROMA marker), so it is left "
+                            "untouched; choose another path, or move it away yourself")
 
 
 def temp_path(path) -> Path:

@@ -511,6 +511,9 @@ class Graph:
             raise FileFormatError(f"{path}: no such file")
         if path.is_dir():
             import zarr
+            if not (path / "zarr.json").is_file():
+                raise FileFormatError(f"{path}: a folder but not a zarr store (no zarr.json); give a .npz "
+                                      "graph or a .zarr store written by roma")
             return cls.from_zarr(zarr.open_group(str(path), mode="r"))
         try:
             f = np.load(path, allow_pickle=False)
