@@ -10,11 +10,14 @@
 # A stock CUDA PyTorch image has torch, triton, numba, numpy, scipy, pandas, pyarrow, xarray,
 # torch_geometric, safetensors, psutil and tqdm, but not zarr (with numcodecs, donfig,
 # google-crc32c), param or dask (with partd, locket, and newer toolz, cloudpickle, fsspec).
-# Those are installed from .whl/ without a registry; the project runs from the checkout.
+# Those (and pytest, for the kernels' GPU tests) are installed from .whl/ without a registry;
+# the project runs from the checkout. First the fused kernels' tests run on the GPU (their
+# comparison with the CPU kernels), then the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=${WHEELS:-.whl}
-LACKING="zarr numcodecs donfig google-crc32c param dask partd locket toolz cloudpickle fsspec"
+LACKING="zarr numcodecs donfig google-crc32c param dask partd locket toolz cloudpickle fsspec
+         pytest pluggy iniconfig packaging pygments"
 
 if [ "${1:-}" = fetch ]; then
     py=.venv/bin/python; [ -x "$py" ] || py=python3
@@ -41,4 +44,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 "$py" -c "import zarr, param, dask, triton" 2>/dev/null \
     || echo "gpu.sh: zarr, param, dask or triton does not import: run 'bash benchmarks/gpu.sh fetch' elsewhere and take .whl/ along" >&2
 git log -1 --format="commit %h %s" 2>/dev/null || true
-timeout "${GPU_BENCH_TIMEOUT:-470}" "$py" -m benchmarks.bench_gpu "$@"
+if [ "${1:-}" != --quick ] && "$py" -c "import pytest" 2>/dev/null; then
+    timeout 100 "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_kernels.py -k cuda || true
+fi
+timeout "${GPU_BENCH_TIMEOUT:-360}" "$py" -m benchmarks.bench_gpu "$@"

@@ -17,7 +17,7 @@ from roma_core.specs import BurgersSpec, KuramotoSpec
 
 needs_triton = pytest.mark.skipif(not tk.available(), reason="triton is not installed (pip install triton)")
 CPU = torch.device("cpu")
-DEVICES = [CPU, pytest.param(torch.device("cuda"), marks=pytest.mark.skipif(
+DEVICES = [pytest.param(CPU, id="cpu"), pytest.param(torch.device("cuda"), id="cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no CUDA device: the compiled kernels are checked on a GPU only"))]
 DTYPES = [torch.float32, torch.float64]
 
