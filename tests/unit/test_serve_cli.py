@@ -51,7 +51,9 @@ def test_help_documents_every_option(capsys):
         main(["serve", "--help"])
     out = capsys.readouterr().out
     for flag in ("--address", "--port", "--allow-websocket-origin", "--num-procs", "--num-threads",
-                 "--basic-auth", "--prefix", "--use-xheaders", "--show", "--no-warm", "127.0.0.1"):
+                 "--basic-auth", "--prefix", "--use-xheaders", "--show", "--no-warm", "127.0.0.1",
+                 "--workspace", "--workers", "--max-nodes", "--max-steps", "--max-memory", "--allow-unauthenticated",
+                 "--oauth-provider", "--oauth-key", "--oauth-secret", "--oauth-redirect-uri"):
         assert flag in out
 
 
