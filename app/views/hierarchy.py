@@ -219,7 +219,7 @@ class HierarchyView(pn.viewable.Viewer):
     tau = param.Number(default=0.2, bounds=(1e-6, None), inclusive_bounds=(False, True), label="τ* (fixed)")
     reduction = param.Number(default=2.0, bounds=(1.0, None), inclusive_bounds=(False, True),
                              label="Reduction N_l / N_(l+1)")
-    criterion = param.Selector(default="sketch", objects=list(CRITERIA), label="Heat similarity",
+    criterion = param.Selector(default="auto", objects=list(CRITERIA), label="Heat similarity",
                                doc="sketch (random features, seconds; close calls between neighbours may differ) "
                                    "or exact (columns of the heat kernel, seconds at a few thousand nodes); "
                                    "auto: exact up to 4,000 nodes")

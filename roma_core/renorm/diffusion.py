@@ -92,7 +92,8 @@ def diffusion_profile(graph: Graph, taus=None, *, kind: str = "combinatorial", m
     ds["C"].attrs.update(long_name="specific heat C(τ) = −dS/d ln τ")
     ds["Z"].attrs.update(long_name="modes left Z(τ) = Tr e^{−τL}")
     ds["tau"].attrs.update(long_name="diffusion time τ")
-    ds.attrs.update(attrs, laplacian=kind, num_nodes=n, components=int(ncomp), tau_peak=float(taus[int(np.argmax(ds["C"].values))]))
+    ds.attrs.update(attrs, laplacian=kind, num_nodes=n, components=int(ncomp),
+                    tau_peak=float(taus[int(np.argmax(ds["C"].values))]))
     return ds
 
 
