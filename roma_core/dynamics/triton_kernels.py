@@ -166,13 +166,15 @@ class FusedRHS:
     """The CSR and per-node weights on the device, and the kernel's launch grid."""
 
     def __init__(self, fn, device, dtype, ptr, idx, ew, w, inv):
-        as_t = lambda a, dt: torch.as_tensor(np.ascontiguousarray(a, dtype=dt), device=device)  # noqa: E731
+        def as_t(a, dt):        # never empty: a kernel's pointer must point somewhere
+            return torch.as_tensor(np.ascontiguousarray(a if len(a) else np.zeros(1), dtype=dt), device=device)
+
         real = np.float32 if dtype == torch.float32 else np.float64
         self.n = len(ptr) - 1
         self.sender = not _uniform(w, idx[idx < self.n])
         self.entry = len(ew) > 0
         self.ptr, self.idx = as_t(ptr, np.int64), as_t(idx, np.int32)
-        self.ew = as_t(ew if self.entry else np.zeros(1), real)
+        self.ew = as_t(ew, real)
         self.w, self.inv = as_t(w, real), as_t(inv, real)
         self.kernel = _launcher(fn, device)
         self.grid = (triton.cdiv(self.n, ROWS),)
