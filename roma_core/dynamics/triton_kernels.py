@@ -10,7 +10,7 @@ Kuramoto runs in the node order of the CPU kernel (:func:`kernels.padded_rows`: 
 sorted by degree within windows), so the rows of a tile have nearly equal lengths and
 few lanes idle; the padding entries (column ``N``) are masked. Each entry uses
 sin(θ_j − θ_i) with the difference first reduced to [−π, π] in two parts of 2π (the
-GPU's fast float32 sine is accurate there). Burgers runs in the graph's order, like its
+sine then stays on its fast path whatever the phases have grown to). Burgers runs in the graph's order, like its
 CPU kernel. Scalars (K, F, ν, the gap floor) are passed in float64; sums run in the
 state's precision.
 
@@ -20,7 +20,6 @@ against the numba kernels without a GPU. Triton ships with CUDA builds of torch;
 it :func:`available` is False and CUDA runs use the torch backend.
 """
 from __future__ import annotations
-
 
 import numpy as np
 import torch
