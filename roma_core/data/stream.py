@@ -61,7 +61,19 @@ class FrameWriter:
     non-blocking copy into pinned memory: the step loop never waits for the device) and
     waits only while every buffer is still in use. An error in the thread (a state that
     is no longer finite, a failed write) is raised by the next :meth:`put` or on leaving
-    the ``with`` block, which waits for the last frame."""
+    the ``with`` block, which waits for the last frame.
+
+    Parameters
+    ----------
+    sink : MemorySink or ZarrSink
+        Receives ``frame(index, state, observable)`` in order, the state in the graph's order.
+    system : roma_core.dynamics.systems.System
+        Gives the observable and the graph's node order.
+    dt : float
+        The time step, named in the message about a state that is no longer finite.
+    depth : int
+        Host buffers: frames in flight at most.
+    """
 
     def __init__(self, sink, system, dt: float, depth: int = 2):
         self.sink, self.system, self.dt, self.depth = sink, system, dt, depth
@@ -74,7 +86,18 @@ class FrameWriter:
         self.thread.start()
 
     def put(self, index: int, t: float, y: torch.Tensor) -> None:
-        """Hand over the state ``y`` (in the system's order) as frame ``index`` at time ``t``."""
+        """Hand over a state.
+
+        Parameters
+        ----------
+        index : int
+            The frame's index.
+        t : float
+            Its time.
+        y : torch.Tensor
+            The state, in the system's order, on any device; copied before this returns
+            (on CUDA, enqueued: the copy completes while the next steps run).
+        """
         self._raise()
         if self.buffers < self.depth:
             self.buffers += 1

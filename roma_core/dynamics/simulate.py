@@ -56,13 +56,31 @@ def resolve_device(device) -> torch.device:
 
 
 def device_label(device) -> str:
-    """Where a job on ``device`` runs, for people: ``CPU`` or ``CUDA: <the GPU's name>``."""
+    """Where a job on ``device`` runs, said for people.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        As for :func:`resolve_device`.
+
+    Returns
+    -------
+    str
+        ``"CPU"`` or ``"CUDA: "`` and the GPU's name.
+    """
     dev = resolve_device(device)
     return "CPU" if dev.type == "cpu" else f"CUDA: {torch.cuda.get_device_name(dev)}"
 
 
 def triton_ready() -> bool:
-    """Whether the fused Triton kernels can run (triton imports; it ships with CUDA torch)."""
+    """Whether the fused Triton kernels can run.
+
+    Returns
+    -------
+    bool
+        True when triton imports (it ships with CUDA builds of torch); CUDA runs then use
+        the ``triton`` backend.
+    """
     from .triton_kernels import available
 
     return available()
