@@ -32,4 +32,5 @@ VIEWS = [
     ("Training & scaling", lambda session: TrainingView(session=session)),
 ]
 
-__all__ = ["GraphView", "VIEWS"]
+__all__ = ["GraphView", "SimulateView", "HierarchyView", "ForecastView", "AttentionView", "TrainingView",
+           "VIEWS"]
