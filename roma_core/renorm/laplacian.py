@@ -56,6 +56,7 @@ per round, so one level takes seconds at 10^5 nodes and minutes at 10^6
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def laplacian(graph: Graph, tau=None, levels: int | None = None, *, reduction: f
     """
     _check_args(graph, 2, levels, min_nodes)
     tau_list = _tau_list(tau, levels)
-    if isinstance(reduction, bool) or not (isinstance(reduction, (int, float)) and math.isfinite(reduction)
+    if isinstance(reduction, bool) or not (isinstance(reduction, numbers.Real) and math.isfinite(reduction)
                                            and reduction > 1):
         raise HierarchyError(f"reduction must be a number > 1 (N_l / N_(l+1)), got {reduction!r}")
     if rule not in RULES:
@@ -151,7 +152,7 @@ def heat_similarity(graph: Graph, tau: float, method: str = "exact", features: i
                     progress: ProgressCallback | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each edge once as ``(src, dst, s)`` with s = K_ij / √(K_ii K_jj), K = e^{−τ𝓛} of the
     normalized Laplacian: exactly (``method="exact"``) or from ``features`` random features."""
-    if not (isinstance(tau, (int, float, np.floating)) and math.isfinite(tau) and tau > 0):
+    if isinstance(tau, bool) or not (isinstance(tau, numbers.Real) and math.isfinite(tau) and tau > 0):
         raise HierarchyError(f"tau must be a finite number > 0 (a diffusion time), got {tau}")
     lap = graph.laplacian("normalized")
     src, dst, _ = graph.edges()
