@@ -23,12 +23,18 @@ from ..errors import HierarchyError
 
 def merge_along_edges(num_nodes: int, src: np.ndarray, dst: np.ndarray, strength: np.ndarray,
                       target: int, mass: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
-    """Supernode labels (0..k-1, numbered by smallest member) with k ≥ ``target`` as close
-    to it as the graph allows (each connected component ends as at least one supernode).
-    ``src, dst``: the edges (each once), ``strength``: how strongly each edge links its ends
-    (larger merges first; ties broken at random with ``seed``); ``mass``: what each node
-    stands for (fine nodes, at coarse levels), so that a pair's priority is its strength per
-    unit mass, s / (m_a + m_b): light groups merge first and sizes stay balanced."""
+    """Supernode labels (0..k-1, numbered by smallest member) for about ``target``
+    supernodes: the rounds stop at ``target`` (or when every connected component is one
+    supernode), then absorbing light groups may leave a few less.
+
+    Parameters
+    ----------
+    src, dst : the edges, each once.
+    strength : how strongly each edge links its ends (ties broken at random with ``seed``).
+    mass : what each node stands for (fine nodes, at coarse levels; default 1): two groups'
+        priority is their summed link strength divided by m_a m_b, so light groups merge
+        first and sizes stay balanced.
+    """
     src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
     strength = np.asarray(strength, dtype=np.float64)
     if not (len(src) == len(dst) == len(strength)):
