@@ -46,7 +46,9 @@ connected components of those links. Measured on our S1 graphs (N = 2,000, ⟨k�
 **Evaluating s_ij.** ``exact`` (up to 4,000 nodes): columns of e^{−τ𝓛} by Chebyshev
 actions on unit vectors, in blocks (:mod:`.heat`; error below 1e-10). ``sketch``: random
 features Y = e^{−τ𝓛/2} Ω with Ω an N × m Gaussian block, s_ij ≈ cosine of rows i, j of Y
-(error about (1 − s²)/√m). 𝓛's spectrum lies in [0, 2], so e^{−τ𝓛/2} at τ ≈ 0.7 needs only
+(error about (1 − s²)/√m: close calls between neighbours come out differently, so at
+N = 2,000 only 17 % of the sketch's supernodes with m = 64 are the exact ones, adjusted Rand
+index 0.37, with the same sizes, locality and connectivity). 𝓛's spectrum lies in [0, 2], so e^{−τ𝓛/2} at τ ≈ 0.7 needs only
 a dozen Chebyshev terms whatever the hubs: the similarity costs about 15 sparse products
 with m columns (memory: four N × m float32 blocks, 0.5 GiB for N = 10^6, m = 32); τ*
 needs a stochastic Lanczos profile (8 probes) and the merge a few sorts of the edge list
