@@ -36,7 +36,7 @@ def register(sub) -> None:
     g = p.add_argument_group("geometric RG")
     g.add_argument("--block", type=int, default=2, help="consecutive nodes (by angle) per supernode (default: 2)")
     g.add_argument("--embed", action="store_true",
-                   help="graphs without coordinates: infer angles from a spectral embedding")
+                   help="graphs without coordinates: embed them in the hyperbolic plane first (roma graph embed)")
     l = p.add_argument_group("Laplacian RG")
     l.add_argument("--tau", type=float, default=None,
                    help="diffusion time tau* > 0 for every level (default: chosen per level by --rule)")

@@ -43,7 +43,7 @@ from .stats import clustering
 
 BETA_RANGE = (1.05, 20.0)  # the bisection's bounds on β (β → 1 is the S1 model's clustering-free edge)
 _LOG_LO, _LOG_HI, _GRID = -14.0, 14.0, 2801  # log-spaced table of F on [e^-14, e^14]
-_BLOCK = 1 << 15  # nodes per refinement call (one progress report each)
+_BLOCK = 1 << 14  # nodes per refinement call (one progress report each)
 
 
 def embed(graph: Graph, *, beta: float | None = None, rounds: int = 2, candidates: int = 12, window: int = 32,
@@ -344,7 +344,7 @@ def _sweep(nodes, graph, theta, kappa, placed, mu, beta, window, candidates, sta
 
 
 # ---------------------------------------------------------------- numba kernels
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", cache=True, nogil=True)
 def _f(a, beta, table):
     """F(a) = ∫_0^a ds / (1 + s^β) from the log-spaced table (power-law tail beyond it)."""
     if a <= 0.0:
@@ -360,7 +360,7 @@ def _f(a, beta, table):
     return table[i] * (1.0 - f) + table[i + 1] * f
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", cache=True, nogil=True)
 def _f_inverse(y, beta, table):
     """The a with F(a) = y."""
     if y <= table[0]:
@@ -373,7 +373,7 @@ def _f_inverse(y, beta, table):
     return math.exp(_LOG_LO + (i + f) * (_LOG_HI - _LOG_LO) / (_GRID - 1))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _expected_degrees(kappa, count, n, mu, beta, table):
     """Expected degree of each class: Σ_c count_c P̄(κ_i, κ_c) minus the node itself."""
     d = len(kappa)
@@ -388,7 +388,7 @@ def _expected_degrees(kappa, count, n, mu, beta, table):
     return out
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", cache=True, nogil=True)
 def _neighbour_gap(ki, kj, u, n, mu, beta, table):
     """Angular distance of a neighbour of class κ_j, drawn from p(Δθ) on [0, π]."""
     scale = 2.0 * math.pi * mu * ki * kj / n  # μ κ_i κ_j / R: Δθ = s · scale, s in [0, a]
@@ -396,7 +396,7 @@ def _neighbour_gap(ki, kj, u, n, mu, beta, table):
     return _f_inverse(u * _f(a, beta, table), beta, table) * scale
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _class_clustering(kappa, count, n, mu, beta, table, uniforms):
     """The model's expected local clustering of a node of each class: the mean connection
     probability of two of its neighbours, drawn with their class and angle."""
@@ -425,18 +425,18 @@ def _class_clustering(kappa, count, n, mu, beta, table, uniforms):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _seed_numba(seed):
     np.random.seed(seed)
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", cache=True, nogil=True)
 def _gap(a, b):
     d = abs(a - b) % (2.0 * math.pi)
     return 2.0 * math.pi - d if d > math.pi else d
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _local_loglik(i, t, lo, hi, indices, theta, kappa, placed, snapshot, angles, big_r, mu, beta, window, stamp):
     """Log-likelihood of node i at angle t: its links to placed nodes, and its non-links
     within ``window`` placed nodes on either side of t in angular order."""
@@ -462,7 +462,7 @@ def _local_loglik(i, t, lo, hi, indices, theta, kappa, placed, snapshot, angles,
     return total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _refine(nodes, indptr, indices, theta, kappa, placed, snapshot, angles, big_r, mu, beta, window, candidates,
             stamp):
     """Move each node (in the order given) to its best candidate angle: the κ-weighted
@@ -513,13 +513,13 @@ def _refine(nodes, indptr, indices, theta, kappa, placed, snapshot, angles, big_
         placed[i] = True
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", cache=True, nogil=True)
 def _h2_cosh(ti, ri, tj, rj):
     """cosh of the H2 distance, in the form without cancellation for nearby nodes."""
     return math.cosh(ri - rj) + 2.0 * math.sinh(ri) * math.sinh(rj) * math.sin(_gap(ti, tj) / 2.0) ** 2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _route(indptr, indices, theta, radius, src, dst):
     done = np.zeros(len(src), dtype=np.bool_)
     for p in range(len(src)):

@@ -1,11 +1,11 @@
 """Geometric renormalization group (GRG, docs/science.md §3): blocks of ``block`` consecutive
 nodes in angular order become supernodes, level after level.
 
-Graphs without S1 angles are refused unless ``embed=True``, which infers angles from a
-spectral embedding: θ_i = atan2(v3_i, v2_i), with v2, v3 the two leading non-trivial
-eigenvectors of the random-walk matrix D⁻¹A (a ring comes back as a ring; for other
-graphs it is a heuristic circular ordering) and κ_i = degree. The hierarchy's level-0
-graph is then a copy of the input (same structure and fingerprint) carrying those angles.
+Graphs without S1 angles are refused unless ``embed=True``, which first embeds them in the
+hyperbolic plane (:func:`roma_core.graphs.embed`: κ from the degrees, β fitted to the
+clustering, angles by S1 maximum likelihood). The hierarchy's level-0 graph is then a copy
+of the input (same structure and fingerprint) carrying those coordinates, and the fitted β
+is the default β of the supernodes.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import HierarchyError
 from ..graphs import Graph
+from ..graphs import embed as embed_graph
 from ..progress import ProgressCallback, report
 from ..specs import HierarchySpec
 from .contract import contract, graph_beta, one_hot
@@ -41,8 +42,8 @@ def geometric(graph: Graph, block: int = 2, levels: int | None = None, *, beta: 
     min_nodes : int
         Where automatic coarsening stops.
     embed : bool
-        First give a graph without coordinates angles from its spectrum
-        (:func:`spectral_angles`).
+        First embed a graph without coordinates in the hyperbolic plane
+        (:func:`roma_core.graphs.embed`).
     progress : callable, optional
         ``progress(done, total)`` over the levels.
 
@@ -61,8 +62,8 @@ def geometric(graph: Graph, block: int = 2, levels: int | None = None, *, beta: 
         if not embed:
             raise HierarchyError("geometric RG needs node angles (theta): this graph has no S1 coordinates. "
                                  "Generate it with hyperbolic_graph, or pass embed=True to infer angles "
-                                 "from a spectral embedding (--embed on the CLI).")
-        graph = spectral_angles(graph)
+                                 "by embedding the graph in the hyperbolic plane (--embed on the CLI).")
+        graph = embed_graph(graph)
     beta = graph_beta(graph, 2.0) if beta is None else float(beta)
     if not beta > 0:
         raise HierarchyError(f"beta must be > 0, got {beta}")
