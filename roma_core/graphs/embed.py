@@ -148,7 +148,23 @@ def circular_correlation(a, b) -> float:
     """Fisher–Lee circular correlation ``|ρ|`` of two sets of angles, blind to a global rotation
     or reflection of either: Σ_{i,j} sin(a_i − a_j) sin(b_i − b_j), normalised, computed in
     O(N) from the identity Σ_{i,j} sin(a_i − a_j) sin(b_i − b_j) = 2[(s_a·s_b)(c_a·c_b) −
-    (s_a·c_b)(c_a·s_b)] (s, c: sines and cosines)."""
+    (s_a·c_b)(c_a·s_b)] (s, c: sines and cosines).
+
+    Parameters
+    ----------
+    a, b : array_like
+        Angles (radians) of the same nodes, e.g. inferred and true.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 when the two agree up to a rotation or reflection.
+
+    Raises
+    ------
+    roma_core.errors.GraphError
+        Unless both are 1-D of equal length, at least 2.
+    """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
         raise GraphError(f"circular_correlation needs two 1-D arrays of equal length >= 2, got {a.shape} and {b.shape}")
@@ -161,7 +177,27 @@ def circular_correlation(a, b) -> float:
 def greedy_routing(graph: Graph, pairs: int = 2000, seed: int = 0) -> float:
     """Success rate of greedy routing in H2: from a random source, always hop to the
     neighbour closest (hyperbolic distance) to a random target in the same component;
-    a route fails when no neighbour is closer than the current node."""
+    a route fails when no neighbour is closer than the current node.
+
+    Parameters
+    ----------
+    graph : Graph
+        With H2 coordinates (``theta``, ``radius``).
+    pairs : int
+        Source–target pairs tried.
+    seed : int
+        Seed of the pairs.
+
+    Returns
+    -------
+    float
+        The fraction of routes that reach their target.
+
+    Raises
+    ------
+    roma_core.errors.GraphError
+        For a graph without coordinates or without a component of 2 nodes.
+    """
     if graph.theta is None or graph.radius is None:
         raise GraphError("greedy_routing needs S1/H2 coordinates (theta, radius); embed the graph first")
     _, labels = graph.components()
@@ -178,7 +214,23 @@ def clustering_spectrum(graph: Graph, samples: int = 300, seed: int = 0) -> dict
     """The clustering spectrum c(k): the graph's mean local clustering per degree k ≥ 2
     (``observed``) and, when the graph carries κ and the S1 parameters (``beta``, ``mu``
     in meta, as :func:`embed` and the generator write them), the model's expected
-    clustering for the mean κ of each degree (``model``, estimated by sampling)."""
+    clustering for the mean κ of each degree (``model``, estimated by sampling).
+
+    Parameters
+    ----------
+    graph : Graph
+        Undirected.
+    samples : int
+        Neighbour pairs drawn per degree to estimate the model's clustering.
+    seed : int
+        Seed of the draws.
+
+    Returns
+    -------
+    dict
+        ``degree``, ``count`` (nodes per degree), ``observed`` and, when the model is
+        known, ``model``.
+    """
     degree = graph.degree
     c = clustering(graph)
     k, inverse, count = np.unique(degree, return_inverse=True, return_counts=True)
