@@ -10,7 +10,7 @@ import inspect
 import param
 import pytest
 
-DOCUMENTED = ["roma_core.assets", "roma_core.graphs.graph", "roma_core.graphs.io",
+DOCUMENTED = ["roma_core.assets", "roma_core.graphs", "roma_core.graphs.graph", "roma_core.graphs.io",
               "roma_core.graphs.stats", "roma_core.graphs.layout", "roma_core.data", "roma_core.data.windows",
               "roma_core.eval", "roma_core.models", "roma_core.models.base", "roma_core.train",
               "roma_core.train.data", "roma_core.specs",
