@@ -6,6 +6,8 @@ in a notebook without a workspace, a plain text field.
 """
 from __future__ import annotations
 
+import html
+
 import panel as pn
 
 NONE = "—"  # the picker's entry for "nothing picked"
@@ -41,7 +43,9 @@ def path_field(owner, name: str, session, kinds, *, multiple: bool = False, plac
 
     def options() -> dict[str, str]:
         found = _choices(session, kinds, current())
-        return found if multiple else {NONE: "", **found}
+        if multiple:  # Bokeh's MultiChoice (Choices.js) inserts labels as HTML: a name must stay text
+            return {html.escape(label): path for label, path in found.items()}
+        return {NONE: "", **found}
 
     opts = options()
     if multiple:

@@ -108,3 +108,17 @@ def test_views_check_the_limits_before_a_job_starts(session, monkeypatch):
     graph.spec.nodes = 10**8
     asyncio.run(graph._on_generate())
     assert "100,000,000 nodes; this server allows at most 1,000,000 per job" in graph.status and not graph.busy
+
+
+def test_names_in_a_multiple_choice_are_escaped(session):
+    """Bokeh's MultiChoice shows its labels as HTML: a run named like a tag must be escaped."""
+    evil = session.workspace.root / "<img src=x onerror=alert(1)>"
+    evil.mkdir()
+    (evil / "checkpoint.json").write_text("{}")
+    view = ForecastView(session=session)
+    choice = path_field(view, "baselines", session, ("run",), multiple=True)[0]
+    assert isinstance(choice, pn.widgets.MultiChoice)
+    assert choice.options["&lt;img src=x onerror=alert(1)&gt;"] == str(evil)
+    assert not any("<" in label for label in choice.options)
+    choice.value = [str(evil)]
+    assert view.baselines == str(evil)
