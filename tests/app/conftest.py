@@ -42,7 +42,8 @@ def app_server(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("workspace")  # never the user's own data folder
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--address", "127.0.0.1",
-                                 "--port", str(port), "--workspace", str(workspace)],
+                                 "--port", str(port), "--workspace", str(workspace),
+                                 "--workers", "2"],  # two sessions' jobs side by side, whatever the cores
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/main"
     deadline = time.monotonic() + SERVER_START_S
