@@ -24,7 +24,22 @@ from .long_range import LongRange
 
 
 def sender_weights(graph, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """``w_j = k_j^α`` and ``1 / Σ_k A_ik w_k`` per node (0 for nodes without neighbours)."""
+    """The coupling weights W_ij = A_ij w_j / Σ_k A_ik w_k in factored form (docs/science.md §2.1).
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        The graph (its degrees k).
+    alpha : float
+        Sender-weight exponent α; 0 averages over neighbours.
+
+    Returns
+    -------
+    w : numpy.ndarray
+        ``w_j = k_j^α`` per node.
+    inv : numpy.ndarray
+        ``1 / Σ_k A_ik w_k`` per node (0 for nodes without neighbours).
+    """
     deg = graph.degree.astype(np.float64)
     w = np.where(deg > 0, np.power(np.maximum(deg, 1.0), alpha), 0.0)
     norm = graph.adjacency() @ w

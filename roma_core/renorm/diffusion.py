@@ -53,7 +53,39 @@ def diffusion_profile(graph: Graph, taus=None, *, kind: str = "combinatorial", m
     ``method``: "exact", "slq" or "auto" (exact up to 5,000 nodes). For ``slq``: ``probes``
     (default 32, 16 above 10^5 nodes), at most ``steps`` Lanczos steps, stopping once S
     and C/max C change by less than ``tol`` over 20 more steps (attrs ``steps_used``,
-    ``converged`` and ``last_change``, the change over the last 20 steps)."""
+    ``converged`` and ``last_change``, the change over the last 20 steps).
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        An undirected graph.
+    taus : array_like, optional
+        Diffusion times (> 0); default 10^-2..10^3, 61 points.
+    kind : {"combinatorial", "normalized"}
+        The Laplacian.
+    method : {"auto", "exact", "slq"}
+        Dense eigenvalues, or stochastic Lanczos quadrature.
+    probes, steps, tol
+        The quadrature's random probes, most Lanczos steps and stopping tolerance.
+    lowest : int, optional
+        Smallest non-zero eigenpairs computed exactly and deflated (``slq``).
+    reorthogonalize : bool, optional
+        Keep the Lanczos basis orthogonal (default: when it fits in 256 MiB).
+    seed : int
+        Seed of the probes.
+    progress : callable, optional
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``S``, ``C``, ``Z`` over ``tau`` (and errors for ``slq``).
+
+    Raises
+    ------
+    roma_core.errors.HierarchyError
+        For an unknown method or kind, invalid sizes or diffusion times.
+    """
     taus = _check_taus(taus)
     lap = _laplacian(graph, kind)
     n = graph.num_nodes
@@ -100,7 +132,24 @@ def diffusion_profile(graph: Graph, taus=None, *, kind: str = "combinatorial", m
 def peak_tau(profile: xr.Dataset, rule: str = "max") -> float:
     """τ of the specific-heat peak. ``rule="max"``: the maximum of C, refined by a parabola
     through its neighbours in ln τ; ``rule="half"``: where C, after its maximum, has
-    fallen to half of it (linear in ln τ), i.e. once diffusion has crossed that scale."""
+    fallen to half of it (linear in ln τ), i.e. once diffusion has crossed that scale.
+
+    Parameters
+    ----------
+    profile : xarray.Dataset
+        From :func:`diffusion_profile`.
+    rule : {"max", "half"}
+        Which point of the peak.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    roma_core.errors.HierarchyError
+        For another rule, or C zero on the whole grid.
+    """
     c = profile["C"].values
     t = np.log(profile["tau"].values)
     i = int(np.argmax(c))
@@ -128,7 +177,24 @@ def peak_tau(profile: xr.Dataset, rule: str = "max") -> float:
 def tau_for_modes(profile: xr.Dataset, modes: float) -> float:
     """The diffusion time at which Z(τ) = Tr e^{−τL}, the number of modes diffusion has not
     yet washed out, equals ``modes`` (linear in ln Z over ln τ between grid points; the
-    grid's ends when ``modes`` lies outside the range of Z)."""
+    grid's ends when ``modes`` lies outside the range of Z).
+
+    Parameters
+    ----------
+    profile : xarray.Dataset
+        From :func:`diffusion_profile` (with ``Z``).
+    modes : float
+        The number of modes to leave (> 0).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    roma_core.errors.HierarchyError
+        For ``modes <= 0``.
+    """
     z = profile["Z"].values
     t = np.log(profile["tau"].values)
     if not modes > 0:

@@ -142,7 +142,25 @@ def laplacian(graph: Graph, tau=None, levels: int | None = None, *, reduction: f
 
 def choose_tau(graph: Graph, reduction: float, rule: str = "modes", taus=None, seed: int = 0) -> float:
     """τ* of one level by ``rule`` from the normalized-Laplacian diffusion profile of
-    ``graph`` (exact up to 256 nodes, else stochastic quadrature: 8 probes, 1 %)."""
+    ``graph`` (exact up to 256 nodes, else stochastic quadrature: 8 probes, 1 %).
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        The level's graph.
+    reduction : float
+        The level's size reduction r (``rule="modes"``: Z(τ*) = N / r).
+    rule : {"modes", "max", "half"}
+        By the modes left, or at / after the specific-heat peak (:func:`peak_tau`).
+    taus : array_like, optional
+        The grid of diffusion times.
+    seed : int
+        Seed of the quadrature.
+
+    Returns
+    -------
+    float
+    """
     how = "exact" if graph.num_nodes <= 256 else "slq"
     profile = diffusion_profile(graph, taus, kind="normalized", method=how, seed=seed, tol=1e-2, probes=8, lowest=0)
     if rule == "modes":
@@ -153,7 +171,35 @@ def choose_tau(graph: Graph, reduction: float, rule: str = "modes", taus=None, s
 def heat_similarity(graph: Graph, tau: float, method: str = "exact", features: int = 64, seed: int = 0,
                     progress: ProgressCallback | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each edge once as ``(src, dst, s)`` with s = K_ij / √(K_ii K_jj), K = e^{−τ𝓛} of the
-    normalized Laplacian: exactly (``method="exact"``) or from ``features`` random features."""
+    normalized Laplacian: exactly (``method="exact"``) or from ``features`` random features.
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        An undirected graph.
+    tau : float
+        Diffusion time (> 0).
+    method : {"exact", "sketch"}
+        All columns of the heat kernel, or a random-feature sketch (large graphs).
+    features : int
+        Random features of the sketch.
+    seed : int
+        Seed of the sketch.
+    progress : callable, optional
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    src, dst : numpy.ndarray
+        Each edge once.
+    s : numpy.ndarray
+        Its heat similarity in [0, 1].
+
+    Raises
+    ------
+    roma_core.errors.HierarchyError
+        For an invalid τ or a graph too large for the exact method.
+    """
     if isinstance(tau, bool) or not (isinstance(tau, numbers.Real) and math.isfinite(tau) and tau > 0):
         raise HierarchyError(f"tau must be a finite number > 0 (a diffusion time), got {tau}")
     lap = graph.laplacian("normalized")
