@@ -84,13 +84,41 @@ def laplacian(graph: Graph, tau=None, levels: int | None = None, *, reduction: f
 
     Parameters
     ----------
-    tau : diffusion time τ* for every level (a number, or one per level); None: per level
-        by ``rule`` on the grid ``taus`` ("modes": Z(τ*) = N_l / reduction; "max", "half":
-        at or after the specific-heat peak).
-    levels : coarsening steps; None coarsens until the top has fewer than ``min_nodes``
-        nodes or stops shrinking.
-    method : heat similarity "exact", "sketch" (``features`` random features) or "auto"
-        (exact up to 4,000 nodes).
+    graph : roma_core.graphs.Graph
+        An undirected graph.
+    tau : float or sequence of float, optional
+        Diffusion time τ* for every level (a number, or one per level); None: per level by
+        ``rule`` on the grid ``taus``.
+    levels : int, optional
+        Coarsening steps; None coarsens until the top has fewer than ``min_nodes`` nodes or
+        stops shrinking.
+    reduction : float
+        Each level about this many times smaller than the last (> 1).
+    rule : {"modes", "max", "half"}
+        τ* where Z(τ*) = N_l / reduction, or at / after the specific-heat peak.
+    min_nodes : int
+        Where automatic coarsening stops.
+    method : {"auto", "exact", "sketch"}
+        Heat similarity exactly, or from ``features`` random features; ``"auto"``: exact up
+        to 4,000 nodes.
+    features : int
+        Random features of the sketch.
+    taus : array_like, optional
+        The grid of diffusion times searched for τ*.
+    seed : int
+        Seed of every random draw.
+    progress : callable, optional
+        ``progress(done, total)``; may raise :class:`~roma_core.errors.Cancelled`.
+
+    Returns
+    -------
+    roma_core.renorm.Hierarchy
+        Hard assignments; τ* and the similarity method per level in ``meta``.
+
+    Raises
+    ------
+    roma_core.errors.HierarchyError
+        For a directed or empty graph and invalid parameters.
     """
     _check_args(graph, 2, levels, min_nodes)
     tau_list = _tau_list(tau, levels)

@@ -29,11 +29,25 @@ def merge_along_edges(num_nodes: int, src: np.ndarray, dst: np.ndarray, strength
 
     Parameters
     ----------
-    src, dst : the edges, each once.
-    strength : how strongly each edge links its ends (ties broken at random with ``seed``).
-    mass : what each node stands for (fine nodes, at coarse levels; default 1): two groups'
+    num_nodes : int
+        Number of nodes.
+    src, dst : numpy.ndarray
+        The edges, each once.
+    strength : numpy.ndarray
+        How strongly each edge links its ends (ties broken at random with ``seed``).
+    target : int
+        The number of supernodes to reach.
+    mass : numpy.ndarray, optional
+        What each node stands for (fine nodes, at coarse levels; default 1): two groups'
         priority is their summed link strength divided by m_a m_b, so light groups merge
         first and sizes stay balanced.
+    seed : int
+        Seed of the tie breaks.
+
+    Returns
+    -------
+    numpy.ndarray
+        The supernode label of every node (0..k-1, numbered by smallest member).
     """
     src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
     strength = np.asarray(strength, dtype=np.float64)

@@ -12,10 +12,9 @@ import pytest
 
 DOCUMENTED = ["roma_core.assets", "roma_core.graphs", "roma_core.graphs.graph", "roma_core.graphs.io",
               "roma_core.graphs.stats", "roma_core.graphs.layout", "roma_core.data", "roma_core.data.windows",
-              "roma_core.eval", "roma_core.models", "roma_core.models.base", "roma_core.train",
-              "roma_core.train.data", "roma_core.specs",
-              "roma_core.renorm.hierarchy", "roma_core.renorm.geometric", "roma_core.progress",
-              "roma_core.workspace"]
+              "roma_core.dynamics", "roma_core.renorm", "roma_core.renorm.hierarchy", "roma_core.renorm.geometric",
+              "roma_core.models", "roma_core.models.base", "roma_core.train", "roma_core.train.data",
+              "roma_core.eval", "roma_core.specs", "roma_core.progress", "roma_core.workspace"]
 
 
 def public(module) -> list:
