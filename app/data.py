@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import Future
 
 from roma_core.assets import asset_path
 from roma_core.errors import GraphError
-from roma_core.graphs import Graph, hyperbolic_graph
+from roma_core.graphs import Graph, embed, hyperbolic_graph
 from roma_core.specs import GraphSpec
 from roma_core.workspace import Workspace
 
@@ -23,6 +24,8 @@ _default: Graph | None = None
 _shipped: Graph | None = None
 _workspace: Workspace | None = None
 _lock = threading.Lock()
+_embedded: dict[str, Future] = {}  # graph fingerprint -> its embedding
+_embedding_progress: dict[str, list] = {}
 
 
 def default_spec() -> GraphSpec:
@@ -43,6 +46,34 @@ def generate(spec: GraphSpec, progress=None) -> Graph:
                          seed=spec.seed, largest_component=spec.largest_component, progress=progress)
     g.meta.setdefault("spec", spec.to_json())
     return g
+
+
+def embedded(graph: Graph, progress=None) -> Graph:
+    """``graph`` with S1/H2 coordinates inferred by :func:`roma_core.graphs.embed`. Computed
+    once per process and graph, in a thread of its own: every session asking for the same
+    graph waits for the same computation (``progress`` follows it), and a session that stops
+    waiting (its ``progress`` raises Cancelled, the page is closed) does not stop it."""
+    key = graph.fingerprint()
+    with _lock:
+        task = _embedded.get(key)
+        if task is None or (task.done() and task.exception() is not None):
+            task = _embedded[key] = Future()
+            state = _embedding_progress[key] = [0.0, 1.0]
+            threading.Thread(target=_embed_into, args=(task, graph, state), daemon=True, name="roma-embed").start()
+    while True:
+        try:
+            return task.result(timeout=0.2)
+        except TimeoutError:
+            done, total = _embedding_progress[key]
+            if progress is not None:
+                progress(done, total)
+
+
+def _embed_into(task: Future, graph: Graph, state: list) -> None:
+    try:
+        task.set_result(embed(graph, progress=lambda done, total: state.__setitem__(slice(None), [done, total])))
+    except BaseException as exc:  # handed to whoever waits
+        task.set_exception(exc)
 
 
 def default_graph() -> Graph:

@@ -26,6 +26,7 @@ from roma_core.specs import GraphSpec
 
 from .. import data as appdata
 from .. import render
+from ..jobs import Job
 from ..limits import Limits, graph_needs
 from ..pickers import path_field
 
@@ -66,6 +67,8 @@ class GraphView(pn.viewable.Viewer):
         self._size = hv.streams.PlotSize()
         self._plot = None
         self._nodes, self._nodes_key = None, None
+        self._embedding = Job(session=self.session)
+        self._embedding.param.watch(lambda event: setattr(self, "status", event.new), "status")
         if graph is not None:
             self.show(graph)
         self._build_widgets()
@@ -79,7 +82,16 @@ class GraphView(pn.viewable.Viewer):
         return self._data
 
     def show(self, graph: Graph, data: render.GraphData | None = None) -> None:
-        """Show ``graph`` (prepared now unless ``data`` is given)."""
+        """Show ``graph`` (prepared now unless ``data`` is given). A graph without S1/H2
+        coordinates is embedded in the hyperbolic plane first, as a background job whose
+        progress the view shows; it is shown (and becomes the session's graph) when done."""
+        if data is None and not graph.has_coordinates:
+            self._data = None
+            self.revision += 1
+            self._embedding.start(self._build, lambda progress: graph, on_done=lambda built: self.show(*built),
+                                  label=f"This graph has no S1/H2 coordinates: embedding its {graph.num_nodes:,} "
+                                        "nodes in the hyperbolic plane")
+            return
         data = data if data is not None else render.prepare(graph, projection=self.projection)
         self._data = data
         self.selected = self.hovered = None
@@ -163,8 +175,10 @@ class GraphView(pn.viewable.Viewer):
                     progress(lo + (hi - lo) * done / max(total, 1), 1.0)
             return cb
 
-        graph = make(phase(0.0, 0.6))
-        data = render.prepare(graph, progress=phase(0.6, 1.0), projection=self.projection)
+        graph = make(phase(0.0, 0.3))
+        if not graph.has_coordinates:
+            graph = appdata.embedded(graph, progress=phase(0.3, 0.8))
+        data = render.prepare(graph, progress=phase(0.8, 1.0), projection=self.projection)
         return graph, data
 
     async def _run_job(self, make, what: str) -> None:
@@ -364,6 +378,8 @@ class GraphView(pn.viewable.Viewer):
             path_field(self, "path", self.session, ("graph", "trajectory"), sizing_mode="stretch_width",
                        placeholder="/path/to/graph.npz"),
             opener, self._progress, cancel,
+            pn.indicators.Progress(value=self._embedding.param.progress, max=100, sizing_mode="stretch_width",
+                                   visible=self._embedding.param.running, bar_color="primary"),
             width=300,
         )
 
