@@ -45,6 +45,18 @@ from app.views.simulate import SimulateView
 store = os.path.join(tempfile.mkdtemp(), "quickstart.zarr")
 save_trajectory(ds, store, graph=graph)
 SimulateView(graph=graph, trajectory=store)""",
+        md("## Your own network\nA network without coordinates (here a Barabási–Albert graph; yours "
+        "would come from `read_edgelist`) gets them from `embed`: hidden degrees κ from the "
+        "degrees, β from the clustering, angles by maximising the S1 likelihood. Every view and "
+        "dynamics then works on it as on a generated graph."),
+        """import networkx as nx
+import numpy as np
+from roma_core.graphs import Graph, embed, greedy_routing
+
+edges = np.array(nx.barabasi_albert_graph(2_000, 3, seed=0).edges())
+mine = embed(Graph.from_edges(edges[:, 0], edges[:, 1]))
+print(mine, f"fitted beta {mine.meta['beta']:.2f}, greedy routing success {greedy_routing(mine):.2f}")
+GraphView(graph=mine)""",
     ],
     "02_renormalization.ipynb": [
         md("# Renormalization: geometric and Laplacian RG, one `Hierarchy` type\n\n"
