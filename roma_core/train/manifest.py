@@ -42,7 +42,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     out = Path(args.out)
-    data = manifest([Path(p).resolve() for p in args.paths], args.command, Path.cwd().resolve())
+    # paths relative to the folder holding the assets folder: "assets/NAME", both in a
+    # checkout (through the assets/ link) and in an installed package (roma_core/assets)
+    data = manifest([Path(p).resolve() for p in args.paths], args.command, out.resolve().parent.parent)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, out)
