@@ -181,3 +181,27 @@ def test_cli_embed(tmp_path, capsys):
     assert g.fingerprint() == Graph.load(plain).fingerprint()
     assert main(["graph", "embed", str(plain), "--beta", "0.5", "--out", str(out)]) == 2
     assert "beta" in capsys.readouterr().err
+
+
+def test_dynamics_and_grg_run_on_an_embedded_graph():
+    """Burgers (angles as its 1-D coordinate), the long-range term (angular and H2
+    distances) and the GRG need coordinates: a plain graph is refused, its embedding runs."""
+    from roma_core.dynamics import simulate
+    from roma_core.errors import HierarchyError, SimulationError
+    from roma_core.renorm import geometric
+    from roma_core.specs import BurgersSpec, KuramotoSpec
+
+    plain, _, _ = shuffled(hyperbolic_graph(800, mean_degree=8, beta=2.5, seed=6, largest_component=True))
+    out = embed(plain, seed=0)
+    burgers = BurgersSpec(long_range=0.5)
+    with pytest.raises(SimulationError, match="angles"):
+        simulate(burgers, plain, t_end=0.01, dt=1e-3)
+    run = simulate(burgers, out, t_end=0.01, dt=1e-3, save_every=5)
+    assert np.all(np.isfinite(run.state.values))
+    assert float(run.mass[-1]) == pytest.approx(float(run.mass[0]), rel=1e-3)  # no sources: mass conserved
+    kuramoto = KuramotoSpec(long_range=1.0, long_range_distance="hyperbolic")
+    assert np.all(np.isfinite(simulate(kuramoto, out, t_end=0.003, dt=1e-3).state.values))
+    with pytest.raises(HierarchyError, match="no S1 coordinates"):
+        geometric(plain)
+    h = geometric(out, block=2, levels=3)
+    assert h.meta["beta"] == out.meta["beta"] and h.sizes[0] == plain.num_nodes
