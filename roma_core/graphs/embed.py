@@ -92,7 +92,7 @@ def embed(graph: Graph, *, beta: float | None = None, rounds: int = 2, candidate
     # 1-2: hidden degrees per degree class and β
     classes, class_of, count = np.unique(degree, return_inverse=True, return_counts=True)
     mean_k = degree.mean()
-    observed_c = _mean_clustering(graph)
+    observed_c = _mean_clustering(graph, rng)
     uniforms = rng.random((len(classes), clustering_samples, 5))
     if beta is None:
         beta, class_kappa, model_c = _fit_beta(classes, count, n, mean_k, observed_c, uniforms)
@@ -273,10 +273,18 @@ def _meta_number(graph: Graph, key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _mean_clustering(graph: Graph) -> float:
-    c = clustering(graph)
-    several = graph.degree > 1
-    return float(c[several].mean()) if np.any(several) else 0.0
+def _mean_clustering(graph: Graph, rng, nodes: int = 20_000, pairs: int = 2_000) -> float:
+    """Mean local clustering of the nodes of degree > 1: exact over at most ``nodes`` of
+    them (drawn at random when there are more) and, for a node with more than ``pairs``
+    pairs of neighbours, estimated from that many random pairs (a hub's exact count costs
+    the square of its degree)."""
+    several = np.flatnonzero(graph.degree > 1)
+    if len(several) == 0:
+        return 0.0
+    if len(several) > nodes:
+        several = rng.choice(several, nodes, replace=False)
+    return float(_sampled_clustering(graph.indptr, graph.indices, several.astype(np.int64), pairs,
+                                     int(rng.integers(2**31))).mean())
 
 
 def _table(beta: float) -> np.ndarray:
@@ -474,6 +482,36 @@ def _class_clustering(kappa, count, n, mu, beta, table, uniforms):
                 gap = 2.0 * math.pi - gap
             acc += 1.0 / (1.0 + (big_r * gap / (mu * kappa[j] * kappa[l])) ** beta)
         out[i] = acc / samples
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _sampled_clustering(indptr, indices, nodes, pairs, seed):
+    np.random.seed(seed)
+    out = np.zeros(len(nodes))
+    for m in range(len(nodes)):
+        i = nodes[m]
+        lo, k = indptr[i], indptr[i + 1] - indptr[i]
+        linked = tried = 0
+        if k * (k - 1) // 2 <= pairs:
+            for a in range(k - 1):
+                j = indices[lo + a]
+                row = indices[indptr[j]:indptr[j + 1]]
+                for b in range(a + 1, k):
+                    l = indices[lo + b]
+                    p = np.searchsorted(row, l)
+                    linked += p < len(row) and row[p] == l
+                    tried += 1
+        else:
+            for _ in range(pairs):
+                a, b = np.random.randint(k), np.random.randint(k - 1)
+                b += b >= a
+                j, l = indices[lo + a], indices[lo + b]
+                row = indices[indptr[j]:indptr[j + 1]]
+                p = np.searchsorted(row, l)
+                linked += p < len(row) and row[p] == l
+                tried += 1
+        out[m] = linked / tried
     return out
 
 

@@ -7,8 +7,8 @@ from scipy.special import hyp2f1
 
 from roma_core.cli import main
 from roma_core.errors import Cancelled, GraphError, SpecError
-from roma_core.graphs import (Graph, circular_correlation, clustering_spectrum, embed, greedy_routing,
-                              hyperbolic_graph)
+from roma_core.graphs import (Graph, circular_correlation, clustering, clustering_spectrum, embed,
+                              greedy_routing, hyperbolic_graph)
 
 
 def shuffled(graph: Graph, seed: int = 0):
@@ -45,6 +45,8 @@ def test_recovers_angles_hidden_degrees_and_beta(s1_beta3):
     assert np.corrcoef(out.kappa, kappa)[0, 1] >= 0.9
     assert abs(out.meta["beta"] - 3.0) <= 0.2 * 3.0
     assert out.meta["embedding"]["beta_fitted"]
+    exact = clustering(graph)[graph.degree > 1].mean()  # hubs' clustering is sampled in embed
+    assert out.meta["embedding"]["mean_clustering"] == pytest.approx(exact, abs=0.01)
     # the radius follows κ: hubs at the centre
     assert np.all(np.diff(out.radius[np.argsort(out.kappa)]) <= 1e-12)
 
