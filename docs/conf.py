@@ -207,12 +207,14 @@ def param_fields(app, what, name, obj, options, lines) -> None:
         lines += [f"``{n}`` : {type(p).__name__}, default ``{p.default!r}``", f"    {doc or '(no description)'}", ""]
 
 
-def write_sources(app) -> None:
+def write_sources(app, config) -> None:
     write_api()
     write_notebooks()
 
 
 def setup(app):
-    app.connect("builder-inited", write_sources, priority=100)  # before autosummary reads the pages
+    # config-inited comes before Sphinx lists the source files: on a fresh clone the generated
+    # pages must exist by then, or autosummary and the toctree never see them
+    app.connect("config-inited", write_sources)
     app.connect("missing-reference", resolve_public)
     app.connect("autodoc-process-docstring", param_fields)
