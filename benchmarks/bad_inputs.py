@@ -19,6 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
+
+def run_coroutine(coro):
+    """Run a view's async handler to the end on a fresh event loop in its own thread (the
+    calling thread may already run a loop, as under pytest after notebook tests)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 EVIL = "<img src=x onerror=alert(1)>"
 
 
@@ -101,7 +111,7 @@ class Bench:
 
         view = GraphView(graph=self.graph, session=self.session)
         view.path = path
-        asyncio.run(view._on_open())
+        run_coroutine(view._on_open())
         assert view.status.startswith("⚠"), view.status
         return view.status.lstrip("⚠ ")
 
@@ -111,7 +121,7 @@ class Bench:
         view = GraphView(graph=self.graph, session=self.session)
         view.spec.param.update(**spec)
         with _env(env):
-            asyncio.run(view._on_generate())
+            run_coroutine(view._on_generate())
         return view.status.lstrip("⚠ ")
 
     def forecast(self, run, trajectory) -> str:

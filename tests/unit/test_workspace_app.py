@@ -11,6 +11,7 @@ from app.pickers import NONE, path_field
 from app.state import Session
 from app.views.forecast import ForecastView
 from app.views.simulate import SimulateView
+from benchmarks.bad_inputs import run_coroutine
 from roma_core.data.store import owned
 from roma_core.graphs import hyperbolic_graph
 from roma_core.workspace import Workspace
@@ -93,8 +94,6 @@ def test_without_a_workspace_fields_stay_free_text():
 
 
 def test_views_check_the_limits_before_a_job_starts(session, monkeypatch):
-    import asyncio
-
     from app.views.graph import GraphView
 
     monkeypatch.setenv("ROMA_APP_MAX_STEPS", "4")
@@ -106,7 +105,7 @@ def test_views_check_the_limits_before_a_job_starts(session, monkeypatch):
     monkeypatch.setenv("ROMA_APP_MAX_NODES", "1000000")
     graph = GraphView(graph=session.graph, session=session)
     graph.spec.nodes = 10**8
-    asyncio.run(graph._on_generate())
+    run_coroutine(graph._on_generate())
     assert "100,000,000 nodes; this server allows at most 1,000,000 per job" in graph.status and not graph.busy
 
 
