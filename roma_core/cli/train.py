@@ -50,7 +50,7 @@ def run(args) -> int:
         bar.update(0)
 
     try:
-        res = train([windows, *more] if more else windows, args.model, mspec, tspec, args.out, resume=args.resume, log=log)
+        res = train([windows, *more], args.model, mspec, tspec, args.out, resume=args.resume, log=log)
     finally:
         bar.close()
     res.pop("model", None)

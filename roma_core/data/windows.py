@@ -213,15 +213,18 @@ class Windows:
         numpy.ndarray
             ``(T, blocks, C)`` float32.
         """
+        import scipy.sparse as sp
+
         membership = np.asarray(membership, dtype=np.int64)
-        counts = np.bincount(membership, minlength=blocks).astype(np.float64)
-        out = np.zeros((len(self.raw), blocks, self.channels), np.float64)
+        n, c = len(membership), self.channels
+        share = 1.0 / np.maximum(np.bincount(membership, minlength=blocks), 1)[membership]
+        mean = sp.csr_array((share, (membership, np.arange(n))), shape=(blocks, n))   # block means
+        out = np.empty((len(self.raw), blocks, c), np.float32)
         for lo in range(0, len(self.raw), chunk):
-            feats = self.transform(self.raw[lo:lo + chunk])                  # (t, N, C)
-            for c in range(self.channels):
-                out[lo:lo + chunk, :, c] = np.stack([np.bincount(membership, weights=f, minlength=blocks)
-                                                     for f in feats[..., c]])
-        return (out / np.maximum(counts, 1)[None, :, None]).astype(np.float32)
+            feats = self.transform(self.raw[lo:lo + chunk])                          # (t, N, C)
+            t = len(feats)
+            out[lo:lo + t] = (mean @ feats.transpose(1, 0, 2).reshape(n, t * c)).reshape(blocks, t, c).transpose(1, 0, 2)
+        return out
 
     def node_features(self, pos_dim: int, supernodes: int):
         """Per-node inputs of the models; see :func:`node_features`.

@@ -51,7 +51,7 @@ class NeuralRG(nn.Module):
         super().__init__()
         self.sizes = list(sizes)
         self.learned = bool(learned)
-        self.use_prior = prior != "none" or not self.learned
+        self.use_prior = prior != "none"
         self.strength = float(strength)
         if self.learned:
             self.score = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, sizes[0]))
@@ -119,10 +119,7 @@ class NeuralRG(nn.Module):
     @staticmethod
     def losses(assign, prior_logits, edge_index, weights):
         """Entropy (sharp rows), link prediction (linked nodes share supernodes), balance
-        (supernodes used evenly) and prior (KL toward the prior assignment). None for a
-        fixed hierarchy (nothing to learn)."""
-        if not any(s.requires_grad for s in assign):
-            return {}
+        (supernodes used evenly) and prior (KL toward the prior assignment)."""
         s0 = assign[0]
         out = {}
         log0 = (s0 + 1e-9).log()                                           # shared by entropy and prior

@@ -58,7 +58,8 @@ class Roma(OperatorModel):
         z = self.encoder(self.embed(batch), batch.edge_index)                # (B, n, d)
         tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight, batch.pooled, batch.field)
         h, attention = self.attn([z] + tokens)
-        aux = NeuralRG.losses(assign, prior_logits, batch.edge_index, self.loss_weights)
+        # a fixed hierarchy has nothing to learn: no assignment losses
+        aux = NeuralRG.losses(assign, prior_logits, batch.edge_index, self.loss_weights) if self.rg.learned else {}
         return h, attention, assign, aux
 
 

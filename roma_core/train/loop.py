@@ -192,10 +192,11 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
         out.mkdir(parents=True, exist_ok=True)
     net = DDP(model, find_unused_parameters=True) if (world > 1 and trainable) else model
     contexts = [Context(w, model_spec, device) for w in graphs]
+    train_starts = [w.starts("train") for w in graphs]
     for c in contexts:
         c.sampler.roots, c.sampler.walk_length = min(train_spec.roots, c.windows.graph.num_nodes), train_spec.walk_length
-        if len(c.windows.starts("train")) == 0:
-            raise SpecError("no training windows: the train span is shorter than lookback + horizon")
+    if any(len(s) == 0 for s in train_starts):
+        raise SpecError("no training windows: the train span is shorter than lookback + horizon")
     ctx = contexts[0]
     task = train_spec.task
     base_state = {"model": model_name, "model_spec": model_spec.to_dict(), "train_spec": train_spec.to_dict(),
@@ -210,8 +211,8 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
         while step < stop and trainable:
             if train_spec.time_budget and time.perf_counter() - t_start >= train_spec.time_budget:
                 break
-            step_ctx = contexts[rng.integers(len(contexts))] if len(contexts) > 1 else ctx
-            starts_all = step_ctx.windows.starts("train")
+            g = int(rng.integers(len(contexts))) if len(contexts) > 1 else 0
+            step_ctx, starts_all = contexts[g], train_starts[g]
             nodes = step_ctx.sampler.walk(rng) if train_spec.sampler == "walk" else None
             starts = rng.choice(starts_all, size=train_spec.windows, replace=len(starts_all) < train_spec.windows)
             batch = step_ctx.batch(starts, nodes)

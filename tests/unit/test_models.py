@@ -283,3 +283,11 @@ def test_residual_across_nodes_is_the_pde_on_neighbouring_forecasts():
         us = (u(i, s + eps) - u(i, s - eps)) / (2 * eps)
         res.append(us + 0.7 * ui * d1 - 0.05 * d2)
     assert torch.allclose(got, (torch.stack(res) ** 2).mean(), rtol=1e-5)
+
+
+def test_cli_model_names_are_the_registry():
+    """The CLI lists the models without importing torch; the list must stay the registry's."""
+    from roma_core.cli.train import MODEL_NAMES
+    from roma_core.models import MODELS
+
+    assert MODEL_NAMES == list(MODELS)
