@@ -12,6 +12,8 @@ it; without a CUDA device only the CPU figures are printed.
    8 windows: milliseconds per step on the GPU and on the CPU (target: <= 10 ms), with
    the part spent building the batch on the host.
 4. A full-graph forward pass on every node: seconds and peak GPU memory.
+5. The Kuramoto RHS with the long-range term (issue 13) against the local one, per device,
+   and the CUDA result against the CPU's.
 
     python -m benchmarks.bench_gpu [--nodes 1000000] [--big 10000000] [--steps 2000] [--quick]
 """
@@ -37,14 +39,15 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def rhs_times(graph, device: str, repeat: int) -> dict:
-    """Milliseconds per Kuramoto right-hand side of each backend on ``device``, and the
-    largest difference between them."""
+def rhs_times(graph, device: str, repeat: int, long_range: float = 0.0) -> dict:
+    """Milliseconds per Kuramoto right-hand side of each backend on ``device`` (with the
+    long-range term, s = 1.5, where ``long_range`` > 0), the largest difference between
+    them, and the last backend's result (``"result"``, in the graph's order)."""
     from roma_core.dynamics.simulate import triton_ready
     from roma_core.dynamics.systems import make_system
     from roma_core.specs import KuramotoSpec
 
-    spec = KuramotoSpec(coupling=5.0, schedule="constant")
+    spec = KuramotoSpec(coupling=5.0, schedule="constant", long_range=long_range, long_range_exponent=1.5)
     backends = ["numba"] if device == "cpu" else ["torch"] + (["triton"] if triton_ready() else [])
     out, results = {}, {}
     for backend in backends:
@@ -62,7 +65,27 @@ def rhs_times(graph, device: str, repeat: int) -> dict:
         del sysm, y, res
     if len(results) == 2:
         out["max_abs_diff"] = float(np.max(np.abs(results["torch"] - results["triton"])))
+    out["result"] = results[backends[-1]]
     return out
+
+
+def long_range_rhs(graph, devices: list[str], repeat: int) -> None:
+    """The long-range Kuramoto RHS (K_lr = 1, s = 1.5, angular tree) against the local one,
+    per device and backend (issue 13's target: <= 10x), and the GPU's result against the CPU's."""
+    results = {}
+    for device in devices:
+        local = rhs_times(graph, device, repeat)
+        full = rhs_times(graph, device, repeat, long_range=1.0)
+        for backend in ("triton", "torch", "numba"):
+            if backend in full:
+                line(f"Kuramoto RHS + long-range term, {graph.num_nodes:.0e} nodes, f32, {device} {backend}",
+                     f"{full[backend]:.3f} ms", f"local RHS {local[backend]:.3f} ms: "
+                     f"{full[backend] / local[backend]:.1f}x", "<= 10x")
+        results[device] = full["result"]
+    if len(results) == 2:
+        a, b = results.values()
+        line("  long-range RHS, cuda against cpu: max |difference| / max |value|",
+             f"{np.max(np.abs(a - b)) / np.max(np.abs(b)):.1e}")
 
 
 def end_to_end(graph, steps: int, frames: int, device: str, backend: str) -> float:
@@ -185,6 +208,9 @@ def main(argv=None) -> None:
             sync(device)
         del graph
     graphs = None
+
+    print()
+    long_range_rhs(g, (["cuda"] if gpu else []) + ["cpu"], args.repeat)
 
     frames = 100
     print()
