@@ -32,7 +32,7 @@ OUT = Path(os.environ.get("ROMA_BENCH_OUT", "/tmp/roma_bench_models"))
 BASELINES = ["transformer", "gnn", "deeponet"]
 ABLATIONS = ["roma_fixed"]
 SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0, "graph": "s1",
-         "long_range": 0.0, "exponent": 1.0}   # set in main()
+         "long_range": 0.0, "exponent": 1.0, "pos_dim": 8}   # set in main()
 # graphs: "s1" (<k> = 10, γ = 2.7, β = 2) or "paper" (the paper's: zero temperature, <k> = 3, γ = 3, largest component)
 DEFAULT_T_END, DEFAULT_NOISE = {"kuramoto": 40.0, "burgers": 10.0}, {"kuramoto": 0.1, "burgers": 0.01}
 GRAPHS = {"s1": dict(mean_degree=10), "paper": dict(mean_degree=3, gamma=3.0, beta=float("inf"), largest_component=True)}
@@ -79,7 +79,7 @@ def _data_tag(dynamics: str) -> str:
 def model_spec(**kw):
     from roma_core.specs import ModelSpec
 
-    base = dict(lookback=SETUP["lookback"], horizon=SETUP["horizon"], hidden=32, heads=4, supernodes=64, levels=3, pos_dim=8, basis=32)
+    base = dict(lookback=SETUP["lookback"], horizon=SETUP["horizon"], hidden=32, heads=4, supernodes=64, levels=3, pos_dim=SETUP["pos_dim"], basis=32)
     return ModelSpec(**{**base, **kw})
 
 
@@ -367,16 +367,19 @@ def main(argv=None):
     ap.add_argument("--long-range", type=float, default=0.0,
                     help="strength of the power-law long-range term (K_lr or ν_lr; 0: graph coupling only)")
     ap.add_argument("--exponent", type=float, default=1.0, help="its exponent s (d^-s)")
+    ap.add_argument("--pos-dim", type=int, default=8,
+                    help="Laplacian positional encodings per node (0: none; they do not carry over between graphs)")
     args = ap.parse_args(argv)
     SETUP.update(lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed, noise=args.noise,
-                 graph=args.graph, long_range=args.long_range, exponent=args.exponent)
+                 graph=args.graph, long_range=args.long_range, exponent=args.exponent, pos_dim=args.pos_dim)
     if args.nodes is None:
         args.nodes = 1_000_000 if args.part in ("million", "encodings") else 20_000
     print(machine_load(), flush=True)
     res = globals()[f"part_{args.part}"](args)
     OUT.mkdir(parents=True, exist_ok=True)
     window = "" if (args.lookback, args.horizon) == (16, 8) else f"_L{args.lookback}H{args.horizon}"
-    tags = (f"_seed{args.seed}" if args.seed else "") + _data_tag(args.dynamics)
+    tags = (f"_seed{args.seed}" if args.seed else "") + _data_tag(args.dynamics) + \
+        ("" if args.pos_dim == 8 else f"_pe{args.pos_dim}")
     name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{tags}{'_steps' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))

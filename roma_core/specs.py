@@ -203,6 +203,10 @@ class ModelSpec(Spec):
     pos_dim = param.Integer(default=8, bounds=(0, None), doc="Laplacian-eigenvector positional encodings per node")
     basis = param.Integer(default=32, bounds=(1, None), doc="DeepONet basis size p (branch x trunk)")
     trunk_layers = param.Integer(default=2, bounds=(1, None), doc="residual blocks of the decoder trunk")
+    phase_gauge = param.Boolean(default=True, doc="phase features (C = 2): turn each window so that its mean "
+                                "phase at the last input frame is 0, forecast, and turn the forecast back, so "
+                                "a global phase shift of the input shifts the forecast exactly (Kuramoto's "
+                                "symmetry); ignored for C = 1")
     prior = param.Selector(default="geometric", objects=["geometric", "none"],
                            doc="hierarchy the learned assignments start from and are pulled toward")
     prior_strength = param.Number(default=4.0, bounds=(0, None), doc="logit bonus of the prior supernode at init")
@@ -231,6 +235,9 @@ class TrainSpec(Spec):
     steps = param.Integer(default=1000, bounds=(0, None), doc="optimiser steps")
     time_budget = param.Number(default=0.0, bounds=(0, None), doc="stop after this many seconds (0: no limit)")
     lr = param.Number(default=2e-3, bounds=(0, None), doc="AdamW learning rate")
+    lr_schedule = param.Selector(default="cosine", objects=["cosine", "constant"],
+                                 doc="learning rate over the steps: a linear warm-up over min(100, steps/20) "
+                                     "steps, then a cosine decay from lr to 0 at `steps`; or constant")
     weight_decay = param.Number(default=1e-4, bounds=(0, None), doc="AdamW weight decay")
     grad_clip = param.Number(default=1.0, bounds=(0, None), doc="gradient-norm clip (0: off)")
     windows = param.Integer(default=4, bounds=(1, None), doc="time windows per step (batch)")

@@ -1,11 +1,14 @@
 """Shared skeleton: every model is a branch (node summary) + the same operator decoder."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 from .batch import Batch, Prediction
 from .decoder import BurgersResidual, OperatorDecoder
+from .phases import phase_model, phase_steps, turn_phases
 
 
 class InputEmbedding(nn.Module):
@@ -24,6 +27,7 @@ class InputEmbedding(nn.Module):
         self.hist = nn.Linear(spec.lookback * spec.channels, dim)
         self.pe = nn.Linear(spec.pos_dim, dim) if spec.pos_dim else None
         self.coord = nn.Linear(3, dim)
+        self.steps = nn.Linear(spec.lookback - 1, dim) if phase_model(spec) and spec.lookback > 1 else None
 
     def forward(self, batch: Batch):
         """Embed a batch.
@@ -40,6 +44,8 @@ class InputEmbedding(nn.Module):
         """
         b, n = batch.x.shape[:2]
         h = self.hist(batch.x.reshape(b, n, -1))
+        if self.steps is not None:
+            h = h + self.steps(phase_steps(batch.x))
         static = self.coord(torch.stack([torch.sin(batch.theta), torch.cos(batch.theta), batch.kappa], -1))
         if self.pe is not None:
             static = static + self.pe(batch.pe)
@@ -63,7 +69,8 @@ class OperatorModel(nn.Module):
     def __init__(self, spec, dim):
         super().__init__()
         self.spec = spec
-        self.decoder = OperatorDecoder(dim, spec.horizon, spec.channels, spec.basis, spec.trunk_layers)
+        self.decoder = OperatorDecoder(dim, spec.horizon, spec.channels, spec.basis, spec.trunk_layers,
+                                       phase=phase_model(spec))
         self.pde = BurgersResidual()
 
     def summarize(self, batch):
@@ -87,6 +94,44 @@ class OperatorModel(nn.Module):
         """
         raise NotImplementedError
 
+    def reference_phase(self, batch: Batch) -> torch.Tensor:
+        """The angle the phase gauge turns to 0: each window's mean phase over the batch's
+        nodes at the last input frame (a model that reads the far field uses the whole graph's).
+
+        Parameters
+        ----------
+        batch : Batch
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B,)`` angles.
+        """
+        mean = batch.x[:, :, -1, :].mean(1)
+        return torch.atan2(mean[:, 0], mean[:, 1])
+
+    def gauged(self, batch: Batch) -> tuple[Batch, torch.Tensor | None]:
+        """The batch in the phase gauge (see ``ModelSpec.phase_gauge``) and the angle it was
+        turned back by; the batch itself and None where the gauge is off.
+
+        Parameters
+        ----------
+        batch : Batch
+
+        Returns
+        -------
+        batch : Batch
+        angle : torch.Tensor or None
+            ``(B,)`` reference phases.
+        """
+        if not phase_model(self.spec):
+            return batch, None
+        angle = self.reference_phase(batch).detach()
+        turned = {"x": turn_phases(batch.x, -angle)}
+        if batch.field is not None:
+            turned["field"] = turn_phases(batch.field, -angle)
+        return replace(batch, **turned), angle
+
     def forward(self, batch: Batch, collocation: torch.Tensor | None = None, residual: str = "autograd") -> Prediction:
         """Forecast a batch.
 
@@ -105,9 +150,12 @@ class OperatorModel(nn.Module):
         -------
         Prediction
         """
+        batch, angle = self.gauged(batch)
         h, attention, assign, aux = self.summarize(batch)
         last = batch.x[:, :, -1, :]
         values = self.decoder(h, last, batch.theta, batch.kappa)
+        if angle is not None:
+            values = turn_phases(values, angle)
         aux = dict(aux)
         if collocation is not None:
             bi, ni, ki = collocation.unbind(1)

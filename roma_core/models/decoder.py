@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .phases import turn_phases
+
 
 class ResidualMLP(nn.Module):
     def __init__(self, dim_in, width, blocks, dim_out):
@@ -28,25 +30,35 @@ def trunk_inputs(s, theta, kappa):
 
 class OperatorDecoder(nn.Module):
     """Branch: linear map of a node's summary (B, n, d) to p·C coefficients. Trunk: a
-    residual MLP (smooth, tanh) of (s, θ, κ) to p basis functions."""
+    residual MLP (smooth, tanh) of (s, θ, κ) to p basis functions. The forecast is the last
+    state plus Σ_k b_k φ_k; with ``phase`` (C = 2 phase features) the branch gives one
+    channel, the angle Σ_k b_k φ_k by which the last phase turns (unit norm by construction)."""
 
-    def __init__(self, dim, horizon, channels, basis, trunk_layers, width=None):
+    def __init__(self, dim, horizon, channels, basis, trunk_layers, width=None, phase: bool = False):
         super().__init__()
-        self.horizon, self.channels, self.basis = horizon, channels, basis
-        self.branch = nn.Linear(dim, basis * channels)
+        self.horizon, self.basis, self.phase = horizon, basis, phase
+        self.channels = 1 if phase else channels
+        self.branch = nn.Linear(dim, basis * self.channels)
         nn.init.zeros_(self.branch.weight)       # start exactly at persistence; learn the correction
         nn.init.zeros_(self.branch.bias)
         self.trunk = ResidualMLP(4, width or dim, trunk_layers, basis)
-        self.bias = nn.Parameter(torch.zeros(channels))
+        self.bias = nn.Parameter(torch.zeros(self.channels))
 
     def coefficients(self, h):
         b, n, _ = h.shape
         return self.branch(h).view(b, n, self.basis, self.channels)
 
+    def _step(self, last, change):
+        """The last state moved by the expansion's value ``change`` (..., C'): added, or
+        for phases turned by that angle."""
+        if self.phase:
+            return turn_phases(last, change[..., 0])
+        return last + change
+
     def evaluate(self, coef, last, s, theta, kappa):
-        """Pointwise: coef (..., p, C), last (..., C), s/theta/kappa (...) -> (..., C)."""
+        """Pointwise: coef (..., p, C'), last (..., C), s/theta/kappa (...) -> (..., C)."""
         phi = self.trunk(trunk_inputs(s, theta, kappa))                  # (..., p)
-        return last + torch.einsum("...pc,...p->...c", coef, phi) / self.basis ** 0.5 + self.bias
+        return self._step(last, torch.einsum("...pc,...p->...c", coef, phi) / self.basis ** 0.5 + self.bias)
 
     def forward(self, h, last, theta, kappa):
         """h (B, n, d), last (B, n, C) -> (B, n, horizon, C)."""
@@ -54,7 +66,8 @@ class OperatorDecoder(nn.Module):
         n, t = theta.shape[0], self.horizon
         s = (torch.arange(1, t + 1, device=h.device, dtype=h.dtype) / t)[None, :].expand(n, t)
         phi = self.trunk(trunk_inputs(s, theta[:, None].expand(n, t), kappa[:, None].expand(n, t)))  # (n, t, p)
-        return last[:, :, None, :] + torch.einsum("bnpc,ntp->bntc", coef, phi) / self.basis ** 0.5 + self.bias
+        change = torch.einsum("bnpc,ntp->bntc", coef, phi) / self.basis ** 0.5 + self.bias
+        return self._step(last[:, :, None, :], change)
 
 
 def stencil_derivatives(u, ul, ur, h1, h2):

@@ -2,6 +2,8 @@
 supernode) -> multiscale attention -> DeepONet; and its fixed-hierarchy ablation."""
 from __future__ import annotations
 
+import torch
+
 from .attention import MultiscaleAttention
 from .base import InputEmbedding, OperatorModel
 from .hyperbolic import GraphEncoder
@@ -49,9 +51,28 @@ class Roma(OperatorModel):
         tuple of torch.Tensor
             ``(Σ_i S_0[i, s] z_i, Σ_i S_0[i, s])`` of shapes ``(B, N_1, d)`` and ``(B, N_1)``.
         """
+        batch, _ = self.gauged(batch)
         z = self.encoder(self.embed(batch), batch.edge_index)
         s0 = self.rg.assignments(z, batch.prior)[0][0]
         return self.rg.pool(z, s0, batch.weight)
+
+    def reference_phase(self, batch):
+        """The whole graph's mean phase at the last input frame (the mean of the far field's
+        blocks), so that every chunk of a graph is turned alike.
+
+        Parameters
+        ----------
+        batch : Batch
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B,)`` angles.
+        """
+        if batch.field is None:
+            return super().reference_phase(batch)
+        mean = batch.field[:, :, -1, :].mean(1)
+        return torch.atan2(mean[:, 0], mean[:, 1])
 
     def summarize(self, batch):
         """See :meth:`OperatorModel.summarize`; returns attention and learned assignments."""

@@ -112,6 +112,10 @@ def read_state(path) -> dict:
             raise CheckpointError(f"{d}/{name} is missing or its sha256 differs from checkpoint.json: the "
                                   f"checkpoint is corrupted; use an older ckpt_* directory or retrain")
     state["path"] = str(d)
+    if isinstance(state.get("model_spec"), dict):      # written before the phase gauge existed
+        state["model_spec"].setdefault("phase_gauge", False)
+    if isinstance(state.get("train_spec"), dict):      # ... and before the learning-rate schedule
+        state["train_spec"].setdefault("lr_schedule", "constant")
     return state
 
 

@@ -18,6 +18,7 @@ rank 0 writes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -90,6 +91,27 @@ class Context:
                      theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
                      nodes=idx, weight=None if weight is None else torch.from_numpy(weight),
                      field=self.field[frames].transpose(1, 2)).to(self.device)
+
+
+def learning_rate(train_spec, step: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based) under ``train_spec.lr_schedule``.
+
+    Parameters
+    ----------
+    train_spec : roma_core.specs.TrainSpec
+    step : int
+
+    Returns
+    -------
+    float
+    """
+    if train_spec.lr_schedule == "constant" or train_spec.steps == 0:
+        return train_spec.lr
+    warm = max(1, min(100, train_spec.steps // 20))
+    if step < warm:
+        return train_spec.lr * (step + 1) / warm
+    done = min(1.0, (step - warm) / max(1, train_spec.steps - warm))
+    return train_spec.lr * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
 def _seed_all(seed):
@@ -225,6 +247,9 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
                 b, n = batch.x.shape[:2]
                 colloc = torch.from_numpy(np.stack([rng.integers(0, b, m), rng.integers(0, n, m),
                                                     rng.integers(0, model_spec.horizon, m)], 1)).to(device)
+            lr = learning_rate(train_spec, step)
+            for group in opt.param_groups:
+                group["lr"] = lr
             pred = net(batch, colloc, train_spec.residual)
             if task == "effective":
                 fc = relative_l2(pred.values[:, :, :1], batch.y[:, :, :1])
@@ -245,7 +270,7 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
                 vals /= world
             last = {"split": "train", "step": step, "loss": float(vals[0]), "forecast": float(vals[1]),
                     "effective": float(vals[2]), "aux": float(vals[3]), "nodes": int(batch.num_nodes),
-                    "lr": train_spec.lr, "time": round(time.perf_counter() - t_start, 4)}
+                    "lr": lr, "time": round(time.perf_counter() - t_start, 4)}
             if metrics_file:
                 metrics_file.write(json.dumps(last) + "\n")
             if log:
