@@ -94,6 +94,31 @@ def test_burgers_rhs_matches_numba(small, case, dtype, device):
 @needs_triton
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_long_rows_split_into_blocks_match_numba(small, dtype, device):
+    """Rows longer than ``long`` entries summed in blocks of ``chunk`` (several per row)."""
+    g, tile = small, dict(long=16, chunk=32, rows=16, cols=4)
+    kur = KuramotoSystem(KuramotoSpec(alpha=0.8).validate(), g, CPU, dtype, "numba", 10.0)
+    kur.draw(np.random.default_rng(0), {})
+    theta = kur.tensor(kur.internal(kur.inputs["initial"]))
+    fused = tk.KuramotoRHS(g, *sender_weights(g, 0.8), device, dtype, **tile)
+    assert fused.hubs > 5 and fused.chunks > fused.hubs
+    out = torch.full_like(theta, np.nan, device=device)
+    fused(kur.coupling_at(0.4), theta.to(device), kur.omega.to(device), out)
+    close(out, kur.rhs(0.4, theta, torch.empty_like(theta)))
+
+    spec = BurgersSpec(alpha=0.8, sources=0, initial="random", advection=2.0).validate()
+    bur = BurgersSystem(spec, g, CPU, dtype, "numba", 1.0)
+    bur.draw(np.random.default_rng(0), {})
+    u = bur.tensor(bur.inputs["initial"] - 0.5)
+    fused = tk.BurgersRHS(g, bur.pos, *sender_weights(g, 0.8), spec, bur.hmin, device, dtype, **tile)
+    out = torch.full_like(u, np.nan, device=device)
+    fused(u.to(device), out)
+    close(out, bur.rhs(0.0, u, torch.empty_like(u)))
+
+
+@needs_triton
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_fused_rk4_step_matches_the_plain_one(dtype, device):
     """A linear right-hand side with a known step: both RK4 forms agree with each other."""
     gen = torch.Generator().manual_seed(0)
