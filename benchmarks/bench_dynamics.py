@@ -153,7 +153,7 @@ def rhs_times(graph, name: str, k_lr: float, exponent: float, device: str, backe
     if sysm.long_range is not None:
         sc = torch.stack([torch.sin(y), torch.cos(y)], 1)
         out["operator_ms"] = median_ms(lambda: (sysm.long_range(sc), sync()), repeat)
-        out["near_per_node"] = sysm.long_range.near.ptr[-1] / graph.num_nodes if backend == "numba" else None
+        out["near_per_node"] = sysm.long_range.near_weights / graph.num_nodes
     return out
 
 

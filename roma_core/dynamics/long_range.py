@@ -18,11 +18,17 @@ down to ``KINK_BINS`` = 4,096 bins (relative error ≲ 12 s / (order · 4,096²)
 bins around the antipode are summed like near ones (directly at the finest level),
 finer levels interpolate across it. The error falls like 5.8^(−order): at the default order 8 the largest error, over the
 largest |f|, was 2e-8, 8e-7 and 7e-6 for s = 0.5, 1.5 and 2.5 against a direct sum over
-3,000 random angles. Nodes are sorted by angle once; the three sparse matrices (node →
-bin, bin → node, near field: about 24 weights per node at 4 nodes per finest bin) are
-stored in the caller's node order, so an evaluation needs no permutation. Cost per
-evaluation: O(N · (order + near weights) · k) for k columns, plus O(N · order · k) in the
-tree's dense products.
+3,000 random angles. Nodes are sorted by angle once. The numba backend (CPU) keeps
+everything per node in that order: one kernel forms the finest bins' expansions bin by bin
+(and a copy of f in angular order), one gives each node its near field (about 12 weights
+per node at 4 nodes per finest bin, over runs of consecutive nodes) plus its bin's local
+expansion, reading and writing the caller's nodes through the permutation. The torch
+backend (any device) uses sparse matrices in the caller's order instead. The tree is a few
+dense products per level on (k · bins / 2, 2 · order) views of one buffer per level (the
+pairs of sibling bins as rows): two pairs of children → their parents, parents → children,
+and all well-separated pairs of a level as one product of the sources gathered at the
+level's parent offsets with the stacked kernel blocks. Cost per evaluation: O(N · (order
++ near weights) · k) for k columns, plus O(N · order · k) in the tree's dense products.
 
 Distances are measured in units of the mean spacing 2π/N (which cancels in the ratio) and
 floored at ``floor`` (default 1e-3) of it: nodes at the same angle count as that close.
@@ -91,50 +97,83 @@ def h2_distance(r1, t1, r2, t2):
 
 
 class SparseRows:
-    """A fixed sparse matrix in CSR form applied to (cols, k) tensors: a numba kernel
-    (parallel over row blocks) or torch's CSR product (any device)."""
+    """A fixed sparse matrix as torch's CSR tensor (any device), applied to (cols, k) tensors."""
 
-    def __init__(self, ptr, cols, vals, shape, device, dtype, backend: str = "numba"):
+    def __init__(self, ptr, cols, vals, shape, device, dtype):
         self.shape = shape
-        if backend == "numba":
-            self.ptr, self.cols = ptr.astype(np.int64), cols.astype(np.int32)
-            self.vals = vals.astype(np.float32 if dtype == torch.float32 else np.float64)
-            self.bounds = row_blocks(self.ptr)
-            self.csr = None
-        else:
-            with warnings.catch_warnings():      # torch flags CSR tensors as beta
-                warnings.simplefilter("ignore", UserWarning)
-                self.csr = torch.sparse_csr_tensor(torch.as_tensor(ptr, device=device),
-                                                   torch.as_tensor(cols.astype(np.int64), device=device),
-                                                   torch.as_tensor(vals, dtype=dtype, device=device), size=shape)
+        with warnings.catch_warnings():      # torch flags CSR tensors as beta
+            warnings.simplefilter("ignore", UserWarning)
+            self.csr = torch.sparse_csr_tensor(torch.as_tensor(ptr, device=device),
+                                               torch.as_tensor(cols.astype(np.int64), device=device),
+                                               torch.as_tensor(vals, dtype=dtype, device=device), size=shape)
 
     @classmethod
-    def from_entries(cls, rows, cols, vals, shape, device, dtype, backend: str = "numba") -> "SparseRows":
+    def from_entries(cls, rows, cols, vals, shape, device, dtype) -> "SparseRows":
         """From entries in any order (sorted by row here, stably)."""
         by_row = np.argsort(rows, kind="stable")
         ptr = np.zeros(shape[0] + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=shape[0]), out=ptr[1:])
-        return cls(ptr, np.asarray(cols)[by_row], np.asarray(vals)[by_row], shape, device, dtype, backend)
+        return cls(ptr, np.asarray(cols)[by_row], np.asarray(vals)[by_row], shape, device, dtype)
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.csr is not None:
-            return self.csr @ x
-        out = torch.empty(self.shape[0], x.shape[1], dtype=x.dtype)
-        _csr_matmul(self.ptr, self.cols, self.vals, x.contiguous().numpy(), out.numpy(), self.bounds)
-        return out
+        return self.csr @ x
 
 
 @njit(parallel=True, cache=True)
-def _csr_matmul(ptr, cols, vals, x, out, bounds):
-    """``out = A @ x`` for A in CSR (ptr, cols, vals), rows split into ``bounds`` blocks."""
-    zero = x.dtype.type(0)
-    for b in prange(len(bounds) - 1):
-        for i in range(bounds[b], bounds[b + 1]):
-            for c in range(x.shape[1]):         # one column at a time: the row's entries stay in L1
-                acc = zero
-                for e in range(ptr[i], ptr[i + 1]):
-                    acc += vals[e] * x[cols[e], c]
-                out[i, c] = acc
+def _to_bins(starts, perm, basis, f, out, fs, bounds):
+    """``out[c, b·P + q] = Σ_s basis[s, q] f[perm[s], c]`` over the nodes s = starts[b] …
+    starts[b + 1] − 1 of bin b in angular order (``f`` (N, k) in the caller's order), and
+    ``fs[s] = f[perm[s]]``; bins split into ``bounds``."""
+    p, k = basis.shape[1], f.shape[1]
+    for t in prange(len(bounds) - 1):
+        acc = np.empty((k, p), out.dtype)
+        for b in range(bounds[t], bounds[t + 1]):
+            acc[:] = 0
+            for s in range(starts[b], starts[b + 1]):
+                j = perm[s]
+                for c in range(k):
+                    v = f[j, c]
+                    fs[s, c] = v
+                    for q in range(p):
+                        acc[c, q] += basis[s, q] * v
+            for c in range(k):
+                for q in range(p):
+                    out[c, b * p + q] = acc[c, q]
+
+
+@njit(parallel=True, cache=True)
+def _to_nodes(starts, perm, run_ptr, runs, ptr, weights, fs, basis, local, scale, out, bounds):
+    """``out[perm[s], c] = scale[perm[s]] · (Σ_e weights[e] fs[r_e, c] + Σ_q basis[s, q] local[c, b·P + q])``
+    for the node s of bin b (angular order): the near field, entries ptr[s] … ptr[s + 1] − 1 over
+    the positions r_e of the bin's runs ``runs[run_ptr[b]:run_ptr[b + 1]]`` (lo, hi) in turn,
+    plus the bin's local expansion. Two columns per pass (an odd k repeats its last)."""
+    p, k = basis.shape[1], fs.shape[1]
+    zero = out.dtype.type(0)
+    for t in prange(len(bounds) - 1):
+        for b in range(bounds[t], bounds[t + 1]):
+            for s in range(starts[b], starts[b + 1]):
+                j = perm[s]
+                for c in range(0, k, 2):
+                    d = min(c + 1, k - 1)
+                    a0 = zero
+                    a1 = zero
+                    e = ptr[s]
+                    for r in range(run_ptr[b], run_ptr[b + 1]):
+                        for i in range(runs[r, 0], runs[r, 1]):
+                            w = weights[e]
+                            a0 += w * fs[i, c]
+                            a1 += w * fs[i, d]
+                            e += 1
+                    for q in range(p):
+                        a0 += basis[s, q] * local[c, b * p + q]
+                        a1 += basis[s, q] * local[d, b * p + q]
+                    out[j, c] = a0 * scale[j]
+                    out[j, d] = a1 * scale[j]
+
+
+def concat_ranges(lo: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """lo[0] … lo[0] + size[0] − 1, lo[1] … , concatenated."""
+    return np.repeat(lo, size) + np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
 
 
 def reorder(ptr, cols, vals, row_of: np.ndarray):
@@ -166,7 +205,10 @@ class LongRange:
         curvature radius (hyperbolic).
     device, dtype : where and in which precision :meth:`__call__` works.
     backend : "auto" | "numba" | "torch"
-        Sparse products by numba kernels (CPU only) or by torch; auto: numba on CPU.
+        Node ↔ bin and near-field products by numba kernels (CPU only) or by torch's sparse
+        matrices; auto: numba on CPU.
+
+    An operator keeps work buffers between calls: do not call one from two threads at once.
     """
 
     def __init__(self, theta, exponent: float = 1.0, order: int = DEFAULT_ORDER, distance: str = "angular",
@@ -208,8 +250,8 @@ class LongRange:
             self.radius64 = torch.as_tensor(radius, device=self.device)
         else:
             raise SimulationError(f"distance must be 'angular' or 'hyperbolic', got {distance!r}")
-        ones = torch.ones(self.n, 1, dtype=torch.float64, device=self.device)
-        den = self._sum(ones.to(self._work_dtype))[:, 0].to(torch.float64)
+        ones = torch.ones(self.n, 1, dtype=self._work_dtype, device=self.device)
+        den = self._sum(ones)[:, 0].to(torch.float64)
         self.inv_den = (1.0 / den).to(dtype)
 
     @classmethod
@@ -235,8 +277,7 @@ class LongRange:
         if f.shape[0] != self.n or f.ndim not in (1, 2):
             raise SimulationError(f"expected (N,) or (N, k) values with N = {self.n}, got shape {tuple(f.shape)}")
         x = f.reshape(self.n, -1).to(self._work_dtype)
-        out = (self._sum(x) * self.inv_den[:, None].to(x.dtype)).to(self.dtype)
-        return out.reshape(f.shape)
+        return self._sum(x, self.inv_den).to(self.dtype).reshape(f.shape)
 
     @property
     def _work_dtype(self):
@@ -258,98 +299,133 @@ class LongRange:
         starts = np.searchsorted(bins, np.arange(nb + 1))
         t = np.clip((x - (bins + 0.5) * width) / (width / 2), -1.0, 1.0)
         basis = lagrange_basis(t, p)                                    # (N, P), sorted order
-        # node → finest-bin expansions, as sparse (N, 2·P·B/2): bin b = 2c + e, coefficient q
-        # in row e·P·B/2 + q·B/2 + c (the "pair layout" the tree works in, see _sum)
-        rank = np.empty(n, np.int64)
-        rank[self.perm] = np.arange(n)
-        rows = np.repeat(rank, p)          # rows and columns are in the caller's order from here on
-        cols = ((bins % 2)[:, None] * p * (nb // 2) + np.arange(p)[None, :] * (nb // 2) + (bins // 2)[:, None]).ravel()
-        ptr = np.arange(0, n * p + 1, p)
-        where = (self.device, self.dtype, self.backend)
-        self.to_nodes = SparseRows(*reorder(ptr, cols, basis.ravel(), rank), (n, p * nb), *where)
-        self.to_bins = SparseRows.from_entries(cols, np.repeat(self.perm, p), basis.ravel(), (p * nb, n), *where)
-        self.near = self._near_field(x, starts, nb)
+        # node ↔ finest bin through the P values of its bin's Lagrange polynomials at each node;
+        # bin b's coefficient q sits in column b·P + q of a level's (k, B·P)
+        run_ptr, runs, ptr, cols, w = self._near_field(x, starts, nb)
+        self.near_weights = len(w)
+        if self.backend == "numba":        # in angular order, bin by bin (perm: the caller's node)
+            np_dtype = np.float32 if self.dtype == torch.float32 else np.float64
+            self.starts, self.bounds = starts, row_blocks(starts)
+            self.basis = basis.astype(np_dtype)
+            self.near = (run_ptr, runs, ptr, w.astype(np_dtype))
+        else:                              # sparse (N, B·P), (B·P, N) and (N, N) in the caller's order
+            rank = np.empty(n, np.int64)
+            rank[self.perm] = np.arange(n)
+            where = (self.device, self.dtype)
+            bin_cols = (bins[:, None] * p + np.arange(p)[None, :]).ravel()
+            self.to_nodes = SparseRows(*reorder(np.arange(0, n * p + 1, p), bin_cols, basis.ravel(), rank),
+                                       (n, p * nb), *where)
+            self.to_bins = SparseRows.from_entries(bin_cols, np.repeat(self.perm, p), basis.ravel(), (p * nb, n),
+                                                   *where)
+            self.near = SparseRows(*reorder(ptr, self.perm[cols], w, rank), (n, n), *where)
         z = chebyshev_points(p)
+        # children (e = 0, 1) of a parent: up[q, e·P + i] = parent's Lagrange polynomial q at child e's point i
         up = np.concatenate([lagrange_basis((z + 2 * e - 1) / 2, p).T for e in (0, 1)], axis=1)   # (P, 2P)
-        self.up = self._dense(up)
-        self.down = self._dense(up.T)
-        # M2L at level l: target child e of pair c takes source child e2 of pair c + o' (o' a
-        # near offset of the parents) through the kernel between their Chebyshev points,
-        # unless the two children are near themselves
+        self.up = self._dense(np.kron(np.eye(2), up.T))     # (4P, 2P): two pairs of children per row
+        self.down = self._dense(up)
+        self._work = None
+        # M2L at level l, in pairs of sibling bins: target child e of pair c takes source child
+        # e2 of pair c + po (po a near offset of the parents) through the kernel between their
+        # Chebyshev points, unless the two children are near themselves; per level one product
+        # (rows: pairs) of the sources gathered at the offsets that have such terms, (pairs,
+        # len(po)·2P), with the stacked kernel (len(po)·2P, 2P), zero where excluded
         self.m2l = {}
         for level in range(3, self.levels + 1):
             nl = 1 << level
             h = TWO_PI / nl / 2
-            self.m2l[level] = []
+            near, blocks = near_offsets(nl), {}
             for po in sorted(near_offsets(nl // 2)):
                 for e in (0, 1):
                     for e2 in (0, 1):
                         o = (2 * po + e2 - e) % nl
-                        if o not in near_offsets(nl):
+                        if o not in near:
                             delta = h * (z[:, None] - z[None, :]) - o * 2 * h
-                            kern = self._dense(self.kernel(np.abs(np.angle(np.exp(1j * delta)))))
-                            self.m2l[level].append((po, e, e2, kern))
+                            kern = self.kernel(np.abs(np.angle(np.exp(1j * delta))))      # (target q, source i)
+                            stack = blocks.setdefault(po, np.zeros((2 * p, 2 * p)))
+                            stack[e2 * p:(e2 + 1) * p, e * p:(e + 1) * p] = kern.T
+            offsets = sorted(blocks)
+            index = (np.arange(nl // 2)[:, None] + np.array(offsets)[None, :]) % (nl // 2)
+            self.m2l[level] = (torch.as_tensor(index.ravel(), device=self.device),
+                               self._dense(np.concatenate([blocks[po] for po in offsets])))
 
     def _dense(self, a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a, dtype=self.dtype, device=self.device)
 
-    def _near_field(self, x: np.ndarray, starts: np.ndarray, nb: int) -> SparseRows:
-        """Sparse (N, N) direct weights in sorted order: own, adjacent and antipodal finest
-        bins (the diagonal is stored with weight 0)."""
+    def _near_field(self, x: np.ndarray, starts: np.ndarray, nb: int):
+        """Direct weights in angular order: row s holds the nodes of the bins at ``near_offsets``
+        from its bin b, as runs of consecutive positions: ``runs[run_ptr[b]:run_ptr[b + 1]]``
+        (lo, hi), and the CSR (ptr, cols, w) of the rows (the diagonal stored with weight 0)."""
         n = self.n
+        near = np.sort((np.arange(nb)[:, None] + np.array(sorted(near_offsets(nb)))[None, :]) % nb, axis=1)
+        first = np.ones(near.shape, bool)                      # a run starts where bins stop following on
+        first[:, 1:] = np.diff(near, axis=1) != 1
+        last = np.ones(near.shape, bool)
+        last[:, :-1] = first[:, 1:]
+        runs = np.stack([starts[near[first]], starts[near[last] + 1]], 1)
+        run_ptr = np.zeros(nb + 1, np.int64)
+        np.cumsum(first.sum(1), out=run_ptr[1:])
         bins = np.repeat(np.arange(nb), np.diff(starts))
-        offs = sorted(near_offsets(nb))
-        lo = [starts[(bins + o) % nb] for o in offs]
-        length = [starts[(bins + o) % nb + 1] - s for o, s in zip(offs, lo)]
-        row_len = np.sum(length, axis=0)
-        ptr = np.zeros(n + 1, np.int64)
-        np.cumsum(row_len, out=ptr[1:])
-        cols = np.empty(ptr[-1], np.int64)
-        before = ptr[:-1].copy()
-        for first, size in zip(lo, length):
-            rows = np.repeat(np.arange(n), size)
-            within = np.arange(len(rows)) - np.repeat(np.cumsum(size) - size, size)
-            cols[before[rows] + within] = first[rows] + within
-            before += size
-        rows = np.repeat(np.arange(n), row_len)
+        count = np.diff(run_ptr)[bins]                         # runs of each row
+        row_run = concat_ranges(run_ptr[bins], count)
+        size = runs[row_run, 1] - runs[row_run, 0]
+        cols = concat_ranges(runs[row_run, 0], size)
+        rows = np.repeat(np.repeat(np.arange(n), count), size)
+        ptr = np.searchsorted(rows, np.arange(n + 1))
         d = np.abs(x[cols] - x[rows])
         w = self.kernel(np.minimum(d, TWO_PI - d))
         w[rows == cols] = 0.0
-        rank = np.empty(n, np.int64)
-        rank[self.perm] = np.arange(n)
-        ptr, cols, w = reorder(ptr, self.perm[cols], w, rank)
-        return SparseRows(ptr, cols, w, (n, n), self.device, self.dtype, self.backend)
+        return run_ptr, runs, ptr, cols, w
 
-    def _sum(self, f: torch.Tensor) -> torch.Tensor:
-        """Σ_{j≠i} d_ij^(−s) f_j, columns of ``f`` (N, k)."""
+    def _sum(self, f: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Σ_{j≠i} d_ij^(−s) f_j for the columns of ``f`` (N, k), times ``scale`` (N,) if given."""
         if self.distance == "hyperbolic":
-            return self._direct_h2(f)
-        k = f.shape[1]
+            out = self._direct_h2(f)
+            return out if scale is None else out * scale[:, None].to(out.dtype)
+        k, p = f.shape[1], self.order
+        work = self._workspace(k)
+        moments, local = work["moments"], work["local"]
+        top = self.levels
+        if self.backend == "numba":
+            _to_bins(self.starts, self.perm, self.basis, f.numpy(), moments[top].view(k, -1).numpy(),
+                     work["sorted"].numpy(), self.bounds)
+        else:
+            moments[top].view(k, -1).copy_((self.to_bins @ f).T)
+        # level l: (k, B_l, P), viewed as (k·B_l/2, 2P): one row per column of f and pair of
+        # sibling bins, the two children's coefficients side by side
+        for level in range(top, 3, -1):                        # upward: children → parents
+            torch.mm(moments[level].view(-1, 4 * p), self.up, out=moments[level - 1].view(-1, 2 * p))
+        for level in range(3, top + 1):                        # downward, adding the well-separated pairs
+            index, kern = self.m2l[level]
+            source = work["gather"][:k * len(index) * 2 * p].view(k, len(index), 2 * p)
+            torch.index_select(moments[level].view(k, -1, 2 * p), 1, index, out=source)
+            here = local[level].view(-1, 2 * p)
+            if level == 3:
+                torch.mm(source.view(len(here), -1), kern, out=here)
+            else:                                              # parents' locals → children
+                torch.mm(local[level - 1].view(-1, p), self.down, out=here)
+                here.addmm_(source.view(len(here), -1), kern)
+        if self.backend == "numba":
+            out = torch.empty(self.n, k, dtype=f.dtype)
+            scale = work["ones"] if scale is None else scale
+            _to_nodes(self.starts, self.perm, *self.near, work["sorted"].numpy(), self.basis,
+                      local[top].view(k, -1).numpy(), scale.numpy(), out.numpy(), self.bounds)
+            return out
         out = self.near @ f
-        if self.levels >= 3:
-            p = self.order
-            # level l in pair layout: (2P, B_l/2 · k), row e·P + q, column c·k + column of f
-            moments = {self.levels: (self.to_bins @ f).reshape(2 * p, -1)}
-            for level in range(self.levels, 3, -1):            # upward: children → parents
-                parent = (self.up @ moments[level]).reshape(p, -1, 2, k)
-                moments[level - 1] = parent.permute(2, 0, 1, 3).reshape(2 * p, -1)
-            local = None
-            for level in range(3, self.levels + 1):            # downward, adding the well-separated pairs
-                if local is None:
-                    here = torch.zeros_like(moments[level])
-                else:                                          # parents' locals → children
-                    here = self.down @ local.reshape(2, p, -1, k).permute(1, 2, 0, 3).reshape(p, -1)
-                m = moments[level]
-                width = m.shape[1]
-                for o, e, e2, kern in self.m2l[level]:           # pairs c ← c + o, wrapping around
-                    target, source = here[e * p:(e + 1) * p], m[e2 * p:(e2 + 1) * p]
-                    cut = width - o * k
-                    target[:, :cut].addmm_(kern, source[:, o * k:])
-                    if o:
-                        target[:, cut:].addmm_(kern, source[:, :o * k])
-                local = here
-            out = out + self.to_nodes @ local.reshape(-1, k)
-        return out
+        out += self.to_nodes @ local[top].view(k, -1).T
+        return out if scale is None else out.mul_(scale[:, None])
+
+    def _workspace(self, k: int) -> dict:
+        """Buffers for k columns, kept between calls (fresh large tensors cost page faults on
+        every call); an operator is therefore not safe to call from two threads at once."""
+        if self._work is None or self._work["k"] != k:
+            p, levels = self.order, range(min(3, self.levels), self.levels + 1)
+            new = lambda *shape: torch.empty(shape, dtype=self.dtype, device=self.device)  # noqa: E731
+            self._work = {"k": k, "moments": {lv: new(k, 1 << lv, p) for lv in levels},
+                          "local": {lv: new(k, 1 << lv, p).zero_() for lv in levels},
+                          "gather": new(k * 2 * p * max([len(index) for index, _ in self.m2l.values()] or [0]))}
+            if self.backend == "numba":    # f in angular order; the scale when none is given
+                self._work.update(sorted=new(self.n, k), ones=new(self.n).fill_(1))
+        return self._work
 
     # ------------------------------------------------------------------ hyperbolic, direct
     def _direct_h2(self, f: torch.Tensor) -> torch.Tensor:
