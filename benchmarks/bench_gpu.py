@@ -6,8 +6,10 @@ it; without a CUDA device only the CPU figures are printed.
    the fused Triton kernel and torch's CSR SpMM (the previous CUDA path), each against
    the time to stream the CSR once at the device's copy bandwidth (target: Triton <= 4x).
 2. End to end: ``--nodes`` nodes, ``--steps`` RK4 steps, 101 frames streamed to zarr, with
-   the Triton backend, the torch backend and (``--cpu-steps`` steps, scaled) the numba CPU
-   path (target: <= 2 s on the GPU).
+   the Triton backend (its RK4 steps between frames replayed as CUDA graphs, and without),
+   the torch backend and (``--cpu-steps`` steps, scaled) the numba CPU path (target: <= 2 s
+   on the GPU); each run's set-up, loop and drain; the stepping loop alone, with and
+   without graphs.
 3. A ROMA training step on a 512 x 16 random-walk subgraph of the ``--nodes`` graph,
    8 windows: milliseconds per step on the GPU and on the CPU (target: <= 10 ms), with
    the part spent building the batch on the host.
@@ -88,19 +90,105 @@ def long_range_rhs(graph, devices: list[str], repeat: int) -> None:
              f"{np.max(np.abs(a - b)) / np.max(np.abs(b)):.1e}")
 
 
-def end_to_end(graph, steps: int, frames: int, device: str, backend: str) -> float:
+def end_to_end(graph, steps: int, frames: int, device: str, backend: str, graphs: bool = True) -> float:
     """Seconds for ``steps`` RK4 steps streaming ``frames + 1`` frames to a zarr store."""
+    return end_to_end_parts(graph, steps, frames, device, backend, graphs)["total"]
+
+
+def end_to_end_parts(graph, steps: int, frames: int, device: str, backend: str, graphs: bool = True) -> dict:
+    """:func:`end_to_end` (``graphs``: the RK4 steps between frames replayed as CUDA graphs
+    where the run allows it) and its parts, from the run's progress calls: ``setup`` (to the
+    first step: the system, the store's layout, the capture), ``loop`` (every step enqueued
+    and every frame handed to the writer thread) and ``drain`` (the device's and the
+    writer's last work, closing the store); ``final``: the last frame."""
+    import importlib
+
     from roma_core.dynamics import Kuramoto, simulate
 
+    sim_mod = importlib.import_module("roma_core.dynamics.simulate")
     tmp = Path(tempfile.mkdtemp(prefix="bench_gpu_"))
+    before = sim_mod.CUDA_GRAPHS
+    sim_mod.CUDA_GRAPHS = graphs
     try:
         kw = dict(t_end=steps * 1e-3, dt=1e-3, save_every=max(1, steps // frames), device=device, backend=backend)
         simulate(Kuramoto(), graph, **{**kw, "t_end": 2e-3, "save_every": 1})     # compile / warm up
+        marks = {}
+
+        def progress(done, total):
+            marks.setdefault(done, time.perf_counter())
+
         start = time.perf_counter()
-        simulate(Kuramoto(), graph, out=tmp / "run.zarr", **kw)
-        return time.perf_counter() - start
+        ds = simulate(Kuramoto(), graph, out=tmp / "run.zarr", progress=progress, **kw)
+        end = time.perf_counter()
+        first, last = marks[0], marks[max(marks)]
+        return {"total": end - start, "setup": first - start, "loop": last - first, "drain": end - last,
+                "final": ds.state[-1].values}
     finally:
+        sim_mod.CUDA_GRAPHS = before
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def loop_seconds(graph, steps: int, save_every: int, graphs: bool, device: str = "cuda") -> float:
+    """Seconds for ``steps`` RK4 steps of the Kuramoto system on CUDA (triton) alone: no
+    frames, no set-up; ``graphs``: replays of ``save_every`` steps as in :func:`end_to_end`."""
+    import importlib
+
+    from roma_core.dynamics import Kuramoto
+    from roma_core.dynamics.integrate import RK4
+
+    sim_mod = importlib.import_module("roma_core.dynamics.simulate")
+    sim = sim_mod.simulation_spec(steps * 1e-3, 1e-3, save_every, 0, device, torch.float32, "auto")
+    run = sim_mod.Run(Kuramoto(), graph, sim, torch.float32, backend="triton")
+    sysm = run.system
+    y = sysm.tensor(sysm.internal(sysm.inputs["initial"])).clone()
+    before = sim_mod.CUDA_GRAPHS
+    sim_mod.CUDA_GRAPHS = graphs
+    try:
+        graphed = run.graphed(y)
+    finally:
+        sim_mod.CUDA_GRAPHS = before
+    if graphs and graphed is None:
+        return float("nan")
+    stepper = RK4(sysm.rhs, y, fused=True)
+    stepper.step(0.0, y, 1e-3)                      # warm up
+    sync(device)
+    t = time.perf_counter()
+    n = 0
+    while n < steps:
+        if graphed is not None:
+            graphed.run(n)
+            n += graphed.steps
+        else:
+            stepper.step(n * 1e-3, y, 1e-3)
+            n += 1
+    sync(device)
+    return time.perf_counter() - t
+
+
+def gpu_end_to_end(g, nodes: int, steps: int, frames: int) -> float:
+    """Prints the end-to-end figures on CUDA (triton with and without CUDA graphs, torch;
+    each run's parts; the stepping loop alone); returns the triton run's seconds with graphs."""
+    runs = {name: end_to_end_parts(g, steps, frames, "cuda", "triton", graphs)
+            for name, graphs in (("graphs", True), ("no graphs", False))}
+    plain = end_to_end(g, steps, frames, "cuda", "torch")
+    fused = runs["graphs"]["total"]
+    e2e = f"end to end {nodes:.0e} nodes, {steps} RK4 steps, {frames + 1} frames, cuda triton"
+    line(f"{e2e}, CUDA graphs", f"{fused:.2f} s", f"torch backend {plain:.2f} s: {plain / fused:.1f}x",
+         f"<= {TARGET_E2E_S} s")
+    line(f"{e2e}, no graphs", f"{runs['no graphs']['total']:.2f} s",
+         f"graphs' speed-up {runs['no graphs']['total'] / fused:.2f}x")
+    for name, r in runs.items():
+        line(f"  {name}: set-up / loop (steps enqueued, frames handed over) / drain",
+             f"{r['setup']:.2f} / {r['loop']:.2f} / {r['drain']:.2f} s")
+    diff = float(np.max(np.abs(runs["graphs"]["final"] - runs["no graphs"]["final"])))
+    line("  last frame, graphs vs no graphs: max |difference|", "bit-identical" if diff == 0 else f"{diff:.1e}")
+    save_every = max(1, steps // frames)
+    loops = {graphs: loop_seconds(g, steps, save_every, graphs) for graphs in (True, False)}
+    line(f"stepping loop alone, {steps} RK4 steps, cuda triton, CUDA graphs of {save_every}",
+         f"{loops[True]:.3f} s", f"no graphs {loops[False]:.3f} s: {loops[False] / loops[True]:.2f}x")
+    line("  per RK4 step (4 RHS evaluations)", f"{1e3 * loops[True] / steps:.3f} ms",
+         f"no graphs {1e3 * loops[False] / steps:.3f} ms")
+    return fused
 
 
 def training(graph, device: str, steps: int, windows: int = 8, forward: bool = False) -> dict:
@@ -217,10 +305,7 @@ def main(argv=None) -> None:
     if gpu:
         from roma_core.dynamics.simulate import triton_ready
 
-        fused = end_to_end(g, args.steps, frames, "cuda", "triton") if triton_ready() else float("nan")
-        plain = end_to_end(g, args.steps, frames, "cuda", "torch")
-        line(f"end to end {args.nodes:.0e} nodes, {args.steps} RK4 steps, {frames + 1} frames, cuda triton",
-             f"{fused:.2f} s", f"torch backend {plain:.2f} s: {plain / fused:.1f}x", f"<= {TARGET_E2E_S} s")
+        fused = gpu_end_to_end(g, args.nodes, args.steps, frames) if triton_ready() else float("nan")
     cpu = end_to_end(g, args.cpu_steps, max(1, frames * args.cpu_steps // args.steps), "cpu", "numba")
     line(f"end to end on the CPU (numba), {args.cpu_steps} steps", f"{cpu:.2f} s",
          f"x {args.steps / args.cpu_steps:g} = {cpu * args.steps / args.cpu_steps:.1f} s for {args.steps} steps")

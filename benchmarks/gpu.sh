@@ -45,6 +45,6 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
     || echo "gpu.sh: zarr, param, dask or triton does not import: run 'bash benchmarks/gpu.sh fetch' elsewhere and take .whl/ along" >&2
 git log -1 --format="commit %h %s" 2>/dev/null || true
 if [ "${1:-}" != --quick ] && "$py" -c "import pytest" 2>/dev/null; then
-    timeout 100 "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_kernels.py -k cuda || true
+    timeout 100 "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_kernels.py tests/unit/test_graph_replay.py -k cuda || true
 fi
 timeout "${GPU_BENCH_TIMEOUT:-360}" "$py" -m benchmarks.bench_gpu "$@"

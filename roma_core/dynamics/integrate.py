@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 
@@ -66,3 +67,84 @@ class EulerMaruyama:
         if self.sigma > 0:
             torch.randn(y.shape, generator=self.gen, out=self.xi, dtype=y.dtype, device=y.device)
             y.add_(self.xi, alpha=self.sigma * math.sqrt(dt))
+
+
+class GraphedRK4:
+    """``steps`` fused RK4 steps (:class:`RK4` with ``fused=True``) captured once as a CUDA
+    graph and replayed: one launch from the host for all of them, in place of 12 a step.
+
+    A replay does exactly what the uncaptured steps do, with one difference: the
+    time-dependent number of each stage (Kuramoto's K(t)) is not a Python number baked
+    into the capture but read by the kernels from ``coef``, a float64 device tensor of
+    three values per step (at t, t + dt/2 and t + dt, each ``system.coefficient`` of the
+    same float as the uncaptured step computes), copied there from a table of the whole
+    run before each replay. Results are bit for bit those of the uncaptured steps.
+
+    Parameters
+    ----------
+    system : roma_core.dynamics.systems.System
+        With ``capturable()`` true (its ``rhs_ref`` and ``coefficient``).
+    y : torch.Tensor
+        The state on the CUDA device, updated in place by :meth:`run`; it must stay the
+        same tensor (the graph holds its address).
+    dt : float
+        The time step.
+    n_steps : int
+        Steps of the whole run (the table of coefficients covers them).
+    steps : int
+        Steps per replay.
+    """
+
+    name = "rk4"
+
+    def __init__(self, system, y: torch.Tensor, dt: float, n_steps: int, steps: int):
+        self.system, self.y, self.dt, self.steps = system, y, dt, steps
+        self.buffers = RK4(None, y, fused=True)
+        c = system.coefficient
+        table = np.empty((n_steps, 3))
+        for n in range(n_steps):            # the same floats as RK4._fused_step's stage times
+            t = n * dt
+            table[n] = c(t), c(t + dt / 2), c(t + dt)
+        self.table = torch.as_tensor(table.ravel(), device=y.device)
+        self.coef = torch.zeros(3 * steps, dtype=torch.float64, device=y.device)
+        saved = y.clone()
+        try:
+            self.replay = self._capture()
+        finally:
+            y.copy_(saved)                          # the warm-up step undone, whatever happened
+            if y.is_cuda:
+                torch.cuda.current_stream(y.device).synchronize()
+
+    def _capture(self):
+        """Warm up (compile) on a side stream, capture ``steps`` steps; the graph's replay."""
+        dev = self.y.device
+        side = torch.cuda.Stream(dev)
+        side.wait_stream(torch.cuda.current_stream(dev))
+        with torch.cuda.stream(side):
+            self._steps(1)
+        torch.cuda.current_stream(dev).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):   # other threads may use CUDA
+            self._steps(self.steps)
+        return self.graph.replay
+
+    def _steps(self, count: int) -> None:
+        from .triton_kernels import rk4_stage
+
+        rhs, y, dt = self.system.rhs_ref, self.y, self.dt
+        k, tmp, acc = self.buffers.k[0], self.buffers.tmp, self.buffers.acc
+        for s in range(count):
+            now, half, end = (self.coef[3 * s + i:3 * s + i + 1] for i in range(3))
+            rhs(now, y, k)
+            rk4_stage(y, k, acc, tmp, dt / 2, 1.0, first=True)
+            rhs(half, tmp, k)
+            rk4_stage(y, k, acc, tmp, dt / 2, 2.0)
+            rhs(half, tmp, k)
+            rk4_stage(y, k, acc, tmp, dt, 2.0)
+            rhs(end, tmp, k)
+            rk4_stage(y, k, acc, tmp, dt / 6, 0.0, last=True)
+
+    def run(self, n: int) -> None:
+        """Steps ``n`` to ``n + steps`` (enqueued: returns before the device has run them)."""
+        self.coef.copy_(self.table[3 * n:3 * (n + self.steps)])
+        self.replay()

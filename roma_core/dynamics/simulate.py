@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -12,12 +13,15 @@ import xarray as xr
 from ..errors import DeviceError, SimulationError, SpecError
 from ..progress import ProgressCallback, report
 from ..specs import BurgersSpec, KuramotoSpec, SimulationSpec
-from .integrate import RK4, EulerMaruyama
+from .integrate import RK4, EulerMaruyama, GraphedRK4
 from .systems import make_system
 
 STABILITY = {"rk4": 2.78, "euler_maruyama": 2.0}   # extent of the stability region on the negative axis
 PARALLEL_SIZE = 500_000  # nodes + stored entries from which kernels run on all cores
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+CUDA_GRAPHS = True       # CUDA runs of the triton backend replay the RK4 steps between frames as a CUDA graph
+GRAPH_STEPS = 256        # most RK4 steps in one graph (the largest divisor of save_every up to this)
+FRAME_BYTES = 256 << 20  # pinned host memory for frames in flight on CUDA (2 to 16 frames)
 
 
 def resolve_device(device) -> torch.device:
@@ -227,7 +231,8 @@ class Run:
     def execute(self, sink, progress: ProgressCallback | None = None) -> None:
         """Integrate, handing every saved frame to ``sink.frame(index, state_numpy, observable)``
         from a background thread (:class:`~roma_core.data.stream.FrameWriter`): the loop
-        itself never waits for the device."""
+        itself never waits for the device. On CUDA, noise-free triton runs replay the RK4
+        steps between two frames as one CUDA graph (:meth:`graphed`), bit for bit the same."""
         from ..data.stream import FrameWriter
 
         sysm, sim = self.system, self.sim
@@ -238,17 +243,47 @@ class Run:
             gen = torch.Generator(device=self.device)
             gen.manual_seed(int(sim.seed) & (2**63 - 1))
             stepper = EulerMaruyama(sysm.rhs, y, self.spec.noise, gen)
+        graphed = self.graphed(y)
         every = max(1, self.n_steps // 200)
-        with FrameWriter(sink, sysm, sim.dt) as frames:
+        depth = 2 if y.device.type == "cpu" else max(2, min(16, FRAME_BYTES // max(1, y.numel() * y.element_size())))
+        with FrameWriter(sink, sysm, sim.dt, depth) as frames:
             frames.put(0, 0.0, y)
             report(progress, 0, self.n_steps)
-            for n in range(self.n_steps):
-                stepper.step(n * sim.dt, y, sim.dt)
-                done = n + 1
-                if done % sim.save_every == 0:
+            n = 0
+            while n < self.n_steps:
+                if graphed is not None and n + graphed.steps <= self.n_steps:
+                    graphed.run(n)
+                    done = n + graphed.steps
+                else:
+                    stepper.step(n * sim.dt, y, sim.dt)
+                    done = n + 1
+                if done % sim.save_every == 0:       # a replay's steps divide save_every
                     frames.put(done // sim.save_every, done * sim.dt, y)
-                if done % every == 0 or done == self.n_steps:
+                if done // every > n // every or done == self.n_steps:
                     report(progress, done, self.n_steps)
+                n = done
+
+    def graphed(self, y: torch.Tensor):
+        """The RK4 steps between two frames as a replayed CUDA graph
+        (:class:`~roma_core.dynamics.integrate.GraphedRK4`), or None: off CUDA, with noise
+        (Euler–Maruyama steps stay uncaptured), for systems that cannot be captured (the
+        torch backend, the long-range term, Burgers' sources), with ``CUDA_GRAPHS`` false,
+        or when the capture fails (with a warning; the plain loop then runs)."""
+        sim = self.sim
+        if not (CUDA_GRAPHS and self.method == "rk4" and self.system.capturable()):
+            return None
+        steps = max(d for d in range(1, min(sim.save_every, GRAPH_STEPS) + 1) if sim.save_every % d == 0)
+        if steps > self.n_steps:
+            return None
+        try:
+            return GraphedRK4(self.system, y, sim.dt, self.n_steps, steps)
+        except Exception as exc:            # noqa: BLE001  any failure of the capture: run uncaptured
+            warnings.warn(f"capturing the RK4 steps as a CUDA graph failed ({type(exc).__name__}: {exc}); "
+                          "stepping without CUDA graphs", RuntimeWarning, stacklevel=2)
+            if y.is_cuda:
+                with contextlib.suppress(Exception):
+                    torch.cuda.synchronize(y.device)
+            return None
 
 
 class MemorySink:

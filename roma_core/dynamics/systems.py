@@ -111,6 +111,21 @@ class System:
             self.add_long_range(y, out)
         return out
 
+    def capturable(self) -> bool:
+        """Whether RK4 steps can be captured as a CUDA graph (:class:`integrate.GraphedRK4`):
+        the Triton kernels on CUDA with every time-dependent number read from the device
+        (:meth:`rhs_ref`); the long-range term is left out."""
+        return self.backend == "triton" and self.device.type == "cuda" and self.long_range is None
+
+    def coefficient(self, t: float) -> float:
+        """The time-dependent number :meth:`rhs_ref` reads from the device at time ``t``."""
+        return 0.0
+
+    def rhs_ref(self, ref: torch.Tensor, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """:meth:`rhs` with the time entering only through ``ref`` (a float64 tensor on the
+        device holding :meth:`coefficient` of the time), read when the kernels run."""
+        raise NotImplementedError
+
     def entry_weights(self, w: np.ndarray, inv: np.ndarray) -> np.ndarray:
         """W_ij per stored entry (torch backend only; the numba kernels never form it)."""
         g = self.graph
@@ -195,6 +210,12 @@ class KuramotoSystem(System):
             coup = c * m[:, 0] - s * m[:, 1]
         torch.add(self.omega, coup, alpha=k, out=out)
         return out
+
+    def coefficient(self, t: float) -> float:
+        return self.coupling_at(t)
+
+    def rhs_ref(self, ref: torch.Tensor, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return self.fused(0.0, y, self.omega, out, kref=ref)
 
     def add_long_range(self, y: torch.Tensor, out: torch.Tensor) -> None:
         """``+ K_lr Σ_j d_ij^-s sin(θ_j − θ_i) / Σ_j d_ij^-s = K_lr (cos θ_i S_i − sin θ_i C_i)``."""
@@ -306,6 +327,12 @@ class BurgersSystem(System):
             burst = self.src_amp * torch.exp(-0.5 * ((t - self.src_time) / s.source_width) ** 2)
             out.index_add_(0, self.src_nodes, burst)
         return out
+
+    def capturable(self) -> bool:
+        return super().capturable() and not len(self.src_nodes)     # the bursts depend on t
+
+    def rhs_ref(self, ref: torch.Tensor, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return self.fused(y, out)
 
     def add_long_range(self, y: torch.Tensor, out: torch.Tensor) -> None:
         """``+ ν_lr (F[u]_i − u_i)``, F the Kac-normalised power-law average."""

@@ -78,10 +78,14 @@ if triton is not None:
     _larger = getattr(tl.standard, "_elementwise_max", None) or triton.jit(_larger)
 
 
-def _kuramoto(theta, omega, w, inv, ptr, idx, ew, out, k: "fp64", n, tiles, hrow, hptr, part,
+def _kuramoto(theta, omega, w, inv, ptr, idx, ew, out, k: "fp64", kref, n, tiles, hrow, hptr, part,
               SENDER: tl.constexpr, ENTRY: tl.constexpr, ROWS: tl.constexpr, COLS: tl.constexpr,
-              LONG: tl.constexpr, HUB: tl.constexpr, POLY: tl.constexpr):
+              LONG: tl.constexpr, HUB: tl.constexpr, POLY: tl.constexpr, KREF: tl.constexpr):
     pid = tl.program_id(0)
+    if KREF:                                             # K read from the device (CUDA graphs)
+        kk = tl.load(kref)
+    else:
+        kk = k
     if pid < tiles:                                      # ROWS rows, long ones left out
         rows = pid * ROWS + tl.arange(0, ROWS)
         live = rows < n
@@ -118,7 +122,7 @@ def _kuramoto(theta, omega, w, inv, ptr, idx, ew, out, k: "fp64", n, tiles, hrow
             if ENTRY:
                 term = term * tl.load(ew + pos, mask=m, other=0.0)
             acc += tl.reduce(tl.where(m, term, 0.0), 1, _add)
-        coupling = (k * tl.full([ROWS], 1, tl.float64)).to(dtype) * tl.load(inv + rows, mask=live, other=0.0)
+        coupling = (kk * tl.full([ROWS], 1, tl.float64)).to(dtype) * tl.load(inv + rows, mask=live, other=0.0)
         tl.store(out + rows, tl.load(omega + rows, mask=live, other=0.0) + coupling * acc, mask=live)
     else:                                                # one long row: its partial sums
         hub = pid - tiles
@@ -129,7 +133,7 @@ def _kuramoto(theta, omega, w, inv, ptr, idx, ew, out, k: "fp64", n, tiles, hrow
         for b0 in range(first, last, HUB):
             block = b0 + tl.arange(0, HUB)
             sums += tl.load(part + block, mask=block < last, other=0.0)
-        scale = (k * tl.full([], 1, tl.float64)).to(real) * tl.load(inv + row)
+        scale = (kk * tl.full([], 1, tl.float64)).to(real) * tl.load(inv + row)
         tl.store(out + row, tl.load(omega + row) + scale * tl.reduce(sums, 0, _add))
 
 
@@ -330,12 +334,12 @@ class FusedRHS:
         self.kernel, self.chunk_kernel = _launcher(fn, device), _launcher(chunk_fn, device)
         self.flags = dict(SENDER=self.sender, ENTRY=self.entry)
 
-    def launch(self, chunk_args, row_args) -> None:
+    def launch(self, chunk_args, row_args, **row_flags) -> None:
         """The long rows' blocks (``part``), then the tiles of rows and the long rows' sums."""
         if self.chunks:
             self.chunk_kernel[(self.chunks,)](*chunk_args, **self.flags, CHUNK=self.chunk, num_warps=4)
-        self.kernel[(self.tiles + self.hubs,)](*row_args, **self.flags, ROWS=self.rows, COLS=self.cols, LONG=self.long,
-                                               HUB=HUB, num_warps=self.warps)
+        self.kernel[(self.tiles + self.hubs,)](*row_args, **self.flags, **row_flags, ROWS=self.rows, COLS=self.cols,
+                                               LONG=self.long, HUB=HUB, num_warps=self.warps)
 
 
 class KuramotoRHS(FusedRHS):
@@ -347,11 +351,15 @@ class KuramotoRHS(FusedRHS):
         super().__init__(_kuramoto, _kuramoto_chunks, device, dtype, ptr, idx, ew, w[self.order], inv[self.order],
                          1, **tile)
         self.flags["POLY"] = self.poly
+        self.kref = torch.zeros(1, dtype=torch.float64, device=device)     # a pointer when K is passed by value
 
-    def __call__(self, k: float, theta, omega, out):
+    def __call__(self, k: float, theta, omega, out, kref: torch.Tensor | None = None):
+        """``out`` for coupling ``k``, or, given ``kref`` (a float64 tensor on the device),
+        for the coupling the kernel reads from ``kref[0]`` when it runs (``k`` unused)."""
         self.launch((theta, self.w, self.idx, self.ew, self.crow, self.cstart, self.cend, self.part, self.n),
-                    (theta, omega, self.w, self.inv, self.ptr, self.idx, self.ew, out, float(k), self.n, self.tiles,
-                     self.hrow, self.hptr, self.part))
+                    (theta, omega, self.w, self.inv, self.ptr, self.idx, self.ew, out, float(k),
+                     self.kref if kref is None else kref, self.n, self.tiles, self.hrow, self.hptr, self.part),
+                    KREF=kref is not None)
         return out
 
 
@@ -388,8 +396,8 @@ def compile_for(capability: int = 90, dtype: str = "fp32") -> dict:
     flags = dict(SENDER=True, ENTRY=True)
     tile = dict(flags, ROWS=ROWS, COLS=COLS, LONG=LONG, HUB=HUB)
     poly = dict(POLY=POLY and dtype == "fp32")
-    table = {"kuramoto": (_kuramoto, dict(theta=real, omega=real, **rows, k="fp64", n="i32", **hubs),
-                          dict(tile, **poly)),
+    table = {"kuramoto": (_kuramoto, dict(theta=real, omega=real, **rows, k="fp64", kref="*fp64", n="i32", **hubs),
+                          dict(tile, **poly, KREF=True)),
              "kuramoto_chunks": (_kuramoto_chunks, dict(theta=real, w=real, **blocks, n="i32"),
                                  dict(flags, CHUNK=CHUNK, **poly)),
              "burgers": (_burgers, dict(u=real, pos="*fp64", **rows, f="fp64", nu="fp64", hmin="fp64", n="i32",
