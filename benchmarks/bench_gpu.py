@@ -165,6 +165,38 @@ def loop_seconds(graph, steps: int, save_every: int, graphs: bool, device: str =
     return time.perf_counter() - t
 
 
+def writer_seconds(graph, steps: int, frames: int, device: str = "cuda") -> float:
+    """Seconds to hand ``frames + 1`` frames of a ``steps``-step run (the state on
+    ``device``) to the frame-writer thread and have them written to a zarr store, with no
+    stepping between them: what the frames cost on their own."""
+    import importlib
+
+    from roma_core.data.stream import FrameWriter, ZarrSink, template
+    from roma_core.data.trajectory import write_store
+    from roma_core.dynamics import Kuramoto
+
+    sim_mod = importlib.import_module("roma_core.dynamics.simulate")
+    save_every = max(1, steps // frames)
+    sim = sim_mod.simulation_spec(steps * 1e-3, 1e-3, save_every, 0, device, torch.float32, "auto")
+    run = sim_mod.Run(Kuramoto(), graph, sim, torch.float32, backend="triton" if device == "cuda" else "numba")
+    sysm = run.system
+    y = sysm.tensor(sysm.internal(sysm.inputs["initial"])).clone()
+    depth = 2 if y.device.type == "cpu" else max(2, min(16, sim_mod.FRAME_BYTES // (4 * y.numel())))
+    tmp = Path(tempfile.mkdtemp(prefix="bench_gpu_"))
+    try:
+        write_store(template(run), tmp / "run.zarr", run.graph, compute=False)
+        sink = ZarrSink(tmp / "run.zarr", run)
+        sync(device)
+        t = time.perf_counter()
+        with sim_mod.threads_for(run.work, sysm.backend), FrameWriter(sink, sysm, sim.dt, depth) as out:
+            for i in range(len(run.times)):
+                out.put(i, float(run.times[i]), y)
+        sink.close()
+        return time.perf_counter() - t
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def gpu_end_to_end(g, nodes: int, steps: int, frames: int) -> float:
     """Prints the end-to-end figures on CUDA (triton with and without CUDA graphs, torch;
     each run's parts; the stepping loop alone); returns the triton run's seconds with graphs."""
@@ -182,6 +214,8 @@ def gpu_end_to_end(g, nodes: int, steps: int, frames: int) -> float:
              f"{r['setup']:.2f} / {r['loop']:.2f} / {r['drain']:.2f} s")
     diff = float(np.max(np.abs(runs["graphs"]["final"] - runs["no graphs"]["final"])))
     line("  last frame, graphs vs no graphs: max |difference|", "bit-identical" if diff == 0 else f"{diff:.1e}")
+    writer = writer_seconds(g, steps, frames)
+    line(f"  the {frames + 1} frames alone (no steps): handed over, checked, written", f"{writer:.2f} s")
     save_every = max(1, steps // frames)
     loops = {graphs: loop_seconds(g, steps, save_every, graphs) for graphs in (True, False)}
     line(f"stepping loop alone, {steps} RK4 steps, cuda triton, CUDA graphs of {save_every}",
