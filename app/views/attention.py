@@ -36,11 +36,38 @@ SCALE_COLOURS = ["#4c4c4c", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd
 
 
 def scale_names(count: int) -> list[str]:
+    """Names of the attention scales: the node's own token, then level 1, 2, ...
+
+    Parameters
+    ----------
+    count : int
+        The number of scales.
+
+    Returns
+    -------
+    list of str
+    """
     return ["own token"] + [f"level {l}" for l in range(1, count)]
 
 
 def parse_region(text: str):
-    """``"x0, y0, x1, y1"`` -> a 4-tuple of floats (None for empty text)."""
+    """``"x0, y0, x1, y1"`` -> a 4-tuple of floats (None for empty text).
+
+    Parameters
+    ----------
+    text : str
+        Four numbers separated by commas (or semicolons), corners in either order.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(xmin, ymin, xmax, ymax)``.
+
+    Raises
+    ------
+    RomaError
+        If the text is not four finite numbers.
+    """
     text = (text or "").strip()
     if not text:
         return None
@@ -96,7 +123,14 @@ class AttentionView(pn.viewable.Viewer):
 
     # ---------------------------------------------------------------- loading
     def load(self, wait: bool = False) -> None:
-        """Compute (or take from the cache) the run's forecast with its attention weights."""
+        """Compute (or take from the cache) the run's forecast with its attention weights, in
+        the background, and show it; a problem is shown in :attr:`status`.
+
+        Parameters
+        ----------
+        wait : bool
+            Accepted for the same call as :meth:`ForecastView.load`; this view does not wait.
+        """
         try:  # confined to the session's workspace
             run, traj = confined(self.session, self.run, self.trajectory)
         except RomaError as exc:
@@ -130,8 +164,10 @@ class AttentionView(pn.viewable.Viewer):
             self.node = int(np.argmax(result.graph.degree))
         dominant = np.bincount(self._mean.mean(1).argmax(1), minlength=scales) / n
         sizes = " · ".join(f"{s:,}" for s in result.hierarchy.sizes)
+        coarse = float(self._mean[..., 1:].sum(-1).mean())       # over nodes and heads
         self.status = (f"**{result.model}** (step {result.step}): {result.attention.shape[2]} heads × {scales} "
-                       f"scales · hierarchy {sizes} nodes · dominant scale per node: "
+                       f"scales · hierarchy {sizes} nodes · attention on levels ≥ 1: **{100 * coarse:.0f}%** · "
+                       "dominant scale per node: "
                        + ", ".join(f"{name} {100 * f:.0f}%" for name, f in zip(scale_names(scales), dominant)))
         self.revision += 1
         self._draw()
@@ -143,7 +179,12 @@ class AttentionView(pn.viewable.Viewer):
 
     # ---------------------------------------------------------------- selection
     def selected_nodes(self) -> np.ndarray:
-        """Node ids of the selection: the region's nodes when a region is set, else the node."""
+        """Node ids of the selection: the region's nodes when a region is set, else the node.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         if self._data is None:
             return np.zeros(0, np.int64)
         try:
@@ -156,8 +197,13 @@ class AttentionView(pn.viewable.Viewer):
         return np.zeros(0, np.int64) if self.node is None else np.array([self.node])
 
     def weights(self) -> np.ndarray | None:
-        """(heads, scales) attention of the selection (mean over its nodes and, when
-        ``average``, over windows)."""
+        """Attention of the selection, mean over its nodes and, when ``average``, over windows.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            Shape (heads, scales); None when nothing is loaded or selected.
+        """
         nodes = self.selected_nodes()
         if self.result is None or len(nodes) == 0:
             return None
@@ -165,6 +211,19 @@ class AttentionView(pn.viewable.Viewer):
         return a[nodes].mean(0)
 
     def pick(self, x, y) -> int | None:
+        """Select the node nearest to (x, y) within a few pixels of the current view (the
+        region is cleared).
+
+        Parameters
+        ----------
+        x, y : float
+            A point in the plot's data coordinates (``None`` or not finite: no node).
+
+        Returns
+        -------
+        int or None
+            The selected node, or ``None``.
+        """
         if self._data is None or x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
             return None
         xr_ = self._range.x_range or render.EXTENT
@@ -218,6 +277,12 @@ class AttentionView(pn.viewable.Viewer):
             toolbar=None)
 
     def selection_label(self) -> str:
+        """A short label of the selection: ``"node 7"``, ``"12 nodes"`` or ``"nothing selected"``.
+
+        Returns
+        -------
+        str
+        """
         nodes = self.selected_nodes()
         if parse_region_safe(self.region) is not None:
             return f"{len(nodes)} nodes"
@@ -332,6 +397,16 @@ class AttentionView(pn.viewable.Viewer):
 
 
 def parse_region_safe(text):
+    """:func:`parse_region`, with None for text that is not a region.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    tuple of float or None
+    """
     try:
         return parse_region(text)
     except RomaError:

@@ -23,6 +23,7 @@ def test_attention_view_node_tap_and_box(open_page, page_text, tmp_path):
     page.locator(".bk-tab", has_text="Attention").first.click()
     status = text_when(page, page_text, ".roma-attention-status", r"heads × \d+ scales", timeout=200)
     assert "dominant scale per node" in status
+    assert re.search(r"attention on levels ≥ 1: \d+%", status)
     text_when(page, page_text, SELECTION, r"node \d+")
     heat0 = settled(page, HEATMAP, min_coloured=0.02)
     graph0 = settled(page, GRAPH)

@@ -176,14 +176,20 @@ def test_shipped_assets_match_manifest_and_load():
     for asset in man["assets"]:
         for rel, digest in asset["sha256"].items():
             assert hashlib.sha256((root / rel).read_bytes()).hexdigest() == digest, rel
-    f, hier, ctx = forecast_run(root / "assets" / "roma_kuramoto_2k", root / "assets" / "kuramoto_2k.zarr")
-    assert f.values.shape == f.target.shape and hier.sizes[1:] == [32, 16, 8]
-    assert relative_l2(f.values, f.target) < 0.5
+    for run, data in (("roma_kuramoto_2k", "kuramoto_2k.zarr"), ("roma_kuramoto_lr_4k", "kuramoto_lr_4k.zarr")):
+        f, hier, ctx = forecast_run(root / "assets" / run, root / "assets" / data)
+        assert f.values.shape == f.target.shape and hier.sizes[1:] == [32, 16, 8]
+        assert relative_l2(f.values, f.target) < 0.5
+        assert f.attention is not None and f.attention[..., 1:].sum(-1).mean() > 0.05   # the coarse scales are read
 
 
-def test_shipped_model_beats_persistence_on_a_new_graph_of_its_family(tmp_path):
-    """As a new user would try it: a 3,000-node graph of the family with new seeds, the
-    training data's frame spacing and noise; the shipped ROMA must beat persistence there."""
+@pytest.mark.parametrize("run, nodes, spec", [
+    ("roma_kuramoto_2k", 3000, dict(noise=0.1)),
+    ("roma_kuramoto_lr_4k", 2500, dict(noise=0.02, long_range=2.0, long_range_exponent=1.5)),
+])
+def test_shipped_model_beats_persistence_on_a_new_graph_of_its_family(tmp_path, run, nodes, spec):
+    """As a new user would try it: a graph of the family with new seeds, the training
+    data's dynamics, frame spacing and noise; each shipped ROMA must beat persistence there."""
     from pathlib import Path
 
     from roma_core.dynamics import KuramotoSpec, simulate
@@ -191,12 +197,11 @@ def test_shipped_model_beats_persistence_on_a_new_graph_of_its_family(tmp_path):
     from roma_core.graphs import hyperbolic_graph
 
     root = Path(__file__).resolve().parents[2]
-    g = hyperbolic_graph(3000, mean_degree=10, seed=101)
-    simulate(KuramotoSpec(noise=0.1), g, t_end=40.0, dt=0.01, save_every=10, seed=101, device="cpu",
+    g = hyperbolic_graph(nodes, mean_degree=10, seed=101)
+    simulate(KuramotoSpec(**spec), g, t_end=40.0, dt=0.01, save_every=10, seed=101, device="cpu",
              out=tmp_path / "new.zarr")
-    run = root / "assets" / "roma_kuramoto_2k"
-    model = evaluate(run, tmp_path / "new.zarr", scales=False)
-    floor = evaluate(run, tmp_path / "new.zarr", scales=False, model_name="persistence")
+    model = evaluate(root / "assets" / run, tmp_path / "new.zarr", scales=False)
+    floor = evaluate(root / "assets" / run, tmp_path / "new.zarr", scales=False, model_name="persistence")
     assert model["held_out_graph"] and model["windows"] == floor["windows"] == 16
     assert model["rel_l2"] < 0.95 * floor["rel_l2"], (model["rel_l2"], floor["rel_l2"])
 
