@@ -145,6 +145,12 @@ class GraphedRK4:
             rk4_stage(y, k, acc, tmp, dt / 6, 0.0, last=True)
 
     def run(self, n: int) -> None:
-        """Steps ``n`` to ``n + steps`` (enqueued: returns before the device has run them)."""
+        """Steps ``n`` to ``n + steps`` (enqueued: returns before the device has run them).
+
+        Parameters
+        ----------
+        n : int
+            The first step's index (its time is ``n * dt``); ``n + steps`` at most the run's steps.
+        """
         self.coef.copy_(self.table[3 * n:3 * (n + self.steps)])
         self.replay()

@@ -268,7 +268,17 @@ class Run:
         (:class:`~roma_core.dynamics.integrate.GraphedRK4`), or None: off CUDA, with noise
         (Euler–Maruyama steps stay uncaptured), for systems that cannot be captured (the
         torch backend, the long-range term, Burgers' sources), with ``CUDA_GRAPHS`` false,
-        or when the capture fails (with a warning; the plain loop then runs)."""
+        or when the capture fails (with a warning; the plain loop then runs).
+
+        Parameters
+        ----------
+        y : torch.Tensor
+            The run's state on the device, which the graph updates in place.
+
+        Returns
+        -------
+        GraphedRK4 or None
+        """
         sim = self.sim
         if not (CUDA_GRAPHS and self.method == "rk4" and self.system.capturable()):
             return None
