@@ -49,9 +49,31 @@ MODEL_COLOURS = {"persistence": "#7f7f7f", "roma": "#d62728", "roma_fixed": "#ff
 class RunForecast:
     """A run's forecast on a trajectory over a set of windows (shared, read-only).
 
-    values/target: (W, N, horizon, C) model features; attention: (W, N, heads, scales) or
-    None; hierarchy: the learned full-graph Hierarchy (None for baselines); curves:
-    relative L2 error per horizon step (mean over the windows) per model name."""
+    Attributes
+    ----------
+    run, trajectory : str
+        The run (or checkpoint) and the trajectory store.
+    model : str
+        The model's name.
+    step : int
+        The checkpoint's training step.
+    split : str
+        The split the windows come from.
+    windows : roma_core.data.windows.Windows
+        Raw states, times and the feature transform.
+    starts : numpy.ndarray
+        The first frame of each forecast window.
+    values, target : numpy.ndarray
+        (W, N, horizon, C) model features: the forecast and the truth.
+    attention : numpy.ndarray or None
+        (W, N, heads, scales) attention weights, or None.
+    hierarchy : Hierarchy or None
+        The learned full-graph hierarchy (None for baselines).
+    curves : dict
+        Relative L2 error per horizon step (mean over the windows) per model name.
+    error_max : float
+        The 99th percentile of the per-node error (the colour range of the error plots).
+    """
 
     run: str
     trajectory: str
@@ -84,11 +106,34 @@ class RunForecast:
         return self.windows.features == "phase"
 
     def time_of(self, window: int, step: int) -> float:
-        """Simulated time of horizon ``step`` (1-based; 0 = the last observed state)."""
+        """Simulated time of a horizon step.
+
+        Parameters
+        ----------
+        window : int
+            Index into :attr:`starts`.
+        step : int
+            The horizon step (1-based; 0 = the last observed state).
+
+        Returns
+        -------
+        float
+        """
         return float(self.windows.times[int(self.starts[window]) + self.lookback - 1 + step])
 
     def state(self, feats: np.ndarray) -> np.ndarray:
-        """Model features (..., C) -> the physical state: phase θ in (-π, π] or the value."""
+        """Model features -> the physical state.
+
+        Parameters
+        ----------
+        feats : numpy.ndarray
+            Features, shape (..., C).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (...): the phase θ in (-π, π] or the value.
+        """
         if self.phase:
             return np.arctan2(feats[..., 0], feats[..., 1])
         mean, std = self.windows.norm
@@ -96,7 +141,20 @@ class RunForecast:
 
     def node_error(self, window: int, step: int) -> np.ndarray:
         """Per-node error |prediction − truth| over channels at one window and step
-        (for phases the chord between the two points on the unit circle)."""
+        (for phases the chord between the two points on the unit circle).
+
+        Parameters
+        ----------
+        window : int
+            Index into :attr:`starts`.
+        step : int
+            The horizon step (1-based).
+
+        Returns
+        -------
+        numpy.ndarray
+            One error per node.
+        """
         d = self.values[window, :, step - 1] - self.target[window, :, step - 1]
         if not self.phase:
             d = d * self.windows.norm[1]
@@ -104,7 +162,20 @@ class RunForecast:
 
     def series(self, window: int, node: int):
         """(times, history, truth, prediction) of one node for one window, states as in
-        :meth:`state`; phases unwrapped so the curves are continuous."""
+        :meth:`state`; phases unwrapped so the curves are continuous.
+
+        Parameters
+        ----------
+        window : int
+            Index into :attr:`starts`.
+        node : int
+            The node.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(history times, history, horizon times, truth, prediction)``.
+        """
         s, k = int(self.starts[window]), self.lookback
         hist_x, _ = self.windows.get([s], [node])
         hist = self.state(hist_x[0, 0])
@@ -120,6 +191,18 @@ class RunForecast:
 
 
 def relative_l2_per_step(values, target) -> np.ndarray:
+    """:func:`roma_core.eval.metrics.relative_l2_per_step`, imported when first called.
+
+    Parameters
+    ----------
+    values, target : numpy.ndarray
+        Forecast and truth, (W, N, horizon, C).
+
+    Returns
+    -------
+    numpy.ndarray
+        The relative L2 error per horizon step.
+    """
     from roma_core.eval.metrics import relative_l2_per_step as rel
 
     return rel(values, target)
@@ -140,7 +223,21 @@ _CACHE = SharedCache(CACHE_SIZE)
 
 
 def cached(run, trajectory, split: str = "test") -> RunForecast | None:
-    """The cached forecast of ``run`` on ``trajectory`` if computed already, else None."""
+    """The cached forecast of ``run`` on ``trajectory`` if computed already, else None.
+
+    Parameters
+    ----------
+    run : str or Path
+        A training run or checkpoint.
+    trajectory : str or Path
+        A trajectory store.
+    split : str
+        The windows' split.
+
+    Returns
+    -------
+    RunForecast or None
+    """
     try:
         key = _key(run, trajectory, split)
     except RomaError:
@@ -151,7 +248,30 @@ def cached(run, trajectory, split: str = "test") -> RunForecast | None:
 def run_forecast(run, trajectory, split: str = "test", progress=None) -> RunForecast:
     """Forecast of the checkpoint in ``run`` on every node of ``trajectory`` for (up to
     :data:`MAX_WINDOWS`, evenly spaced) windows of ``split``, with the learned hierarchy
-    and the error curves of the run and of persistence. Cached per process."""
+    and the error curves of the run and of persistence. Cached per process.
+
+    Parameters
+    ----------
+    run : str or Path
+        A training run or checkpoint.
+    trajectory : str or Path
+        A trajectory store on the run's graph.
+    split : str
+        One of ``SPLITS``.
+    progress : callable, optional
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    RunForecast
+
+    Raises
+    ------
+    CheckpointError
+        If no run is given (or it cannot be loaded).
+    SpecError
+        If no trajectory is given, the split is unknown or has no windows.
+    """
     if not str(run).strip():
         raise CheckpointError("no run chosen: give the directory of a training run (roma train --out DIR)")
     if not str(trajectory).strip():
@@ -218,7 +338,18 @@ def _compute(run, trajectory, split, progress) -> RunForecast:
 
 def find_baselines(run) -> list[str]:
     """Other runs next to ``run`` (sibling directories holding a checkpoint) trained with
-    the same lookback and horizon on the same graph."""
+    the same lookback and horizon on the same graph.
+
+    Parameters
+    ----------
+    run : str or Path
+        A training run.
+
+    Returns
+    -------
+    list of str
+        Their directories (none when ``run`` cannot be read).
+    """
     from roma_core.train.checkpoint import read_state
 
     try:
@@ -246,7 +377,27 @@ _CURVES: dict = {}
 
 def baseline_curve(path, result: RunForecast, progress=None) -> tuple[str, np.ndarray]:
     """(label, relative L2 per horizon step) of the checkpoint at ``path`` on the windows
-    of ``result`` (cached)."""
+    of ``result`` (cached).
+
+    Parameters
+    ----------
+    path : str or Path
+        Another run or checkpoint.
+    result : RunForecast
+        The forecast whose windows it is evaluated on.
+    progress : callable, optional
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    tuple
+        ``(label, relative L2 per horizon step)``.
+
+    Raises
+    ------
+    CheckpointError
+        If its lookback or horizon differ from the run's.
+    """
     from roma_core.eval import load_run
     from roma_core.train.checkpoint import resolve
 
@@ -264,7 +415,23 @@ def baseline_curve(path, result: RunForecast, progress=None) -> tuple[str, np.nd
 
 
 def load_all(run, trajectory, split, baselines, progress=None):
-    """The job behind the view: the run's forecast, then each baseline's error curve."""
+    """The job behind the view: the run's forecast, then each baseline's error curve.
+
+    Parameters
+    ----------
+    run, trajectory, split
+        As for :func:`run_forecast`.
+    baselines : list of str
+        Other runs whose curves are added.
+    progress : callable, optional
+        ``progress(done, total)`` over all of it.
+
+    Returns
+    -------
+    tuple
+        ``(forecast, curves, problems)``: the :class:`RunForecast`, the error curve per
+        label, and one message per baseline that failed.
+    """
     n = 1 + len(baselines)
 
     def part(i):
@@ -285,7 +452,19 @@ def load_all(run, trajectory, split, baselines, progress=None):
 # ------------------------------------------------------------------ shared drawing
 def start_when_free(job: Job, session, fn, *args, **kwargs) -> None:
     """``job.start(fn, ...)``, or, when another job of the session is running, start it as
-    soon as that one has finished (views load their default data at session start)."""
+    soon as that one has finished (views load their default data at session start).
+
+    Parameters
+    ----------
+    job : Job
+        The view's job.
+    session : Session or None
+        The view's session.
+    fn : callable
+        The work, with ``*args``.
+    *args, **kwargs
+        Passed to ``job.start``.
+    """
     if job.start(fn, *args, **kwargs):
         return
     other = running_job(session) if session is not None else None
@@ -305,7 +484,40 @@ def graph_panel(data: render.GraphData, points: hv.DynamicMap, colour: dict, tit
                 keep: list | None = None, range_stream=None):
     """One disk: grey edges, ``under`` (e.g. all nodes in grey), ``points`` rasterized with ``colour`` (cmap, clim, cnorm,
     clabel, colorbar), optional ``marks`` overlay (picked node), the rim; a tap calls
-    ``on_tap(x, y)``. Returns (overlay, rasterized nodes)."""
+    ``on_tap(x, y)``.
+
+    Parameters
+    ----------
+    data : render.GraphData
+        The graph's rendering data.
+    points : holoviews.DynamicMap
+        The nodes' points, with a ``value`` column.
+    colour : dict
+        Colour options of the nodes' raster.
+    title : str
+        The plot's title.
+    on_tap : callable, optional
+        Called with ``(x, y)`` on a tap.
+    marks : holoviews.Element, optional
+        Drawn on top (the picked node).
+    tools : tuple of str
+        Bokeh tools besides hover.
+    size : int
+        The disk's size in pixels.
+    extra_opts : dict, optional
+        Options of the overlay that override the defaults.
+    under : holoviews.Element, optional
+        Drawn under the nodes.
+    keep : list, optional
+        Receives the tap stream, which the caller must hold.
+    range_stream : holoviews.streams.RangeXY, optional
+        A range shared with other panels (linked zoom).
+
+    Returns
+    -------
+    tuple
+        ``(overlay, rasterized nodes)``.
+    """
     if range_stream is None:
         raster = render.rasterized_nodes(points, px=2)
     else:  # aggregate for a range shared with other panels (linked zoom re-aggregates every panel)
@@ -339,13 +551,33 @@ def graph_panel(data: render.GraphData, points: hv.DynamicMap, colour: dict, tit
 
 def set_slider_end(slider, last: int) -> None:
     """Give an integer slider its last value; a slider with nothing to choose (nothing loaded
-    yet, or one value) is hidden, and keeps start < end (Bokeh rejects equal ends: E-1021)."""
+    yet, or one value) is hidden, and keeps start < end (Bokeh rejects equal ends: E-1021).
+
+    Parameters
+    ----------
+    slider : panel.widgets.IntSlider
+        The slider.
+    last : int
+        Its last value.
+    """
     slider.end = max(int(last), slider.start + 1)
     slider.visible = int(last) > slider.start
 
 
 def node_marker(data: render.GraphData, nodes) -> hv.Points:
-    """Rings around the given node ids (none when empty)."""
+    """Rings around the given node ids (none when empty).
+
+    Parameters
+    ----------
+    data : render.GraphData
+        The graph's rendering data.
+    nodes : int, sequence of int or None
+        The nodes.
+
+    Returns
+    -------
+    holoviews.Points
+    """
     idx = np.atleast_1d(np.asarray([] if nodes is None else nodes, dtype=np.int64))
     x, y = data.nodes["x"].to_numpy()[idx], data.nodes["y"].to_numpy()[idx]
     return hv.Points((x, y), kdims=["x", "y"]).opts(size=16, fill_alpha=0, line_color="black", line_width=3,
@@ -353,6 +585,19 @@ def node_marker(data: render.GraphData, nodes) -> hv.Points:
 
 
 def values_points(data: render.GraphData, values) -> hv.Points:
+    """The nodes as points coloured by ``values``.
+
+    Parameters
+    ----------
+    data : render.GraphData
+        The graph's rendering data.
+    values : numpy.ndarray
+        One value per node.
+
+    Returns
+    -------
+    holoviews.Points
+    """
     return render.node_points(data, "value", values)
 
 
@@ -405,7 +650,13 @@ class ForecastView(pn.viewable.Viewer):
 
     def load(self, wait: bool = False) -> None:
         """Compute (or take from the cache) the forecast of ``run`` on ``trajectory`` in the
-        background and show it; ``wait=True`` blocks until it is shown (notebooks, tests)."""
+        background and show it; a problem is shown in :attr:`status`.
+
+        Parameters
+        ----------
+        wait : bool
+            Block until it is shown (notebooks, tests).
+        """
         try:  # confined to the session's workspace
             run, traj, *bases = confined(self.session, self.run, self.trajectory, *self._baseline_paths())
         except RomaError as exc:
@@ -453,7 +704,18 @@ class ForecastView(pn.viewable.Viewer):
 
     # ---------------------------------------------------------------- picking
     def pick(self, x, y) -> int | None:
-        """Select the node nearest to (x, y) within a few pixels of the current view."""
+        """Select the node nearest to (x, y) within a few pixels of the current view.
+
+        Parameters
+        ----------
+        x, y : float
+            A point in the plot's data coordinates (``None`` or not finite: no node).
+
+        Returns
+        -------
+        int or None
+            The selected node (also set as :attr:`node`), or ``None``.
+        """
         if self._data is None or x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
             return None
         xr_ = self._range.x_range or render.EXTENT

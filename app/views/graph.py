@@ -84,7 +84,20 @@ class GraphView(pn.viewable.Viewer):
     def show(self, graph: Graph, data: render.GraphData | None = None) -> None:
         """Show ``graph`` (prepared now unless ``data`` is given). A graph without S1/H2
         coordinates is embedded in the hyperbolic plane first, as a background job whose
-        progress the view shows; it is shown (and becomes the session's graph) when done."""
+        progress the view shows; it is shown (and becomes the session's graph) when done.
+
+        Parameters
+        ----------
+        graph : Graph
+            The graph to show.
+        data : render.GraphData, optional
+            Its rendering data, already prepared with this view's projection.
+
+        Raises
+        ------
+        RomaError
+            If a quantity of :attr:`quantities` does not have one value per node.
+        """
         if data is None and not graph.has_coordinates:
             self._data = None
             self.revision += 1
@@ -159,7 +172,25 @@ class GraphView(pn.viewable.Viewer):
     # ---------------------------------------------------------------- jobs
     def generate(self, spec: GraphSpec | None = None, progress=None) -> Graph:
         """Generate a hyperbolic graph from ``spec`` (default: ``self.spec``) and show it;
-        blocking (the widgets call it off the event loop)."""
+        blocking (the widgets call it off the event loop).
+
+        Parameters
+        ----------
+        spec : GraphSpec, optional
+            The graph's parameters; ``self.spec`` when omitted.
+        progress : callable, optional
+            ``progress(done, total)``, called over generation and preparation together.
+
+        Returns
+        -------
+        Graph
+            The generated graph, now shown.
+
+        Raises
+        ------
+        Cancelled
+            If the user cancelled the job.
+        """
         spec = spec or self.spec
         graph, data = self._build(lambda p: appdata.generate(spec, progress=p), progress)
         self.show(graph, data)
@@ -239,7 +270,18 @@ class GraphView(pn.viewable.Viewer):
 
     # ---------------------------------------------------------------- picking
     def pick(self, x: float, y: float) -> int | None:
-        """Select the node nearest to (x, y) within a few pixels of the current view."""
+        """Select the node nearest to (x, y) within a few pixels of the current view.
+
+        Parameters
+        ----------
+        x, y : float
+            A point in the plot's data coordinates (``None`` or not finite: no node).
+
+        Returns
+        -------
+        int or None
+            The selected node (also set as :attr:`selected`), or ``None`` if none is near.
+        """
         if self._data is None or x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
             return None
         xr_ = self._range.x_range or render.EXTENT
@@ -251,7 +293,18 @@ class GraphView(pn.viewable.Viewer):
 
     def node_at(self, x, y) -> int | None:
         """The node within :data:`HOVER_PX` screen pixels of (x, y) in the current view, if any
-        (a k-d tree query: tens of microseconds at 10^6 nodes)."""
+        (a k-d tree query: tens of microseconds at 10^6 nodes).
+
+        Parameters
+        ----------
+        x, y : float
+            A point in the plot's data coordinates (``None`` or not finite: no node).
+
+        Returns
+        -------
+        int or None
+            The node under the point, or ``None``.
+        """
         if self._data is None or x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
             return None
         xr_ = self._range.x_range or render.EXTENT

@@ -57,7 +57,18 @@ NCOLOURS = len(PALETTE)
 
 
 def colour_index(supernode: np.ndarray) -> np.ndarray:
-    """Palette index of each supernode id (cycling once the palette is used up)."""
+    """Palette index of each supernode id (cycling once the palette is used up).
+
+    Parameters
+    ----------
+    supernode : numpy.ndarray
+        Supernode ids.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 indices into :data:`PALETTE`.
+    """
     return (np.asarray(supernode, dtype=np.int64) % NCOLOURS).astype(np.float32)
 
 
@@ -66,7 +77,23 @@ _CACHE = SharedCache(CACHE_SIZE)
 
 
 def build_geometric(graph: Graph, block: int = 2, levels: int = 0, progress=None) -> Hierarchy:
-    """GRG hierarchy (``levels=0``: coarsen down to about 16 supernodes), shared by sessions."""
+    """GRG hierarchy, cached and shared by sessions.
+
+    Parameters
+    ----------
+    graph : Graph
+        The graph to coarsen (embedded first when it has no angles).
+    block : int
+        Nodes merged per supernode along the circle.
+    levels : int
+        Coarsening levels; 0: down to about 16 supernodes.
+    progress : callable, optional
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    Hierarchy
+    """
     return _CACHE.get_or_compute(("grg", graph.fingerprint(), int(block), int(levels)),
                    lambda: geometric(graph, block=int(block), levels=int(levels) or None,
                                      embed=graph.theta is None, progress=progress))
@@ -77,7 +104,36 @@ def build_laplacian(graph: Graph, tau_mode: str = "N/r modes", tau: float = 0.2,
     """LRG hierarchy (about N_l / ``reduction`` supernodes per level) plus the diffusion
     profile (S, C, Z over τ, normalized Laplacian: the LRG's kernel) of every level it
     coarsened; ``tau_mode``: ``N/r modes`` (τ* where N_l / reduction modes are left),
-    ``C(τ) peak`` (τ* at the specific-heat peak) or ``fixed τ``."""
+    ``C(τ) peak`` (τ* at the specific-heat peak) or ``fixed τ``. Cached and shared by sessions.
+
+    Parameters
+    ----------
+    graph : Graph
+        The graph to coarsen.
+    tau_mode : str
+        How τ* is chosen, one of :data:`TAU_MODES`.
+    tau : float
+        τ for ``fixed τ``.
+    reduction : float
+        Nodes per supernode, about.
+    levels : int
+        Coarsening levels; 0: until the graph is small.
+    criterion : str
+        The LRG's merge criterion (``method`` of :func:`roma_core.renorm.laplacian`).
+    progress : callable, optional
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    tuple
+        ``(hierarchy, profiles)``: profiles has one diffusion profile (or None for a level
+        without edges) per coarsened level.
+
+    Raises
+    ------
+    HierarchyError
+        If ``tau_mode`` is not one of :data:`TAU_MODES`.
+    """
     if tau_mode not in TAU_MODES:
         raise HierarchyError(f"tau mode must be one of {TAU_MODES}, got {tau_mode!r}")
     kw = dict(levels=int(levels) or None, method=criterion, reduction=float(reduction))
@@ -104,7 +160,26 @@ def build_laplacian(graph: Graph, tau_mode: str = "N/r modes", tau: float = 0.2,
 
 
 def build_learned(run: str, trajectory: str, progress=None) -> Hierarchy:
-    """The hierarchy a trained ROMA run learned on the full graph of ``trajectory``."""
+    """The hierarchy a trained ROMA run learned on the full graph of ``trajectory``.
+
+    Parameters
+    ----------
+    run : str
+        A run directory or checkpoint of ``roma train``.
+    trajectory : str
+        The trajectory store the run was trained on.
+    progress : callable, optional
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    Hierarchy
+
+    Raises
+    ------
+    HierarchyError
+        If either path does not exist or the model learns no hierarchy (a baseline).
+    """
     from roma_core.eval import forecast_run
 
     run, trajectory = str(run).strip(), str(trajectory).strip()
@@ -138,7 +213,22 @@ def prepared(build, *args, progress=None):
 def supernode_positions(h: Hierarchy, level: int, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where the supernodes of ``level`` are drawn, given the finest nodes' layout ``x, y``:
     a geometric hierarchy's own θ and κ-derived radius (radius / its largest, like the
-    native disk), otherwise the (assignment-weighted) mean position of their members."""
+    native disk), otherwise the (assignment-weighted) mean position of their members.
+
+    Parameters
+    ----------
+    h : Hierarchy
+        The hierarchy.
+    level : int
+        The level drawn (0: the nodes themselves).
+    x, y : numpy.ndarray
+        The finest nodes' positions.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        x and y of each supernode.
+    """
     g = h.graphs[level]
     if level == 0:
         return np.asarray(x), np.asarray(y)
@@ -152,7 +242,21 @@ def supernode_positions(h: Hierarchy, level: int, x: np.ndarray, y: np.ndarray) 
 def coarse_segments(graph: Graph, x: np.ndarray, y: np.ndarray, max_edges: int = COARSE_EDGE_MAX) -> pd.DataFrame:
     """One row ``x0, y0, x1, y1, w`` per undirected edge of a coarse graph drawn at ``x, y``;
     ``w`` is the edge weight (the fine edges it stands for). Beyond ``max_edges``, a
-    deterministic uniform sample whose weights are scaled up to stand for all."""
+    deterministic uniform sample whose weights are scaled up to stand for all.
+
+    Parameters
+    ----------
+    graph : Graph
+        The coarse graph.
+    x, y : numpy.ndarray
+        Its nodes' positions.
+    max_edges : int
+        The most edges drawn.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     src, dst, w = graph.edges()
     keep = src < dst if not graph.directed else np.ones(len(src), bool)
     src, dst = src[keep], dst[keep]
@@ -165,7 +269,17 @@ def coarse_segments(graph: Graph, x: np.ndarray, y: np.ndarray, max_edges: int =
 
 
 def degree_ccdf(graph: Graph) -> tuple[np.ndarray, np.ndarray]:
-    """Complementary cumulative degree distribution P(K ≥ k) over k / ⟨k⟩ (nodes of degree 0 left out)."""
+    """Complementary cumulative degree distribution P(K ≥ k) over k / ⟨k⟩ (nodes of degree 0 left out).
+
+    Parameters
+    ----------
+    graph : Graph
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(k / ⟨k⟩, P(K ≥ k))`` over the distinct degrees.
+    """
     k = np.sort(graph.degree[graph.degree > 0].astype(np.float64))
     if not len(k):
         return np.zeros(0), np.zeros(0)
@@ -268,9 +382,19 @@ class HierarchyView(pn.viewable.Viewer):
     # ------------------------------------------------------------------ showing
     def show(self, h: Hierarchy, profiles: list | None = None, level: int | None = None,
              data: render.GraphData | None = None) -> None:
-        """Show hierarchy ``h`` (at ``level``, default 1) and share it with the session;
-        ``profiles``: LRG's diffusion profile per coarsened level; ``data``: its graph's
-        prepared rendering data (made now when not given)."""
+        """Show hierarchy ``h`` and share it with the session.
+
+        Parameters
+        ----------
+        h : Hierarchy
+            The hierarchy.
+        profiles : list, optional
+            LRG's diffusion profile per coarsened level.
+        level : int, optional
+            The level shown (default 1).
+        data : render.GraphData, optional
+            Its graph's prepared rendering data (made now when not given).
+        """
         data = data if data is not None else render.prepare(h.graph)
         self._data, self._profiles, self._pos_cache = data, profiles, {}
         method = method_of(h)
@@ -307,12 +431,25 @@ class HierarchyView(pn.viewable.Viewer):
 
     @property
     def data(self) -> render.GraphData | None:
+        """The rendering data of the hierarchy's graph (None before one is shown)."""
         return self._data
 
     # ------------------------------------------------------------------ building
     def build(self, event=None) -> bool:
         """Build the hierarchy chosen by the widgets: GRG of a small graph at once, the rest
-        as a background job (progress and cancel). Returns False when a job is already running."""
+        as a background job (progress and cancel).
+
+        Parameters
+        ----------
+        event : param.parameterized.Event, optional
+            The button's click (unused).
+
+        Returns
+        -------
+        bool
+            False when a job is already running or the inputs are wrong (the reason is in
+            :attr:`status`).
+        """
         try:
             if self.method == "GRG" and self.graph is not None and self.graph.num_nodes <= DIRECT_MAX:
                 self._build_direct()
@@ -377,11 +514,28 @@ class HierarchyView(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ selection
     def select(self, supernode: int | None) -> np.ndarray:
-        """Select a supernode of the current level; returns its members (finest nodes)."""
+        """Select a supernode of the current level.
+
+        Parameters
+        ----------
+        supernode : int or None
+            The supernode (``None``: no selection).
+
+        Returns
+        -------
+        numpy.ndarray
+            Its members, nodes of the finest graph.
+        """
         self.supernode = None if supernode is None else int(supernode)
         return self.members()
 
     def members(self) -> np.ndarray:
+        """The finest nodes of the selected supernode (none when nothing is selected).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         h, s = self.hierarchy, self.supernode
         if h is None or s is None or s >= h.sizes[self.level]:
             return np.zeros(0, dtype=np.int64)
@@ -400,7 +554,18 @@ class HierarchyView(pn.viewable.Viewer):
             self.supernode = None
 
     def pick(self, x: float, y: float) -> int | None:
-        """Select the supernode of the node nearest to (x, y) on the graph."""
+        """Select the supernode of the node nearest to (x, y) on the graph.
+
+        Parameters
+        ----------
+        x, y : float
+            A point in the plot's data coordinates (``None``: no supernode).
+
+        Returns
+        -------
+        int or None
+            The selected supernode.
+        """
         if self._data is None or self.hierarchy is None or x is None or y is None:
             return None
         xr_ = self._range.x_range or render.EXTENT
@@ -410,7 +575,18 @@ class HierarchyView(pn.viewable.Viewer):
         return self.supernode
 
     def pick_coarse(self, x: float, y: float) -> int | None:
-        """Select the supernode drawn nearest to (x, y) on the coarse graph."""
+        """Select the supernode drawn nearest to (x, y) on the coarse graph.
+
+        Parameters
+        ----------
+        x, y : float
+            A point in the plot's data coordinates (``None``: no supernode).
+
+        Returns
+        -------
+        int or None
+            The selected supernode.
+        """
         if self.hierarchy is None or x is None or y is None:
             return None
         px, py = self.positions(self.level)
@@ -424,7 +600,17 @@ class HierarchyView(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ geometry
     def positions(self, level: int) -> tuple[np.ndarray, np.ndarray]:
-        """Where the supernodes of ``level`` are drawn (see :func:`supernode_positions`)."""
+        """Where the supernodes of ``level`` are drawn (see :func:`supernode_positions`), cached.
+
+        Parameters
+        ----------
+        level : int
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            x and y of each supernode.
+        """
         if level not in self._pos_cache:
             d = self._data
             self._pos_cache[level] = supernode_positions(self.hierarchy, level, d.nodes["x"].to_numpy(),

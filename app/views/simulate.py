@@ -57,7 +57,33 @@ TWO_PI = 2 * math.pi
 @dataclass
 class Shown:
     """A trajectory opened for the view: lazily opened dataset, its graph and hierarchy,
-    and the global and per-supernode observables (computed per level on demand)."""
+    and the global and per-supernode observables (computed per level on demand).
+
+    Attributes
+    ----------
+    path : str
+        The trajectory store.
+    ds : xarray.Dataset
+        The opened store (member 0 of an ensemble).
+    graph : Graph
+        The trajectory's graph.
+    data : render.GraphData
+        Its rendering data.
+    kind : str
+        ``"kuramoto"`` or ``"burgers"``.
+    times : numpy.ndarray
+        The time of each frame.
+    global_series : numpy.ndarray
+        R(t) (Kuramoto) or the mean u(t) (Burgers), one value per frame.
+    hierarchy : Hierarchy, optional
+        The hierarchy whose supernodes the per-level series average over.
+    state : numpy.ndarray, optional
+        The whole (time, node) state, when small enough to hold in memory.
+    clim : tuple of float
+        The colour range of the state.
+    series : dict
+        Level -> (supernodes, time) array, filled by :meth:`level_series`.
+    """
 
     path: str
     ds: object  # xarray.Dataset (member 0 of an ensemble)
@@ -80,16 +106,39 @@ class Shown:
         return int(self.ds["state"].nbytes)
 
     def frame(self, k: int) -> np.ndarray:
-        """The state at frame ``k`` (one row read from the store unless held in memory)."""
+        """The state at frame ``k`` (one row read from the store unless held in memory).
+
+        Parameters
+        ----------
+        k : int
+            The frame.
+
+        Returns
+        -------
+        numpy.ndarray
+            The state of every node at that frame.
+        """
         if self.state is not None:
             return self.state[k]
         return np.asarray(self.ds["state"][k].values)
 
     def levels(self) -> list[int]:
+        """The hierarchy's levels above the graph (none without a hierarchy).
+
+        Returns
+        -------
+        list of int
+        """
         return [] if self.hierarchy is None else list(range(1, self.hierarchy.num_levels))
 
     def default_level(self) -> int | None:
-        """The finest level with at most MAX_CURVES supernodes (else the coarsest)."""
+        """The finest level with at most MAX_CURVES supernodes (else the coarsest).
+
+        Returns
+        -------
+        int or None
+            The level, or ``None`` without a hierarchy.
+        """
         levels = self.levels()
         for l in levels:
             if self.hierarchy.sizes[l] <= MAX_CURVES:
@@ -99,7 +148,20 @@ class Shown:
     def level_series(self, level: int, progress=None) -> np.ndarray:
         """Per-supernode observable at ``level`` for every frame: R_s(t) (Kuramoto) or the
         mean u over the supernode's members (Burgers), both weighted by the assignments;
-        shape (supernodes, time)."""
+        computed once per level.
+
+        Parameters
+        ----------
+        level : int
+            A level of the hierarchy (1 or above).
+        progress : callable, optional
+            ``progress(done, total)`` over the frames.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (supernodes, time).
+        """
         if level not in self.series:
             h = self.hierarchy
             self.series[level] = _reduce(self, lambda x: h.coarsen(x, 0, target=level), h.sizes[level], progress)
@@ -133,7 +195,29 @@ def open_run(path, graph: Graph | None = None, hierarchy=None, progress=None) ->
     """Open a trajectory store for viewing (safe off the event loop): its graph (``graph``
     is reused when it is the same graph), rendering data, a hierarchy (``hierarchy`` when
     it belongs to that graph, else a geometric RG built here) and the series of the
-    default level. ``progress(done, total)`` reports over all of it."""
+    default level.
+
+    Parameters
+    ----------
+    path : str or Path
+        The trajectory store.
+    graph : Graph, optional
+        A graph already loaded; used when it is the store's graph.
+    hierarchy : Hierarchy, optional
+        A hierarchy already built; used when it belongs to that graph.
+    progress : callable, optional
+        ``progress(done, total)`` over all of it.
+
+    Returns
+    -------
+    Shown
+        The opened trajectory.
+
+    Raises
+    ------
+    StoreError
+        If the store has no state(time, node) variable or its graph does not match it.
+    """
     from roma_core.renorm import geometric
 
     def part(lo, hi):
@@ -182,7 +266,30 @@ def open_run(path, graph: Graph | None = None, hierarchy=None, progress=None) ->
 
 def simulate_to_store(dynamics, graph: Graph, sim: SimulationSpec, out: str, overwrite: bool = False,
                       hierarchy=None, progress=None) -> Shown:
-    """Simulate into the zarr store ``out`` and open it for viewing (for a background job)."""
+    """Simulate into the zarr store ``out`` and open it for viewing (for a background job).
+
+    Parameters
+    ----------
+    dynamics : KuramotoSpec or BurgersSpec
+        The dynamics.
+    graph : Graph
+        The graph to simulate on.
+    sim : SimulationSpec
+        Time span, step, frames, seed, device and integrator.
+    out : str
+        The zarr store to write.
+    overwrite : bool
+        Replace a store already at ``out``.
+    hierarchy : Hierarchy, optional
+        Passed to :func:`open_run`.
+    progress : callable, optional
+        ``progress(done, total)`` over the simulation and the opening.
+
+    Returns
+    -------
+    Shown
+        The new trajectory, opened.
+    """
     from roma_core.dynamics import simulate
 
     def part(lo, hi):
@@ -198,7 +305,21 @@ def stability_limit(dynamics, graph: Graph, sim: SimulationSpec) -> tuple[float,
     """``(largest stable dt, fastest rate)`` of the simulator's explicit stability check for
     ``dynamics`` on ``graph`` with ``sim``'s seed and integrator, or None when it imposes no
     limit (Kuramoto, or no edges). Prepares the system as a run would (its initial state
-    included), without stepping it."""
+    included), without stepping it.
+
+    Parameters
+    ----------
+    dynamics : KuramotoSpec or BurgersSpec
+        The dynamics.
+    graph : Graph
+        The graph.
+    sim : SimulationSpec
+        Its seed and integrator are used.
+
+    Returns
+    -------
+    tuple of float or None
+    """
     import torch
 
     from roma_core.dynamics.simulate import STABILITY, Run
@@ -221,8 +342,23 @@ def default_step(dynamics, graph: Graph | None, sim: SimulationSpec) -> tuple[fl
     """A time step and frame interval that the simulator accepts as they are: the view's
     default (dt 0.01, a frame every 0.1) unless the stability limit on ``graph`` is lower,
     then a round dt inside it, with a frame still about every 0.1. Returns
-    ``(dt, save_every, note, limit)``: the note says what limited the step, ``limit`` is
-    the largest stable dt (None: no limit)."""
+    ``(dt, save_every, note, limit)``.
+
+    Parameters
+    ----------
+    dynamics : KuramotoSpec or BurgersSpec
+        The dynamics.
+    graph : Graph or None
+        The graph (``None``: the view's default).
+    sim : SimulationSpec
+        Its seed and integrator are used.
+
+    Returns
+    -------
+    tuple
+        ``(dt, save_every, note, limit)``: the note says what limited the step, ``limit`` is
+        the largest stable dt (None: no limit).
+    """
     dt = VIEW_SIM_DEFAULTS["dt"]
     found = None if graph is None else stability_limit(dynamics, graph, sim)
     limit = None if found is None else found[0]
@@ -503,8 +639,18 @@ class SimulateView(pn.viewable.Viewer):
         return str(folder / f"{self.dynamics}_{next(self._counter):03d}.zarr"), False
 
     def run(self, wait: bool = False) -> bool:
-        """Start a simulation with the current parameters (in the background); ``wait``
-        blocks until it finished (notebooks). Returns False when it could not start."""
+        """Start a simulation with the current parameters (in the background).
+
+        Parameters
+        ----------
+        wait : bool
+            Block until it finished (notebooks).
+
+        Returns
+        -------
+        bool
+            False when it could not start (the reason is in :attr:`status`).
+        """
         graph = self.session.graph if self.session.graph is not None else (
             self._shown.graph if self._shown is not None else None)
         if graph is None:

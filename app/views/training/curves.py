@@ -25,7 +25,15 @@ BUFFER_ROWS = 10_000_000  # rows a streamed curve keeps (all of any realistic lo
 
 
 class LossCurves:
-    """Draws a :class:`MetricsLog` into a HoloViews pane and streams what the log reads next."""
+    """Draws a :class:`MetricsLog` into a HoloViews pane and streams what the log reads next.
+
+    Parameters
+    ----------
+    pane : panel.pane.HoloViews
+        The pane the plot is put in.
+    width : int
+        The plot's width in pixels.
+    """
 
     def __init__(self, pane, width: int = LOSS_WIDTH):
         self.pane, self.width = pane, width
@@ -35,7 +43,22 @@ class LossCurves:
 
     def smooth(self, key: str, values, weight: float) -> list:
         """Debiased exponential moving average of a train series, continued from where
-        the previous call left off (so streamed chunks join up)."""
+        the previous call left off (so streamed chunks join up).
+
+        Parameters
+        ----------
+        key : str
+            The series (its running average is kept under this name).
+        values : sequence of float
+            Its next values; NaNs keep the average as it was.
+        weight : float
+            The average's weight of the past, in [0, 1).
+
+        Returns
+        -------
+        list of float
+            The smoothed values (NaN before the first finite value).
+        """
         last, n = self._ema.get(key, (0.0, 0))
         out = []
         for v in values:
@@ -46,7 +69,17 @@ class LossCurves:
         return out
 
     def redraw(self, log: MetricsLog | None, title: str, weight: float) -> None:
-        """A new plot of everything ``log`` has read (smoothing with ``weight``)."""
+        """A new plot of everything ``log`` has read.
+
+        Parameters
+        ----------
+        log : MetricsLog or None
+            The run's log (None: an empty plot).
+        title : str
+            The plot's title.
+        weight : float
+            The smoothing weight (see :meth:`smooth`).
+        """
         self.shown = log.present() if log is not None else []
         self.buffers, self._ema = {}, {}
         opts = dict(logy=True, responsive=False, width=self.width, height=380, xlabel="step",
@@ -71,7 +104,15 @@ class LossCurves:
             legend_position="top_right", legend_opts={"background_fill_alpha": 0.7}, **opts)
 
     def stream(self, new_t: dict, new_v: dict, weight: float) -> None:
-        """Append newly read train and validation columns to the curves drawn."""
+        """Append newly read train and validation columns to the curves drawn.
+
+        Parameters
+        ----------
+        new_t, new_v : dict
+            New train and validation columns, as :meth:`MetricsLog.poll` returns them.
+        weight : float
+            The smoothing weight (see :meth:`smooth`).
+        """
         for column, buf in self.buffers.items():
             if column == "rel_l2":
                 if new_v["step"]:

@@ -26,8 +26,31 @@ LAUNCH = "launch.json"  # in a run folder launched from the view: the trajectory
 def train_run(trajectory: str, model: str, model_spec: ModelSpec, train_spec: TrainSpec, out: str,
               progress=None, resume: bool = False) -> dict:
     """Train ``model`` on the trajectory store into ``out`` (for a background job), or with
-    ``resume`` continue from the last checkpoint there; returns the run's summary (the
-    trained module is not kept: the checkpoint holds it)."""
+    ``resume`` continue from the last checkpoint there (the trained module is not kept: the
+    checkpoint holds it).
+
+    Parameters
+    ----------
+    trajectory : str
+        The trajectory store.
+    model : str
+        A model name of the registry.
+    model_spec : ModelSpec
+        The model's specification.
+    train_spec : TrainSpec
+        The training's specification.
+    out : str
+        The run directory (created; ``launch.json`` records the trajectory and model).
+    progress : callable, optional
+        ``progress(step, steps)``.
+    resume : bool
+        Continue the run in ``out``.
+
+    Returns
+    -------
+    dict
+        The run's summary: ``out``, ``model``, ``params``, ``steps`` and ``loss``.
+    """
     from roma_core.train import train
     from roma_core.train.data import load_windows
 
@@ -61,8 +84,18 @@ class Launching:
 
     def train(self, wait: bool = False) -> bool:
         """Train ``model`` on the session's trajectory with the current specs in the
-        background (queued behind another job of the session); ``wait`` blocks until it
-        finished (notebooks). Returns False when it could not start."""
+        background (queued behind another job of the session).
+
+        Parameters
+        ----------
+        wait : bool
+            Block until it finished (notebooks).
+
+        Returns
+        -------
+        bool
+            False when it could not start (the reason is in ``status``).
+        """
         traj = self.session.trajectory
         if not traj:
             self.status = "⚠ no trajectory to train on: run a simulation in the Simulate view first"
@@ -90,7 +123,18 @@ class Launching:
 
     def resume(self, wait: bool = False) -> bool:
         """Continue the followed run from its last checkpoint (a run launched from this view
-        that stopped early, e.g. when the server was killed); ``wait`` blocks until done."""
+        that stopped early, e.g. when the server was killed).
+
+        Parameters
+        ----------
+        wait : bool
+            Block until it finished.
+
+        Returns
+        -------
+        bool
+            False when it could not start (the reason is in ``status``).
+        """
         from roma_core.train.checkpoint import read_state
 
         run = self.run

@@ -19,7 +19,13 @@ RECENT = 50  # train records over which the recent step rate is measured
 class MetricsLog:
     """A run's ``metrics.jsonl`` read incrementally: :meth:`poll` reads only what was
     appended since the last call (a line still being written waits for the next poll);
-    a log that was replaced or truncated (a new or resumed run) is read again from the start."""
+    a log that was replaced or truncated (a new or resumed run) is read again from the start.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``metrics.jsonl`` file (it need not exist yet).
+    """
 
     def __init__(self, path):
         self.path = Path(path)
@@ -33,8 +39,14 @@ class MetricsLog:
         self.skipped = 0  # lines that were not JSON records
 
     def poll(self) -> tuple[dict, dict, bool]:
-        """Read what was appended: (new train columns, new validation columns, restarted);
-        ``restarted`` says everything read before was dropped (the file was replaced)."""
+        """Read what was appended.
+
+        Returns
+        -------
+        tuple
+            ``(new train columns, new validation columns, restarted)``: dicts of lists;
+            ``restarted`` says everything read before was dropped (the file was replaced).
+        """
         new_t = {k: [] for k in self.train}
         new_v = {k: [] for k in self.val}
         try:
@@ -82,24 +94,51 @@ class MetricsLog:
 
     @property
     def train_steps(self) -> int:
+        """The number of train records read."""
         return len(self.train["step"])
 
     @property
     def val_points(self) -> int:
+        """The number of validation records read."""
         return len(self.val["step"])
 
     def present(self) -> list[str]:
         """The series with something to draw on a log axis (a term never above 0, such as
-        the effective-dynamics loss of a forecast-only run, is left out)."""
+        the effective-dynamics loss of a forecast-only run, is left out).
+
+        Returns
+        -------
+        list of str
+            Names among :data:`TRAIN_SERIES` and ``"rel_l2"``.
+        """
         out = [k for k in TRAIN_SERIES if any(v > 0 for v in self.train[k])]
         return out + (["rel_l2"] if any(v > 0 for v in self.val["rel_l2"]) else [])
 
     def frame(self, key: str) -> pd.DataFrame:
+        """One series read so far as a table.
+
+        Parameters
+        ----------
+        key : str
+            A train series or ``"rel_l2"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``step`` and ``key``.
+        """
         cols = self.val if key == "rel_l2" else self.train
         return series_frame(cols["step"], cols[key], key)
 
     def rates(self) -> tuple[float, float, float]:
-        """(elapsed training seconds, mean steps/s, steps/s over the last RECENT steps)."""
+        """How fast the run trains.
+
+        Returns
+        -------
+        tuple of float
+            ``(elapsed training seconds, mean steps/s, steps/s over the last RECENT steps)``;
+            NaN where not known yet.
+        """
         t, s = self.train["time"], self.train["step"]
         elapsed = max([x for x in (t[-1:] + self.val["time"][-1:]) if math.isfinite(x)], default=math.nan)
         if not s or not (t[-1] > 0):
@@ -118,13 +157,39 @@ def _number(value) -> float:
 
 
 def series_frame(steps, values, key: str) -> pd.DataFrame:
+    """A table of one series.
+
+    Parameters
+    ----------
+    steps : sequence of int
+        The steps.
+    values : sequence of float
+        One value per step.
+    key : str
+        The values' column name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``step`` (int64) and ``key`` (float64).
+    """
     return pd.DataFrame({"step": np.asarray(steps, dtype=np.int64), key: np.asarray(values, dtype=np.float64)})
 
 
 def run_info(path) -> dict:
     """What a run directory's newest checkpoint says (model, params, step, specs); {}
     when there is none yet (a run that has just started) or it is unreadable. The weights
-    are not hashed here: that is for loading them."""
+    are not hashed here: that is for loading them.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run directory or checkpoint.
+
+    Returns
+    -------
+    dict
+    """
     from roma_core.train.checkpoint import resolve
 
     try:

@@ -22,7 +22,23 @@ SCALING_WIDTH = 420  # plot width (px)
 
 @dataclass
 class Scaling:
-    """A scaling ladder's points and the power law fitted to one of its losses."""
+    """A scaling ladder's points and the power law fitted to one of its losses.
+
+    Attributes
+    ----------
+    path : str
+        The file read.
+    model : str
+        The model's name.
+    hidden : numpy.ndarray
+        The hidden width of each point (-1 where not recorded).
+    params : numpy.ndarray
+        The parameter count of each point.
+    losses : dict
+        ``"test"`` (and ``"held-out graph"`` where recorded) -> one loss per point.
+    stored_fit : dict
+        The fit written with the file (of the test loss).
+    """
 
     path: str
     model: str
@@ -32,6 +48,23 @@ class Scaling:
     stored_fit: dict  # the fit written with the file (of the test loss)
 
     def fit(self, which: str = "test") -> dict:
+        """The power law fitted to one loss (:func:`roma_core.eval.fit_power_law`).
+
+        Parameters
+        ----------
+        which : str
+            A key of :attr:`losses`.
+
+        Returns
+        -------
+        dict
+            As :func:`roma_core.eval.fit_power_law` returns it.
+
+        Raises
+        ------
+        roma_core.errors.SpecError
+            If the points cannot be fitted (fewer than 3, or not positive).
+        """
         from roma_core.eval.scaling import fit_power_law
 
         return fit_power_law(self.params, self.losses[which])
@@ -39,7 +72,22 @@ class Scaling:
 
 def load_scaling(path) -> Scaling:
     """A ``roma scaling`` result: its ``scaling.json`` or ``scaling.nc`` (or the folder
-    holding them)."""
+    holding them).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file or its folder.
+
+    Returns
+    -------
+    Scaling
+
+    Raises
+    ------
+    roma_core.errors.FileFormatError
+        If there is no such file, or it is not a readable scaling result.
+    """
     p = Path(path).expanduser()
     if p.is_dir():
         found = [p / n for n in ("scaling.json", "scaling.nc") if (p / n).exists()]
@@ -81,7 +129,26 @@ def load_scaling(path) -> Scaling:
 
 def power_law_band(params, losses, grid, *, bootstrap: int = 2000, level: float = 0.95, seed: int = 0):
     """Pointwise ``level`` band of the fitted line log L = log A - α log P over ``grid``,
-    from a bootstrap over the points (resamples with fewer than 2 distinct P skipped)."""
+    from a bootstrap over the points (resamples with fewer than 2 distinct P skipped).
+
+    Parameters
+    ----------
+    params, losses : array_like
+        The points (positive).
+    grid : array_like
+        Parameter counts at which the band is evaluated.
+    bootstrap : int
+        Number of resamples.
+    level : float
+        The band's coverage.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(low, high)`` losses over ``grid``.
+    """
     x, y = np.log(np.asarray(params, float)), np.log(np.asarray(losses, float))
     idx = np.random.default_rng(seed).integers(0, len(x), (bootstrap, len(x)))
     xb, yb = x[idx], y[idx]
@@ -97,7 +164,17 @@ def power_law_band(params, losses, grid, *, bootstrap: int = 2000, level: float 
 
 def scaling_files(roots=SCALING_ROOTS) -> list[Path]:
     """Scaling results shipped under ``roots`` (scaling.json, or scaling.nc where no JSON
-    sits beside it), newest first."""
+    sits beside it), newest first.
+
+    Parameters
+    ----------
+    roots : sequence of str or Path
+        Folders searched recursively (missing ones are skipped).
+
+    Returns
+    -------
+    list of Path
+    """
     found = []
     for root in roots:
         if not Path(root).is_dir():
@@ -109,7 +186,16 @@ def scaling_files(roots=SCALING_ROOTS) -> list[Path]:
 
 
 def short_label(path) -> str:
-    """A path relative to the repository when it lies inside, else as given."""
+    """A path relative to the repository when it lies inside, else as given.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    str
+    """
     p = Path(path)
     try:
         return str(p.resolve().relative_to(ROOT))
@@ -121,7 +207,21 @@ def _minus(x: float, digits: int = 3) -> str:
 
 
 def empty_plot(title: str, note: str = "", width: int = SCALING_WIDTH):
-    """Log-log axes with a note instead of points."""
+    """Log-log axes with a note instead of points.
+
+    Parameters
+    ----------
+    title : str
+        The plot's title.
+    note : str
+        The text shown (the title when empty).
+    width : int
+        The plot's width in pixels.
+
+    Returns
+    -------
+    holoviews.Overlay
+    """
     empty = hv.Scatter(pd.DataFrame({"parameters": [], "loss": []}), "parameters", "loss")
     text = hv.Text(3e4, 0.03, note or title, fontsize=11).opts(color="#666666")
     return (empty * text).opts(
@@ -131,8 +231,26 @@ def empty_plot(title: str, note: str = "", width: int = SCALING_WIDTH):
 
 def scaling_plot(s: Scaling, which: str = "test", width: int = SCALING_WIDTH) -> tuple:
     """The ladder's points, the power law fitted to loss ``which`` and its bootstrap band.
-    Returns ``(plot, summary markdown, points table markdown)``; raises RomaError when
-    the points cannot be fitted."""
+
+    Parameters
+    ----------
+    s : Scaling
+        The ladder.
+    which : str
+        A key of ``s.losses``.
+    width : int
+        The plot's width in pixels.
+
+    Returns
+    -------
+    tuple
+        ``(plot, summary markdown, points table markdown)``.
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        If the points cannot be fitted.
+    """
     loss = s.losses[which]
     fit = s.fit(which)
     lo_p, hi_p = float(s.params.min()), float(s.params.max())

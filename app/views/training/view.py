@@ -124,8 +124,14 @@ class TrainingView(Launching, pn.viewable.Viewer):
         self._redraw_loss()
 
     def poll(self) -> int:
-        """Read the followed log's new lines and stream them to the curves; returns how
-        many records arrived (the periodic callback of a served session calls this)."""
+        """Read the followed log's new lines and stream them to the curves (the periodic
+        callback of a served session calls this).
+
+        Returns
+        -------
+        int
+            How many records arrived.
+        """
         log = self._log
         if log is None:
             return 0
