@@ -12,6 +12,12 @@ from ..errors import RomaError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``roma`` argument parser, with every sub-command module of this package registered.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
     parser = argparse.ArgumentParser(
         prog="roma", description="ROMA Explorer: graphs, simulations, renormalization, models, dashboard.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -23,6 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``roma`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: the sub-command's, 2 for a :class:`~roma_core.errors.RomaError`
+        (printed as one line), 130 when interrupted.
+    """
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -20,6 +20,13 @@ under hierarchy/<name>, reusing the store's graph when it is the same graph)."""
 
 
 def register(sub) -> None:
+    """Add the ``roma coarsen`` sub-command to the parser's sub-commands.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The ``roma`` parser's sub-commands.
+    """
     p = sub.add_parser("coarsen", help="build a renormalization hierarchy (geometric or Laplacian RG)",
                        description="Coarse-grain a graph level by level into a hierarchy of supernodes: "
                                    "geometric RG (blocks of consecutive angles, needs S1 coordinates or --embed) "
@@ -54,6 +61,23 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    """Run ``roma coarsen`` with the parsed command line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0).
+
+    Raises
+    ------
+    RomaError
+        For bad input (unknown output suffix, options of the other method, an unreadable graph); :func:`roma_core.cli.main` prints it and exits with 2.
+    """
     from ..graphs import Graph
     from ..progress import tqdm_progress
     from ..renorm import geometric, laplacian

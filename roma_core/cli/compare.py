@@ -3,6 +3,13 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
+    """Add the ``roma compare`` sub-command to the parser's sub-commands.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The ``roma`` parser's sub-commands.
+    """
     p = sub.add_parser("compare", help="table of model, parameters, train time, test and held-out error")
     p.add_argument("checkpoints", nargs="+", help="run directories")
     p.add_argument("--data", required=True, help="trajectory of the training graph (its test span is used)")
@@ -13,6 +20,23 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    """Run ``roma compare`` with the parsed command line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0).
+
+    Raises
+    ------
+    RomaError
+        For bad input (an unreadable checkpoint or trajectory); :func:`roma_core.cli.main` prints it and exits with 2.
+    """
     from ..eval.compare import compare, format_table
     from .evaluate import write_json
 

@@ -7,6 +7,13 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    """Add the ``roma evaluate`` sub-command to the parser's sub-commands.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The ``roma`` parser's sub-commands.
+    """
     p = sub.add_parser("evaluate", help="relative L2 per horizon, order-parameter error, attention summary",
                        description="Evaluate a trained checkpoint on a trajectory: its test span when it is "
                                    "the training graph, every window when it is a held-out graph.")
@@ -20,6 +27,16 @@ def register(sub) -> None:
 
 
 def write_json(path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (a temporary file renamed into place),
+    creating its folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    obj : object
+        Anything :func:`json.dumps` takes (numpy values included).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -28,6 +45,23 @@ def write_json(path, obj) -> None:
 
 
 def run(args) -> int:
+    """Run ``roma evaluate`` with the parsed command line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0).
+
+    Raises
+    ------
+    RomaError
+        For bad input (an unreadable checkpoint or trajectory); :func:`roma_core.cli.main` prints it and exits with 2.
+    """
     from ..eval.evaluate import evaluate
 
     res = evaluate(args.checkpoint, args.data, split=args.split, max_windows=args.windows, device=args.device)

@@ -19,6 +19,13 @@ EPILOG = """examples:
 
 
 def register(subparsers) -> None:
+    """Add the ``roma graph`` sub-command to the parser's sub-commands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``roma`` parser's sub-commands.
+    """
     parser = subparsers.add_parser(
         "graph", help="generate, import and summarise graphs",
         description="Generate S1/H2 hyperbolic graphs, import edge lists, and summarise stored graphs.",

@@ -17,7 +17,23 @@ DESCRIBERS = {
 
 
 def store_kind(path: Path) -> str:
-    """The ``roma_kind`` a file or store records about itself."""
+    """The ``roma_kind`` a file or store records about itself.
+
+    Parameters
+    ----------
+    path : Path
+        A file or store written by roma.
+
+    Returns
+    -------
+    str
+        ``graph``, ``trajectory``, ``hierarchy``, ``checkpoint``, ...
+
+    Raises
+    ------
+    FileFormatError
+        If there is no such file, or it records no kind.
+    """
     if not path.exists():
         raise FileFormatError(f"{path}: no such file or store")
     if path.is_dir():
@@ -40,7 +56,13 @@ def store_kind(path: Path) -> str:
 
 
 def devices() -> str:
-    """What torch sees: its build, CPU threads, CUDA devices, and whether triton imports."""
+    """What torch sees: its build, CPU threads, CUDA devices, and whether triton imports.
+
+    Returns
+    -------
+    str
+        One line per fact.
+    """
     import os
 
     import numba
@@ -67,6 +89,22 @@ def devices() -> str:
 
 
 def describe(path) -> str:
+    """A summary of what the file or store at ``path`` holds, by its kind.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file or store written by roma.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    FileFormatError
+        If it is missing or of a kind that cannot be summarised.
+    """
     path = Path(path)
     kind = store_kind(path)
     if kind not in DESCRIBERS:
@@ -76,6 +114,13 @@ def describe(path) -> str:
 
 
 def register(sub) -> None:
+    """Add the ``roma info`` sub-command to the parser's sub-commands.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The ``roma`` parser's sub-commands.
+    """
     p = sub.add_parser("info", help="summarise a graph, trajectory, hierarchy or checkpoint, or the devices",
                        description="Print what a file or store written by roma holds, or (--devices) "
                                    "which compute devices torch sees.")
@@ -86,6 +131,18 @@ def register(sub) -> None:
 
 
 def run(args) -> None:
+    """Run ``roma info`` with the parsed command line: print the summary of PATH, or the devices.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Raises
+    ------
+    FileFormatError
+        If neither PATH nor ``--devices`` is given, or PATH cannot be summarised.
+    """
     if args.devices:
         print(devices())
         if args.path is None:

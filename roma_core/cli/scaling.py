@@ -8,6 +8,13 @@ from .train import MODEL_NAMES
 
 
 def register(sub) -> None:
+    """Add the ``roma scaling`` sub-command to the parser's sub-commands.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The ``roma`` parser's sub-commands.
+    """
     p = sub.add_parser("scaling", help="train a ladder of widths; fit test loss ~ P^-alpha with a bootstrap CI")
     p.add_argument("--data", required=True, help="trajectory store (.zarr)")
     p.add_argument("--heldout", default=None, help="trajectory on a held-out graph (optional)")
@@ -20,6 +27,23 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    """Run ``roma scaling`` with the parsed command line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0).
+
+    Raises
+    ------
+    RomaError
+        For bad input (bad --sizes, an unreadable trajectory, bad specs); :func:`roma_core.cli.main` prints it and exits with 2.
+    """
     from ..errors import SpecError
     from ..eval.scaling import run_ladder
     from ..progress import tqdm_progress

@@ -13,6 +13,13 @@ APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
 
 def register(subparsers) -> None:
+    """Add the ``roma serve`` sub-command to the parser's sub-commands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``roma`` parser's sub-commands.
+    """
     p = subparsers.add_parser(
         "serve", help="serve the ROMA Explorer dashboard (wraps `panel serve app/main.py`)",
         description="Serve the ROMA Explorer dashboard with Panel. Binds 127.0.0.1 by default, so only "
@@ -69,7 +76,17 @@ def register(subparsers) -> None:
 
 
 def is_loopback(address: str) -> bool:
-    """Whether ``address`` is reachable from this machine only."""
+    """Whether ``address`` is reachable from this machine only.
+
+    Parameters
+    ----------
+    address : str
+        A host name or IP address.
+
+    Returns
+    -------
+    bool
+    """
     if address == "localhost":
         return True
     try:
@@ -79,7 +96,19 @@ def is_loopback(address: str) -> bool:
 
 
 def check_exposure(args: argparse.Namespace) -> None:
-    """Refuse to bind a non-loopback address without a login unless asked explicitly."""
+    """Refuse to bind a non-loopback address without a login unless asked explicitly.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``roma serve`` command line.
+
+    Raises
+    ------
+    AccessError
+        If ``--address`` is not a loopback address and no login (or
+        ``--allow-unauthenticated``) is given.
+    """
     if is_loopback(args.address) or args.basic_auth or args.oauth_provider or args.allow_unauthenticated:
         return
     raise AccessError(f"--address {args.address} exposes the dashboard to the network without a login; give "
@@ -88,7 +117,22 @@ def check_exposure(args: argparse.Namespace) -> None:
 
 
 def panel_argv(args: argparse.Namespace) -> list[str]:
-    """The ``panel serve`` arguments equivalent to ``roma serve`` ones."""
+    """The ``panel serve`` arguments equivalent to ``roma serve`` ones.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``roma serve`` command line.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    RomaError
+        If the address is exposed without a login, or an option is out of range.
+    """
     check_exposure(args)
     if not 0 <= args.port <= 65535:
         raise RomaError(f"--port must be in 0..65535, got {args.port}")
@@ -128,7 +172,23 @@ def panel_argv(args: argparse.Namespace) -> list[str]:
 
 
 def app_environment(args: argparse.Namespace) -> dict[str, str]:
-    """The dashboard's settings given on the command line, as the environment it reads."""
+    """The dashboard's settings given on the command line, as the environment it reads.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``roma serve`` command line.
+
+    Returns
+    -------
+    dict
+        Environment variable -> value.
+
+    Raises
+    ------
+    LimitError
+        If a limit is below 1.
+    """
     from app.limits import parse_bytes
 
     env = {}
@@ -145,6 +205,24 @@ def app_environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``roma serve``: open the workspace, then serve the dashboard until stopped.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (1 when Panel's server fails to start).
+
+    Raises
+    ------
+    RomaError
+        If the dashboard's entry is missing, the address is exposed without a login, an
+        option is out of range or the workspace cannot be used.
+    """
     from panel.command.serve import Serve
 
     from ..workspace import Workspace

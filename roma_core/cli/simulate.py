@@ -21,6 +21,13 @@ DYNAMICS = {"kuramoto": (KuramotoSpec, "Kuramoto oscillators (docs/science.md §
 
 
 def register(subparsers) -> None:
+    """Add the ``roma simulate`` sub-command to the parser's sub-commands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``roma`` parser's sub-commands.
+    """
     parser = subparsers.add_parser(
         "simulate", help="simulate Kuramoto or Burgers-like dynamics on a graph",
         description="Integrate dynamics on a graph and write a trajectory store (zarr; graph included).",

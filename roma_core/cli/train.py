@@ -11,6 +11,13 @@ MODEL_NAMES = ["roma", "roma_fixed", "deeponet", "gnn", "transformer", "persiste
 
 
 def register(sub) -> None:
+    """Add the ``roma train`` sub-command to the parser's sub-commands.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The ``roma`` parser's sub-commands.
+    """
     p = sub.add_parser("train", help="train ROMA or a baseline on a trajectory",
                        description="Train a model on windows of a trajectory store; checkpoints and "
                                    "metrics.jsonl go to --out. Works under torchrun (DDP).")
@@ -28,6 +35,23 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    """Run ``roma train`` with the parsed command line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0).
+
+    Raises
+    ------
+    RomaError
+        For bad input (an unreadable trajectory, bad specs, a run that cannot be resumed); :func:`roma_core.cli.main` prints it and exits with 2.
+    """
     from ..models import match_width
     from ..train import train
     from ..train.data import load_windows

@@ -25,14 +25,31 @@ class NotOwnedError(StoreError):
 
 
 def mark(folder, kind: str) -> None:
-    """Record in ``folder`` that ROMA wrote it (``kind``: 'trajectory', 'run', ...)."""
+    """Record in ``folder`` that ROMA wrote it (``kind``: 'trajectory', 'run', ...).
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder ROMA wrote.
+    kind : str
+        What it is.
+    """
     marker = Path(folder) / MARKER
     if not marker.is_file():
         marker.write_text(json.dumps({"roma_kind": kind, "written_by": "roma_core"}) + "\n")
 
 
 def owned(path) -> bool:
-    """Whether ROMA wrote ``path`` (see the module doc). Symbolic links are never owned."""
+    """Whether ROMA wrote ``path`` (see the module doc). Symbolic links are never owned.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    bool
+    """
     path = Path(path)
     if path.is_symlink():
         return False
@@ -66,7 +83,26 @@ def _roma_content(path: Path) -> bool:
 
 def check_target(path, overwrite: bool) -> Path:
     """Fail early when ``path`` exists (unless ``overwrite`` and ROMA wrote it) or its folder
-    is missing."""
+    is missing.
+
+    Parameters
+    ----------
+    path : str or Path
+        The target.
+    overwrite : bool
+        Whether an existing target may be replaced.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    StoreError
+        If ``path`` exists and ``overwrite`` is false, or its folder is missing.
+    NotOwnedError
+        If ``path`` exists, ``overwrite`` is true, and ROMA did not write it.
+    """
     path = Path(path)
     if path.exists() or path.is_symlink():
         if not overwrite:
@@ -78,21 +114,63 @@ def check_target(path, overwrite: bool) -> Path:
 
 
 def refuse_unowned(path) -> None:
-    """Raise :class:`NotOwnedError` unless ROMA wrote ``path`` (so overwriting may replace it)."""
+    """Raise :class:`NotOwnedError` unless ROMA wrote ``path`` (so overwriting may replace it).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Raises
+    ------
+    NotOwnedError
+        If ROMA did not write ``path``.
+    """
     if not owned(path):
         raise NotOwnedError(f"{path} was not written by ROMA (it carries no ROMA marker), so it is left "
                             "untouched; choose another path, or move it away yourself")
 
 
 def temp_path(path) -> Path:
-    """A fresh temporary sibling of ``path`` (same filesystem, so the rename is atomic)."""
+    """A fresh temporary sibling of ``path`` (same filesystem, so the rename is atomic).
+
+    Parameters
+    ----------
+    path : str or Path
+        The target.
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 def commit(tmp: Path, path, overwrite: bool) -> Path:
     """Move ``tmp`` to ``path``; an existing ``path`` is replaced only when ``overwrite`` and
-    ROMA wrote it."""
+    ROMA wrote it.
+
+    Parameters
+    ----------
+    tmp : Path
+        What was written (removed when the move is refused).
+    path : str or Path
+        The target.
+    overwrite : bool
+        Whether an existing target may be replaced.
+
+    Returns
+    -------
+    Path
+        The target.
+
+    Raises
+    ------
+    StoreError
+        If ``path`` appeared while writing and ``overwrite`` is false.
+    NotOwnedError
+        If ``path`` exists and ROMA did not write it.
+    """
     path = Path(path)
     old = None
     if path.exists() or path.is_symlink():
@@ -113,6 +191,12 @@ def commit(tmp: Path, path, overwrite: bool) -> Path:
 
 
 def discard(tmp: Path) -> None:
+    """Remove a temporary file or folder (nothing when it is gone already).
+
+    Parameters
+    ----------
+    tmp : str or Path
+    """
     tmp = Path(tmp)
     if tmp.is_dir():
         shutil.rmtree(tmp, ignore_errors=True)

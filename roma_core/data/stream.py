@@ -21,11 +21,35 @@ from .trajectory import default_chunks, open_trajectory, write_store
 
 
 def placeholder(shape, dtype, chunks) -> da.Array:
+    """A lazy array of zeros, laid out in the store and filled later.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    dtype : numpy.dtype
+    chunks : tuple of int
+
+    Returns
+    -------
+    dask.array.Array
+    """
     return da.zeros(shape, dtype=dtype, chunks=chunks)
 
 
 def template(run, chunks=None) -> xr.Dataset:
-    """The run's Dataset with lazy placeholders for the state and the observable."""
+    """The run's Dataset with lazy placeholders for the state and the observable.
+
+    Parameters
+    ----------
+    run : roma_core.dynamics.simulate.Run
+        The prepared run (graph, times, system).
+    chunks : tuple of int, optional
+        (time, node) chunk sizes; :func:`~roma_core.data.trajectory.default_chunks` when omitted.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
     n_time, n_node = len(run.times), run.graph.num_nodes
     ct, cn = chunks or default_chunks(n_time, n_node, np.dtype(run.system.np_dtype).itemsize)
     state = placeholder((n_time, n_node), run.system.np_dtype, (ct, cn))
@@ -33,7 +57,23 @@ def template(run, chunks=None) -> xr.Dataset:
 
 
 def ensemble_template(run, members: int, seeds, chunks=None) -> xr.Dataset:
-    """As :func:`template` with a leading ``member`` dimension on everything a seed changes."""
+    """As :func:`template` with a leading ``member`` dimension on everything a seed changes.
+
+    Parameters
+    ----------
+    run : roma_core.dynamics.simulate.Run
+        The prepared run (graph, times, system).
+    members : int
+        The number of members.
+    seeds : sequence of int
+        Each member's seed.
+    chunks : tuple of int, optional
+        (time, node) chunk sizes; :func:`~roma_core.data.trajectory.default_chunks` when omitted.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
     ds = template(run, chunks)
     ct, cn = chunks or default_chunks(len(run.times), run.graph.num_nodes,
                                       np.dtype(run.system.np_dtype).itemsize)
@@ -147,7 +187,17 @@ class FrameWriter:
 
 
 class ZarrSink:
-    """Receives frames (in order) and writes them, a row of time chunks at a time."""
+    """Receives frames (in order) and writes them, a row of time chunks at a time.
+
+    Parameters
+    ----------
+    path : str or Path
+        A store laid out by :func:`template` (or :func:`ensemble_template`).
+    run : roma_core.dynamics.simulate.Run
+        The run whose frames arrive.
+    member : int, optional
+        The ensemble member written (``None``: a single run).
+    """
 
     def __init__(self, path, run, member: int | None = None):
         import zarr
@@ -163,6 +213,17 @@ class ZarrSink:
         self.obs = np.empty(len(run.times))
 
     def frame(self, index: int, state: np.ndarray, obs: float) -> None:
+        """Take frame ``index`` (the frames come in order); a full row of time chunks is written.
+
+        Parameters
+        ----------
+        index : int
+            The frame.
+        state : numpy.ndarray
+            The state of every node.
+        obs : float
+            The frame's observable.
+        """
         self.buf[index - self.start] = state
         self.obs[index] = obs
         self.count = index - self.start + 1
@@ -170,6 +231,7 @@ class ZarrSink:
             self.flush()
 
     def flush(self) -> None:
+        """Write the frames buffered so far."""
         if not self.count:
             return
         rows = slice(self.start, self.start + self.count)
@@ -181,6 +243,7 @@ class ZarrSink:
         self.count = 0
 
     def close(self) -> None:
+        """Write what is buffered, the observable and (for an ensemble member) the member's inputs."""
         self.flush()
         name = self.run.system.observable
         if self.member is None:
@@ -192,7 +255,33 @@ class ZarrSink:
 
 
 def stream_to_zarr(run, out, overwrite: bool = False, chunks=None, progress=None) -> xr.Dataset:
-    """Run ``run`` writing its frames into a new store at ``out`` (atomically)."""
+    """Run ``run`` writing its frames into a new store at ``out`` (atomically).
+
+    Parameters
+    ----------
+    run : roma_core.dynamics.simulate.Run
+        The prepared run (graph, times, system).
+    out : str or Path
+        The new store.
+    overwrite : bool
+        Replace a store ROMA wrote at ``out``.
+    chunks : tuple of int, optional
+        (time, node) chunk sizes; :func:`~roma_core.data.trajectory.default_chunks` when omitted.
+    progress : callable, optional
+        ``progress(done, total)`` over the frames.
+
+    Returns
+    -------
+    xarray.Dataset
+        The store, opened.
+
+    Raises
+    ------
+    StoreError
+        If ``out`` exists (see :func:`~roma_core.data.store.check_target`).
+    SimulationError
+        If the run fails (the temporary store is removed).
+    """
     path = check_target(out, overwrite)
     tmp = temp_path(path)
     try:

@@ -29,7 +29,19 @@ NODE_CHUNK = 1 << 16
 
 
 def default_chunks(n_time: int, n_node: int, itemsize: int) -> tuple[int, int]:
-    """(time, node) chunk sizes: about CHUNK_BYTES each, a row of them under BUFFER_BYTES."""
+    """(time, node) chunk sizes: about CHUNK_BYTES each, a row of them under BUFFER_BYTES.
+
+    Parameters
+    ----------
+    n_time, n_node : int
+        The state's shape.
+    itemsize : int
+        Bytes per value.
+
+    Returns
+    -------
+    tuple of int
+    """
     cn = max(1, min(n_node, NODE_CHUNK))
     ct = max(1, CHUNK_BYTES // (cn * itemsize))
     ct = max(1, min(ct, n_time, BUFFER_BYTES // max(1, n_node * itemsize)))
@@ -37,7 +49,20 @@ def default_chunks(n_time: int, n_node: int, itemsize: int) -> tuple[int, int]:
 
 
 def encoding(ds: xr.Dataset, chunks: tuple[int, int] | None = None) -> dict:
-    """Zarr chunks for every variable with a time or node dimension."""
+    """Zarr chunks for every variable with a time or node dimension.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A trajectory.
+    chunks : tuple of int, optional
+        (time, node) chunk sizes; :func:`default_chunks` when omitted.
+
+    Returns
+    -------
+    dict
+        xarray's ``encoding`` argument of ``to_zarr``.
+    """
     n_time, n_node = ds.sizes.get("time", 1), ds.sizes.get("node", 1)
     itemsize = ds["state"].dtype.itemsize if "state" in ds else 4
     ct, cn = chunks or default_chunks(n_time, n_node, itemsize)
@@ -48,7 +73,26 @@ def encoding(ds: xr.Dataset, chunks: tuple[int, int] | None = None) -> dict:
 
 def write_store(ds: xr.Dataset, tmp: Path, graph=None, chunks=None, compute: bool = True):
     """Write ``ds`` (and ``graph``) as a new zarr store at ``tmp``; with ``compute=False``
-    dask variables are only laid out (filled later by region writes)."""
+    dask variables are only laid out (filled later by region writes).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A trajectory.
+    tmp : Path
+        The new store (it must not exist).
+    graph : Graph, optional
+        Stored in the same store.
+    chunks : tuple of int, optional
+        (time, node) chunk sizes.
+    compute : bool
+        Write the data now.
+
+    Returns
+    -------
+    dask.delayed.Delayed or zarr store
+        What ``Dataset.to_zarr`` returns.
+    """
     import zarr
 
     delayed = ds.to_zarr(str(tmp), mode="w-", encoding=encoding(ds, chunks), consolidated=False,

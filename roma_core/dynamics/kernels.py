@@ -26,7 +26,20 @@ BLOCKS_PER_THREAD = 8
 
 
 def row_blocks(indptr: np.ndarray, threads: int | None = None) -> np.ndarray:
-    """Row boundaries splitting the stored entries (plus one per row) into equal blocks."""
+    """Row boundaries splitting the stored entries (plus one per row) into equal blocks.
+
+    Parameters
+    ----------
+    indptr : numpy.ndarray
+        The CSR row pointer.
+    threads : int, optional
+        Threads the blocks are for (default: numba's thread count).
+
+    Returns
+    -------
+    numpy.ndarray
+        Increasing row indices from 0 to N, one block between each two.
+    """
     n = len(indptr) - 1
     nb = max(1, min(n, (threads or numba.get_num_threads()) * BLOCKS_PER_THREAD))
     work = indptr + np.arange(n + 1)
@@ -47,7 +60,20 @@ def padded_rows(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray | N
     its inputs and its output are read and written in sequence. ``ptr``/``idx`` are the
     CSR in that numbering, every row padded to an even length with the dummy column ``N``
     (whose pair is kept at zero), which removes the remainder branch. ``ew`` holds the
-    entry weights in the same layout (empty without weights)."""
+    entry weights in the same layout (empty without weights).
+
+    Parameters
+    ----------
+    indptr, indices : numpy.ndarray
+        The graph's CSR.
+    weights : numpy.ndarray, optional
+        The entry weights.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(order, ptr, idx, ew)``.
+    """
     n = len(indptr) - 1
     deg = np.diff(indptr)
     padded = deg + (deg & 1)

@@ -49,7 +49,16 @@ def sender_weights(graph, alpha: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def is_complete(graph) -> bool:
-    """All N(N−1) off-diagonal entries present, no weights (each row has every other node)."""
+    """All N(N−1) off-diagonal entries present, no weights (each row has every other node).
+
+    Parameters
+    ----------
+    graph : Graph
+
+    Returns
+    -------
+    bool
+    """
     n = graph.num_nodes
     if n < 2 or graph.weights is not None or graph.nnz != n * (n - 1):
         return False
@@ -57,7 +66,21 @@ def is_complete(graph) -> bool:
 
 
 class System:
-    """Common state: graph arrays on the device, the backend, the per-node inputs."""
+    """Common state: graph arrays on the device, the backend, the per-node inputs.
+
+    Parameters
+    ----------
+    spec : KuramotoSpec or BurgersSpec
+        The dynamics' parameters.
+    graph : Graph
+        The graph.
+    device : torch.device
+        Where the state is integrated.
+    dtype : torch.dtype
+        float32 or float64.
+    backend : str
+        ``numba``, ``torch`` or ``triton``.
+    """
 
     name = ""
     state_name = ""
@@ -74,11 +97,31 @@ class System:
         self.order: np.ndarray | None = None  # the state's node r is the graph's node order[r]
 
     def internal(self, x: np.ndarray) -> np.ndarray:
-        """A per-node array in the order the state is integrated in."""
+        """A per-node array in the order the state is integrated in.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            One value per node, in the graph's order.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return x if self.order is None else x[self.order]
 
     def external(self, y: np.ndarray) -> np.ndarray:
-        """A state in the graph's node order."""
+        """A state in the graph's node order.
+
+        Parameters
+        ----------
+        y : numpy.ndarray
+            A state in the integration's order.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         if self.order is None:
             return y
         out = np.empty_like(y)
@@ -86,6 +129,16 @@ class System:
         return out
 
     def tensor(self, array) -> torch.Tensor:
+        """A contiguous tensor of the system's dtype on its device.
+
+        Parameters
+        ----------
+        array : array_like
+
+        Returns
+        -------
+        torch.Tensor
+        """
         return torch.as_tensor(np.ascontiguousarray(array, dtype=self.np_dtype), device=self.device)
 
     def _torch_csr(self, values: np.ndarray) -> torch.Tensor:
@@ -105,7 +158,22 @@ class System:
         return self.backend if self.backend in ("numba", "torch") else "auto"
 
     def rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """The graph terms, plus the long-range term where it is switched on."""
+        """The graph terms, plus the long-range term where it is switched on.
+
+        Parameters
+        ----------
+        t : float
+            The time.
+        y : torch.Tensor
+            The state, in the integration's node order.
+        out : torch.Tensor
+            Receives the result.
+
+        Returns
+        -------
+        torch.Tensor
+            ``out``.
+        """
         self.graph_rhs(t, y, out)
         if self.long_range is not None:
             self.add_long_range(y, out)
@@ -114,26 +182,93 @@ class System:
     def capturable(self) -> bool:
         """Whether RK4 steps can be captured as a CUDA graph (:class:`integrate.GraphedRK4`):
         the Triton kernels on CUDA with every time-dependent number read from the device
-        (:meth:`rhs_ref`); the long-range term is left out."""
+        (:meth:`rhs_ref`); the long-range term is left out.
+
+        Returns
+        -------
+        bool
+        """
         return self.backend == "triton" and self.device.type == "cuda" and self.long_range is None
 
     def coefficient(self, t: float) -> float:
-        """The time-dependent number :meth:`rhs_ref` reads from the device at time ``t``."""
+        """The time-dependent number :meth:`rhs_ref` reads from the device at time ``t``.
+
+        Parameters
+        ----------
+        t : float
+            The time.
+
+        Returns
+        -------
+        float
+            0 in this base class.
+        """
         return 0.0
 
     def rhs_ref(self, ref: torch.Tensor, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """:meth:`rhs` with the time entering only through ``ref`` (a float64 tensor on the
-        device holding :meth:`coefficient` of the time), read when the kernels run."""
+        device holding :meth:`coefficient` of the time), read when the kernels run.
+
+        Parameters
+        ----------
+        ref : torch.Tensor
+            One float64 value on the device.
+        y : torch.Tensor
+            The state, in the integration's node order.
+        out : torch.Tensor
+            Receives the result.
+
+        Returns
+        -------
+        torch.Tensor
+            ``out``.
+
+        Raises
+        ------
+        NotImplementedError
+            In this base class (systems without Triton kernels).
+        """
         raise NotImplementedError
 
     def entry_weights(self, w: np.ndarray, inv: np.ndarray) -> np.ndarray:
-        """W_ij per stored entry (torch backend only; the numba kernels never form it)."""
+        """W_ij per stored entry (torch backend only; the numba kernels never form it).
+
+        Parameters
+        ----------
+        w : numpy.ndarray
+            The sender weights w_j.
+        inv : numpy.ndarray
+            The row normalisations 1 / Σ_k A_ik w_k.
+
+        Returns
+        -------
+        numpy.ndarray
+            One weight per stored entry, in CSR order.
+        """
         g = self.graph
         a = g.weights if g.weights is not None else 1.0
         return a * w[g.indices] * inv[g.row_ids()]
 
 
 class KuramotoSystem(System):
+    """Kuramoto oscillators dθ_i/dt = ω_i + K(t) Σ_j W_ij sin(θ_j − θ_i) (plus the long-range
+    term when switched on), observed through the order parameter R(t).
+
+    Parameters
+    ----------
+    spec : KuramotoSpec
+        The dynamics' parameters.
+    graph : Graph
+        The graph.
+    device : torch.device
+        Where the state is integrated.
+    dtype : torch.dtype
+        float32 or float64.
+    backend : str
+        ``numba``, ``torch`` or ``triton`` (Kuramoto on a complete graph: ``mean_field``).
+    t_end : float
+        The run's end time (the period of the coupling's schedule unless ``mod_period`` is set).
+    """
     name = "kuramoto"
     state_name = "theta"
     state_units = "rad"
@@ -168,6 +303,16 @@ class KuramotoSystem(System):
                                                  self.sparse_backend)
 
     def draw(self, rng: np.random.Generator, given: dict) -> None:
+        """Draw the natural frequencies ω and the initial phases (``given`` ones are used as they are);
+        they are kept in :attr:`inputs`.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator.
+        given : dict
+            ``omega`` and/or ``initial`` given by the caller, in the graph's node order.
+        """
         s, n = self.spec, self.graph.num_nodes
         if "omega" in given:
             omega = np.asarray(given["omega"], dtype=np.float64)
@@ -186,6 +331,17 @@ class KuramotoSystem(System):
         self.omega = self.tensor(self.internal(omega))
 
     def coupling_at(self, t: float) -> float:
+        """The coupling K(t) of the spec's schedule.
+
+        Parameters
+        ----------
+        t : float
+            The time.
+
+        Returns
+        -------
+        float
+        """
         s = self.spec
         if s.schedule == "constant":
             return s.coupling
@@ -194,6 +350,22 @@ class KuramotoSystem(System):
         return s.coupling * (s.mod_a + (1 - s.mod_a) * math.sin(phi) ** 2 * shape)
 
     def graph_rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The graph terms ω_i + K(t) Σ_j W_ij sin(θ_j − θ_i).
+
+        Parameters
+        ----------
+        t : float
+            The time.
+        y : torch.Tensor
+            The state, in the integration's node order.
+        out : torch.Tensor
+            Receives the result.
+
+        Returns
+        -------
+        torch.Tensor
+            ``out``.
+        """
         k = self.coupling_at(t)
         if self.backend == "numba":
             kernels.kuramoto_rhs(self.omega.numpy(), k, *self.layout, self.inv, y.numpy(), self.w, self.sn,
@@ -218,16 +390,59 @@ class KuramotoSystem(System):
         return self.fused(0.0, y, self.omega, out, kref=ref)
 
     def add_long_range(self, y: torch.Tensor, out: torch.Tensor) -> None:
-        """``+ K_lr Σ_j d_ij^-s sin(θ_j − θ_i) / Σ_j d_ij^-s = K_lr (cos θ_i S_i − sin θ_i C_i)``."""
+        """``+ K_lr Σ_j d_ij^-s sin(θ_j − θ_i) / Σ_j d_ij^-s = K_lr (cos θ_i S_i − sin θ_i C_i)``.
+
+        Parameters
+        ----------
+        y : torch.Tensor
+            The state, in the integration's node order.
+        out : torch.Tensor
+            The right-hand side, added to in place.
+        """
         s, c = torch.sin(y), torch.cos(y)
         m = self.long_range(torch.stack([s, c], 1))
         out.add_(c * m[:, 0] - s * m[:, 1], alpha=self.spec.long_range)
 
     def observe(self, y: torch.Tensor) -> float:
+        """The order parameter R = |mean_j exp(iθ_j)|.
+
+        Parameters
+        ----------
+        y : torch.Tensor
+            The state, in the integration's node order.
+
+        Returns
+        -------
+        float
+        """
         return float(torch.abs(torch.complex(torch.cos(y).mean(), torch.sin(y).mean())))
 
 
 class BurgersSystem(System):
+    """Social Burgers dynamics on the circle of node angles: upwind advection and diffusion
+    over the gaps h_ij to the neighbours, optional Gaussian source bursts and the long-range
+    term; observed through the total mass Σ_i u_i.
+
+    Parameters
+    ----------
+    spec : BurgersSpec
+        The dynamics' parameters.
+    graph : Graph
+        The graph.
+    device : torch.device
+        Where the state is integrated.
+    dtype : torch.dtype
+        float32 or float64.
+    backend : str
+        ``numba``, ``torch`` or ``triton`` (Kuramoto on a complete graph: ``mean_field``).
+    t_end : float
+        The run's end time (the source bursts' onsets are drawn in [0, t_end)).
+
+    Raises
+    ------
+    SimulationError
+        If the graph has no node angles, or two neighbours share an angle with ``gap_floor`` 0.
+    """
     name = "burgers"
     state_name = "u"
     state_units = "1"
@@ -266,7 +481,17 @@ class BurgersSystem(System):
     def stability_rate(self, u0: np.ndarray) -> float:
         """A bound (Gershgorin) on the fastest rate of the linearised right-hand side at
         ``u0``: max_i 2 Σ_j W_ij (ν/h_ij² + F|u0_i|/h_ij), + 2|ν_lr| for the long-range term.
-        Explicit steps need dt·rate ≲ 2.8."""
+        Explicit steps need dt·rate ≲ 2.8.
+
+        Parameters
+        ----------
+        u0 : numpy.ndarray
+            The state, in the graph's node order.
+
+        Returns
+        -------
+        float
+        """
         g = self.graph
         if not g.nnz:
             return 2 * abs(self.spec.long_range)
@@ -277,6 +502,17 @@ class BurgersSystem(System):
         return float(np.max(2 * (s.viscosity * dif + abs(s.advection) * np.abs(u0) * adv))) + 2 * abs(s.long_range)
 
     def draw(self, rng: np.random.Generator, given: dict) -> None:
+        """Draw the initial state and the sources (``given`` ones are used as they are); they are
+        kept in :attr:`inputs`.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The run's generator.
+        given : dict
+            ``initial``, ``source_amplitude`` and ``source_time`` given by the caller, in the
+            graph's node order.
+        """
         s, n = self.spec, self.graph.num_nodes
         if "initial" in given:
             u0 = np.asarray(given["initial"], dtype=np.float64)
@@ -304,6 +540,22 @@ class BurgersSystem(System):
         self.src_time = self.tensor(onset[src])
 
     def graph_rhs(self, t: float, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The graph terms (advection, diffusion) and the source bursts at time ``t``.
+
+        Parameters
+        ----------
+        t : float
+            The time.
+        y : torch.Tensor
+            The state, in the integration's node order.
+        out : torch.Tensor
+            Receives the result.
+
+        Returns
+        -------
+        torch.Tensor
+            ``out``.
+        """
         s = self.spec
         if self.backend == "numba":
             g = self.graph
@@ -335,14 +587,51 @@ class BurgersSystem(System):
         return self.fused(y, out)
 
     def add_long_range(self, y: torch.Tensor, out: torch.Tensor) -> None:
-        """``+ ν_lr (F[u]_i − u_i)``, F the Kac-normalised power-law average."""
+        """``+ ν_lr (F[u]_i − u_i)``, F the Kac-normalised power-law average.
+
+        Parameters
+        ----------
+        y : torch.Tensor
+            The state, in the integration's node order.
+        out : torch.Tensor
+            The right-hand side, added to in place.
+        """
         out.add_(self.long_range(y) - y, alpha=self.spec.long_range)
 
     def observe(self, y: torch.Tensor) -> float:
+        """The total mass Σ_i u_i (in float64).
+
+        Parameters
+        ----------
+        y : torch.Tensor
+            The state, in the integration's node order.
+
+        Returns
+        -------
+        float
+        """
         return float(y.sum(dtype=torch.float64))
 
 
 def make_system(spec, graph, device, dtype, backend: str, t_end: float) -> System:
+    """The system of ``spec``'s dynamics.
+
+    Parameters
+    ----------
+    spec : KuramotoSpec or BurgersSpec
+        The dynamics.
+    graph, device, dtype, backend, t_end
+        As for :class:`KuramotoSystem` and :class:`BurgersSystem`.
+
+    Returns
+    -------
+    System
+
+    Raises
+    ------
+    SimulationError
+        If ``spec`` is of another type (or the system refuses the graph).
+    """
     if isinstance(spec, KuramotoSpec):
         return KuramotoSystem(spec, graph, device, dtype, backend, t_end)
     if isinstance(spec, BurgersSpec):

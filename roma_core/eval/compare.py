@@ -5,6 +5,31 @@ from .evaluate import evaluate
 
 
 def compare(checkpoints, data, heldout=None, *, max_windows: int = 16) -> list[dict]:
+    """One table row per checkpoint (evaluated with :func:`~roma_core.eval.evaluate`), and
+    one for the persistence floor, added once with the first checkpoint.
+
+    Parameters
+    ----------
+    checkpoints : sequence of str or Path
+        Run folders (their latest checkpoints) or ``ckpt_*`` folders.
+    data : str or Path
+        The trajectory of the training graph (its test span is used).
+    heldout : str or Path, optional
+        A trajectory on a held-out graph (every window is used).
+    max_windows : int
+        Windows evaluated per trajectory.
+
+    Returns
+    -------
+    list of dict
+        ``model``, ``params``, ``train_seconds``, ``steps``, ``task``, ``test_rel_l2``,
+        ``checkpoint``, and ``test_r_mae`` (phases) and ``heldout_rel_l2`` where they apply.
+
+    Raises
+    ------
+    RomaError
+        If a checkpoint or trajectory cannot be read.
+    """
     rows = []
     for i, path in enumerate(checkpoints):
         names = [None] + (["persistence"] if i == 0 else [])
@@ -24,6 +49,16 @@ def compare(checkpoints, data, heldout=None, *, max_windows: int = 16) -> list[d
 
 
 def format_table(rows) -> str:
+    """The rows of :func:`compare` as a plain-text table (floats with 4 decimals).
+
+    Parameters
+    ----------
+    rows : list of dict
+
+    Returns
+    -------
+    str
+    """
     cols = ["model", "task", "params", "steps", "train_seconds", "test_rel_l2", "heldout_rel_l2", "test_r_mae"]
     cols = [c for c in cols if any(c in r for r in rows)]
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)

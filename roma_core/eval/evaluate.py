@@ -98,7 +98,22 @@ def local_synchrony_errors(graph, values, target, block: int = 4) -> list[dict]:
     """Mean absolute error of the order parameter of every supernode, at every level of
     the graph's geometric RG (blocks of ``block``^l angularly adjacent nodes, down to 16
     supernodes): how well a forecast keeps synchrony at each scale. Empty for graphs
-    without angles."""
+    without angles.
+
+    Parameters
+    ----------
+    graph : Graph
+        The graph forecast on.
+    values, target : numpy.ndarray
+        Forecast and truth as (sin θ, cos θ) features, (B, N, horizon, 2).
+    block : int
+        Nodes per supernode of the geometric RG.
+
+    Returns
+    -------
+    list of dict
+        Per level: ``level``, ``supernodes``, ``nodes_per_supernode`` and ``mae``.
+    """
     from ..renorm import geometric
 
     if graph.theta is None:

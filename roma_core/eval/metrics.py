@@ -5,14 +5,38 @@ import numpy as np
 
 
 def relative_l2_per_step(values, target, eps: float = 1e-12) -> np.ndarray:
-    """(horizon,) mean over windows of ||pred_k - y_k|| / ||y_k|| (over nodes and channels)."""
+    """(horizon,) mean over windows of ||pred_k - y_k|| / ||y_k|| (over nodes and channels).
+
+    Parameters
+    ----------
+    values, target : numpy.ndarray
+        Forecast and truth, (B, N, horizon, C).
+    eps : float
+        Added to the truth's norm.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     diff = ((values - target) ** 2).sum(axis=(1, 3))
     ref = (target ** 2).sum(axis=(1, 3))
     return (np.sqrt(diff) / (np.sqrt(ref) + eps)).mean(0)
 
 
 def relative_l2(values, target, eps: float = 1e-12) -> float:
-    """Mean over windows of the relative L2 error over the whole horizon."""
+    """Mean over windows of the relative L2 error over the whole horizon.
+
+    Parameters
+    ----------
+    values, target : numpy.ndarray
+        Forecast and truth, (B, N, horizon, C).
+    eps : float
+        Added to the truth's norm.
+
+    Returns
+    -------
+    float
+    """
     diff = ((values - target) ** 2).sum(axis=(1, 2, 3))
     ref = (target ** 2).sum(axis=(1, 2, 3))
     return float((np.sqrt(diff) / (np.sqrt(ref) + eps)).mean())
@@ -27,14 +51,40 @@ def _unit_phasors(features) -> np.ndarray:
 
 def order_parameter(features) -> np.ndarray:
     """R = |<exp(iθ)>| over nodes from (sin θ, cos θ) features (..., N, horizon, 2); each
-    node's predicted vector is normalised to the unit circle first."""
+    node's predicted vector is normalised to the unit circle first.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        (sin θ, cos θ) features, (..., N, horizon, 2).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (..., horizon).
+    """
     return np.abs(_unit_phasors(features).mean(axis=-2))
 
 
 def block_order_parameters(features, hierarchy, levels) -> list[np.ndarray]:
     """Local synchrony: for each of ``levels`` of ``hierarchy``, R of every supernode (the
     modulus of its members' mean phasor, weighted by the assignments), (B, supernodes,
-    horizon), from features (B, N, horizon, 2)."""
+    horizon), from features (B, N, horizon, 2).
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        (sin θ, cos θ) features, (B, N, horizon, 2).
+    hierarchy : Hierarchy
+        The hierarchy over the graph's nodes.
+    levels : sequence of int
+        Levels of ``hierarchy``.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One (B, supernodes, horizon) array per level.
+    """
     out = [[] for _ in levels]
     for window in features:                          # one window at a time bounds memory at 10^6 nodes
         z = _unit_phasors(window)                    # (N, horizon), shared by every level
@@ -45,7 +95,19 @@ def block_order_parameters(features, hierarchy, levels) -> list[np.ndarray]:
 
 def attention_summary(attention) -> dict:
     """Mean weight per scale (0 = the node itself, l = its level-l supernode), overall and
-    per head, from (B, N, heads, scales) weights."""
+    per head, from (B, N, heads, scales) weights.
+
+    Parameters
+    ----------
+    attention : numpy.ndarray or None
+        (B, N, heads, scales) weights.
+
+    Returns
+    -------
+    dict
+        ``scales`` (names), ``mean`` (per scale), ``per_head`` (heads x scales) and
+        ``entropy`` (mean over nodes); empty for ``None``.
+    """
     if attention is None:
         return {}
     per_head = attention.mean(axis=(0, 1))                          # (heads, scales)

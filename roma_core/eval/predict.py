@@ -97,6 +97,23 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: b
 
 
 def predict(model, ctx, starts, **kw):
-    """(values, target) arrays of :func:`forecast`."""
+    """(values, target) arrays of :func:`forecast`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model of :mod:`roma_core.models`.
+    ctx : roma_core.train.Context
+        The trajectory's windows and batches.
+    starts : array_like of int
+        Window starts.
+    **kw
+        ``chunk_nodes``, as for :func:`forecast`.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(values, target)``.
+    """
     f = forecast(model, ctx, starts, keep_attention=False, **kw)
     return f.values, f.target

@@ -69,7 +69,40 @@ def run_ladder(windows, model_name, model_spec, train_spec, widths, out, *, held
                max_windows: int = 16) -> dict:
     """Train ``model_name`` at each hidden width of ``widths`` (same training budget), test
     each on the test span (and ``heldout`` windows), fit the power law; writes
-    ``out/scaling.json`` and ``out/scaling.nc`` and returns the JSON dict."""
+    ``out/scaling.json`` and ``out/scaling.nc`` and returns the JSON dict.
+
+    Parameters
+    ----------
+    windows : roma_core.data.windows.Windows
+        The training trajectory's windows.
+    model_name : str
+        A model of the registry.
+    model_spec : ModelSpec
+        The model's specification; ``hidden`` is replaced by each width.
+    train_spec : TrainSpec
+        The training's specification (the same for every width).
+    widths : sequence of int
+        Hidden widths.
+    out : str or Path
+        The ladder's folder: one run folder per width (resumed when present) and the results.
+    heldout : roma_core.data.windows.Windows, optional
+        Windows of a held-out graph.
+    progress : callable, optional
+        ``progress(done, total)`` over the widths.
+    max_windows : int
+        Windows evaluated per point.
+
+    Returns
+    -------
+    dict
+        ``roma_kind``, ``model``, ``model_spec``, ``train_spec``, ``points`` (one dict per
+        width) and ``fit`` (:func:`fit_power_law`).
+
+    Raises
+    ------
+    SpecError
+        If fewer than 3 widths are given (the fit needs 3 points) or a spec is invalid.
+    """
     from ..specs import ModelSpec
     from ..train import train
     from .evaluate import evaluate
@@ -96,6 +129,15 @@ def run_ladder(windows, model_name, model_spec, train_spec, widths, out, *, held
 
 
 def save_scaling(result: dict, out) -> None:
+    """Write a ladder's result as ``out/scaling.json`` and ``out/scaling.nc`` (each atomically).
+
+    Parameters
+    ----------
+    result : dict
+        What :func:`run_ladder` returns.
+    out : str or Path
+        The folder (created).
+    """
     import xarray as xr
 
     out = Path(out)

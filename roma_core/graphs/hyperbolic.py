@@ -99,13 +99,39 @@ def model_constants(spec: GraphSpec) -> dict:
 
 
 def bin_ratio(spec: GraphSpec) -> float:
+    """The ratio of consecutive hidden-degree bin edges: :data:`BIN_RATIO` for a finite β or
+    for β = ∞.
+
+    Parameters
+    ----------
+    spec : GraphSpec
+
+    Returns
+    -------
+    float
+    """
     return BIN_RATIO["zero_t" if math.isinf(spec.beta) else "finite"]
 
 
 def merge_point(sizes: np.ndarray, spec: GraphSpec, c: dict) -> int:
     """The bin from which all higher bins are merged into one: the split that minimises the
     estimated work per node, one unit per bin plus its expected candidates
-    n_b·μ·⟨κ⟩·κ_b,max·I_β / N (I_β = (π/β)/sin(π/β), the integral of the bound over angle)."""
+    n_b·μ·⟨κ⟩·κ_b,max·I_β / N (I_β = (π/β)/sin(π/β), the integral of the bound over angle).
+
+    Parameters
+    ----------
+    sizes : numpy.ndarray
+        Nodes per hidden-degree bin.
+    spec : GraphSpec
+        The graph's parameters.
+    c : dict
+        :func:`model_constants` of ``spec``.
+
+    Returns
+    -------
+    int
+        The first merged bin.
+    """
     n, ratio = spec.nodes, bin_ratio(spec)
     mean_kappa = c["kappa0"] * (spec.gamma - 1) / (spec.gamma - 2)
     i_beta = 1.0 if math.isinf(spec.beta) else (math.pi / spec.beta) / math.sin(math.pi / spec.beta)

@@ -19,7 +19,18 @@ from ..graphs import Graph
 
 
 def graph_beta(graph: Graph, default: float | None = None) -> float | None:
-    """The S1 inverse temperature β recorded in a graph's meta (generator spec or GRG level)."""
+    """The S1 inverse temperature β recorded in a graph's meta (generator spec or GRG level).
+
+    Parameters
+    ----------
+    graph : Graph
+    default : float, optional
+        Returned when none is recorded.
+
+    Returns
+    -------
+    float or None
+    """
     meta = graph.meta or {}
     for value in (meta.get("beta"), (meta.get("spec") or {}).get("beta")):
         if value is not None:
@@ -28,14 +39,48 @@ def graph_beta(graph: Graph, default: float | None = None) -> float | None:
 
 
 def one_hot(labels: np.ndarray, num_super: int) -> sp.csr_array:
-    """Hard assignment matrix N × num_super with a single 1 per row."""
+    """Hard assignment matrix N × num_super with a single 1 per row.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        The supernode of each node, in ``[0, num_super)``.
+    num_super : int
+        The number of supernodes.
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+    """
     n = len(labels)
     return sp.csr_array((np.ones(n), labels.astype(np.int64), np.arange(n + 1, dtype=np.int64)),
                         shape=(n, num_super))
 
 
 def contract(graph: Graph, labels: np.ndarray, num_super: int, beta: float | None, meta: dict) -> Graph:
-    """The coarse graph of ``graph`` under the hard assignment ``labels`` (node → supernode)."""
+    """The coarse graph of ``graph`` under the hard assignment ``labels`` (node → supernode).
+
+    Edge weights are summed over the merged edges (self-loops dropped); angles and hidden
+    degrees are combined as the GRG does (κ-weighted circular mean of θ, κ as the β-norm of
+    the members' κ), with the radii of the coarse S1/H2 model where ``mu`` is known.
+
+    Parameters
+    ----------
+    graph : Graph
+        The fine graph.
+    labels : numpy.ndarray
+        The supernode of each node.
+    num_super : int
+        The number of supernodes.
+    beta : float or None
+        The S1 inverse temperature (None: 2 for κ, not recorded).
+    meta : dict
+        Metadata of the coarse graph (the coarse model's constants are added).
+
+    Returns
+    -------
+    Graph
+    """
     labels = np.asarray(labels, dtype=np.int64)
     rows = np.repeat(labels, graph.degree)
     cols = labels[graph.indices]

@@ -18,7 +18,19 @@ from ..progress import ProgressCallback, report
 
 def spectral_bound(lap: sp.csr_array, seed: int = 0) -> float:
     """An upper bound of L's largest eigenvalue: a Lanczos estimate plus a 2 % + 1 margin
-    (Lanczos approaches λ_max from below), never above Gershgorin's 2 × max weighted degree."""
+    (Lanczos approaches λ_max from below), never above Gershgorin's 2 × max weighted degree.
+
+    Parameters
+    ----------
+    lap : scipy.sparse.csr_array
+        A graph Laplacian (symmetric, positive semi-definite).
+    seed : int
+        Seed of Lanczos' start vector.
+
+    Returns
+    -------
+    float
+    """
     gershgorin = max(2.0 * float(lap.diagonal().max()), 1e-12)
     n = lap.shape[0]
     if n < 50:
@@ -35,6 +47,25 @@ def spectral_bound(lap: sp.csr_array, seed: int = 0) -> float:
 
 
 def chebyshev_coefficients(s: float, bound: float, tol: float = 1e-10, max_terms: int = 20_000) -> np.ndarray:
+    """Chebyshev coefficients of λ ↦ e^{−sλ} on [0, ``bound``], in the variable
+    2λ/bound − 1: c_k = (2 − δ_k0)(−1)^k e^{−a} I_k(a) with a = s·bound/2, kept up to the last
+    one above ``tol`` (and one more).
+
+    Parameters
+    ----------
+    s : float
+        The diffusion time.
+    bound : float
+        An upper bound of the spectrum.
+    tol : float
+        Smallest coefficient kept.
+    max_terms : int
+        The most terms computed.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     a = 0.5 * s * bound
     k = np.arange(max_terms)
     c = ive(k, a) * np.where(k % 2 == 0, 1.0, -1.0)
@@ -46,7 +77,28 @@ def chebyshev_coefficients(s: float, bound: float, tol: float = 1e-10, max_terms
 def heat_apply(lap: sp.csr_array, x: np.ndarray, s: float, tol: float = 1e-10, bound: float | None = None,
                progress: ProgressCallback | None = None) -> np.ndarray:
     """e^{−sL} x for a block x (N × m) by the Chebyshev three-term recurrence, in the
-    dtype of ``x`` (float32 halves memory and time; the recurrence is stable)."""
+    dtype of ``x`` (float32 halves memory and time; the recurrence is stable).
+
+    Parameters
+    ----------
+    lap : scipy.sparse.csr_array
+        The Laplacian L.
+    x : numpy.ndarray
+        The block, N × m (float32 or float64).
+    s : float
+        The diffusion time.
+    tol : float
+        Chebyshev coefficients below this are dropped.
+    bound : float, optional
+        An upper bound of L's spectrum (:func:`spectral_bound` when omitted).
+    progress : callable, optional
+        ``progress(done, total)`` over the recurrence's terms.
+
+    Returns
+    -------
+    numpy.ndarray
+        e^{−sL} x, shaped and typed as ``x``.
+    """
     bound = spectral_bound(lap) if bound is None else bound
     lap = lap.astype(x.dtype, copy=False)
     c = chebyshev_coefficients(s, bound, tol)

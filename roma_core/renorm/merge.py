@@ -81,7 +81,18 @@ def merge_along_edges(num_nodes: int, src: np.ndarray, dst: np.ndarray, strength
 
 def first_seen_order(labels: np.ndarray) -> np.ndarray:
     """Relabel so supernodes are numbered by their smallest member (keeps angular order
-    roughly for S1 graphs, whose node ids follow the angle)."""
+    roughly for S1 graphs, whose node ids follow the angle).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        The supernode of each node (any integers).
+
+    Returns
+    -------
+    numpy.ndarray
+        Labels 0, 1, ... in the order of each supernode's smallest member.
+    """
     _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
     rank = np.empty(len(first), dtype=np.int64)
     rank[np.argsort(first)] = np.arange(len(first))

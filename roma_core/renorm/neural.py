@@ -23,7 +23,23 @@ def _sparsify(s: np.ndarray, threshold: float) -> sp.csr_array:
 def to_hierarchy(assign, graph=None, threshold: float = 0.01):
     """A :class:`roma_core.renorm.Hierarchy` from learned assignments (numpy arrays;
     S_0 may carry a leading window axis, averaged). ``graph`` is level 0 (an empty graph on
-    the right number of nodes when None)."""
+    the right number of nodes when None).
+
+    Parameters
+    ----------
+    assign : sequence of numpy.ndarray
+        S_0 (N × n_1, or W × N × n_1), S_1 (n_1 × n_2), ...: soft assignments, rows summing to 1.
+    graph : Graph, optional
+        The graph of level 0; the coarse graphs are S^T A S (self-loops dropped), with the
+        assignment-weighted circular mean of the angles where it has them.
+    threshold : float
+        Assignment entries below this are dropped (each row keeps its largest) and the rows
+        renormalised.
+
+    Returns
+    -------
+    Hierarchy
+    """
     from .hierarchy import Hierarchy
 
     mats = []

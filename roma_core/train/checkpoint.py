@@ -55,7 +55,28 @@ def _optimizer_tensors(optimizer) -> tuple[dict, list]:
 
 
 def save(out, model, optimizer, state: dict, *, rng_torch: torch.Tensor | None = None, keep: int = 2) -> Path:
-    """Write a checkpoint of ``model`` (+ ``optimizer``) at ``state['step']``; returns its dir."""
+    """Write a checkpoint of ``model`` (+ ``optimizer``) at ``state['step']``; returns its dir.
+
+    Parameters
+    ----------
+    out : str or Path
+        The run folder (created and marked as ROMA's).
+    model : torch.nn.Module
+        Its weights are saved.
+    optimizer : torch.optim.Optimizer
+        Its state is saved.
+    state : dict
+        The record written to ``checkpoint.json``; ``state['step']`` names the checkpoint.
+    rng_torch : torch.Tensor, optional
+        The torch RNG state, saved with the optimizer.
+    keep : int
+        Checkpoints kept (the newest ones).
+
+    Returns
+    -------
+    Path
+        The new ``ckpt_*`` folder.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mark(out, "run")
@@ -84,7 +105,21 @@ def save(out, model, optimizer, state: dict, *, rng_torch: torch.Tensor | None =
 
 
 def resolve(path) -> Path:
-    """The checkpoint directory meant by ``path`` (a run directory or a ``ckpt_*`` one)."""
+    """The checkpoint directory meant by ``path`` (a run directory or a ``ckpt_*`` one).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    CheckpointError
+        If there is no checkpoint there.
+    """
     path = Path(path)
     if (path / "checkpoint.json").exists():
         try:
@@ -100,6 +135,25 @@ def resolve(path) -> Path:
 
 
 def read_state(path) -> dict:
+    """The record of the checkpoint meant by ``path`` (see :func:`resolve`), its files'
+    sha256 checked; older records get the defaults of fields added since.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run folder (its latest checkpoint) or one ``ckpt_*`` folder.
+
+    Returns
+    -------
+    dict
+        The contents of its ``checkpoint.json``, plus ``path`` (the ``ckpt_*`` folder).
+
+    Raises
+    ------
+    CheckpointError
+        If there is no checkpoint, its record is unreadable or of another format, or a file
+        is missing or altered.
+    """
     d = resolve(path)
     try:
         state = json.loads((d / "checkpoint.json").read_text())
@@ -169,6 +223,19 @@ def load_model(path, *, expect_spec=None, device="cpu"):
 
 
 def load_weights(model, file) -> None:
+    """Load a safetensors file of weights into ``model`` in place.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    file : str or Path
+        A ``model.safetensors`` file.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is unreadable or its tensors do not fit the model (names or shapes).
+    """
     tensors = _load_tensors(Path(file))
     own = model.state_dict()
     missing = sorted(set(own) - set(tensors))
@@ -181,7 +248,24 @@ def load_weights(model, file) -> None:
 
 
 def load_optimizer(optimizer, state: dict) -> torch.Tensor | None:
-    """Restore AdamW state in place; returns the saved torch RNG state (or None)."""
+    """Restore AdamW state in place; returns the saved torch RNG state (or None).
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer or None
+        Restored in place (None: only the RNG state is read).
+    state : dict
+        The checkpoint's record (:func:`read_state`).
+
+    Returns
+    -------
+    torch.Tensor or None
+
+    Raises
+    ------
+    CheckpointError
+        If the optimizer file is unreadable or its state does not fit ``optimizer``.
+    """
     tensors = _load_tensors(Path(state["path"]) / "optimizer.safetensors")
     per = {}
     for key, value in tensors.items():

@@ -9,6 +9,24 @@ from ..errors import DeviceError
 
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """The torch device meant by ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``auto`` (CUDA when visible, else the CPU), ``cpu`` or ``cuda``.
+    local_rank : int
+        The process's local rank under torchrun: picks its GPU.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    DeviceError
+        If CUDA is asked for and none is visible, or the name is unknown.
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
@@ -21,14 +39,29 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
 
 
 def distributed() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise.
+
+    Returns
+    -------
+    tuple of int
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def init_distributed(device: torch.device) -> bool:
     """Join torchrun's process group (nccl on GPU, gloo on CPU); True when this call created
-    it (the caller then destroys it when done), False when it already existed."""
+    it (the caller then destroys it when done), False when it already existed.
+
+    Parameters
+    ----------
+    device : torch.device
+        This process's device.
+
+    Returns
+    -------
+    bool
+    """
     import torch.distributed as dist
 
     if dist.is_initialized():

@@ -16,6 +16,27 @@ def _files(path: Path):
 
 
 def manifest(paths, command: str, root: Path) -> dict:
+    """The manifest of shipped assets: each one's files with their sha256, its size, and
+    what it is (a checkpoint's model and specs, a store's kind and specs).
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        The assets (folders or files) under ``root``.
+    command : str
+        The command that regenerates them.
+    root : Path
+        Paths are recorded relative to this folder.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    CheckpointError
+        If a checkpoint among them is damaged.
+    """
     out = {"roma_kind": "manifest", "regenerate": command, "assets": []}
     for path in map(Path, paths):
         files = {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in _files(path)}
@@ -36,6 +57,18 @@ def manifest(paths, command: str, root: Path) -> dict:
 
 
 def main(argv=None) -> int:
+    """The command line (see the module doc): write the manifest to ``--out`` atomically.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status (0).
+    """
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("paths", nargs="+")
     ap.add_argument("--command", required=True)

@@ -7,7 +7,17 @@ import numpy as np
 
 class Sampler:
     """Random-walk subgraphs of ``graph``: ``roots`` uniform start nodes, walks of
-    ``walk_length`` uniform-neighbour steps; the node set is every node visited."""
+    ``walk_length`` uniform-neighbour steps; the node set is every node visited.
+
+    Parameters
+    ----------
+    graph : Graph
+        The graph sampled.
+    roots : int
+        Start nodes per subgraph (at most the number of nodes).
+    walk_length : int
+        Steps per walk.
+    """
 
     def __init__(self, graph, roots: int = 512, walk_length: int = 16):
         self.graph = graph
@@ -16,6 +26,18 @@ class Sampler:
         self._local = np.full(graph.num_nodes, -1, dtype=np.int64)
 
     def walk(self, rng: np.random.Generator) -> np.ndarray:
+        """One subgraph: the nodes visited by the walks from ``roots`` distinct uniform start
+        nodes (a node without neighbours stays in place).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        numpy.ndarray
+            Sorted unique node ids.
+        """
         g = self.graph
         deg = g.degree
         cur = rng.choice(g.num_nodes, size=self.roots, replace=False)
@@ -29,7 +51,18 @@ class Sampler:
         return np.unique(np.concatenate(seen))
 
     def induced_edges(self, nodes: np.ndarray) -> np.ndarray:
-        """(2, E) local edge index of the subgraph induced by sorted ``nodes``."""
+        """(2, E) local edge index of the subgraph induced by sorted ``nodes``.
+
+        Parameters
+        ----------
+        nodes : numpy.ndarray
+            Sorted node ids.
+
+        Returns
+        -------
+        numpy.ndarray
+            Edges as positions in ``nodes``.
+        """
         g = self.graph
         self._local[nodes] = np.arange(len(nodes))
         starts, stops = g.indptr[nodes], g.indptr[nodes + 1]
@@ -42,7 +75,19 @@ class Sampler:
         return np.stack([src[keep], dst[keep]])
 
     def halo(self, nodes: np.ndarray, hops: int) -> np.ndarray:
-        """``nodes`` plus everything within ``hops`` edges (sorted unique ids)."""
+        """``nodes`` plus everything within ``hops`` edges (sorted unique ids).
+
+        Parameters
+        ----------
+        nodes : numpy.ndarray
+            Node ids.
+        hops : int
+            How far the halo reaches.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         g = self.graph
         out = np.asarray(nodes, dtype=np.int64)
         frontier = out
