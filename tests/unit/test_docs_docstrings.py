@@ -1,20 +1,47 @@
-"""Every public function, class and method of the listed modules documents its parameters
-and what it returns (numpy style), so the API reference is complete. Modules join the list
-as their docstrings are finished."""
+"""Every public function, class and method of ``roma_core`` and ``app.views`` documents its
+parameters and what it returns (numpy style), so the API reference is complete: every
+module whose name has no part starting with ``_``, re-exported or internal, is checked;
+names starting with ``_`` are exempt."""
 from __future__ import annotations
 
 import dataclasses
 import importlib
 import inspect
+import pkgutil
 
 import param
 import pytest
 
-DOCUMENTED = ["roma_core.assets", "roma_core.graphs", "roma_core.graphs.graph", "roma_core.graphs.io",
-              "roma_core.graphs.stats", "roma_core.graphs.layout", "roma_core.data", "roma_core.data.windows",
-              "roma_core.dynamics", "roma_core.renorm", "roma_core.renorm.hierarchy", "roma_core.renorm.geometric",
-              "roma_core.models", "roma_core.models.base", "roma_core.train", "roma_core.train.data",
-              "roma_core.eval", "roma_core.specs", "roma_core.progress", "roma_core.workspace"]
+PACKAGES = ("roma_core", "app.views")
+
+# TODO(issue 16): modules other engineers are editing now, left out of the check until
+# their docstrings are complete; whoever finishes one removes it from this set (the xfail
+# test below then reports XPASS for a module that passes already):
+#   roma_core.dynamics.long_range, roma_core.dynamics.triton_kernels,
+#   roma_core.dynamics.simulate, roma_core.dynamics.integrate, roma_core.train.loop,
+#   roma_core.models.attention, .baselines, .batch, .decoder, .encodings, .hyperbolic,
+#   .phases, .pooling, .roma
+NOT_YET = {
+    "roma_core.dynamics.long_range", "roma_core.dynamics.triton_kernels", "roma_core.dynamics.simulate",
+    "roma_core.dynamics.integrate", "roma_core.train.loop",
+    "roma_core.models.attention", "roma_core.models.baselines", "roma_core.models.batch",
+    "roma_core.models.decoder", "roma_core.models.encodings", "roma_core.models.hyperbolic",
+    "roma_core.models.phases", "roma_core.models.pooling", "roma_core.models.roma",
+}
+
+
+def modules() -> list[str]:
+    """The packages and every module below them with no name part starting with ``_``."""
+    found = list(PACKAGES)
+    for pkg in PACKAGES:
+        for info in pkgutil.walk_packages(importlib.import_module(pkg).__path__, pkg + "."):
+            if not any(part.startswith("_") for part in info.name.split(".")):
+                found.append(info.name)
+    return sorted(set(found))
+
+
+ALL = modules()
+DOCUMENTED = [m for m in ALL if m not in NOT_YET]
 
 
 def public(module) -> list:
@@ -60,10 +87,27 @@ def problems(obj) -> list[str]:
     return out
 
 
+def module_problems(module: str) -> list[str]:
+    return [p for obj in public(importlib.import_module(module)) for c in callables(obj) for p in problems(c)]
+
+
 @pytest.mark.parametrize("module", DOCUMENTED)
 def test_public_api_is_documented(module):
-    found = [p for obj in public(importlib.import_module(module)) for c in callables(obj) for p in problems(c)]
-    assert found == []
+    assert module_problems(module) == []
+
+
+@pytest.mark.xfail(reason="TODO(issue 16): docstrings still to complete (see NOT_YET)", strict=False)
+@pytest.mark.parametrize("module", sorted(NOT_YET))
+def test_modules_not_yet_checked(module):
+    assert module_problems(module) == []
+
+
+def test_the_check_sees_every_module():
+    """Internal modules and subpackages are found; the exclusions name modules that exist."""
+    assert {"roma_core.data.windows", "roma_core.train.sampling", "roma_core.cli.serve", "app.views.hierarchy",
+            "app.views.training.scaling"} <= set(DOCUMENTED)
+    assert not any(part.startswith("_") for m in ALL for part in m.split("."))
+    assert NOT_YET <= set(ALL), NOT_YET - set(ALL)
 
 
 def test_the_check_sees_a_missing_section():
