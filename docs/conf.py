@@ -1,6 +1,7 @@
 """Sphinx configuration of the ROMA Explorer documentation (``make docs``).
 
-Offline by design: no intersphinx, the theme's assets are local. Before the build this file
+Offline by design: no intersphinx, the theme's assets and MathJax are local, the notebooks'
+views carry their JavaScript inline. Before the build this file
 writes the generated sources (ignored by git): ``api/`` (one page per public module, from
 its ``__all__``) and ``notebooks/`` (the tutorials; executed at build time unless
 ``ROMA_DOCS_NOTEBOOKS`` names a folder of copies already executed in the same test run).
@@ -35,6 +36,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "sphinxarg.ext",
+    "sphinx-mathjax-offline",  # copies MathJax 3 into _static/mathjax (no CDN)
 ]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]
@@ -48,6 +50,8 @@ html_theme_options = {
 }
 html_static_path: list[str] = []
 
+mathjax_path = "mathjax/tex-chtml.js"  # under _static, from sphinx-mathjax-offline
+
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
@@ -60,7 +64,8 @@ nb_execution_show_tb = True
 nb_merge_streams = True
 # The views embedded in the notebooks render in the static page from their HTML and the
 # JavaScript of pn.extension(); executed here, Panel inlines that JavaScript (no CDN, so the
-# pages work offline). Panel's comm payloads only mean something to a live kernel.
+# pages work offline; tests/notebooks runs them the same way). Panel's comm payloads only mean
+# something to a live kernel.
 os.environ.setdefault("PANEL_INLINE", "1")
 nb_mime_priority_overrides = [("html", "application/javascript", 35)]
 suppress_warnings = ["mystnb.unknown_mime_type"]
@@ -139,7 +144,9 @@ def write_api() -> None:
 # --------------------------------------------------------------------------- notebooks
 def write_notebooks() -> None:
     """The tutorials from notebooks/, or their executed copies from ROMA_DOCS_NOTEBOOKS
-    when those have the same cells (so the docs show what the current sources give)."""
+    when those have the same cells (so the docs show what the current sources give) and
+    carry their JavaScript inline (a copy run without ``PANEL_INLINE=1`` would load Bokeh
+    and Panel from a CDN: it is executed again here instead)."""
     out = DOCS / "notebooks"
     executed = Path(os.environ.get("ROMA_DOCS_NOTEBOOKS", "/nonexistent"))
     for src in sorted((ROOT / "notebooks").glob("*.ipynb")):
@@ -147,10 +154,20 @@ def write_notebooks() -> None:
         done = executed / src.name
         if done.is_file():
             ran = nbformat.read(done, as_version=4)
-            if [c.source for c in ran.cells] == [c.source for c in nb.cells]:
+            if [c.source for c in ran.cells] == [c.source for c in nb.cells] and not loads_from_cdn(ran):
                 nb = ran
         _write(out / src.name, nbformat.writes(nb))
 
+
+
+#: hosts the notebooks' views load their JavaScript from when it is not inlined
+CDN_HOSTS = ("cdn.bokeh.org", "cdn.holoviz.org")
+
+
+def loads_from_cdn(nb) -> bool:
+    """Whether an executed notebook's outputs load JavaScript from :data:`CDN_HOSTS`."""
+    text = nbformat.writes(nb)
+    return any(host in text for host in CDN_HOSTS)
 
 
 # ------------------------------------------------------------- re-exported names

@@ -114,3 +114,24 @@ def test_docs_pages_notebooks_and_screenshots(html):
             "attention_view.png", "training_view.png"} <= set(shown)
     for name in shown:
         assert (html / "_images" / name).read_bytes() == (ROOT / "docs" / "img" / name).read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_docs_work_offline(html):
+    """No page loads a script or stylesheet from the network: the notebooks' views carry
+    Bokeh's and Panel's JavaScript inline, MathJax is served from ``_static``."""
+    url = r"""\s*=\s*["']?((?:https?:)?//[^"'\s>]+)"""
+    script = re.compile(r"<script\b[^>]*\bsrc" + url, re.I)
+    link = re.compile(r"<link\b[^>]*\bhref" + url + r"[^>]*>", re.I)
+    found = {}
+    for page in html.rglob("*.html"):
+        text = page.read_text(errors="replace")
+        hits = script.findall(text) + [m.group(1) for m in link.finditer(text) if "stylesheet" in m.group(0)]
+        hits += [host for host in ("cdn.bokeh.org", "cdn.holoviz.org") if host in text]
+        if hits:
+            found[str(page.relative_to(html))] = hits[:3]
+    assert not found, f"pages that load from the network: {found}"
+    science = (html / "science.html").read_text()
+    assert 'src="_static/mathjax/tex-chtml.js' in science
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
