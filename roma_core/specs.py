@@ -203,9 +203,14 @@ class ModelSpec(Spec):
     pos_dim = param.Integer(default=8, bounds=(0, None), doc="Laplacian-eigenvector positional encodings per node")
     basis = param.Integer(default=32, bounds=(1, None), doc="DeepONet basis size p (branch x trunk)")
     trunk_layers = param.Integer(default=2, bounds=(1, None), doc="residual blocks of the decoder trunk")
+    near_field = param.Integer(default=3, bounds=(0, 6),
+                               doc="scales of each node's angular neighbourhood (4·(2r + 1) nodes in angular "
+                                   "order, r = 0, 2, 8, 32, ...) whose whole-graph mean state ROMA reads beside "
+                                   "the supernodes' far field (0: none)")
     phase_gauge = param.Boolean(default=True, doc="phase features (C = 2): turn each window so that its mean "
-                                "phase at the last input frame is 0, forecast, and turn the forecast back, so "
-                                "a global phase shift of the input shifts the forecast exactly (Kuramoto's "
+                                "phase at the last input frame is 0, read the phase increments, forecast each "
+                                "node's last phase turned by a learned angle, and turn the forecast back, so a "
+                                "global phase shift of the input shifts the forecast exactly (Kuramoto's "
                                 "symmetry); ignored for C = 1")
     prior = param.Selector(default="geometric", objects=["geometric", "none"],
                            doc="hierarchy the learned assignments start from and are pulled toward")

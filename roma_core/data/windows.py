@@ -11,6 +11,7 @@ import json
 import math
 
 import numpy as np
+import torch
 
 from ..errors import SpecError
 
@@ -242,6 +243,72 @@ class Windows:
             ``theta``, ``kappa``, ``pe``, ``prior``.
         """
         return node_features(self.graph, pos_dim, supernodes)
+
+
+NEAR_BLOCK = 4     # nodes per fine angular block of the near field
+
+
+def near_radii(scales: int) -> list[int]:
+    """Half-widths r, in fine blocks of ``NEAR_BLOCK`` nodes, of the near field's angular
+    windows: 0, 2, 8, 32, ... (windows of 4, 20, 68, 260, ... nodes).
+
+    Parameters
+    ----------
+    scales : int
+
+    Returns
+    -------
+    list of int
+    """
+    return [0] + [2 * 4 ** (j - 1) for j in range(1, scales)]
+
+
+def angular_blocks(theta: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each node's fine block (``NEAR_BLOCK`` consecutive nodes in angular order) and the
+    number of blocks.
+
+    Parameters
+    ----------
+    theta : numpy.ndarray
+        ``(N,)`` node angles.
+
+    Returns
+    -------
+    block : numpy.ndarray
+        ``(N,)`` int64.
+    count : int
+    """
+    n = len(theta)
+    block = np.empty(n, np.int64)
+    block[np.argsort(theta, kind="stable")] = np.arange(n) // NEAR_BLOCK
+    return block, -(-n // NEAR_BLOCK)
+
+
+def near_means(fine: torch.Tensor, block: torch.Tensor, radii: list[int]) -> torch.Tensor:
+    """Means over the angular windows of blocks ``b - r .. b + r`` (around the circle) of
+    each node's block ``b``, at every radius.
+
+    Parameters
+    ----------
+    fine : torch.Tensor
+        ``(B, L, K, C)`` block means per frame (K blocks in angular order).
+    block : torch.Tensor
+        ``(n,)`` int64 block of each node.
+    radii : list of int
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, n, S, L, C)`` float32, S = len(radii).
+    """
+    k = fine.shape[2]
+    radii = [min(r, (k - 1) // 2) for r in radii]
+    pad = max(radii)
+    ring = fine[:, :, torch.arange(-pad, k + pad) % k].double()
+    cs = torch.nn.functional.pad(ring.cumsum(2), (0, 0, 1, 0))          # cs[j] = sum of the first j
+    at = block + pad
+    out = [(cs[:, :, at + r + 1] - cs[:, :, at - r]) / (2 * r + 1) for r in radii]   # (B, L, n, C) each
+    return torch.stack(out, 2).permute(0, 3, 2, 1, 4).float().contiguous()      # (B, n, S, L, C)
 
 
 def node_features(graph, pos_dim: int, supernodes: int):

@@ -128,8 +128,9 @@ class OperatorModel(nn.Module):
             return batch, None
         angle = self.reference_phase(batch).detach()
         turned = {"x": turn_phases(batch.x, -angle)}
-        if batch.field is not None:
-            turned["field"] = turn_phases(batch.field, -angle)
+        for name in ("field", "near"):
+            if getattr(batch, name) is not None:
+                turned[name] = turn_phases(getattr(batch, name), -angle)
         return replace(batch, **turned), angle
 
     def forward(self, batch: Batch, collocation: torch.Tensor | None = None, residual: str = "autograd") -> Prediction:

@@ -38,6 +38,9 @@ class Batch:
         ``(B, N_1, lookback, C)`` past states averaged over every member of each prior
         first-level supernode of the whole graph (not only the batch's nodes): the far field
         a sampled subgraph cannot see; None: no far field.
+    near : torch.Tensor or None
+        ``(B, n, S, lookback, C)`` past states averaged over each node's angular
+        neighbourhood in the whole graph at ``S`` scales (see :func:`near_radii`); None: none.
     """
 
     x: torch.Tensor
@@ -51,6 +54,7 @@ class Batch:
     weight: torch.Tensor | None = None
     pooled: tuple | None = None
     field: torch.Tensor | None = None
+    near: torch.Tensor | None = None
 
     @property
     def num_nodes(self) -> int:

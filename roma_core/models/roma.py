@@ -3,6 +3,7 @@ supernode) -> multiscale attention -> DeepONet; and its fixed-hierarchy ablation
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from .attention import MultiscaleAttention
 from .base import InputEmbedding, OperatorModel
@@ -34,6 +35,7 @@ class Roma(OperatorModel):
         self.rg = NeuralRG(d, self.sizes, spec.prior, spec.prior_strength, field_dim=spec.lookback * spec.channels,
                            heads=spec.heads, learned=self.learned_hierarchy)
         self.attn = MultiscaleAttention(d, spec.heads, spec.levels + 1)
+        self.near = nn.Linear(spec.near_field * spec.lookback * spec.channels, d) if spec.near_field else None
         self.loss_weights = {"entropy": spec.entropy_weight, "link": spec.link_weight,
                              "balance": spec.balance_weight, "prior": spec.prior_weight}
 
@@ -52,9 +54,28 @@ class Roma(OperatorModel):
             ``(Σ_i S_0[i, s] z_i, Σ_i S_0[i, s])`` of shapes ``(B, N_1, d)`` and ``(B, N_1)``.
         """
         batch, _ = self.gauged(batch)
-        z = self.encoder(self.embed(batch), batch.edge_index)
+        z = self.encoder(self.inputs(batch), batch.edge_index)
         s0 = self.rg.assignments(z, batch.prior)[0][0]
         return self.rg.pool(z, s0, batch.weight)
+
+    def inputs(self, batch):
+        """Node tokens: the input embedding plus, where the spec asks for it, the embedded
+        near field (the whole graph's mean states around each node in angle).
+
+        Parameters
+        ----------
+        batch : Batch
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, n, d)``.
+        """
+        h = self.embed(batch)
+        if self.near is not None and batch.near is not None:
+            b, n = batch.near.shape[:2]
+            h = h + self.near(batch.near.reshape(b, n, -1))
+        return h
 
     def reference_phase(self, batch):
         """The whole graph's mean phase at the last input frame (the mean of the far field's
@@ -76,7 +97,7 @@ class Roma(OperatorModel):
 
     def summarize(self, batch):
         """See :meth:`OperatorModel.summarize`; returns attention and learned assignments."""
-        z = self.encoder(self.embed(batch), batch.edge_index)                # (B, n, d)
+        z = self.encoder(self.inputs(batch), batch.edge_index)               # (B, n, d)
         tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight, batch.pooled, batch.field)
         h, attention = self.attn([z] + tokens)
         # a fixed hierarchy has nothing to learn: no assignment losses

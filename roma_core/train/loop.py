@@ -32,12 +32,14 @@ from ..progress import report
 from . import checkpoint as ckpt
 from .device import distributed, init_distributed, resolve_device
 from .losses import relative_l2
+from ..data.windows import angular_blocks, near_means, near_radii
 from .sampling import Sampler
 
 
 class Context:
     """Per-graph tensors (positional encodings, coordinates, prior, the prior blocks' far
-    field over time) and the sampler: what turns windows into model batches.
+    field and the fine angular blocks' near field over time) and the sampler: what turns
+    windows into model batches.
 
     Parameters
     ----------
@@ -59,6 +61,11 @@ class Context:
         self.device = device
         self.sampler = Sampler(windows.graph)
         self.field = torch.from_numpy(windows.block_means(prior, spec.supernodes))   # (T, N_1, C)
+        self.radii = near_radii(spec.near_field)[:spec.near_field]
+        self.fine = self.block = None
+        if self.radii:                                  # fine angular blocks' means: the near field
+            block, count = angular_blocks(theta)
+            self.fine, self.block = torch.from_numpy(windows.block_means(block, count)), torch.from_numpy(block)
 
     def batch(self, starts, nodes=None, edges=None, weight=None) -> Batch:
         """A batch of windows over some nodes.
@@ -90,7 +97,9 @@ class Context:
         return Batch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edges),
                      theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
                      nodes=idx, weight=None if weight is None else torch.from_numpy(weight),
-                     field=self.field[frames].transpose(1, 2)).to(self.device)
+                     field=self.field[frames].transpose(1, 2),
+                     near=None if self.fine is None else near_means(self.fine[frames], self.block[idx], self.radii)
+                     ).to(self.device)
 
 
 def learning_rate(train_spec, step: int) -> float:

@@ -24,9 +24,9 @@ PACKAGES = ("roma_core", "app.views")
 NOT_YET = {
     "roma_core.dynamics.long_range", "roma_core.dynamics.triton_kernels", "roma_core.dynamics.simulate",
     "roma_core.dynamics.integrate", "roma_core.train.loop",
-    "roma_core.models.attention", "roma_core.models.baselines", "roma_core.models.batch",
+    "roma_core.models.attention", "roma_core.models.baselines",
     "roma_core.models.decoder", "roma_core.models.encodings", "roma_core.models.hyperbolic",
-    "roma_core.models.phases", "roma_core.models.pooling", "roma_core.models.roma",
+    "roma_core.models.pooling",
 }
 
 

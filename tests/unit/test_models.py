@@ -26,7 +26,8 @@ def ring_batch(n=40, b=2, spec=None, seed=0):
                  kappa=torch.zeros(n), pe=torch.randn(n, spec.pos_dim, generator=g),
                  prior=(torch.arange(n) * spec.supernodes // n),
                  y=torch.randn(b, n, spec.horizon, spec.channels, generator=g),
-                 field=torch.randn(b, spec.supernodes, spec.lookback, spec.channels, generator=g))
+                 field=torch.randn(b, spec.supernodes, spec.lookback, spec.channels, generator=g),
+                 near=torch.randn(b, n, spec.near_field, spec.lookback, spec.channels, generator=g))
 
 
 def tiny_spec(**kw):
@@ -291,3 +292,32 @@ def test_cli_model_names_are_the_registry():
     from roma_core.models import MODELS
 
     assert MODEL_NAMES == list(MODELS)
+
+
+def test_near_field_is_the_whole_graphs_angular_window_mean():
+    """Batch.near: for a node, the mean state of the fine angular blocks within r of its own,
+    over the whole graph (a direct sum over the angularly sorted nodes as the reference)."""
+    from roma_core.data.windows import NEAR_BLOCK, Windows, near_radii
+    from roma_core.train.loop import Context
+
+    g = hyperbolic_graph(203, mean_degree=6, seed=3)
+    rng = np.random.default_rng(1)
+    states = rng.normal(size=(12, g.num_nodes))
+    spec = tiny_spec(channels=1, supernodes=8, pos_dim=0, lookback=3, horizon=2, near_field=3)
+    w = Windows(g, states, lookback=3, horizon=2, val_fraction=0, test_fraction=0)
+    ctx = Context(w, spec, torch.device("cpu"))
+    nodes = np.array([0, 17, 150])
+    batch = ctx.batch(np.array([0, 4]), nodes)
+    assert batch.near.shape == (2, 3, 3, 3, 1)
+    feats = w.transform(states)[..., 0]                          # (T, N)
+    order = np.argsort(g.theta, kind="stable")
+    rank = np.argsort(order)
+    count = -(-g.num_nodes // NEAR_BLOCK)
+    blocks = [order[k * NEAR_BLOCK:(k + 1) * NEAR_BLOCK] for k in range(count)]
+    for bi, start in enumerate((0, 4)):
+        for ni, node in enumerate(nodes):
+            own = rank[node] // NEAR_BLOCK
+            for si, r in enumerate(near_radii(3)):
+                members = [blocks[(own + o) % count] for o in range(-r, r + 1)]
+                want = np.mean([feats[start:start + 3, m].mean(1) for m in members], 0)
+                assert np.allclose(batch.near[bi, ni, si, :, 0].numpy(), want, atol=1e-5)

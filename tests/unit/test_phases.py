@@ -18,7 +18,9 @@ def unit_phases(batch, seed=0):
     g = torch.Generator().manual_seed(seed)
     th = 2 * math.pi * torch.rand(batch.x.shape[:-1], generator=g)
     fth = 2 * math.pi * torch.rand(batch.field.shape[:-1], generator=g)
-    return replace(batch, x=torch.stack([th.sin(), th.cos()], -1), field=torch.stack([fth.sin(), fth.cos()], -1))
+    nth = 2 * math.pi * torch.rand(batch.near.shape[:-1], generator=g)
+    return replace(batch, x=torch.stack([th.sin(), th.cos()], -1), field=torch.stack([fth.sin(), fth.cos()], -1),
+                   near=torch.stack([nth.sin(), nth.cos()], -1))
 
 
 @pytest.mark.parametrize("name", ["roma", "roma_fixed", "deeponet", "gnn", "transformer", "persistence"])
@@ -30,7 +32,8 @@ def test_a_global_phase_shift_shifts_the_forecast_exactly(name):
         torch.nn.init.normal_(p, std=0.3)
     batch = unit_phases(ring_batch(spec=spec))
     a = torch.tensor([1.1, -2.5])
-    shifted = replace(batch, x=turn_phases(batch.x, a), field=turn_phases(batch.field, a))
+    shifted = replace(batch, x=turn_phases(batch.x, a), field=turn_phases(batch.field, a),
+                      near=turn_phases(batch.near, a))
     with torch.no_grad():
         base, moved = model(batch).values, model(shifted).values
     assert base.abs().max() > 0.1
