@@ -11,7 +11,18 @@ class MultiscaleAttention(nn.Module):
     """Query = the node's own token; keys/values = [own, level 1, ..., level L] tokens plus
     level embeddings. Returns the mixed token (B, n, d) and the weights (B, n, heads, L+1),
     which sum to 1 over scales. The output projection starts at zero, so at initialisation
-    the result is the node's own (normalised) token passed through the feed-forward block."""
+    the result is the node's own (normalised) token passed through the feed-forward block.
+
+    Parameters
+    ----------
+    dim : int
+        Token width; a multiple of ``heads``.
+    heads : int
+        Attention heads.
+    scales : int
+        Most tokens per node: its own plus one per level (L + 1); each gets a learned
+        level embedding.
+    """
 
     def __init__(self, dim, heads, scales):
         super().__init__()
@@ -28,7 +39,22 @@ class MultiscaleAttention(nn.Module):
         self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
 
     def forward(self, tokens):
-        """tokens: list of (B, n, d), the node's own token first, then one per level."""
+        """Mix each node's tokens across scales.
+
+        Parameters
+        ----------
+        tokens : list of torch.Tensor
+            ``(B, n, d)`` each, the node's own token first, then one per level (at most
+            ``scales`` in all).
+
+        Returns
+        -------
+        h : torch.Tensor
+            ``(B, n, d)`` mixed tokens.
+        weights : torch.Tensor
+            ``(B, n, heads, S)`` attention weights over the ``S = len(tokens)`` scales,
+            summing to 1 over the last axis.
+        """
         s, d = len(tokens), tokens[0].shape[-1]
         b, n = tokens[0].shape[:2]
         # scales lead (S, B, n, d): every product below broadcasts over a leading axis

@@ -11,7 +11,13 @@ from .hyperbolic import GraphEncoder
 
 
 class DeepONet(OperatorModel):
-    """Residual-MLP branch over each node's lookback and coordinates; no graph."""
+    """Residual-MLP branch over each node's lookback and coordinates; no graph.
+
+    Parameters
+    ----------
+    spec : roma_core.specs.ModelSpec
+        Sizes of every part.
+    """
 
     name = "deeponet"
 
@@ -25,7 +31,13 @@ class DeepONet(OperatorModel):
 
 
 class GNN(OperatorModel):
-    """Message passing with torch_geometric GraphSAGE layers (same depth budget)."""
+    """Message passing with torch_geometric GraphSAGE layers (same depth budget).
+
+    Parameters
+    ----------
+    spec : roma_core.specs.ModelSpec
+        Sizes of every part.
+    """
 
     name = "gnn"
 
@@ -47,7 +59,13 @@ class GNN(OperatorModel):
 
 class NeighbourTransformer(OperatorModel):
     """ROMA without the hierarchy (the ablation): the same graph encoder, then attention of
-    each node over its neighbours only (torch_geometric TransformerConv)."""
+    each node over its neighbours only (torch_geometric TransformerConv).
+
+    Parameters
+    ----------
+    spec : roma_core.specs.ModelSpec
+        Sizes of every part.
+    """
 
     name = "transformer"
 
@@ -72,7 +90,13 @@ class NeighbourTransformer(OperatorModel):
 
 
 class Persistence(nn.Module):
-    """The last observed state, held over the horizon: the floor every model must beat."""
+    """The last observed state, held over the horizon: the floor every model must beat.
+
+    Parameters
+    ----------
+    spec : roma_core.specs.ModelSpec
+        Gives the horizon.
+    """
 
     name = "persistence"
 
@@ -81,5 +105,22 @@ class Persistence(nn.Module):
         self.spec = spec
 
     def forward(self, batch, collocation=None, residual="autograd") -> Prediction:
+        """Hold the last state.
+
+        Parameters
+        ----------
+        batch : Batch
+            The input windows; only ``x`` is used.
+        collocation : torch.Tensor, optional
+            Ignored (no effective dynamics); kept for the models' interface.
+        residual : str
+            Ignored, as ``collocation``.
+
+        Returns
+        -------
+        Prediction
+            ``values`` ``(B, n, horizon, C)``: the last input frame repeated; no attention,
+            assignments or auxiliary losses.
+        """
         last = batch.x[:, :, -1:, :]
         return Prediction(values=last.expand(-1, -1, self.spec.horizon, -1).clone())

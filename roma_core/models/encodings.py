@@ -54,7 +54,30 @@ def _exact(m, k, seed=0):
 def laplacian_pe(graph, k: int, *, exact_below: int = 20_000, coarse_size: int = 5_000,
                  iterations: int = 40, cache: bool = True) -> np.ndarray:
     """(N, k) float32: the k lowest non-trivial eigenvectors of the normalised Laplacian,
-    scaled to unit RMS per column, signs fixed (largest entry positive)."""
+    scaled to unit RMS per column, signs fixed (largest entry positive).
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        The graph; its angles ``theta`` (when known) order the blocks of the two-level scheme.
+    k : int
+        Eigenvectors wanted; columns beyond the N - 2 a graph has are zeros.
+    exact_below : int
+        Largest N solved exactly; larger graphs take the two-level scheme.
+    coarse_size : int
+        Nodes of the coarse graph in the two-level scheme.
+    iterations : int
+        Subspace iterations of the two-level scheme.
+    cache : bool
+        Also read and write the result on disk, under ``$ROMA_CACHE/encodings`` (default
+        ``~/.cache/roma_explorer/encodings``); results are kept in memory either way, keyed
+        by the graph's fingerprint, ``k`` and ``exact_below``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, k)`` float32 encodings.
+    """
     n = graph.num_nodes
     if k <= 0 or n == 0:
         return np.zeros((n, max(k, 0)), np.float32)

@@ -16,25 +16,81 @@ def _norm(x):
 
 
 def expmap0(v, c):
+    """Exponential map at the origin: tangent vectors to points of the ball.
+
+    Parameters
+    ----------
+    v : torch.Tensor
+        ``(..., d)`` tangent vectors at the origin.
+    c : float
+        Curvature, > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., d)`` points ``tanh(√c |v|) v / (√c |v|)``.
+    """
     sc = c ** 0.5
     n = _norm(v)
     return torch.tanh(sc * n) * v / (sc * n)
 
 
 def logmap0(y, c):
+    """Logarithmic map at the origin, the inverse of :func:`expmap0`.
+
+    Parameters
+    ----------
+    y : torch.Tensor
+        ``(..., d)`` points of the ball.
+    c : float
+        Curvature, > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., d)`` tangent vectors at the origin.
+    """
     sc = c ** 0.5
     n = _norm(y)
     return torch.atanh((sc * n).clamp(max=1 - 1e-5)) * y / (sc * n)
 
 
 def project(y, c):
-    """Pull points back strictly inside the ball."""
+    """Pull points back strictly inside the ball.
+
+    Parameters
+    ----------
+    y : torch.Tensor
+        ``(..., d)`` points.
+    c : float
+        Curvature, > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., d)``: points of norm above (1 - 1e-4)/√c scaled back to that norm, the
+        others unchanged.
+    """
     limit = (1 - 1e-4) / c ** 0.5
     n = _norm(y)
     return torch.where(n > limit, y / n * limit, y)
 
 
 def mobius_add(x, y, c):
+    """Möbius addition x ⊕ y on the ball.
+
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        ``(..., d)`` points of the ball (broadcasting shapes).
+    c : float
+        Curvature, > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., d)`` points.
+    """
     xy = (x * y).sum(-1, keepdim=True)
     x2 = (x * x).sum(-1, keepdim=True)
     y2 = (y * y).sum(-1, keepdim=True)
@@ -44,7 +100,20 @@ def mobius_add(x, y, c):
 
 
 def distance(x, y, c):
-    """Geodesic distance between points of the ball."""
+    """Geodesic distance between points of the ball.
+
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        ``(..., d)`` points of the ball (broadcasting shapes).
+    c : float
+        Curvature, > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(...)`` distances ``2/√c atanh(√c |(-x) ⊕ y|)``.
+    """
     sc = c ** 0.5
     return 2 / sc * torch.atanh((sc * _norm(mobius_add(-x, y, c))).clamp(max=1 - 1e-5)).squeeze(-1)
 
@@ -53,7 +122,22 @@ def tangent_bias(u, b, c):
     """log_0(project(project(exp_0(u)) ⊕ exp_0(b))) for tangent vectors u (..., d) and a bias
     b (d,), in closed form. Every step maps the span of u and exp_0(b) into itself, so the
     result is α·u + β·exp_0(b) with per-row scalars from |u|² and u·exp_0(b): two
-    reductions instead of the dozen elementwise passes of the composed maps."""
+    reductions instead of the dozen elementwise passes of the composed maps.
+
+    Parameters
+    ----------
+    u : torch.Tensor
+        ``(..., d)`` tangent vectors at the origin.
+    b : torch.Tensor
+        ``(d,)`` bias, a tangent vector at the origin.
+    c : float
+        Curvature, > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., d)`` tangent vectors at the origin.
+    """
     sc = c ** 0.5
     lim = 1 - 1e-4
     y = expmap0(b, c)
@@ -79,6 +163,17 @@ class GraphConv(nn.Module):
     through in one sparse pass). On the ball, the two linear maps are Möbius matrix-vector
     products of the points exp_0(t) (whose images add in the tangent space at the origin),
     the bias a Möbius addition, then log_0 and a nonlinearity, as in HGCN.
+
+    Parameters
+    ----------
+    dim_in : int
+        Input width.
+    dim_out : int
+        Output width.
+    curvature : float
+        c of the ball; 0 for the Euclidean convolution.
+    act : bool
+        Apply SiLU at the end.
     """
 
     def __init__(self, dim_in, dim_out, curvature: float = 0.0, act: bool = True):
@@ -91,7 +186,21 @@ class GraphConv(nn.Module):
         self.act = act
 
     def forward(self, t, edge_index):
-        """t: (B, n, d) or (n, d) tangent vectors; edge_index: (2, E) local ids."""
+        """Convolve.
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            ``(B, n, dim_in)`` or ``(n, dim_in)`` tangent vectors; the windows of a batch
+            share the graph.
+        edge_index : torch.Tensor
+            ``(2, E)`` int64 local node ids.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, n, dim_out)`` or ``(n, dim_out)`` tangent vectors.
+        """
         u = self.conv(t, edge_index)
         if self.c > 0:
             u = tangent_bias(u, self.bias, self.c)           # Möbius bias, back to the tangent space
@@ -102,7 +211,17 @@ class GraphConv(nn.Module):
 
 class GraphEncoder(nn.Module):
     """Stack of :class:`GraphConv` with residual connections; returns tangent vectors
-    (use :func:`expmap0` to get points on the ball)."""
+    (use :func:`expmap0` to get points on the ball).
+
+    Parameters
+    ----------
+    dim : int
+        Width of every layer.
+    layers : int
+        Convolutions.
+    curvature : float
+        c of the ball; 0 for Euclidean convolutions.
+    """
 
     def __init__(self, dim, layers, curvature=0.0):
         super().__init__()
@@ -111,6 +230,20 @@ class GraphEncoder(nn.Module):
         self.c = float(curvature)
 
     def forward(self, t, edge_index):
+        """Encode: ``t ← LayerNorm(t + conv(t))`` per layer.
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            ``(B, n, dim)`` or ``(n, dim)`` tangent vectors.
+        edge_index : torch.Tensor
+            ``(2, E)`` int64 local node ids.
+
+        Returns
+        -------
+        torch.Tensor
+            Tangent vectors of the shape of ``t``.
+        """
         for conv, norm in zip(self.convs, self.norms):
             t = norm(t + conv(t, edge_index))
         return t

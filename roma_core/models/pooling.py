@@ -25,11 +25,39 @@ from torch import nn
 
 
 def level_sizes(supernodes: int, reduction: int, levels: int) -> list[int]:
+    """Supernodes per coarse level.
+
+    Parameters
+    ----------
+    supernodes : int
+        Supernodes at the first coarse level, N_1.
+    reduction : int
+        Size reduction per further level.
+    levels : int
+        Coarse levels L.
+
+    Returns
+    -------
+    list of int
+        ``[N_1, ..., N_L]`` with ``N_l = max(1, supernodes // reduction ** (l - 1))``.
+    """
     return [max(1, supernodes // reduction ** l) for l in range(levels)]
 
 
 def prior_blocks(sizes: list[int]) -> list[torch.Tensor]:
-    """Prior parent of each supernode at levels >= 1: consecutive blocks merged."""
+    """Prior parent of each supernode at levels >= 1: consecutive blocks merged.
+
+    Parameters
+    ----------
+    sizes : list of int
+        Supernodes per level, ``[N_1, ..., N_L]``.
+
+    Returns
+    -------
+    list of torch.Tensor
+        ``L - 1`` int64 tensors; the l-th, ``(N_l,)``, gives each level-l supernode's parent
+        ``floor(i N_{l+1} / N_l)`` at level l + 1.
+    """
     out = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         out.append(torch.div(torch.arange(a) * b, a, rounding_mode="floor"))
@@ -38,13 +66,49 @@ def prior_blocks(sizes: list[int]) -> list[torch.Tensor]:
 
 def block_positions(blocks: int, harmonics: int = 4) -> torch.Tensor:
     """(blocks, 2 * harmonics) Fourier features of the blocks' centre angles 2π(s + ½)/blocks
-    (prior blocks split the angular order evenly)."""
+    (prior blocks split the angular order evenly).
+
+    Parameters
+    ----------
+    blocks : int
+        Blocks, s = 0, ..., blocks - 1.
+    harmonics : int
+        Frequencies 1, ..., harmonics.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(blocks, 2 * harmonics)``: the sines, then the cosines.
+    """
     phi = 2 * math.pi * (torch.arange(blocks) + 0.5) / blocks
     k = torch.arange(1, harmonics + 1)
     return torch.cat([torch.sin(phi[:, None] * k), torch.cos(phi[:, None] * k)], 1)
 
 
 class NeuralRG(nn.Module):
+    """Learned (or, with ``learned=False``, fixed prior) hierarchy of supernodes and the
+    tokens of each node's supernodes at every level (see the module's notes).
+
+    Parameters
+    ----------
+    dim : int
+        Token width.
+    sizes : list of int
+        Supernodes per level, ``[N_1, ..., N_L]`` (see :func:`level_sizes`).
+    prior : {"geometric", "none"}
+        Bias the learned assignments toward the prior blocks, or start them uniform.
+    strength : float
+        Logit bonus of each node's prior supernode in S_0, and of each supernode's prior
+        parent in the initial tables.
+    field_dim : int
+        Features of a block's far field (lookback x C), embedded into the first-level
+        tokens; 0: none.
+    heads : int
+        Attention heads of the layer over the first-level tokens.
+    learned : bool
+        Learn the assignments; False: the prior's one-hot membership and block merges.
+    """
+
     max_pairs = 4096
 
     def __init__(self, dim, sizes, prior="geometric", strength=4.0, *, field_dim=0, heads=4, learned=True):
@@ -75,8 +139,23 @@ class NeuralRG(nn.Module):
                                                 batch_first=True, norm_first=True)
 
     def assignments(self, z, prior):
-        """[S_0 (B, n, N_1), S_1 (N_1, N_2), ...] and the prior logits of S_0 (None when the
-        hierarchy is fixed or has no prior)."""
+        """Soft assignments of every level.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            ``(B, n, dim)`` node tokens.
+        prior : torch.Tensor
+            ``(n,)`` int64 prior first-level supernode of each node.
+
+        Returns
+        -------
+        assign : list of torch.Tensor
+            ``[S_0 (B, n, N_1), S_1 (N_1, N_2), ...]``, row-stochastic.
+        prior_logits : torch.Tensor or None
+            ``(n, N_1)`` prior logits of S_0; None when the hierarchy is fixed or has no
+            prior.
+        """
         if not self.learned:
             s0 = nn.functional.one_hot(prior, self.sizes[0]).to(z.dtype).expand(z.shape[0], -1, -1)
             return [s0] + [getattr(self, f"merge{l}").to(z.dtype) for l in range(len(self.sizes) - 1)], None
@@ -90,7 +169,24 @@ class NeuralRG(nn.Module):
     @staticmethod
     def pool(z, s0, weight=None):
         """First-level pools over the batch's nodes (those with ``weight`` > 0 when given):
-        Σ_i S_0[i, s] z_i (B, N_1, dim) and Σ_i S_0[i, s] (B, N_1)."""
+        Σ_i S_0[i, s] z_i (B, N_1, dim) and Σ_i S_0[i, s] (B, N_1).
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            ``(B, n, dim)`` node tokens.
+        s0 : torch.Tensor
+            ``(B, n, N_1)`` first-level assignments.
+        weight : torch.Tensor, optional
+            ``(n,)`` node weights; the pools are weighted by them.
+
+        Returns
+        -------
+        sums : torch.Tensor
+            ``(B, N_1, dim)``.
+        mass : torch.Tensor
+            ``(B, N_1)``.
+        """
         w = s0 if weight is None else s0 * weight[None, :, None]
         return torch.bmm(w.transpose(1, 2), z), w.sum(1)
 
@@ -98,7 +194,30 @@ class NeuralRG(nn.Module):
         """Tokens of each node's supernodes: list over levels of (B, n, dim), the assignments
         and the prior logits. ``weight`` (n,) restricts which nodes feed supernode means;
         ``pooled`` (from :meth:`pool`, summed over chunks of a graph) replaces the batch's;
-        ``field`` (B, N_1, lookback, C) is the prior blocks' far field (:attr:`Batch.field`)."""
+        ``field`` (B, N_1, lookback, C) is the prior blocks' far field (:attr:`Batch.field`).
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            ``(B, n, dim)`` node tokens.
+        prior : torch.Tensor
+            ``(n,)`` int64 prior first-level supernode of each node.
+        weight : torch.Tensor, optional
+            ``(n,)`` node weights of the supernode means.
+        pooled : tuple of torch.Tensor, optional
+            ``(sums, mass)`` as :meth:`pool` returns, used instead of this batch's pools.
+        field : torch.Tensor, optional
+            ``(B, N_1, lookback, C)`` far field; used only when ``field_dim`` is set.
+
+        Returns
+        -------
+        tokens : list of torch.Tensor
+            ``L`` tensors ``(B, n, dim)``: each node's supernode token at levels 1..L.
+        assign : list of torch.Tensor
+            The assignments (see :meth:`assignments`).
+        prior_logits : torch.Tensor or None
+            ``(n, N_1)`` prior logits of S_0.
+        """
         assign, prior_logits = self.assignments(z, prior)
         s0 = assign[0]
         sums, mass = self.pool(z, s0, weight) if pooled is None else pooled
@@ -119,7 +238,24 @@ class NeuralRG(nn.Module):
     @staticmethod
     def losses(assign, prior_logits, edge_index, weights):
         """Entropy (sharp rows), link prediction (linked nodes share supernodes), balance
-        (supernodes used evenly) and prior (KL toward the prior assignment)."""
+        (supernodes used evenly) and prior (KL toward the prior assignment).
+
+        Parameters
+        ----------
+        assign : list of torch.Tensor
+            ``[S_0 (B, n, N_1), S_1, ...]`` (see :meth:`assignments`).
+        prior_logits : torch.Tensor or None
+            ``(n, N_1)`` prior logits of S_0; None: no prior loss.
+        edge_index : torch.Tensor
+            ``(2, E)`` int64 local node ids; no link loss when E = 0.
+        weights : dict
+            Weights of ``"entropy"``, ``"link"``, ``"balance"`` and ``"prior"``.
+
+        Returns
+        -------
+        dict
+            Weighted scalar losses by name (``"link"`` and ``"prior"`` only where they apply).
+        """
         s0 = assign[0]
         out = {}
         log0 = (s0 + 1e-9).log()                                           # shared by entropy and prior

@@ -325,7 +325,24 @@ def _save(out, model, opt, base_state, step, t_start, rng, noise_gen, rank, worl
 
 @torch.no_grad()
 def validate(model, ctx, split: str, max_windows: int = 8):
-    """Mean relative L2 over up to ``max_windows`` evenly spaced windows of ``split``."""
+    """Mean relative L2 over up to ``max_windows`` evenly spaced windows of ``split``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; evaluated in eval mode, then returned to its former mode.
+    ctx : Context
+        The trajectory's windows and per-graph tensors.
+    split : {"train", "val", "test", "all"}
+        Which windows.
+    max_windows : int
+        Most windows evaluated.
+
+    Returns
+    -------
+    float or None
+        The error; None when the split has no windows.
+    """
     from ..eval.predict import predict
 
     starts = ctx.windows.starts(split)
