@@ -81,3 +81,18 @@ def test_attention_view_node_tap_and_box(open_page, page_text, tmp_path):
     page.screenshot(path=tmp_path / "attention_region.png")
     publish(tmp_path / "attention_box.png", "attention_view.png")
     assert page.roma_errors == [], page.roma_errors
+
+
+def test_attention_view_shows_the_shipped_long_range_model(open_page, page_text):
+    """The shipped long-range run and its trajectory, picked in the Attention view, load and
+    report how much attention the model gives to the coarse levels."""
+    page = open_page()
+    page.locator(".bk-tab", has_text="Attention").first.click()
+    text_when(page, page_text, ".roma-attention-status", r"heads × \d+ scales", timeout=200)
+    page.locator(".roma-pick-run select:visible").first.select_option(label="assets/roma_kuramoto_lr_4k")
+    page.locator(".roma-pick-trajectory select:visible").first.select_option(label="assets/kuramoto_lr_4k.zarr")
+    page.locator("button:visible", has_text="Load").first.click()
+    status = text_when(page, page_text, ".roma-attention-status", r"step 1,?000\).*levels ≥ 1: \d+%", timeout=200)
+    share = int(re.search(r"levels ≥ 1: (\d+)%", status).group(1))
+    assert 5 <= share <= 100
+    settled(page, HEATMAP, min_coloured=0.02)
