@@ -78,7 +78,10 @@ class GraphedRK4:
     into the capture but read by the kernels from ``coef``, a float64 device tensor of
     three values per step (at t, t + dt/2 and t + dt, each ``system.coefficient`` of the
     same float as the uncaptured step computes), copied there from a table of the whole
-    run before each replay. Results are bit for bit those of the uncaptured steps.
+    run before each replay. In float32 results are bit for bit those of the uncaptured
+    steps (checked on an H200); in float64 Kuramoto runs they differed by 5.5e-10 after 50
+    steps there, seemingly because K passed by value reaches the kernel rounded to float32
+    (triton 3.6), while the graph reads it in float64.
 
     Parameters
     ----------

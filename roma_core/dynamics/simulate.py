@@ -232,7 +232,8 @@ class Run:
         """Integrate, handing every saved frame to ``sink.frame(index, state_numpy, observable)``
         from a background thread (:class:`~roma_core.data.stream.FrameWriter`): the loop
         itself never waits for the device. On CUDA, noise-free triton runs replay the RK4
-        steps between two frames as one CUDA graph (:meth:`graphed`), bit for bit the same."""
+        steps between two frames as one CUDA graph (:meth:`graphed`; float32 results bit
+        for bit the same)."""
         from ..data.stream import FrameWriter
 
         sysm, sim = self.system, self.sim
