@@ -62,12 +62,38 @@ KINK_BINS = 1 << 12      # finer levels interpolate across the kink at π (see t
 
 
 def chebyshev_points(order: int) -> np.ndarray:
+    """The Chebyshev points of the first kind in [−1, 1], cos(π (2q + 1) / (2 order)).
+
+    Parameters
+    ----------
+    order : int
+        Number of points.
+
+    Returns
+    -------
+    np.ndarray
+        (order,) points, decreasing from near 1 to near −1.
+    """
     return np.cos(math.pi * (2 * np.arange(order) + 1) / (2 * order))
 
 
 def lagrange_basis(t: np.ndarray, order: int) -> np.ndarray:
-    """Values (len(t), order) of the Lagrange polynomials through the Chebyshev points at
-    ``t`` in [−1, 1] (barycentric form; exact 1 where t hits a point)."""
+    """Values of the Lagrange polynomials through the Chebyshev points at ``t`` in [−1, 1]
+    (barycentric form; exact 1 where t hits a point).
+
+    Parameters
+    ----------
+    t : np.ndarray
+        (M,) evaluation points in [−1, 1].
+    order : int
+        Number of Chebyshev points (polynomials of degree order − 1).
+
+    Returns
+    -------
+    np.ndarray
+        (M, order) float64: column q is the polynomial that is 1 at point q of
+        :func:`chebyshev_points` and 0 at the others.
+    """
     z = chebyshev_points(order)
     w = (-1.0) ** np.arange(order) * np.sin(math.pi * (2 * np.arange(order) + 1) / (2 * order))
     diff = np.asarray(t, dtype=np.float64)[:, None] - z[None, :]
@@ -82,7 +108,18 @@ def lagrange_basis(t: np.ndarray, order: int) -> np.ndarray:
 
 def near_offsets(n: int) -> set[int]:
     """Bin offsets (mod n) handled below the tree at a level of n bins: the bin itself, its
-    neighbours and, up to ``KINK_BINS`` bins, the three bins around the antipode."""
+    neighbours and, up to ``KINK_BINS`` bins, the three bins around the antipode.
+
+    Parameters
+    ----------
+    n : int
+        Number of bins at the level.
+
+    Returns
+    -------
+    set of int
+        Offsets in [0, n) (all of them for n ≤ 4).
+    """
     if n <= 4:
         return set(range(n))
     a = n // 2
@@ -91,13 +128,43 @@ def near_offsets(n: int) -> set[int]:
 
 def h2_distance(r1, t1, r2, t2):
     """Hyperbolic distance between (r1, t1) and (r2, t2) (broadcasting; cancellation-free form
-    cosh d = cosh(r1 − r2) + 2 sinh r1 sinh r2 sin²(Δθ/2))."""
+    cosh d = cosh(r1 − r2) + 2 sinh r1 sinh r2 sin²(Δθ/2)).
+
+    Parameters
+    ----------
+    r1, t1 : torch.Tensor
+        Radii and angles (radians) of the first points.
+    r2, t2 : torch.Tensor
+        Radii and angles of the second points; all four broadcast together.
+
+    Returns
+    -------
+    torch.Tensor
+        The distances, in units of the curvature radius, of the broadcast shape.
+    """
     arg = torch.cosh(r1 - r2) + 2 * torch.sinh(r1) * torch.sinh(r2) * torch.sin((t1 - t2) / 2) ** 2
     return torch.acosh(torch.clamp(arg, min=1.0))
 
 
 class SparseRows:
-    """A fixed sparse matrix as torch's CSR tensor (any device), applied to (cols, k) tensors."""
+    """A fixed sparse matrix as torch's CSR tensor (any device), applied to (cols, k) tensors
+    with ``@``.
+
+    Parameters
+    ----------
+    ptr : np.ndarray
+        (rows + 1,) int64 row pointers: row r holds entries ptr[r] … ptr[r + 1] − 1.
+    cols : np.ndarray
+        Column of each entry, in row order.
+    vals : np.ndarray
+        Value of each entry, in row order.
+    shape : tuple of int
+        (rows, columns).
+    device : torch.device or str
+        Where the matrix lives.
+    dtype : torch.dtype
+        Precision of the values.
+    """
 
     def __init__(self, ptr, cols, vals, shape, device, dtype):
         self.shape = shape
@@ -109,7 +176,19 @@ class SparseRows:
 
     @classmethod
     def from_entries(cls, rows, cols, vals, shape, device, dtype) -> "SparseRows":
-        """From entries in any order (sorted by row here, stably)."""
+        """From entries in any order (sorted by row here, stably).
+
+        Parameters
+        ----------
+        rows, cols, vals : np.ndarray
+            Row, column and value of each entry (same length); rows are int in [0, shape[0]).
+        shape, device, dtype
+            As for :class:`SparseRows`.
+
+        Returns
+        -------
+        SparseRows
+        """
         by_row = np.argsort(rows, kind="stable")
         ptr = np.zeros(shape[0] + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=shape[0]), out=ptr[1:])
@@ -172,12 +251,40 @@ def _to_nodes(starts, perm, run_ptr, runs, ptr, weights, fs, basis, local, scale
 
 
 def concat_ranges(lo: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """lo[0] … lo[0] + size[0] − 1, lo[1] … , concatenated."""
+    """lo[0] … lo[0] + size[0] − 1, lo[1] … , concatenated.
+
+    Parameters
+    ----------
+    lo : np.ndarray
+        (M,) int first value of each range.
+    size : np.ndarray
+        (M,) int ≥ 0 length of each range.
+
+    Returns
+    -------
+    np.ndarray
+        (size.sum(),) int: the ranges one after the other.
+    """
     return np.repeat(lo, size) + np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
 
 
 def reorder(ptr, cols, vals, row_of: np.ndarray):
-    """The CSR whose row r is row ``row_of[r]`` of (ptr, cols, vals)."""
+    """The CSR whose row r is row ``row_of[r]`` of (ptr, cols, vals).
+
+    Parameters
+    ----------
+    ptr : np.ndarray
+        (rows + 1,) int row pointers of the input CSR.
+    cols, vals : np.ndarray
+        Columns and values of its entries, in row order.
+    row_of : np.ndarray
+        (R,) int: the input row that becomes each output row.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        (ptr, cols, vals) of the reordered CSR: (R + 1,) int64 row pointers and the entries.
+    """
     lens = np.diff(ptr)[row_of]
     new_ptr = np.zeros(len(row_of) + 1, np.int64)
     np.cumsum(lens, out=new_ptr[1:])
@@ -209,6 +316,13 @@ class LongRange:
         matrices; auto: numba on CPU.
 
     An operator keeps work buffers between calls: do not call one from two threads at once.
+
+    Raises
+    ------
+    SimulationError
+        For fewer than 2 nodes, non-finite angles, s < 0, floor ≤ 0, order < 1, an unknown
+        distance or backend (or numba off the CPU), or for the hyperbolic distance missing or
+        invalid radii or more than ``HYPERBOLIC_MAX_NODES`` nodes.
     """
 
     def __init__(self, theta, exponent: float = 1.0, order: int = DEFAULT_ORDER, distance: str = "angular",
@@ -260,7 +374,27 @@ class LongRange:
                  backend: str = "auto") -> "LongRange":
         """The operator over a graph's nodes (its ``theta``, and ``radius`` for the hyperbolic
         distance), in the order ``nodes`` (node r is the graph's node ``nodes[r]``; None: the
-        graph's order)."""
+        graph's order).
+
+        Parameters
+        ----------
+        graph
+            A graph with ``theta`` (N,) angles and, for the hyperbolic distance, ``radius``.
+        exponent, order, distance, device, dtype, backend
+            As for :class:`LongRange`.
+        nodes : np.ndarray, optional
+            Graph node indices, one per operator node; None: all nodes in the graph's order.
+
+        Returns
+        -------
+        LongRange
+
+        Raises
+        ------
+        SimulationError
+            If the graph has no angles, or no radii for the hyperbolic distance (and as for
+            :class:`LongRange`).
+        """
         if graph.theta is None:
             raise SimulationError("the long-range term needs node angles (graph.theta); use a hyperbolic graph, "
                                   "give theta when building the graph, or set long_range = 0")
@@ -284,7 +418,19 @@ class LongRange:
         return torch.float64 if self.distance == "hyperbolic" else self.dtype
 
     def kernel(self, d: np.ndarray) -> np.ndarray:
-        """d^(−s) for angular distances ``d`` in radians (floored, in units of 2π/N)."""
+        """d^(−s) for angular distances ``d`` in radians (floored, in units of 2π/N).
+
+        Parameters
+        ----------
+        d : np.ndarray
+            Angular distances in radians, any shape.
+
+        Returns
+        -------
+        np.ndarray
+            The kernel values, same shape, with d measured in units of the mean spacing 2π/N
+            and floored at ``floor``.
+        """
         return np.maximum(np.asarray(d) * (self.n / TWO_PI), self.floor) ** (-self.s)
 
     # ------------------------------------------------------------------ angular tree
