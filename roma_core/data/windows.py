@@ -284,31 +284,37 @@ def angular_blocks(theta: np.ndarray) -> tuple[np.ndarray, int]:
     return block, -(-n // NEAR_BLOCK)
 
 
-def near_means(fine: torch.Tensor, block: torch.Tensor, radii: list[int]) -> torch.Tensor:
-    """Means over the angular windows of blocks ``b - r .. b + r`` (around the circle) of
-    each node's block ``b``, at every radius.
+def near_table(fine: np.ndarray, radii: list[int], chunk: int = 16) -> torch.Tensor:
+    """For every frame and fine block ``b``, the mean over the blocks ``b - r .. b + r``
+    (around the circle) at every radius: computed once per trajectory, so that a batch
+    gathers its nodes' near field.
 
     Parameters
     ----------
-    fine : torch.Tensor
-        ``(B, L, K, C)`` block means per frame (K blocks in angular order).
-    block : torch.Tensor
-        ``(n,)`` int64 block of each node.
+    fine : numpy.ndarray
+        ``(T, K, C)`` block means per frame (K blocks in angular order).
     radii : list of int
+        Half-widths in blocks (capped at (K − 1) / 2).
+    chunk : int
+        Frames summed at a time (bounds memory).
 
     Returns
     -------
     torch.Tensor
-        ``(B, n, S, L, C)`` float32, S = len(radii).
+        ``(T, K, S, C)`` float32, S = len(radii).
     """
-    k = fine.shape[2]
+    t, k, c = fine.shape
     radii = [min(r, (k - 1) // 2) for r in radii]
     pad = max(radii)
-    ring = fine[:, :, torch.arange(-pad, k + pad) % k].double()
-    cs = torch.nn.functional.pad(ring.cumsum(2), (0, 0, 1, 0))          # cs[j] = sum of the first j
-    at = block + pad
-    out = [(cs[:, :, at + r + 1] - cs[:, :, at - r]) / (2 * r + 1) for r in radii]   # (B, L, n, C) each
-    return torch.stack(out, 2).permute(0, 3, 2, 1, 4).float().contiguous()      # (B, n, S, L, C)
+    ring = torch.arange(-pad, k + pad) % k
+    at = torch.arange(k) + pad
+    out = torch.empty(t, k, len(radii), c)
+    for lo in range(0, t, chunk):
+        part = torch.from_numpy(fine[lo:lo + chunk])[:, ring].double()
+        cs = torch.nn.functional.pad(part.cumsum(1), (0, 0, 1, 0))        # cs[j] = sum of the first j
+        for i, r in enumerate(radii):
+            out[lo:lo + chunk, :, i] = ((cs[:, at + r + 1] - cs[:, at - r]) / (2 * r + 1)).float()
+    return out
 
 
 def node_features(graph, pos_dim: int, supernodes: int):

@@ -40,7 +40,7 @@ class Batch:
         a sampled subgraph cannot see; None: no far field.
     near : torch.Tensor or None
         ``(B, n, S, lookback, C)`` past states averaged over each node's angular
-        neighbourhood in the whole graph at ``S`` scales (see :func:`near_radii`); None: none.
+        neighbourhood in the whole graph at ``S`` scales (``ModelSpec.near_field``); None: none.
     """
 
     x: torch.Tensor

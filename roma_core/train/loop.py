@@ -32,7 +32,7 @@ from ..progress import report
 from . import checkpoint as ckpt
 from .device import distributed, init_distributed, resolve_device
 from .losses import relative_l2
-from ..data.windows import angular_blocks, near_means, near_radii
+from ..data.windows import angular_blocks, near_radii, near_table
 from .sampling import Sampler
 
 
@@ -61,11 +61,11 @@ class Context:
         self.device = device
         self.sampler = Sampler(windows.graph)
         self.field = torch.from_numpy(windows.block_means(prior, spec.supernodes))   # (T, N_1, C)
-        self.radii = near_radii(spec.near_field)[:spec.near_field]
-        self.fine = self.block = None
-        if self.radii:                                  # fine angular blocks' means: the near field
+        self.near = self.block = None
+        if spec.near_field:        # every fine angular block's window means, per frame: (T, K, S, C)
             block, count = angular_blocks(theta)
-            self.fine, self.block = torch.from_numpy(windows.block_means(block, count)), torch.from_numpy(block)
+            self.near = near_table(windows.block_means(block, count), near_radii(spec.near_field))
+            self.block = torch.from_numpy(block)
 
     def batch(self, starts, nodes=None, edges=None, weight=None) -> Batch:
         """A batch of windows over some nodes.
@@ -98,7 +98,8 @@ class Context:
                      theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
                      nodes=idx, weight=None if weight is None else torch.from_numpy(weight),
                      field=self.field[frames].transpose(1, 2),
-                     near=None if self.fine is None else near_means(self.fine[frames], self.block[idx], self.radii)
+                     near=None if self.near is None else
+                     self.near[frames[:, :, None], self.block[idx][None, None]].permute(0, 2, 3, 1, 4)
                      ).to(self.device)
 
 
