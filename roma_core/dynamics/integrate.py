@@ -13,7 +13,18 @@ class RK4:
 
     ``fused``: the stage updates run as one Triton kernel per stage
     (``triton_kernels.rk4_stage``: ``acc``, the weighted sum of the stages so far, and the
-    next stage's input in one pass), four launches per step instead of eight."""
+    next stage's input in one pass), four launches per step instead of eight.
+
+    Parameters
+    ----------
+    rhs : callable
+        ``rhs(t, y, out)`` writes ``dy/dt`` at time ``t`` into ``out``.
+    y : torch.Tensor
+        A state like the one to integrate: the stage buffers take its shape, dtype and
+        device (it is not kept).
+    fused : bool
+        Run the stage updates as Triton kernels (one stage buffer instead of four).
+    """
 
     name = "rk4"
 
@@ -24,6 +35,17 @@ class RK4:
         self.acc = torch.empty_like(y) if fused else None
 
     def step(self, t: float, y: torch.Tensor, dt: float) -> None:
+        """One step from ``t`` to ``t + dt``, updating ``y`` in place.
+
+        Parameters
+        ----------
+        t : float
+            The time of ``y``.
+        y : torch.Tensor
+            The state, shaped like the one given to the constructor.
+        dt : float
+            The time step.
+        """
         if self.fused:
             return self._fused_step(t, y, dt)
         k1, k2, k3, k4 = self.k
@@ -52,7 +74,20 @@ class RK4:
 
 
 class EulerMaruyama:
-    """``y += rhs(t, y) dt + σ √dt ξ`` with independent standard normal ξ per node."""
+    """``y += rhs(t, y) dt + σ √dt ξ`` with independent standard normal ξ per node.
+
+    Parameters
+    ----------
+    rhs : callable
+        ``rhs(t, y, out)`` writes the drift at time ``t`` into ``out``.
+    y : torch.Tensor
+        A state like the one to integrate: the buffers take its shape, dtype and device
+        (it is not kept).
+    sigma : float
+        The noise amplitude σ; with 0 no noise is drawn (the explicit Euler step).
+    generator : torch.Generator
+        Draws ξ; on ``y``'s device.
+    """
 
     name = "euler_maruyama"
 
@@ -62,6 +97,17 @@ class EulerMaruyama:
         self.xi = torch.empty_like(y)
 
     def step(self, t: float, y: torch.Tensor, dt: float) -> None:
+        """One step from ``t`` to ``t + dt``, updating ``y`` in place.
+
+        Parameters
+        ----------
+        t : float
+            The time of ``y``.
+        y : torch.Tensor
+            The state, shaped like the one given to the constructor.
+        dt : float
+            The time step.
+        """
         self.rhs(t, y, self.k)
         y.add_(self.k, alpha=dt)
         if self.sigma > 0:

@@ -91,6 +91,23 @@ def triton_ready() -> bool:
 
 
 def resolve_dtype(dtype) -> torch.dtype:
+    """The torch float type to simulate in.
+
+    Parameters
+    ----------
+    dtype : torch.dtype or str or numpy.dtype
+        ``torch.float32``/``torch.float64``, their names, or anything ``numpy.dtype``
+        reads as one of them.
+
+    Returns
+    -------
+    torch.dtype
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For any other type.
+    """
     if dtype in (torch.float32, torch.float64):
         return dtype
     try:
@@ -103,7 +120,23 @@ def resolve_dtype(dtype) -> torch.dtype:
 
 
 def as_spec(dynamics):
-    """A validated KuramotoSpec or BurgersSpec (a name gives the defaults)."""
+    """A validated KuramotoSpec or BurgersSpec (a name gives the defaults).
+
+    Parameters
+    ----------
+    dynamics : KuramotoSpec or BurgersSpec or str
+        A spec, or ``"kuramoto"``/``"burgers"``.
+
+    Returns
+    -------
+    KuramotoSpec or BurgersSpec
+        The spec given (or the defaults), validated.
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For an unknown name, another type or invalid parameters.
+    """
     if isinstance(dynamics, str):
         table = {"kuramoto": KuramotoSpec, "burgers": BurgersSpec}
         if dynamics not in table:
@@ -118,7 +151,32 @@ def as_spec(dynamics):
 
 
 class Run:
-    """A prepared simulation: validated inputs, the system on its device, the frame times."""
+    """A prepared simulation: validated inputs, the system on its device, the frame times.
+
+    Parameters
+    ----------
+    dynamics : KuramotoSpec or BurgersSpec or str
+        As for :func:`as_spec`.
+    graph : roma_core.graphs.Graph
+        The graph, with at least one node (and edges where the coupling acts through them).
+    sim : SimulationSpec
+        Steps, frames, seed, device and method (validated here).
+    dtype : torch.dtype or str
+        As for :func:`resolve_dtype`.
+    inputs : dict, optional
+        Per-node inputs to use instead of drawing them, as for :func:`simulate`.
+    backend : {"auto", "numba", "torch", "triton"}
+        As for :func:`simulate`.
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For an invalid spec or dtype.
+    roma_core.errors.SimulationError
+        For a graph, inputs, method, backend or time step the system cannot run with.
+    roma_core.errors.DeviceError
+        For a device this machine does not have.
+    """
 
     def __init__(self, dynamics, graph, sim: SimulationSpec, dtype, inputs=None, backend: str = "auto"):
         from ..graphs import Graph
@@ -189,6 +247,13 @@ class Run:
 
     # ---------------------------------------------------------------- dataset
     def attrs(self) -> dict:
+        """The trajectory's attrs: the specs as JSON, integrator, dtype, device, backend,
+        graph fingerprint and sizes, seed and steps, among others.
+
+        Returns
+        -------
+        dict
+        """
         s, sim, g = self.spec, self.sim, self.graph
         sim_json = SimulationSpec.from_dict({**sim.to_dict(), "method": self.method})
         out = {"roma_kind": "trajectory", "dynamics": self.system.name, "spec": s.to_json(),
@@ -203,7 +268,14 @@ class Run:
         return out
 
     def static_vars(self) -> dict:
-        """Per-node inputs and time-only known values, as (dims, array, attrs)."""
+        """Per-node inputs and time-only known values, as (dims, array, attrs).
+
+        Returns
+        -------
+        dict
+            Name to ``(dims, array, attrs)``: the inputs over ``node`` in the state's
+            precision, and for Kuramoto the coupling K(t) at the frame times over ``time``.
+        """
         docs = {"omega": ("natural frequency ω_i", "rad/time"), "initial": ("initial state", self.system.state_units),
                 "source_amplitude": ("peak rate of the node's burst (0: no source)", "1/time"),
                 "source_time": ("time of the node's burst peak", "time")}
@@ -215,7 +287,20 @@ class Run:
         return out
 
     def dataset(self, state, observable) -> xr.Dataset:
-        """The trajectory Dataset around ``state`` (time, node) and ``observable`` (time)."""
+        """The trajectory Dataset around ``state`` (time, node) and ``observable`` (time).
+
+        Parameters
+        ----------
+        state : array_like
+            The frames, ``(time, node)`` in the graph's order (a numpy or dask array).
+        observable : array_like
+            The observable of each frame.
+
+        Returns
+        -------
+        xarray.Dataset
+            With the :meth:`static_vars`, the time and node coordinates and :meth:`attrs`.
+        """
         sysm = self.system
         obs_doc = {"order_parameter": "global order parameter R = |<exp(iθ)>|",
                    "mass": "total mass Σ_i u_i"}[sysm.observable]
@@ -233,7 +318,21 @@ class Run:
         from a background thread (:class:`~roma_core.data.stream.FrameWriter`): the loop
         itself never waits for the device. On CUDA, noise-free triton runs replay the RK4
         steps between two frames as one CUDA graph (:meth:`graphed`; float32 results bit
-        for bit the same)."""
+        for bit the same).
+
+        Parameters
+        ----------
+        sink : MemorySink or roma_core.data.stream.ZarrSink
+            Receives the frames in order.
+        progress : callable, optional
+            ``progress(done, total)`` over the steps; may raise
+            :class:`~roma_core.errors.Cancelled`.
+
+        Raises
+        ------
+        roma_core.errors.SimulationError
+            When the state is no longer finite (the step is unstable).
+        """
         from ..data.stream import FrameWriter
 
         sysm, sim = self.system, self.sim
@@ -298,7 +397,13 @@ class Run:
 
 
 class MemorySink:
-    """Collects frames in memory."""
+    """Collects frames in memory.
+
+    Parameters
+    ----------
+    run : Run
+        The run whose frames it takes (their number, the nodes and the precision).
+    """
 
     def __init__(self, run: Run):
         self.run = run
@@ -306,14 +411,49 @@ class MemorySink:
         self.obs = np.empty(len(run.times))
 
     def frame(self, index, state, obs) -> None:
+        """Store frame ``index``.
+
+        Parameters
+        ----------
+        index : int
+            The frame.
+        state : numpy.ndarray
+            The state of every node, in the graph's order.
+        obs : float
+            The frame's observable.
+        """
         self.state[index] = state
         self.obs[index] = obs
 
     def dataset(self) -> xr.Dataset:
+        """The frames collected, as the run's trajectory.
+
+        Returns
+        -------
+        xarray.Dataset
+            See :meth:`Run.dataset`.
+        """
         return self.run.dataset(self.state, self.obs)
 
 
 def simulation_spec(t_end, dt, save_every, seed, device, dtype, method) -> SimulationSpec:
+    """The checked :class:`SimulationSpec` of :func:`simulate`'s arguments.
+
+    Parameters
+    ----------
+    t_end, dt, save_every, seed, device, dtype, method
+        As for :func:`simulate`.
+
+    Returns
+    -------
+    SimulationSpec
+        Validated, with the dtype's name.
+
+    Raises
+    ------
+    roma_core.errors.SpecError
+        For a value of the wrong type or out of range.
+    """
     for name, value in (("t_end", t_end), ("dt", dt)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
             raise SpecError(f"{name} must be a number, got {value!r}")
@@ -413,7 +553,15 @@ def threads_for(size: int, backend: str):
     never dependent on what else runs on the machine. Above it numba's kernels use every
     core while, with the numba backend, torch's vector updates stay on one thread: two
     OpenMP pools side by side keep spinning against each other (one RK4 step on 10^5
-    nodes took 37.7 ms that way, 4.3 ms with torch on one thread)."""
+    nodes took 37.7 ms that way, 4.3 ms with torch on one thread).
+
+    Parameters
+    ----------
+    size : int
+        Nodes + stored entries (:attr:`Run.work`).
+    backend : str
+        The system's backend.
+    """
     import numba
 
     before_torch, before_numba = torch.get_num_threads(), numba.get_num_threads()

@@ -57,7 +57,12 @@ BLOCK = 1024                    # nodes per program of the element-wise RK4 stag
 
 
 def available() -> bool:
-    """Whether triton imports (its kernels then run on CUDA tensors)."""
+    """Whether triton imports (its kernels then run on CUDA tensors).
+
+    Returns
+    -------
+    bool
+    """
     return triton is not None
 
 
@@ -287,6 +292,15 @@ def _uniform(w: np.ndarray, indices: np.ndarray) -> bool:
 def split_long_rows(ptr: np.ndarray, long: int, chunk: int):
     """The rows longer than ``long`` entries cut into blocks of ``chunk`` entries.
 
+    Parameters
+    ----------
+    ptr : numpy.ndarray
+        The CSR's row pointers.
+    long : int
+        Rows with more stored entries than this are split.
+    chunk : int
+        Entries per block (the last block of a row may hold fewer).
+
     Returns
     -------
     hrow, hptr, crow, cstart, cend : numpy.ndarray
@@ -308,7 +322,31 @@ class FusedRHS:
     """The CSR and per-node weights on the device, its long rows split off, and the launch
     grids. ``rows``, ``cols``, ``warps``, ``long``, ``chunk``, ``poly``: the tile, the split
     and the sine (default: the module's ``ROWS``, ``COLS``, ``WARPS``, ``LONG``, ``CHUNK``,
-    ``POLY``)."""
+    ``POLY``).
+
+    Parameters
+    ----------
+    fn, chunk_fn : function
+        The row kernel and the long rows' block kernel, undecorated (compiled for CUDA,
+        interpreted for CPU).
+    device : torch.device
+        Where the kernels run.
+    dtype : torch.dtype
+        The state's precision, ``torch.float32`` or ``torch.float64``.
+    ptr, idx : numpy.ndarray
+        The CSR in the kernel's numbering (Kuramoto's padding column ``N`` is skipped).
+    ew : numpy.ndarray
+        The entry weights in the CSR's layout; empty for none.
+    w, inv : numpy.ndarray
+        Per row: the sender weight and the normalisation, in the kernel's numbering.
+    parts : int
+        Partial sums per block (1 for Kuramoto, 2 for Burgers).
+    rows, cols, warps, long, chunk : int, optional
+        Rows per program, entries per row per iteration, warps per program, the longest
+        row kept whole, and entries per block of a longer one.
+    poly : bool, optional
+        The polynomial sine (float32 only).
+    """
 
     def __init__(self, fn, chunk_fn, device, dtype, ptr, idx, ew, w, inv, parts: int,
                  rows=None, cols=None, warps=None, long=None, chunk=None, poly=None):
@@ -335,7 +373,17 @@ class FusedRHS:
         self.flags = dict(SENDER=self.sender, ENTRY=self.entry)
 
     def launch(self, chunk_args, row_args, **row_flags) -> None:
-        """The long rows' blocks (``part``), then the tiles of rows and the long rows' sums."""
+        """The long rows' blocks (``part``), then the tiles of rows and the long rows' sums.
+
+        Parameters
+        ----------
+        chunk_args : tuple
+            The block kernel's arguments (launched only when there are long rows).
+        row_args : tuple
+            The row kernel's arguments.
+        **row_flags
+            Further compile-time flags of the row kernel (Kuramoto's ``KREF``).
+        """
         if self.chunks:
             self.chunk_kernel[(self.chunks,)](*chunk_args, **self.flags, CHUNK=self.chunk, num_warps=4)
         self.kernel[(self.tiles + self.hubs,)](*row_args, **self.flags, **row_flags, ROWS=self.rows, COLS=self.cols,
@@ -344,7 +392,22 @@ class FusedRHS:
 
 class KuramotoRHS(FusedRHS):
     """``out_i = ω_i + K inv_i Σ_j A_ij w_j sin(θ_j − θ_i)`` in the :func:`kernels.padded_rows`
-    numbering (``order``: the graph's node of each row; ``w``, ``inv`` in the graph's order)."""
+    numbering (``order``: the graph's node of each row; ``w``, ``inv`` in the graph's order).
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        Its CSR and entry weights.
+    w, inv : numpy.ndarray
+        Per node, in the graph's order: the sender weight ``w_j`` and ``inv_i``
+        (:func:`systems.sender_weights`).
+    device : torch.device
+        Where the kernels run.
+    dtype : torch.dtype
+        The state's precision.
+    **tile
+        :class:`FusedRHS`'s ``rows``, ``cols``, ``warps``, ``long``, ``chunk``, ``poly``.
+    """
 
     def __init__(self, graph, w: np.ndarray, inv: np.ndarray, device, dtype, **tile):
         self.order, ptr, idx, ew = kernels.padded_rows(graph.indptr, graph.indices, graph.weights)
@@ -365,7 +428,27 @@ class KuramotoRHS(FusedRHS):
 
 class BurgersRHS(FusedRHS):
     """``out_i = inv_i (ν Σ_j A_ij w_j (u_j − u_i)/h_ij² − F u_i Σ_up A_ij w_j (u_j − u_i)/(±h_ij))``,
-    the numba kernel's equation, in the graph's order."""
+    the numba kernel's equation, in the graph's order.
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        Its CSR and entry weights.
+    pos : numpy.ndarray
+        The node angles, kept in float64.
+    w, inv : numpy.ndarray
+        Per node: the sender weight ``w_j`` and ``inv_i`` (:func:`systems.sender_weights`).
+    spec : BurgersSpec
+        Gives the advection F and the viscosity ν.
+    hmin : float
+        The floor of the gaps ``h_ij``.
+    device : torch.device
+        Where the kernels run.
+    dtype : torch.dtype
+        The state's precision.
+    **tile
+        :class:`FusedRHS`'s ``rows``, ``cols``, ``warps``, ``long``, ``chunk``.
+    """
 
     def __init__(self, graph, pos: np.ndarray, w: np.ndarray, inv: np.ndarray, spec, hmin: float, device, dtype,
                  **tile):
@@ -385,7 +468,20 @@ class BurgersRHS(FusedRHS):
 
 def compile_for(capability: int = 90, dtype: str = "fp32") -> dict:
     """Compile every kernel for an NVIDIA GPU of compute ``capability`` (90: H100/H200)
-    without one present: ``{name: PTX}``. Checks that the kernels build where no GPU runs."""
+    without one present: ``{name: PTX}``. Checks that the kernels build where no GPU runs.
+
+    Parameters
+    ----------
+    capability : int
+        The compute capability, major * 10 + minor.
+    dtype : {"fp32", "fp64"}
+        The state's precision, as Triton names it.
+
+    Returns
+    -------
+    dict
+        Kernel name to its PTX (str).
+    """
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -414,7 +510,21 @@ def compile_for(capability: int = 90, dtype: str = "fp32") -> dict:
 
 
 def rk4_stage(y, k, acc, tmp, a: float, b: float, first: bool = False, last: bool = False) -> None:
-    """One fused RK4 stage update (see ``_rk4_stage``), in place."""
+    """One fused RK4 stage update (see ``_rk4_stage``), in place: before the last stage
+    ``acc = b k`` (first) or ``acc += b k``, and ``tmp = y + a k``; the last does
+    ``y += a (acc + k)``.
+
+    Parameters
+    ----------
+    y, k, acc, tmp : torch.Tensor
+        The state, the stage's derivative, the weighted sum of the stages and the next
+        stage's input; contiguous, of one shape, dtype and device.
+    a, b : float
+        The step to the next stage's input (the last stage: dt/6) and the stage's weight in
+        ``acc`` (unused by the last stage).
+    first, last : bool
+        The first stage (``acc`` set, not added to), or the last (``y`` updated).
+    """
     n = y.numel()
     _launcher(_rk4_stage, y.device)[(triton.cdiv(n, BLOCK),)](y, k, acc, tmp, float(a), float(b), n,
                                                                FIRST=first, LAST=last, BLOCK=BLOCK)
