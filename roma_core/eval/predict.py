@@ -69,12 +69,15 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: b
         parts = [model.pool(ctx.batch(starts, nodes, weight=inside.astype(np.float32)))
                  for core, nodes, inside in chunks]
         pooled = tuple(sum(p[i] for p in parts) for i in range(2))
+    reference = None
+    if len(chunks) > 1 and not getattr(model, "reads_far_field", True):
+        reference = whole_graph_phase(ctx, starts)          # as one batch of every node would take it
     values = target = attn = assign0 = None
     tables = None
     for core, nodes, inside in chunks:
         weight = None if len(core) == n else inside.astype(np.float32)
         batch = ctx.batch(starts, nodes, weight=weight)
-        batch.pooled = pooled
+        batch.pooled, batch.reference = pooled, reference
         pred = model(batch)
         v = pred.values.float().cpu().numpy()[:, inside]
         if values is None:
@@ -94,6 +97,29 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: b
             assign0[core] = s0
             tables = [t.cpu().numpy() for t in pred.assign[1:]]
     return Forecast(values, target, attn, assign0, tables)
+
+
+def whole_graph_phase(ctx, starts):
+    """Each window's mean phase over every node at its last input frame (phase features),
+    on the context's device; None for other features.
+
+    Parameters
+    ----------
+    ctx : roma_core.train.Context
+    starts : numpy.ndarray
+        Window starts.
+
+    Returns
+    -------
+    torch.Tensor or None
+        ``(B,)`` angles.
+    """
+    w = ctx.windows
+    if w.features != "phase":
+        return None
+    last = torch.from_numpy(w.transform(w.raw[np.asarray(starts) + w.lookback - 1])).to(ctx.device)   # (B, N, C)
+    mean = last.mean(1)                                  # the same reduction as the model's over one batch
+    return torch.atan2(mean[:, 0], mean[:, 1])
 
 
 def predict(model, ctx, starts, **kw):

@@ -65,6 +65,7 @@ class OperatorModel(nn.Module):
     """
 
     name = "operator"
+    reads_far_field = False
 
     def __init__(self, spec, dim):
         super().__init__()
@@ -95,8 +96,10 @@ class OperatorModel(nn.Module):
         raise NotImplementedError
 
     def reference_phase(self, batch: Batch) -> torch.Tensor:
-        """The angle the phase gauge turns to 0: each window's mean phase over the batch's
-        nodes at the last input frame (a model that reads the far field uses the whole graph's).
+        """The angle the phase gauge turns to 0: each window's mean phase at the last input
+        frame, over the batch's nodes; for a model that reads the far field, over the whole
+        graph (the mean of the far field's blocks), so that every chunk of a graph turns alike;
+        ``batch.reference`` where given.
 
         Parameters
         ----------
@@ -107,7 +110,10 @@ class OperatorModel(nn.Module):
         torch.Tensor
             ``(B,)`` angles.
         """
-        mean = batch.x[:, :, -1, :].mean(1)
+        if batch.reference is not None:
+            return batch.reference
+        whole = self.reads_far_field and batch.field is not None
+        mean = (batch.field if whole else batch.x)[:, :, -1, :].mean(1)
         return torch.atan2(mean[:, 0], mean[:, 1])
 
     def gauged(self, batch: Batch) -> tuple[Batch, torch.Tensor | None]:

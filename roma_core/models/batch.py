@@ -41,6 +41,9 @@ class Batch:
     near : torch.Tensor or None
         ``(B, n, S, lookback, C)`` past states averaged over each node's angular
         neighbourhood in the whole graph at ``S`` scales (``ModelSpec.near_field``); None: none.
+    reference : torch.Tensor or None
+        ``(B,)`` reference phases of the phase gauge, when given (chunked inference gives
+        the whole graph's, so that every chunk turns alike); None: the model takes them.
     """
 
     x: torch.Tensor
@@ -55,6 +58,7 @@ class Batch:
     pooled: tuple | None = None
     field: torch.Tensor | None = None
     near: torch.Tensor | None = None
+    reference: torch.Tensor | None = None
 
     @property
     def num_nodes(self) -> int:

@@ -24,6 +24,7 @@ class Roma(OperatorModel):
 
     name = "roma"
     learned_hierarchy = True
+    reads_far_field = True
 
     def __init__(self, spec):
         super().__init__(spec, spec.hidden)
@@ -76,24 +77,6 @@ class Roma(OperatorModel):
             b, n = batch.near.shape[:2]
             h = h + self.near(batch.near.reshape(b, n, -1))
         return h
-
-    def reference_phase(self, batch):
-        """The whole graph's mean phase at the last input frame (the mean of the far field's
-        blocks), so that every chunk of a graph is turned alike.
-
-        Parameters
-        ----------
-        batch : Batch
-
-        Returns
-        -------
-        torch.Tensor
-            ``(B,)`` angles.
-        """
-        if batch.field is None:
-            return super().reference_phase(batch)
-        mean = batch.field[:, :, -1, :].mean(1)
-        return torch.atan2(mean[:, 0], mean[:, 1])
 
     def summarize(self, batch):
         """See :meth:`OperatorModel.summarize`; returns attention and learned assignments."""

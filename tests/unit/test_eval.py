@@ -90,7 +90,7 @@ def test_chunked_inference_equals_full_graph(stores, name):
     starts = w.starts("test")[:2]
     whole = forecast(model, ctx, starts)
     parts = forecast(model, ctx, starts, chunk_nodes=40)
-    assert np.allclose(whole.values, parts.values, atol=1e-5)
+    assert np.allclose(whole.values, parts.values, atol=1e-5), np.abs(whole.values - parts.values).max()
     assert np.array_equal(whole.target, parts.target)
 
 
