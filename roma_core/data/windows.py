@@ -250,7 +250,7 @@ NEAR_BLOCK = 4     # nodes per fine angular block of the near field
 
 def near_radii(scales: int) -> list[int]:
     """Half-widths r, in fine blocks of ``NEAR_BLOCK`` nodes, of the near field's angular
-    windows: 0, 2, 8, 32, ... (windows of 4, 20, 68, 260, ... nodes).
+    windows: 0, 2, 8, 32 and on (windows of 4, 20, 68, 260 and on nodes).
 
     Parameters
     ----------
@@ -285,7 +285,7 @@ def angular_blocks(theta: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def near_table(fine: np.ndarray, radii: list[int], chunk: int = 16) -> torch.Tensor:
-    """For every frame and fine block ``b``, the mean over the blocks ``b - r .. b + r``
+    """For every frame and fine block ``b``, the mean over the blocks ``b − r`` to ``b + r``
     (around the circle) at every radius: computed once per trajectory, so that a batch
     gathers its nodes' near field.
 
