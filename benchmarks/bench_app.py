@@ -14,12 +14,22 @@ The app's image computation per view (the server's share of a re-render) is time
 process too, against the same bare aggregation.
 Also the server's resident memory with the default data and with the 10^6-node graph.
 
+``--sessions 8,16`` measures load instead (and nothing else): for each count, a fresh server
+of the shipped default (no ROMA_APP_GRAPH, its default job workers) and that many browser
+sessions opened at once (one chromium, a context each). Per session, the time from
+``page.goto`` until the Graph view's plot is drawn (the browser tests' criterion: > 1 % of
+the plot canvas's pixels clearly coloured, max - min channel > 60); then each session starts
+the Simulate view's default run and waits for it to finish. Meanwhile a thread GETs a small
+static file of the server (Panel's ``loading.css``, served by the same event loop) every 0.5 s
+and samples the resident memory of the server and its children.
+
     .venv/bin/python -m benchmarks.bench_app [--nodes 1000000] [--mean-degree 20] [--zooms 5]
-        [--out DIR] [--montage docs/img/zoom_levels.png] [--skip-default]
+        [--out DIR] [--montage docs/img/zoom_levels.png] [--skip-default] [--sessions 8,16]
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -27,7 +37,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from benchmarks._util import ROOT, machine_load
@@ -84,7 +96,9 @@ def start_server(env_extra: dict, log: Path):
     port = free_port()
     env = dict(os.environ, **env_extra)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port)], cwd=ROOT,
+    workspace = log.parent / f"workspace_{port}"  # never the user's own data folder
+    proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port),
+                             "--workspace", str(workspace)], cwd=ROOT,
                             env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/main"
     while True:  # the server answers once `--warm` has run main.py: data loaded and prepared
@@ -112,10 +126,12 @@ def first_image(page, url: str) -> float:
     return time.perf_counter() - t0
 
 
+TEXT_JS = ("e => Array.from((e.shadowRoot || e).children).filter(c => c.tagName !== 'STYLE' && "
+           "c.tagName !== 'LINK').map(c => c.innerText).join(' ')")
+
+
 def text_of(page, css: str) -> str:
-    return page.locator(css).first.evaluate(
-        "e => Array.from((e.shadowRoot || e).children).filter(c => c.tagName !== 'STYLE' && "
-        "c.tagName !== 'LINK').map(c => c.innerText).join(' ')")
+    return page.locator(css).first.evaluate(TEXT_JS)
 
 
 def zoom_step(page, x: float, y: float, delta: float, quiet_s: float = 1.0, timeout_s: float = 120.0) -> dict:
@@ -217,6 +233,164 @@ def montage(paths: list[Path], labels: list[str], out: Path) -> None:
     sheet.save(out)
 
 
+# --sessions: many browser sessions at once ------------------------------------------------
+PROBE_PATH = "/static/extensions/panel/css/loading.css"  # a small static file, served by the app's event loop
+# whether the Graph view's plot is drawn: > 1 % of its canvas's pixels (every 7th sampled) clearly
+# coloured, as tests/app/test_graph_view.py asks of its screenshots; canvases live in shadow roots
+PAINTED_JS = """() => {
+  const find = (root, pred, out) => { for (const e of root.querySelectorAll('*')) {
+    if (pred(e)) out.push(e); if (e.shadowRoot) find(e.shadowRoot, pred, out); } return out; };
+  const plot = find(document, e => e.classList.contains('roma-graph-plot'), [])[0];
+  if (!plot) return false;
+  const canvases = find(plot, e => e.tagName === 'CANVAS', plot.shadowRoot ? find(plot.shadowRoot, e => e.tagName === 'CANVAS', []) : []);
+  for (const c of canvases) {
+    if (c.width * c.height < 10000) continue;
+    const ctx = c.getContext('2d');
+    if (!ctx) continue;
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let hit = 0, n = 0;
+    for (let i = 0; i < d.length; i += 28, n++)
+      if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) hit++;
+    if (hit > 0.01 * n) return true;
+  }
+  return false;
+}"""
+
+
+def tree_rss_mib(proc) -> float:
+    """Resident memory of a psutil process and all its children, in MiB."""
+    import psutil
+
+    total = 0
+    for p in [proc] + proc.children(recursive=True):
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
+class Probe(threading.Thread):
+    """GETs ``url`` every ``every`` seconds and samples the server's memory; ``samples`` holds
+    ``(time, seconds to answer or None on failure, RSS MiB)``."""
+
+    def __init__(self, url: str, pid: int, every: float = 0.5):
+        import psutil
+
+        super().__init__(daemon=True)
+        self.url, self.proc, self.every = url, psutil.Process(pid), every
+        self.samples: list[tuple] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            t = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.url, timeout=30) as r:
+                    r.read()
+                took = time.perf_counter() - t
+            except OSError:
+                took = None
+            self.samples.append((t, took, tree_rss_mib(self.proc)))
+            self.done.wait(max(0.0, self.every - (time.perf_counter() - t)))
+
+    def latency(self, t0: float, t1: float) -> dict:
+        """Median and max answer time of the requests sent in [t0, t1), and how many failed."""
+        took = [s[1] for s in self.samples if t0 <= s[0] < t1]
+        ok = sorted(x for x in took if x is not None)
+        return {"requests": len(took), "failed": len(took) - len(ok),
+                "median_s": ok[len(ok) // 2] if ok else None, "max_s": ok[-1] if ok else None}
+
+
+async def open_sessions(n: int, url: str, chromium: str, jobs: bool, timeout_s: float) -> dict:
+    """Open ``n`` pages of ``url`` at once; seconds to each one's first plot, then (``jobs``)
+    each session's default simulation from start to done."""
+    from playwright.async_api import async_playwright
+
+    ms = timeout_s * 1000
+
+    async def first_plot(page):
+        t = time.perf_counter()
+        try:
+            await page.goto(url, timeout=ms)
+            await page.wait_for_function(PAINTED_JS, polling=250, timeout=ms)
+            return time.perf_counter() - t
+        except Exception as exc:  # one session's failure is a result, not the end of the run
+            print(f"session without a plot: {exc}".splitlines()[0], flush=True)
+            return None
+
+    async def simulate(page):
+        try:
+            await page.locator(".bk-tab", has_text="Simulate").first.click()
+            await page.wait_for_selector(".roma-sim-plot canvas", timeout=ms)
+            await page.get_by_role("button", name="Run").click()
+            t = time.perf_counter()
+            while time.perf_counter() - t < timeout_s:
+                text = await page.locator(".roma-sim-job").first.evaluate(TEXT_JS)
+                if "done" in text or "⚠" in text:
+                    return time.perf_counter() - t if "done" in text else None
+                await asyncio.sleep(1.0)
+        except Exception as exc:
+            print(f"session without a job: {exc}".splitlines()[0], flush=True)
+        return None
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
+        pages = [await (await browser.new_context(viewport={"width": 1400, "height": 950})).new_page()
+                 for _ in range(n)]
+        t_load = time.perf_counter()
+        first = await asyncio.gather(*(first_plot(p) for p in pages))
+        t_jobs = time.perf_counter()
+        job_s = await asyncio.gather(*(simulate(p) for p in pages if jobs))
+        t_end = time.perf_counter()
+        await browser.close()
+    return {"first_plot_s": first, "job_s": job_s, "t_load": t_load, "t_jobs": t_jobs, "t_end": t_end}
+
+
+def bench_sessions(counts: list[int], work: Path, chromium: str, jobs: bool = True, timeout_s: float = 900) -> list:
+    """For each count of sessions: a fresh default server, the sessions, the probe's numbers."""
+    rows = []
+    for n in counts:
+        proc, url, start_s = start_server({}, work / f"serve_sessions_{n}.log")
+        probe = Probe(url.rsplit("/", 1)[0] + PROBE_PATH, proc.pid)
+        try:
+            with urllib.request.urlopen(probe.url, timeout=30) as r:
+                assert r.status == 200, f"{probe.url}: HTTP {r.status}"
+            probe.start()
+            load = machine_load()
+            r = asyncio.run(open_sessions(n, url, chromium, jobs, timeout_s))
+        finally:
+            probe.done.set()
+            probe.join()
+            proc.terminate()
+            proc.wait(timeout=30)
+        ok = sorted(x for x in r["first_plot_s"] if x is not None)
+        done = [x for x in r["job_s"] if x is not None]
+        row = {"sessions": n, "server_start_s": start_s, "load_before": load, "load_after": machine_load(),
+               "first_plot_s": r["first_plot_s"], "plots": len(ok),
+               "first_plot_median_s": ok[len(ok) // 2] if ok else None, "first_plot_max_s": ok[-1] if ok else None,
+               "get_during_loads": probe.latency(r["t_load"], r["t_jobs"]),
+               "get_during_jobs": probe.latency(r["t_jobs"], r["t_end"]) if jobs else None,
+               "jobs_done": len(done), "jobs_s": r["job_s"], "all_jobs_s": r["t_end"] - r["t_jobs"],
+               "server_peak_rss_mib": max(s[2] for s in probe.samples), "probe_url": probe.url}
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k not in ("first_plot_s", "jobs_s")}), flush=True)
+
+    def f(x):
+        return "-" if x is None else f"{x:.2f}"
+
+    print("\n| sessions | first plot median / max (s) | GET while pages load median / max (s) | "
+          "GET while jobs run median / max (s) | jobs done, all in (s) | server peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|")
+    for w in rows:
+        a, b = w["get_during_loads"], w["get_during_jobs"] or {}
+        print(f"| {w['sessions']} | {f(w['first_plot_median_s'])} / {f(w['first_plot_max_s'])} ({w['plots']} plots) | "
+              f"{f(a['median_s'])} / {f(a['max_s'])} ({a['requests']} req, {a['failed']} failed) | "
+              f"{f(b.get('median_s'))} / {f(b.get('max_s'))} ({b.get('requests', 0)} req, {b.get('failed', 0)} failed) | "
+              f"{w['jobs_done']}/{w['sessions']}, {w['all_jobs_s']:.0f} | {w['server_peak_rss_mib']:.0f} |")
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, default=1_000_000)
@@ -225,6 +399,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="folder for screenshots and results.json")
     ap.add_argument("--montage", type=Path, default=None, help="write the zoom levels side by side here")
     ap.add_argument("--skip-default", action="store_true", help="skip the default-data memory measurement")
+    ap.add_argument("--sessions", default=None, metavar="8,16",
+                    help="measure only this many concurrent browser sessions on the default data (comma-separated)")
+    ap.add_argument("--no-jobs", dest="jobs", action="store_false",
+                    help="with --sessions: only load the pages, start no simulation")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -236,6 +414,15 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_app_"))
     out = args.out or work
     out.mkdir(parents=True, exist_ok=True)
+    if args.sessions:
+        try:
+            counts = [int(c) for c in args.sessions.split(",")]
+        except ValueError:
+            raise SystemExit(f"--sessions takes counts like 8,16, got {args.sessions!r}")
+        rows = bench_sessions(counts, work, chromium, args.jobs)
+        (out / "sessions.json").write_text(json.dumps(rows, indent=1))
+        print(f"sessions.json in {out}")
+        return 0
     res = {"load_before": machine_load()}
     print(res["load_before"], flush=True)
 
