@@ -2,7 +2,6 @@
 supernode) -> multiscale attention -> DeepONet; and its fixed-hierarchy ablation."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from .attention import MultiscaleAttention
