@@ -8,7 +8,7 @@ from torch import nn
 
 from .batch import Batch, Prediction
 from .decoder import BurgersResidual, OperatorDecoder
-from .phases import phase_model, phase_steps, turn_phases
+from .phases import mean_phase, phase_model, phase_steps, turn_phases
 
 
 class InputEmbedding(nn.Module):
@@ -113,8 +113,7 @@ class OperatorModel(nn.Module):
         if batch.reference is not None:
             return batch.reference
         whole = self.reads_far_field and batch.field is not None
-        mean = (batch.field if whole else batch.x)[:, :, -1, :].mean(1)
-        return torch.atan2(mean[:, 0], mean[:, 1])
+        return mean_phase((batch.field if whole else batch.x)[:, :, -1, :])
 
     def gauged(self, batch: Batch) -> tuple[Batch, torch.Tensor | None]:
         """The batch in the phase gauge (see ``ModelSpec.phase_gauge``) and the angle it was

@@ -25,6 +25,23 @@ def phase_model(spec) -> bool:
     return bool(spec.phase_gauge) and spec.channels == 2
 
 
+def mean_phase(values: torch.Tensor) -> torch.Tensor:
+    """The phase of the mean of (sin θ, cos θ) features over their second axis.
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        ``(B, m, 2)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B,)`` angles.
+    """
+    mean = values.mean(1)
+    return torch.atan2(mean[:, 0], mean[:, 1])
+
+
 def phase_steps(x: torch.Tensor) -> torch.Tensor:
     """Frame-to-frame phase increments θ_t − θ_{t−1} in (−π, π] of (sin θ, cos θ) windows
     (unchanged by a global phase shift).
