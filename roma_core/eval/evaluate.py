@@ -9,7 +9,7 @@ import torch
 from ..specs import TrainSpec
 from ..train import checkpoint as ckpt
 from ..train.data import load_windows
-from ..train.loop import Context
+from ..train.loop import Context, reads_far_field
 from .metrics import (attention_summary, block_order_parameters, order_parameter, relative_l2,
                       relative_l2_per_step)
 from .predict import forecast
@@ -74,7 +74,7 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         from ..errors import SpecError
         raise SpecError(f"no {split} windows of lookback {windows.lookback} + horizon {windows.horizon} in {data}")
     starts = starts[np.unique(np.linspace(0, len(starts) - 1, min(max_windows, len(starts))).astype(int))]
-    ctx = Context(windows, model.spec, torch.device(device))
+    ctx = Context(windows, model.spec, torch.device(device), far_field=reads_far_field(model))
     model.eval()
     t0 = time.perf_counter()
     f = forecast(model, ctx, starts, chunk_nodes=chunk_nodes)
@@ -152,7 +152,7 @@ def load_run(checkpoint, data, *, device: str = "cpu"):
     windows = load_windows(data, model.spec, tspec, features=state["features"],
                            norm=None if state["norm"] is None else tuple(state["norm"]))
     model.eval()
-    return model, Context(windows, model.spec, torch.device(device)), state
+    return model, Context(windows, model.spec, torch.device(device), far_field=reads_far_field(model)), state
 
 
 def forecast_run(checkpoint, data, starts=None, *, split: str = "test", device: str = "cpu",

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..models.phases import mean_phase
+from ..train.loop import reads_far_field
+
 
 @dataclass
 class Forecast:
@@ -70,7 +73,7 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: b
                  for core, nodes, inside in chunks]
         pooled = tuple(sum(p[i] for p in parts) for i in range(2))
     reference = None
-    if len(chunks) > 1 and not getattr(model, "reads_far_field", True):
+    if len(chunks) > 1 and not reads_far_field(model):
         reference = whole_graph_phase(ctx, starts)          # as one batch of every node would take it
     values = target = attn = assign0 = None
     tables = None
@@ -118,8 +121,7 @@ def whole_graph_phase(ctx, starts):
     if w.features != "phase":
         return None
     last = torch.from_numpy(w.transform(w.raw[np.asarray(starts) + w.lookback - 1])).to(ctx.device)   # (B, N, C)
-    mean = last.mean(1)                                  # the same reduction as the model's over one batch
-    return torch.atan2(mean[:, 0], mean[:, 1])
+    return mean_phase(last)                              # as the model reduces one batch of every node
 
 
 def predict(model, ctx, starts, **kw):

@@ -49,9 +49,12 @@ class Context:
         Gives the positional-encoding size and the prior's supernodes.
     device : torch.device
         Where batches are moved.
+    far_field : bool
+        Build the far and near fields (O(T N) once per trajectory); a model that does not
+        read them (``reads_far_field`` False) gets batches without them.
     """
 
-    def __init__(self, windows, spec, device):
+    def __init__(self, windows, spec, device, far_field: bool = True):
         self.windows = windows
         theta, kappa, pe, prior = windows.node_features(spec.pos_dim, spec.supernodes)
         self.theta = torch.from_numpy(theta)
@@ -60,9 +63,10 @@ class Context:
         self.prior = torch.from_numpy(prior)
         self.device = device
         self.sampler = Sampler(windows.graph)
-        self.field = torch.from_numpy(windows.block_means(prior, spec.supernodes))   # (T, N_1, C)
-        self.near = self.block = None
-        if spec.near_field:        # every fine angular block's window means, per frame: (T, K, S, C)
+        self.field = self.near = self.block = None
+        if far_field:
+            self.field = torch.from_numpy(windows.block_means(prior, spec.supernodes))   # (T, N_1, C)
+        if far_field and spec.near_field:   # every fine angular block's window means, per frame: (T, K, S, C)
             block, count = angular_blocks(theta)
             self.near = near_table(windows.block_means(block, count), near_radii(spec.near_field))
             self.block = torch.from_numpy(block)
@@ -97,10 +101,25 @@ class Context:
         return Batch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edges),
                      theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
                      nodes=idx, weight=None if weight is None else torch.from_numpy(weight),
-                     field=self.field[frames].transpose(1, 2),
+                     field=None if self.field is None else self.field[frames].transpose(1, 2),
                      near=None if self.near is None else
                      self.near[frames[:, :, None], self.block[idx][None, None]].permute(0, 2, 3, 1, 4)
                      ).to(self.device)
+
+
+def reads_far_field(model) -> bool:
+    """Whether a model reads the whole graph's far and near fields (ROMA does, the
+    baselines do not).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    bool
+    """
+    return bool(getattr(model, "reads_far_field", False))
 
 
 def learning_rate(train_spec, step: int) -> float:
@@ -223,7 +242,7 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     net = DDP(model, find_unused_parameters=True) if (world > 1 and trainable) else model
-    contexts = [Context(w, model_spec, device) for w in graphs]
+    contexts = [Context(w, model_spec, device, far_field=reads_far_field(model)) for w in graphs]
     train_starts = [w.starts("train") for w in graphs]
     for c in contexts:
         c.sampler.roots, c.sampler.walk_length = min(train_spec.roots, c.windows.graph.num_nodes), train_spec.walk_length
