@@ -447,7 +447,8 @@ class Graph:
     def save(self, path) -> Path:
         """Write to ``.npz`` or a ``.zarr`` store, atomically: a new file or store is written
         under a temporary name and renamed into place. An existing zarr store (e.g. a
-        trajectory) gets the graph added under its ``graph`` group.
+        trajectory) gets the graph added under its ``graph`` group. An existing path is
+        written only when ROMA wrote it (see :mod:`roma_core.data.store`).
 
         Parameters
         ----------
@@ -463,10 +464,16 @@ class Graph:
         ------
         roma_core.errors.FileFormatError
             For another suffix.
+        roma_core.data.store.NotOwnedError
+            If ``path`` exists and ROMA did not write it; it is left untouched.
         """
+        from ..data.store import refuse_unowned
+
         path = Path(path)
         if path.suffix not in (".npz", ".zarr"):
             raise FileFormatError(f"{path}: graphs are saved as .npz or into a .zarr store")
+        if path.exists() or path.is_symlink():
+            refuse_unowned(path)
         if path.suffix == ".zarr" and path.is_dir():
             import zarr
             self.to_zarr(zarr.open_group(str(path), mode="a"))

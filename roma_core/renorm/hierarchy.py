@@ -397,7 +397,8 @@ class Hierarchy:
 
     def save(self, path, name: str | None = None, include_input: bool | None = None) -> Path:
         """Write to ``.npz`` (atomically) or into a zarr store (``.zarr``) under
-        ``hierarchy/<name>``; see :meth:`to_zarr`.
+        ``hierarchy/<name>``; see :meth:`to_zarr`. An existing path is written only when
+        ROMA wrote it (see :mod:`roma_core.data.store`).
 
         Parameters
         ----------
@@ -417,8 +418,16 @@ class Hierarchy:
         ------
         roma_core.errors.FileFormatError
             For another suffix.
+        roma_core.data.store.NotOwnedError
+            If ``path`` exists and ROMA did not write it; it is left untouched.
         """
+        from ..data.store import refuse_unowned
+
         path = Path(path)
+        if path.suffix not in (".npz", ".zarr"):
+            raise FileFormatError(f"{path}: hierarchies are saved as .npz or into a .zarr store")
+        if path.exists() or path.is_symlink():
+            refuse_unowned(path)
         if path.suffix == ".zarr":
             import zarr
             root = zarr.open_group(str(path), mode="a")
@@ -426,8 +435,6 @@ class Hierarchy:
                 root.attrs["roma_kind"] = "hierarchy"
             self.to_zarr(root, name=name, include_input=include_input)
             return path
-        if path.suffix != ".npz":
-            raise FileFormatError(f"{path}: hierarchies are saved as .npz or into a .zarr store")
         arrays = self._assign_arrays()
         for l, g in enumerate(self.graphs):
             for key, arr in g.arrays().items():

@@ -82,3 +82,23 @@ def test_checkpoint_run_folder_carries_the_marker(tmp_path):
     model = torch.nn.Linear(2, 2)
     ckpt.save(tmp_path / "run", model, None, {"step": 1})
     assert owned(tmp_path / "run") and (tmp_path / "run" / MARKER).read_text().count('"run"') == 1
+
+
+def test_graph_and_hierarchy_saves_replace_only_their_own_files(small_graph, tmp_path):
+    from roma_core.renorm import geometric
+
+    foreign_npz = tmp_path / "notes.npz"
+    np.savez(foreign_npz, results=np.arange(5))
+    before = foreign_npz.read_bytes()
+    foreign_store = tmp_path / "lab.zarr"
+    user_folder(foreign_store)
+    kept = snapshot(foreign_store)
+    h = geometric(small_graph, levels=2)
+    for save in (small_graph.save, h.save):
+        for target in (foreign_npz, foreign_store):
+            with pytest.raises(NotOwnedError, match=target.name):
+                save(target)
+    assert foreign_npz.read_bytes() == before and snapshot(foreign_store) == kept
+    ours = small_graph.save(tmp_path / "g.npz")
+    assert small_graph.save(ours) == ours and owned(ours)   # its own file is replaced
+    assert h.save(tmp_path / "h.npz") and h.save(tmp_path / "h.npz")
