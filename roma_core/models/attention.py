@@ -26,6 +26,8 @@ class MultiscaleAttention(nn.Module):
 
     def __init__(self, dim, heads, scales):
         super().__init__()
+        if dim % heads:
+            raise ValueError(f"MultiscaleAttention: dim ({dim}) must be a multiple of heads ({heads})")
         self.heads = heads
         self.dh = dim // heads
         self.level = nn.Parameter(torch.randn(scales, dim) * 0.02)

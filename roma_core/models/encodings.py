@@ -71,7 +71,8 @@ def laplacian_pe(graph, k: int, *, exact_below: int = 20_000, coarse_size: int =
     cache : bool
         Also read and write the result on disk, under ``$ROMA_CACHE/encodings`` (default
         ``~/.cache/roma_explorer/encodings``); results are kept in memory either way, keyed
-        by the graph's fingerprint, ``k`` and ``exact_below``.
+        by the graph's fingerprint, ``k``, ``exact_below`` and, for the two-level scheme,
+        ``coarse_size`` and ``iterations``.
 
     Returns
     -------
@@ -82,10 +83,11 @@ def laplacian_pe(graph, k: int, *, exact_below: int = 20_000, coarse_size: int =
     if k <= 0 or n == 0:
         return np.zeros((n, max(k, 0)), np.float32)
     k_eff = min(k, max(n - 2, 0))
-    key = (graph.fingerprint(), k, exact_below)
+    scheme = () if n <= exact_below else (coarse_size, iterations)   # what the result depends on
+    key = (graph.fingerprint(), k, exact_below, *scheme)
     if key in _MEMORY:
         return _MEMORY[key]
-    path = _cache_dir() / f"{key[0]}_k{k}_{exact_below}.npy"
+    path = _cache_dir() / ("_".join(map(str, (key[0], f"k{k}", *key[2:]))) + ".npy")
     if cache and path.exists():
         out = np.load(path, allow_pickle=False)
         _MEMORY[key] = out

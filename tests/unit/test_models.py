@@ -90,6 +90,18 @@ def test_laplacian_pe_exact_and_multilevel_agree_with_spectrum(tmp_path, monkeyp
     q2, _ = np.linalg.qr(multi)
     assert np.linalg.svd(q1.T @ q2, compute_uv=False).min() > 0.95
     assert list((tmp_path / "encodings").glob("*.npy")), "encodings are cached on disk"
+    # another two-level setting is another result, not the cached one
+    rough = laplacian_pe(g, 5, exact_below=100, coarse_size=300, iterations=1)
+    assert not np.allclose(rough, multi)
+    assert np.array_equal(laplacian_pe(g, 5, exact_below=100, coarse_size=300), multi)
+
+
+def test_multiscale_attention_needs_whole_heads():
+    from roma_core.models.attention import MultiscaleAttention
+
+    with pytest.raises(ValueError, match="multiple of heads"):
+        MultiscaleAttention(30, 4, 3)
+    assert MultiscaleAttention(32, 4, 3).dh == 8
 
 
 # ---------------------------------------------------------------- models
