@@ -129,7 +129,7 @@ class AttentionView(pn.viewable.Viewer):
         Parameters
         ----------
         wait : bool
-            Accepted for the same call as :meth:`ForecastView.load`; this view does not wait.
+            Block until it is shown (notebooks, tests).
         """
         try:  # confined to the session's workspace
             run, traj = confined(self.session, self.run, self.trajectory)
