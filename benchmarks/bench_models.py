@@ -32,7 +32,7 @@ OUT = Path(os.environ.get("ROMA_BENCH_OUT", "/tmp/roma_bench_models"))
 BASELINES = ["transformer", "gnn", "deeponet"]
 ABLATIONS = ["roma_fixed"]
 SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0, "graph": "s1",
-         "long_range": 0.0, "exponent": 1.0, "pos_dim": 8}   # set in main()
+         "long_range": 0.0, "exponent": 1.0, "pos_dim": 8, "train_graphs": 1}   # set in main()
 # graphs: "s1" (<k> = 10, γ = 2.7, β = 2) or "paper" (the paper's: zero temperature, <k> = 3, γ = 3, largest component)
 DEFAULT_T_END, DEFAULT_NOISE = {"kuramoto": 40.0, "burgers": 10.0}, {"kuramoto": 0.1, "burgers": 0.01}
 GRAPHS = {"s1": dict(mean_degree=10), "paper": dict(mean_degree=3, gamma=3.0, beta=float("inf"), largest_component=True)}
@@ -65,6 +65,11 @@ def _length_and_noise(dynamics: str) -> tuple[float, float]:
     """t_end and σ of the data: SETUP's, where given (t_end > 0, noise >= 0), else the defaults."""
     return (SETUP["t_end"] or DEFAULT_T_END[dynamics],
             DEFAULT_NOISE[dynamics] if SETUP["noise"] < 0 else SETUP["noise"])
+
+
+def _graphs_tag() -> str:
+    """Names training on several graphs."""
+    return f"_g{SETUP['train_graphs']}" if SETUP["train_graphs"] > 1 else ""
 
 
 def _data_tag(dynamics: str) -> str:
@@ -100,6 +105,12 @@ def _windows(data, spec, tspec, ref=None):
     return load_windows(data, spec, tspec, features=ref.features, norm=ref.norm)
 
 
+def train_seeds() -> list[int]:
+    """Graph seeds of the training data: 1, then 3, 4, ... up to SETUP's ``train_graphs``
+    (seed 2 is the held-out graph)."""
+    return [1] + list(range(3, SETUP["train_graphs"] + 2))
+
+
 def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
     from roma_core.eval.evaluate import evaluate
     from roma_core.models import build, match_width, parameter_count
@@ -111,17 +122,18 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
     tspec = train_spec(budget)
     win = _windows(data, spec, tspec)
     heldw = _windows(held, spec, tspec, ref=win)
+    more = [_windows(dataset(dynamics, nodes, k), spec, tspec, ref=win) for k in train_seeds()[1:]]
     spec = ModelSpec.from_dict({**spec.to_dict(), "channels": win.channels})
     target = parameter_count(build("roma", spec))
     rows = []
     for name, task in zip(models, tasks):
         s = spec if name in ("roma", "roma_fixed", "persistence") else match_width(name, spec, target)
         run = OUT / (f"{tag}_{dynamics}_{nodes}{_data_tag(dynamics)}_L{SETUP['lookback']}H{SETUP['horizon']}"
-                     f"s{SETUP['seed']}{'_steps' if steps else ''}_{name}_{task}")
+                     f"s{SETUP['seed']}{'_steps' if steps else ''}{_graphs_tag()}_{name}_{task}")
         shutil.rmtree(run, ignore_errors=True)   # every run trains from scratch
         t = time.perf_counter()
         ts = train_spec(0.0, task=task, steps=steps) if steps else train_spec(budget, task=task)
-        res = train(win, name, s, ts, run)
+        res = train([win] + more, name, s, ts, run)
         wall = time.perf_counter() - t
         test = evaluate(run, None, windows=win, max_windows=16)
         ho = evaluate(run, None, windows=heldw, max_windows=16)
@@ -142,7 +154,7 @@ def part_compare(args):
     by = {r["model"]: r for r in rows}
     best = min(BASELINES, key=lambda m: by[m]["test_rel_l2"])
     summary = {"dynamics": args.dynamics, "nodes": args.nodes, "budget_s": args.budget, "load": machine_load(),
-               "equal_steps": args.train_steps,
+               "equal_steps": args.train_steps, "train_graph_seeds": train_seeds(),
                "rows": rows, "best_baseline": best,
                "roma_over_best_test": by["roma"]["test_rel_l2"] / by[best]["test_rel_l2"],
                "roma_over_best_heldout": by["roma"]["heldout_rel_l2"] / min(by[m]["heldout_rel_l2"] for m in BASELINES),
@@ -180,17 +192,80 @@ def part_scaling(args):
     return {"load": machine_load(), **res}
 
 
-def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, ref=None,
+def hop_kernel(graph, hops: int, kernel):
+    """The long-range average restricted to each node's ``hops``-hop graph neighbourhood:
+    the sparse row-stochastic matrix W_ij = K(d_ij) / Σ_{l ∈ N_k(i)} K(d_il) over the nodes
+    j ≠ i within ``hops`` edges of i (Kac normalisation over the neighbourhood; a node with
+    no neighbour gets a zero row), d the angular distance.
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+        A graph with node angles ``theta``.
+    hops : int
+        Graph distance, >= 1.
+    kernel : callable
+        K(d) for angular distances d in radians (e.g. ``LongRange.kernel``).
+
+    Returns
+    -------
+    w : scipy.sparse.csr_matrix
+        (N, N), float64, in the graph's node order.
+    mass : np.ndarray
+        (N,) Σ_{j ∈ N_k(i)} K(d_ij), the kernel's weight inside each neighbourhood.
+
+    Raises
+    ------
+    ValueError
+        For hops < 1 or a graph without angles.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    if int(hops) < 1:
+        raise ValueError(f"hops must be >= 1, got {hops}")
+    if graph.theta is None:
+        raise ValueError("the neighbourhood kernel needs node angles (graph.theta)")
+    n = graph.num_nodes
+    a = sp.csr_matrix((np.ones(len(graph.indices), np.float32), graph.indices, graph.indptr), shape=(n, n))
+    a = ((a + a.T + sp.identity(n, dtype=np.float32, format="csr")) > 0).astype(np.float32).tocsr()
+    reach = a
+    for _ in range(int(hops) - 1):
+        reach = (reach @ a).tocsr()
+        reach.data[:] = 1.0
+    reach.setdiag(0.0)
+    reach.eliminate_zeros()
+    reach.sort_indices()
+    theta = np.mod(np.asarray(graph.theta, np.float64), 2 * np.pi)
+    data = np.empty(reach.nnz, np.float64)
+    for lo in range(0, n, 2048):               # rows in chunks: bounded memory at 10^8 entries
+        hi = min(n, lo + 2048)
+        a0, a1 = reach.indptr[lo], reach.indptr[hi]
+        rows = np.repeat(np.arange(lo, hi), np.diff(reach.indptr[lo:hi + 1]))
+        d = np.abs(theta[reach.indices[a0:a1]] - theta[rows])
+        data[a0:a1] = kernel(np.minimum(d, 2 * np.pi - d))
+    w = sp.csr_matrix((data, reach.indices, reach.indptr), shape=(n, n))
+    den = np.asarray(w.sum(axis=1)).ravel()
+    return (sp.diags(np.divide(1.0, den, out=np.zeros(n), where=den > 0)) @ w).tocsr(), den
+
+
+def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, hops: int = 0, ref=None,
            windows: int = 16) -> dict:
     """Relative L2 of a noise-free RK4 integration of the data's own equations from each
     window's last observed frame, on the windows ``evaluate`` scores (same features, same
     metric). ``local=True`` drops the long-range term (the floor of a forecaster that knows
-    every local law but not the far field). Kuramoto: ``omega="true"`` uses the stored ω (a
+    every local law but not the far field). ``hops=k`` (Kuramoto) keeps the long-range term
+    but averages it over each node's k-hop graph neighbourhood only (:func:`hop_kernel`):
+    the floor of a forecaster that sees k hops of the graph and knows every law; the result
+    then also gives ``kernel_share``, the mean over nodes of the share of the full kernel's
+    weight inside the neighbourhood. Kuramoto: ``omega="true"`` uses the stored ω (a
     floor no forecaster of this noisy data reaches); ``"inferred"`` estimates each ω_i from
     the window itself (phase advance minus the observed coupling drift, the drift's
     maximum-likelihood estimate under white noise), the information every model has.
     Burgers uses the stored sources. ``ref``: the training graph's windows (their
     standardisation), for a held-out graph."""
+    import warnings
+
     import numpy as np
     import torch
     import zarr
@@ -213,6 +288,20 @@ def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, re
     given = {k: np.asarray(z[k][:], np.float64) for k in ("omega", "initial", "source_amplitude", "source_time")
              if k in z}
     sysm.draw(np.random.default_rng(0), given)
+    share = None
+    if hops:
+        if kind is not KuramotoSpec or local or not spec.get("long_range") \
+                or spec.get("long_range_distance", "angular") != "angular":
+            raise ValueError("hops needs Kuramoto data with an angular long-range term, and local=False")
+        full = sysm.long_range
+        w, inside = hop_kernel(g, hops, full.kernel)
+        share = float(np.mean(inside * full.inv_den.numpy()))
+        with warnings.catch_warnings():      # torch flags CSR tensors as beta
+            warnings.simplefilter("ignore", UserWarning)
+            wt = torch.sparse_csr_tensor(torch.as_tensor(w.indptr, dtype=torch.int64),
+                                         torch.as_tensor(w.indices, dtype=torch.int64), torch.as_tensor(w.data),
+                                         size=w.shape)
+        sysm.long_range = lambda f: wt @ f
     win = Windows(g, state, lookback=SETUP["lookback"], horizon=SETUP["horizon"], times=times,
                   features="phase" if kind is KuramotoSpec else "identity",
                   norm=None if ref is None else ref.norm)
@@ -251,27 +340,39 @@ def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, re
         preds.append(win.transform(np.stack(frames)).transpose(1, 0, 2))          # (N, horizon, C)
     _, target = win.get(starts)
     return {"split": split, "rel_l2": relative_l2(np.stack(preds), target), "windows": len(starts),
-            "omega": omega if kind is KuramotoSpec else None, "local": local}
+            "omega": omega if kind is KuramotoSpec else None, "local": local,
+            **({"hops": hops, "kernel_share": share} if hops else {})}
 
 
 def part_oracle(args):
     """Floors on the test span of the training graph and on the held-out graph: the full
     equations and the local ones (no long-range term); Kuramoto with ω inferred from each
-    window, and with the true ω."""
+    window, and with the true ω. ``--hops 1,2``: also the k-hop neighbourhood floors (ω
+    inferred), the floor of a model that sees k hops of the graph."""
     data, held = dataset(args.dynamics, args.nodes, 1), dataset(args.dynamics, args.nodes, 2)
     ref = _windows(data, model_spec(), train_spec(0.0))      # the models' standardisation (Burgers)
     omegas = ("inferred", "true") if args.dynamics == "kuramoto" else ("stored",)
+    if args.inferred_only:
+        omegas = omegas[:1]
+    hops = [int(k) for k in args.hops.split(",")] if args.hops else []
     res = {}
     for graph, path, split in (("test", data, "test"), ("heldout", held, "all")):
         for om in omegas:
             for local in (False, True):
                 key = f"{graph}_{'local' if local else 'full'}_{om}"
-                res[key] = oracle(path, split, omega=om, local=local, ref=ref)
+                res[key] = oracle(path, split, omega=om, local=local, ref=ref, windows=args.windows)
                 print(key, json.dumps(res[key]), flush=True)
+        for k in hops:
+            key = f"{graph}_hops{k}_{omegas[0]}"
+            res[key] = oracle(path, split, omega=omegas[0], hops=k, ref=ref, windows=args.windows)
+            print(key, json.dumps(res[key]), flush=True)
     om = omegas[0]
     res["local_over_full"] = {g: res[f"{g}_local_{om}"]["rel_l2"] / res[f"{g}_full_{om}"]["rel_l2"]
                               for g in ("test", "heldout")}
-    print(json.dumps(res["local_over_full"]))
+    for k in hops:
+        res[f"hops{k}_over_full"] = {g: res[f"{g}_hops{k}_{om}"]["rel_l2"] / res[f"{g}_full_{om}"]["rel_l2"]
+                                     for g in ("test", "heldout")}
+    print(json.dumps({k: v for k, v in res.items() if k.endswith("_over_full")}))
     return res
 
 
@@ -367,11 +468,21 @@ def main(argv=None):
     ap.add_argument("--long-range", type=float, default=0.0,
                     help="strength of the power-law long-range term (K_lr or ν_lr; 0: graph coupling only)")
     ap.add_argument("--exponent", type=float, default=1.0, help="its exponent s (d^-s)")
+    ap.add_argument("--hops", default="",
+                    help="oracle: also the floors with the long-range sum over k-hop neighbourhoods, e.g. 1,2")
+    ap.add_argument("--inferred-only", action="store_true", help="oracle: skip the true-ω floors")
+    ap.add_argument("--windows", type=int, default=16, help="oracle: windows per graph")
+    ap.add_argument("--train-graphs", type=int, default=1,
+                    help="compare/transfer: train on this many graphs of the family (seeds 1, 3, 4, ...; "
+                         "seed 2 is the held-out graph)")
     ap.add_argument("--pos-dim", type=int, default=8,
                     help="Laplacian positional encodings per node (0: none; they do not carry over between graphs)")
     args = ap.parse_args(argv)
     SETUP.update(lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed, noise=args.noise,
-                 graph=args.graph, long_range=args.long_range, exponent=args.exponent, pos_dim=args.pos_dim)
+                 graph=args.graph, long_range=args.long_range, exponent=args.exponent, pos_dim=args.pos_dim,
+                 train_graphs=args.train_graphs)
+    if args.train_graphs < 1:
+        ap.error(f"--train-graphs must be >= 1, got {args.train_graphs}")
     if args.nodes is None:
         args.nodes = 1_000_000 if args.part in ("million", "encodings") else 20_000
     print(machine_load(), flush=True)
@@ -379,7 +490,8 @@ def main(argv=None):
     OUT.mkdir(parents=True, exist_ok=True)
     window = "" if (args.lookback, args.horizon) == (16, 8) else f"_L{args.lookback}H{args.horizon}"
     tags = (f"_seed{args.seed}" if args.seed else "") + _data_tag(args.dynamics) + \
-        ("" if args.pos_dim == 8 else f"_pe{args.pos_dim}")
+        ("" if args.pos_dim == 8 else f"_pe{args.pos_dim}") + _graphs_tag() + \
+        (f"_hops{args.hops.replace(',', '-')}" if args.part == "oracle" and args.hops else "")
     name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{tags}{'_steps' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))
