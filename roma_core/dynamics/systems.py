@@ -544,19 +544,28 @@ class BurgersSystem(System):
 
         Parameters
         ----------
-        t : float
-            The time.
+        t : float or torch.Tensor
+            The time; with k states, a float or one time per state ((k,) on the device).
         y : torch.Tensor
-            The state, in the integration's node order.
+            The state, in the integration's node order: (N,), or with the torch backend
+            (N, k), k states at once (one per column).
         out : torch.Tensor
-            Receives the result.
+            Receives the result (the shape of ``y``).
 
         Returns
         -------
         torch.Tensor
             ``out``.
+
+        Raises
+        ------
+        SimulationError
+            For (N, k) states with the numba or triton backend.
         """
         s = self.spec
+        if y.ndim != 1 and self.backend != "torch":
+            raise SimulationError(f"several states at once (shape {tuple(y.shape)}) need the torch backend, "
+                                  f"not {self.backend!r}")
         if self.backend == "numba":
             g = self.graph
             kernels.burgers_rhs(y.numpy(), self.pos, self.w, self.inv, g.indptr, g.indices, self.ew,
@@ -569,15 +578,20 @@ class BurgersSystem(System):
             d = self.pos_t[self.cols] - self.pos_t[self.rows]
             d = d - 2 * math.pi * torch.floor(d / (2 * math.pi) + 0.5)
             h = torch.clamp(d.abs(), min=self.hmin).to(y.dtype)
-            d = d.to(y.dtype)
+            d, w = d.to(y.dtype), self.W
+            if y.ndim == 2:                      # k states: the edge arrays broadcast over columns
+                d, h, w = d[:, None], h[:, None], w[:, None]
             du = uj - ui
             up = ((ui > 0) & (d < 0)) | ((ui < 0) & (d > 0))
-            adv = torch.where(up, self.W * du / (torch.sign(d) * h), torch.zeros_like(du))
+            adv = torch.where(up, w * du / (torch.sign(d) * h), torch.zeros_like(du))
             out.zero_()
-            out.index_add_(0, self.rows, s.viscosity * self.W * du / (h * h) - s.advection * ui * adv)
+            out.index_add_(0, self.rows, s.viscosity * w * du / (h * h) - s.advection * ui * adv)
         if len(self.src_nodes):
-            burst = self.src_amp * torch.exp(-0.5 * ((t - self.src_time) / s.source_width) ** 2)
-            out.index_add_(0, self.src_nodes, burst)
+            amp, onset = self.src_amp, self.src_time
+            if y.ndim == 2:
+                amp, onset = amp[:, None], onset[:, None]
+            burst = amp * torch.exp(-0.5 * ((t - onset) / s.source_width) ** 2)
+            out.index_add_(0, self.src_nodes, burst.to(out.dtype))
         return out
 
     def capturable(self) -> bool:

@@ -173,6 +173,43 @@ def test_kuramoto_rhs_adds_the_direct_long_range_term(small_graph, backend):
     assert np.abs(outs[0] - expected).max() < 1e-4
 
 
+@pytest.mark.parametrize("exponent", [0.5, 1.5])
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_burgers_rhs_adds_the_direct_long_range_term(small_graph, backend, exponent):
+    """Both backends: the right-hand side with ν_lr is the local one plus ν_lr (F[u]_i − u_i),
+    F the Kac-normalised direct sum (sources and advection on, a rough random state)."""
+    spec = SocialBurgers(long_range=3.0, long_range_exponent=exponent, sources=5, source_width=0.5)
+    local = SocialBurgers(sources=5, source_width=0.5)
+    rng = np.random.default_rng(3)
+    u = rng.normal(0.2, 0.3, small_graph.num_nodes)
+    outs = []
+    for sp_ in (spec, local):
+        sysm = make_system(sp_, small_graph, torch.device("cpu"), torch.float64, backend, 1.0)
+        sysm.draw(np.random.default_rng(0), {"initial": u})
+        outs.append(sysm.rhs(0.4, torch.as_tensor(u), torch.empty(len(u), dtype=torch.float64)).numpy())
+    expected = outs[1] + 3.0 * (direct_average(small_graph.theta, u[:, None], exponent)[:, 0] - u)
+    assert np.abs(outs[0] - expected).max() < 1e-6 * np.abs(expected).max()
+
+
+def test_burgers_rhs_takes_several_states_at_once(small_graph):
+    """The torch backend's (N, k) states, each at its own time, give the k single-state
+    right-hand sides; the numba backend refuses them."""
+    spec = SocialBurgers(long_range=2.0, long_range_exponent=0.5, sources=8, source_width=0.3)
+    sysm = make_system(spec, small_graph, torch.device("cpu"), torch.float64, "torch", 2.0)
+    sysm.draw(np.random.default_rng(0), {})
+    rng = np.random.default_rng(4)
+    y = torch.as_tensor(rng.normal(0.0, 0.5, (small_graph.num_nodes, 3)))
+    t = torch.as_tensor(np.sort(sysm.inputs["source_time"][sysm.inputs["source_amplitude"] > 0])[:3])
+    both = sysm.rhs(t, y, torch.empty_like(y))
+    for c in range(3):
+        one = sysm.rhs(float(t[c]), y[:, c].contiguous(), torch.empty(len(y), dtype=torch.float64))
+        assert torch.allclose(both[:, c], one, rtol=1e-12, atol=1e-12)
+    numba = make_system(spec, small_graph, torch.device("cpu"), torch.float64, "numba", 2.0)
+    numba.draw(np.random.default_rng(0), {})
+    with pytest.raises(SimulationError, match="torch backend"):
+        numba.rhs(0.0, y, torch.empty_like(y))
+
+
 def test_burgers_long_range_mass_balance():
     """Σ_i (F[u]_i − u_i) = Σ_j u_j (c_j − 1), c_j = Σ_i w_ij / D_i: zero on an equally spaced
     ring (every D_i equal), not zero for random angles (the Kac-normalised term is not symmetric)."""
