@@ -265,6 +265,14 @@ class TrainSpec(Spec):
     eval_every = param.Integer(default=200, bounds=(0, None), doc="steps between validation passes (0: off)")
     seed = param.Integer(default=0, doc="random seed (weights, sampling, noise)")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="compute device")
+    pipeline = param.Selector(default="auto", objects=["auto", "host", "device"],
+                              doc="where batches are built: on the host (numpy, then copied to the device) or on "
+                                  "the compute device (states, encodings and the walk sampler kept there, numbers "
+                                  "from a torch generator: other subgraphs for a seed, the same distribution); "
+                                  "auto: device on CUDA, host on the CPU")
+    precision = param.Selector(default="float32", objects=["float32", "bf16"],
+                               doc="the forward pass in float32, or under bfloat16 autocast (weights, optimiser "
+                                   "and losses stay float32)")
     threads = param.Integer(default=1, bounds=(0, None),
                             doc="CPU threads for torch (0: torch's default); 1 is fastest on a shared CPU")
 

@@ -194,6 +194,63 @@ class Windows:
         feats = self.transform(block).transpose(0, 2, 1, 3)                   # (B, n, span, C)
         return np.ascontiguousarray(feats[:, :, :self.lookback]), np.ascontiguousarray(feats[:, :, self.lookback:])
 
+    def to(self, device) -> "Windows":
+        """Keep a copy of the raw states on ``device`` for :meth:`get_tensor`.
+
+        Parameters
+        ----------
+        device : torch.device or str
+
+        Returns
+        -------
+        Windows
+            ``self``.
+        """
+        self.device_raw = torch.as_tensor(self.raw).to(device)
+        return self
+
+    def transform_tensor(self, raw: torch.Tensor) -> torch.Tensor:
+        """:meth:`transform` of a tensor, on its device.
+
+        Parameters
+        ----------
+        raw : torch.Tensor
+            Raw states of any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            float32, the same shape plus a trailing channel axis of size :attr:`channels`.
+        """
+        if self.features == "phase":
+            return torch.stack([torch.sin(raw), torch.cos(raw)], -1).float()
+        mean, std = self.norm
+        return ((raw - mean) / std).float()[..., None]
+
+    def get_tensor(self, starts: torch.Tensor, nodes: torch.Tensor | None = None):
+        """:meth:`get` on the device of :meth:`to`: no numpy work, no copy from the host.
+
+        Parameters
+        ----------
+        starts : torch.Tensor
+            int64 window starts on that device.
+        nodes : torch.Tensor, optional
+            int64 node ids on that device; default: every node.
+
+        Returns
+        -------
+        x, y : torch.Tensor
+            ``(B, n, lookback, C)`` and ``(B, n, horizon, C)`` float32, equal to :meth:`get`'s
+            up to the last bit of the sine and cosine.
+        """
+        raw = getattr(self, "device_raw", None)
+        if raw is None:
+            raise RuntimeError("Windows.get_tensor needs the states on a device: call Windows.to(device) first")
+        idx = starts[:, None] + torch.arange(self.lookback + self.horizon, device=raw.device)
+        block = raw[idx] if nodes is None else raw[idx[:, :, None], nodes[None, None, :]]
+        feats = self.transform_tensor(block).transpose(1, 2)                   # (B, n, span, C)
+        return feats[:, :, :self.lookback].contiguous(), feats[:, :, self.lookback:].contiguous()
+
     def block_means(self, membership: np.ndarray, blocks: int, chunk: int = 64) -> np.ndarray:
         """Every frame's features averaged over each block's members: the whole graph's
         block moments (for the phase features, the blocks' complex order parameters),

@@ -52,9 +52,12 @@ class Context:
     far_field : bool
         Build the far and near fields (O(T N) once per trajectory); a model that does not
         read them (``reads_far_field`` False) gets batches without them.
+    resident : bool
+        Keep the states, the per-graph tensors and the sampler's graph on ``device``
+        (:meth:`make_resident`): batches are then built there from tensors.
     """
 
-    def __init__(self, windows, spec, device, far_field: bool = True):
+    def __init__(self, windows, spec, device, far_field: bool = True, resident: bool = False):
         self.windows = windows
         theta, kappa, pe, prior = windows.node_features(spec.pos_dim, spec.supernodes)
         self.theta = torch.from_numpy(theta)
@@ -70,6 +73,34 @@ class Context:
             block, count = angular_blocks(theta)
             self.near = near_table(windows.block_means(block, count), near_radii(spec.near_field))
             self.block = torch.from_numpy(block)
+        self.resident = False
+        if resident:
+            self.make_resident()
+
+    def make_resident(self) -> "Context":
+        """Move the states, the per-graph tensors and the sampler's graph to the context's
+        device; :meth:`batch` then builds batches there, with no numpy work and no copy of
+        node data from the host.
+
+        Returns
+        -------
+        Context
+            ``self``.
+        """
+        for name in ("theta", "kappa", "pe", "prior", "field", "near", "block"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value.to(self.device))
+        self.windows.to(self.device)
+        self.sampler.to(self.device)
+        self.resident = True
+        return self
+
+    def _fields(self, frames, idx) -> dict:
+        """The far and near fields of frames ``(B, lookback)`` and nodes ``idx``."""
+        return {"field": None if self.field is None else self.field[frames].transpose(1, 2),
+                "near": None if self.near is None else
+                self.near[frames[:, :, None], self.block[idx][None, None]].permute(0, 2, 3, 1, 4)}
 
     def batch(self, starts, nodes=None, edges=None, weight=None) -> Batch:
         """A batch of windows over some nodes.
@@ -77,9 +108,10 @@ class Context:
         Parameters
         ----------
         starts : array_like of int
-            Window starts.
+            Window starts (a tensor on the device for a resident context).
         nodes : numpy.ndarray, optional
-            int64 node ids; default: every node.
+            int64 node ids (a tensor on the device for a resident context); default: every
+            node.
         edges : numpy.ndarray, optional
             ``(2, E)`` local edge index; default: the edges the nodes induce.
         weight : numpy.ndarray, optional
@@ -91,6 +123,18 @@ class Context:
             On the context's device.
         """
         w = self.windows
+        if self.resident:
+            dev = self.device
+            starts = torch.as_tensor(starts, dtype=torch.int64, device=dev)
+            idx = torch.arange(w.graph.num_nodes, device=dev) if nodes is None else \
+                torch.as_tensor(nodes, dtype=torch.int64, device=dev)
+            edges = self.sampler.induced_edges_tensor(idx) if edges is None else torch.as_tensor(edges, device=dev)
+            x, y = w.get_tensor(starts, None if nodes is None else idx)
+            frames = starts[:, None] + torch.arange(w.lookback, device=dev)
+            return Batch(x=x, y=y, edge_index=edges, theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx],
+                         prior=self.prior[idx], nodes=idx,
+                         weight=None if weight is None else torch.as_tensor(weight, device=dev),
+                         **self._fields(frames, idx))
         if nodes is None:
             nodes = np.arange(w.graph.num_nodes)
         if edges is None:
@@ -101,10 +145,7 @@ class Context:
         return Batch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edges),
                      theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
                      nodes=idx, weight=None if weight is None else torch.from_numpy(weight),
-                     field=None if self.field is None else self.field[frames].transpose(1, 2),
-                     near=None if self.near is None else
-                     self.near[frames[:, :, None], self.block[idx][None, None]].permute(0, 2, 3, 1, 4)
-                     ).to(self.device)
+                     **self._fields(frames, idx)).to(self.device)
 
 
 def reads_far_field(model) -> bool:
@@ -120,6 +161,43 @@ def reads_far_field(model) -> bool:
     bool
     """
     return bool(getattr(model, "reads_far_field", False))
+
+
+def resident_pipeline(train_spec, device: torch.device) -> bool:
+    """Whether training builds its batches on the device (``train_spec.pipeline``; ``auto``:
+    on CUDA).
+
+    Parameters
+    ----------
+    train_spec : roma_core.specs.TrainSpec
+    device : torch.device
+        The compute device.
+
+    Returns
+    -------
+    bool
+    """
+    return train_spec.pipeline == "device" or (train_spec.pipeline == "auto" and device.type == "cuda")
+
+
+def pick(count: int, k: int, generator: torch.Generator) -> torch.Tensor:
+    """``k`` positions out of ``count`` drawn on the generator's device: distinct when
+    ``count >= k`` (as ``numpy``'s ``choice(replace=False)``), else with repeats.
+
+    Parameters
+    ----------
+    count : int
+    k : int
+    generator : torch.Generator
+
+    Returns
+    -------
+    torch.Tensor
+        int64 positions on the generator's device.
+    """
+    if count >= k:
+        return torch.randperm(count, generator=generator, device=generator.device)[:k]
+    return torch.randint(0, count, (k,), generator=generator, device=generator.device)
 
 
 def learning_rate(train_spec, step: int) -> float:
@@ -209,10 +287,11 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
     model = build(model_name, model_spec).to(device)
     params = parameter_count(model)
     trainable = params > 0
-    opt = torch.optim.AdamW(model.parameters(), lr=train_spec.lr, weight_decay=train_spec.weight_decay) \
-        if trainable else None
+    opt = torch.optim.AdamW(model.parameters(), lr=train_spec.lr, weight_decay=train_spec.weight_decay,
+                            fused=device.type == "cuda") if trainable else None      # fused: one launch per step
     rng = np.random.default_rng([train_spec.seed, rank])
-    noise_gen = torch.Generator().manual_seed(train_spec.seed * 1000 + rank)
+    resident = resident_pipeline(train_spec, device)
+    noise_gen = torch.Generator(device if resident else "cpu").manual_seed(train_spec.seed * 1000 + rank)
     step, elapsed = 0, 0.0
     metrics_path = out / "metrics.jsonl"
     if resume:
@@ -229,7 +308,11 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
             ckpt.load_weights(model, Path(state["path"]) / "model.safetensors")
             rng_torch = ckpt.load_optimizer(opt, state)
             if rng_torch is not None:
-                noise_gen.set_state(rng_torch)
+                try:
+                    noise_gen.set_state(rng_torch)
+                except RuntimeError as e:
+                    raise CheckpointError(f"{state['path']}: cannot resume: its random state belongs to the other "
+                                          f"batch pipeline (host or device) than this run's ({e})") from e
             rng.bit_generator.state = state["rng"][rank]
             step, elapsed = int(state["step"]), float(state["elapsed"])
             if rank == 0 and metrics_path.exists():
@@ -242,8 +325,10 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     net = DDP(model, find_unused_parameters=True) if (world > 1 and trainable) else model
-    contexts = [Context(w, model_spec, device, far_field=reads_far_field(model)) for w in graphs]
+    contexts = [Context(w, model_spec, device, far_field=reads_far_field(model), resident=resident) for w in graphs]
     train_starts = [w.starts("train") for w in graphs]
+    if resident:
+        train_starts = [torch.as_tensor(s, device=device) for s in train_starts]
     for c in contexts:
         c.sampler.roots, c.sampler.walk_length = min(train_spec.roots, c.windows.graph.num_nodes), train_spec.walk_length
     if any(len(s) == 0 for s in train_starts):
@@ -264,28 +349,40 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
                 break
             g = int(rng.integers(len(contexts))) if len(contexts) > 1 else 0
             step_ctx, starts_all = contexts[g], train_starts[g]
-            nodes = step_ctx.sampler.walk(rng) if train_spec.sampler == "walk" else None
-            starts = rng.choice(starts_all, size=train_spec.windows, replace=len(starts_all) < train_spec.windows)
+            walk = train_spec.sampler == "walk"
+            if resident:                 # every number from the device's generator, no numpy work
+                nodes = step_ctx.sampler.walk_tensor(noise_gen) if walk else None
+                starts = starts_all[pick(len(starts_all), train_spec.windows, noise_gen)]
+            else:
+                nodes = step_ctx.sampler.walk(rng) if walk else None
+                starts = rng.choice(starts_all, size=train_spec.windows, replace=len(starts_all) < train_spec.windows)
             batch = step_ctx.batch(starts, nodes)
             if train_spec.noise > 0:
-                eps = torch.randn(batch.x.shape, generator=noise_gen).to(device)
+                eps = torch.randn(batch.x.shape, generator=noise_gen, device=noise_gen.device).to(device)
                 batch.x = batch.x * (1 + train_spec.noise * eps)
             colloc = None
             if task in ("effective", "both"):
                 m = train_spec.collocation
                 b, n = batch.x.shape[:2]
-                colloc = torch.from_numpy(np.stack([rng.integers(0, b, m), rng.integers(0, n, m),
-                                                    rng.integers(0, model_spec.horizon, m)], 1)).to(device)
+                if resident:
+                    colloc = torch.stack([torch.randint(0, hi, (m,), generator=noise_gen, device=device)
+                                          for hi in (b, n, model_spec.horizon)], 1)
+                else:
+                    colloc = torch.from_numpy(np.stack([rng.integers(0, b, m), rng.integers(0, n, m),
+                                                        rng.integers(0, model_spec.horizon, m)], 1)).to(device)
             lr = learning_rate(train_spec, step)
             for group in opt.param_groups:
                 group["lr"] = lr
-            pred = net(batch, colloc, train_spec.residual)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=train_spec.precision == "bf16"):
+                pred = net(batch, colloc, train_spec.residual)
+            values = pred.values.float()
             if task == "effective":
-                fc = relative_l2(pred.values[:, :, :1], batch.y[:, :, :1])
+                fc = relative_l2(values[:, :, :1], batch.y[:, :, :1])
             else:
-                fc = relative_l2(pred.values, batch.y)
-            eff = pred.aux_losses.get("effective", torch.zeros((), device=device))
-            aux = sum((v for k, v in pred.aux_losses.items() if k != "effective"), torch.zeros((), device=device))
+                fc = relative_l2(values, batch.y)
+            eff = pred.aux_losses.get("effective", torch.zeros((), device=device)).float()
+            aux = sum((v.float() for k, v in pred.aux_losses.items() if k != "effective"),
+                      torch.zeros((), device=device))
             loss = fc + train_spec.effective_weight * eff + aux
             opt.zero_grad(set_to_none=True)
             loss.backward()

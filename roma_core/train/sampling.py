@@ -1,8 +1,17 @@
 """Subgraph sampling (GraphSAINT-style random walks) and induced edges, in O(batch) work
-per step: memory per step does not grow with N (one reusable N-length id map aside)."""
+per step: memory per step does not grow with N (one reusable N-length id map aside).
+
+Both jobs exist twice: on the host in numpy (:meth:`Sampler.walk`, :meth:`Sampler.induced_edges`)
+and on a torch device (:meth:`Sampler.walk_tensor`, :meth:`Sampler.induced_edges_tensor`,
+after :meth:`Sampler.to`), where a training step then does no numpy work. Given the same
+start nodes and uniform numbers both give the same subgraph (:meth:`Sampler.walk_from`);
+the device path draws its numbers from a torch generator, so for one seed its subgraphs
+differ from the host path's but follow the same distribution.
+"""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 class Sampler:
@@ -24,6 +33,27 @@ class Sampler:
         self.roots = min(int(roots), graph.num_nodes)
         self.walk_length = int(walk_length)
         self._local = np.full(graph.num_nodes, -1, dtype=np.int64)
+        self.device = None
+
+    def to(self, device) -> "Sampler":
+        """Keep a copy of the graph's CSR on ``device`` for the tensor methods.
+
+        Parameters
+        ----------
+        device : torch.device or str
+
+        Returns
+        -------
+        Sampler
+            ``self``.
+        """
+        g, device = self.graph, torch.device(device)
+        self.device = device
+        self._indptr = torch.as_tensor(np.asarray(g.indptr, np.int64), device=device)
+        self._indices = torch.as_tensor(np.asarray(g.indices, np.int64), device=device)
+        self._degree = self._indptr[1:] - self._indptr[:-1]
+        self._local_t = torch.full((g.num_nodes,), -1, dtype=torch.int64, device=device)
+        return self
 
     def walk(self, rng: np.random.Generator) -> np.ndarray:
         """One subgraph: the nodes visited by the walks from ``roots`` distinct uniform start
@@ -38,17 +68,65 @@ class Sampler:
         numpy.ndarray
             Sorted unique node ids.
         """
+        cur = rng.choice(self.graph.num_nodes, size=self.roots, replace=False)
+        return self.walk_from(cur, rng.random((self.walk_length, len(cur))))
+
+    def walk_from(self, cur, uniforms):
+        """The subgraph of walks from given start nodes, each step moving to the neighbour
+        ``floor(u * degree)`` of the node's CSR row.
+
+        Parameters
+        ----------
+        cur : numpy.ndarray or torch.Tensor
+            int64 start nodes; a tensor must be on the device of :meth:`to`.
+        uniforms : numpy.ndarray or torch.Tensor
+            ``(walk_length, roots)`` float64 numbers in [0, 1), one per walker and step.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            Sorted unique node ids, of the inputs' kind.
+        """
+        if isinstance(cur, torch.Tensor):
+            indptr, indices, deg = self._indptr, self._indices, self._degree
+            seen = [cur]
+            for u in uniforms:
+                d = deg[cur]
+                step = (u * d.clamp(min=1)).long()
+                nxt = indices[(indptr[cur] + step).clamp(max=len(indices) - 1)]
+                cur = torch.where(d > 0, nxt, cur)
+                seen.append(cur)
+            return torch.unique(torch.cat(seen))
         g = self.graph
         deg = g.degree
-        cur = rng.choice(g.num_nodes, size=self.roots, replace=False)
         seen = [cur]
-        for _ in range(self.walk_length):
+        for u in uniforms:
             d = deg[cur]
-            step = (rng.random(len(cur)) * np.maximum(d, 1)).astype(np.int64)
+            step = (u * np.maximum(d, 1)).astype(np.int64)
             nxt = g.indices[np.minimum(g.indptr[cur] + step, len(g.indices) - 1)].astype(np.int64)
             cur = np.where(d > 0, nxt, cur)
             seen.append(cur)
         return np.unique(np.concatenate(seen))
+
+    def walk_tensor(self, generator: torch.Generator) -> torch.Tensor:
+        """:meth:`walk` on the device of :meth:`to`, with numbers from a torch generator.
+
+        Parameters
+        ----------
+        generator : torch.Generator
+            On that device.
+
+        Returns
+        -------
+        torch.Tensor
+            Sorted unique int64 node ids on the device.
+        """
+        if self.device is None:
+            raise RuntimeError("Sampler.walk_tensor needs the graph on a device: call Sampler.to(device) first")
+        n, dev = self.graph.num_nodes, self.device
+        cur = torch.randperm(n, generator=generator, device=dev)[:self.roots]
+        return self.walk_from(cur, torch.rand(self.walk_length, len(cur), generator=generator, device=dev,
+                                              dtype=torch.float64))
 
     def induced_edges(self, nodes: np.ndarray) -> np.ndarray:
         """(2, E) local edge index of the subgraph induced by sorted ``nodes``.
@@ -73,6 +151,37 @@ class Sampler:
         self._local[nodes] = -1
         keep = dst >= 0
         return np.stack([src[keep], dst[keep]])
+
+    def induced_edges_tensor(self, nodes: torch.Tensor) -> torch.Tensor:
+        """:meth:`induced_edges` on the device of :meth:`to` (the same edges in the same
+        order).
+
+        Parameters
+        ----------
+        nodes : torch.Tensor
+            Sorted int64 node ids on that device.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(2, E)`` int64 local edge index on the device.
+        """
+        if self.device is None:
+            raise RuntimeError("Sampler.induced_edges_tensor needs the graph on a device: call Sampler.to(device) "
+                               "first")
+        local, n = self._local_t, len(nodes)
+        here = torch.arange(n, device=nodes.device)
+        local[nodes] = here
+        starts = self._indptr[nodes]
+        counts = self._indptr[nodes + 1] - starts
+        total = int(counts.sum())
+        src = torch.repeat_interleave(here, counts, output_size=total)
+        first = torch.cumsum(counts, 0) - counts
+        offs = torch.arange(total, device=nodes.device) - torch.repeat_interleave(first, counts, output_size=total)
+        dst = local[self._indices[torch.repeat_interleave(starts, counts, output_size=total) + offs]]
+        local[nodes] = -1
+        keep = dst >= 0
+        return torch.stack([src[keep], dst[keep]])
 
     def halo(self, nodes: np.ndarray, hops: int) -> np.ndarray:
         """``nodes`` plus everything within ``hops`` edges (sorted unique ids).
