@@ -231,58 +231,200 @@ def gpu_end_to_end(g, nodes: int, steps: int, frames: int) -> float:
     return fused
 
 
-def training(graph, device: str, steps: int, windows: int = 8, forward: bool = False) -> dict:
+def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
     """Median ms per ROMA training step on random-walk subgraphs (512 roots x 16 steps) and
-    the part of it spent assembling the batch; ``forward``: also one forward pass over
-    every node (seconds, peak GPU memory)."""
+    the part of it spent building the batch, per variant: ``"<device> host"`` (numpy walk and
+    gathers on the host, then copied), ``"<device> device"`` (the resident pipeline: walk,
+    windows and encodings on the device) and ``"<device> device bf16"`` (the same under
+    bfloat16 autocast); on CUDA also one forward pass over every node (seconds, peak GPU
+    memory) and the kernels one resident step launches. One context serves every variant
+    (the Laplacian encodings are computed once)."""
+    import copy
+
     from benchmarks.bench_models import model_spec
     from roma_core.data.windows import Windows
     from roma_core.dynamics import KuramotoSpec, simulate
     from roma_core.models import build
-    from roma_core.train.loop import Context
+    from roma_core.train.loop import Context, pick
 
-    dev = torch.device(device)
     ds = simulate(KuramotoSpec(coupling=2.0, schedule="constant"), graph, t_end=0.6, dt=0.01, save_every=2,
-                  seed=0, device=device)
+                  seed=0, device=devices[0])
     spec = model_spec(channels=2)                   # the model of bench_models' runs (ROMA, hidden 32)
     w = Windows(graph, ds["state"].values, lookback=16, horizon=8, features="phase", val_fraction=0,
                 test_fraction=0)
     del ds
-    ctx = Context(w, spec, dev)
-    model = build("roma", spec).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    rng = np.random.default_rng(0)
+    t = time.perf_counter()
+    ctx = Context(w, spec, torch.device(devices[0]))
+    print(f"  (training context, encodings and fields of {graph.num_nodes:,} nodes: "
+          f"{time.perf_counter() - t:.1f} s)", flush=True)
     starts = w.starts("train")
-    total, assembly, sizes = [], [], []
-    for _ in range(steps + 2):                      # the first two warm up (allocator, kernels)
-        sync(device)
-        t0 = time.perf_counter()
-        batch = ctx.batch(rng.choice(starts, windows), ctx.sampler.walk(rng))
-        sync(device)
-        t1 = time.perf_counter()
-        pred = model(batch)
-        loss = ((pred.values - batch.y) ** 2).mean() + sum(pred.aux_losses.values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sync(device)
-        total.append(time.perf_counter() - t0)
-        assembly.append(t1 - t0)
-        sizes.append(batch.num_nodes)
-    out = {"step_ms": 1e3 * float(np.median(total[2:])), "batch_ms": 1e3 * float(np.median(assembly[2:])),
-           "subgraph_nodes": int(np.median(sizes))}
-    if forward:
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        with torch.no_grad():
+    gpu = devices[0] == "cuda"
+    variants = [(d, "host", False) for d in devices]
+    variants += [(devices[0], "device", False), (devices[0], "device", True)] if gpu or len(devices) == 1 else []
+    out = {}
+    for device, pipeline, bf16 in variants:
+        dev = torch.device(device)
+        c = ctx
+        if device != devices[0]:
+            c = copy.copy(ctx)
+            c.device = dev
+        if pipeline == "device" and not ctx.resident:
+            if gpu:                                 # the full-graph pass before the tables move
+                model = build("roma", spec).to(dev)
+                torch.cuda.reset_peak_memory_stats()
+                with torch.no_grad():
+                    sync(device)
+                    t0 = time.perf_counter()
+                    model(ctx.batch(starts[:1]))
+                    sync(device)
+                out["forward_s"] = time.perf_counter() - t0
+                out["forward_gib"] = torch.cuda.max_memory_allocated() / 2**30
+                del model
+            ctx.make_resident()
+        torch.manual_seed(0)
+        model = build("roma", spec).to(dev)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=dev.type == "cuda")
+        rng, gen = np.random.default_rng(0), torch.Generator(dev).manual_seed(0)
+        starts_t = torch.as_tensor(starts, device=dev)
+
+        def step():
+            if pipeline == "device":
+                batch = c.batch(starts_t[pick(len(starts_t), windows, gen)], c.sampler.walk_tensor(gen))
+            else:
+                batch = c.batch(rng.choice(starts, windows), c.sampler.walk(rng))
+            sync(device)
+            t1 = time.perf_counter()
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                pred = model(batch)
+            loss = ((pred.values.float() - batch.y) ** 2).mean() + sum(v.float() for v in pred.aux_losses.values())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return t1, batch.num_nodes, loss
+
+        total, assembly, sizes, losses = [], [], [], []
+        for _ in range(steps + 2):                  # the first two warm up (allocator, kernels)
             sync(device)
             t0 = time.perf_counter()
-            model(ctx.batch(starts[:1]))
+            t1, n, loss = step()
             sync(device)
-        out["forward_s"] = time.perf_counter() - t0
-        if dev.type == "cuda":
-            out["forward_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            total.append(time.perf_counter() - t0)
+            assembly.append(t1 - t0)
+            sizes.append(n)
+            losses.append(float(loss.detach()))
+        name = f"{device} {pipeline}" + (" bf16" if bf16 else "")
+        out[name] = {"step_ms": 1e3 * float(np.median(total[2:])), "batch_ms": 1e3 * float(np.median(assembly[2:])),
+                     "subgraph_nodes": int(np.median(sizes)), "finite": bool(np.all(np.isfinite(losses)))}
+        if gpu and pipeline == "device" and not bf16:
+            try:
+                from torch.profiler import ProfilerActivity, profile
+
+                with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    step()
+                    sync(device)
+                out[name]["kernels"] = sum(1 for e in prof.events()
+                                           if e.device_type == torch.autograd.DeviceType.CUDA)
+            except Exception as e:                  # a diagnostic only: never sink the run
+                print(f"  (kernel count failed: {e})")
+        del model, opt
     return out
+
+
+def training_lines(step: dict) -> None:
+    """Prints :func:`training`'s figures, each against the host pipeline of its device."""
+    for name, r in step.items():
+        if not isinstance(r, dict):
+            continue
+        device = name.split()[0]
+        base = step[f"{device} host"]
+        ratio = "" if name == f"{device} host" else f"; {base['step_ms'] / r['step_ms']:.1f}x the host pipeline"
+        line(f"ROMA training step, {r['subgraph_nodes']:,}-node walk subgraph, 8 windows, {name}",
+             f"{r['step_ms']:.1f} ms", f"batch {r['batch_ms']:.1f} ms{ratio}" + ("" if r["finite"] else "; NOT FINITE"),
+             f"<= {TARGET_STEP_MS} ms" if device == "cuda" else "")
+        if "kernels" in r:
+            line("  CUDA kernels (and copies) in one such step", f"{r['kernels']}")
+    if "cuda host" in step and "cpu host" in step:
+        best = min(r["step_ms"] for k, r in step.items() if isinstance(r, dict) and k.startswith("cuda"))
+        line("  GPU (best variant) speed-up over the CPU", f"{step['cpu host']['step_ms'] / best:.1f}x")
+    if "forward_s" in step:
+        line("full-graph forward pass, cuda", f"{step['forward_s']:.2f} s",
+             f"peak GPU memory {step['forward_gib']:.2f} GiB", "report")
+
+
+def huge_run(nodes: int, steps: int = 200, frames: int = 10, device: str = "cuda") -> None:
+    """The 10^8-node run: generate the graph on the CPU's cores, then ``steps`` RK4 steps of
+    Kuramoto on CUDA (default backend, CUDA graphs) with ``frames + 1`` frames streamed to a
+    zarr store; prints the time of each part (as it goes, so that a time-out still tells the
+    rate) and the peak GPU and host memory."""
+    import os
+    import resource
+
+    import numba
+
+    from roma_core.dynamics import Kuramoto, simulate
+    from roma_core.graphs import hyperbolic_graph
+
+    def rss() -> str:
+        return f"host peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB"
+
+    t = time.perf_counter()
+    shown = set()
+
+    def progress(done, total):
+        q = int(10 * done / total)
+        if q not in shown and q % 2 == 0:
+            shown.add(q)
+            print(f"  generating {nodes:,} nodes: {10 * q} % at {time.perf_counter() - t:.0f} s", flush=True)
+
+    g = hyperbolic_graph(nodes, mean_degree=10, seed=0, progress=progress)
+    gen = time.perf_counter() - t
+    line(f"{nodes:.0e}-node graph generated ({numba.get_num_threads()} threads)", f"{gen:.1f} s",
+         f"{g.nnz:,} entries; {rss()}")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_gpu_huge_", dir=os.environ.get("GPU_BIG_DIR")))
+    try:
+        gpu = device == "cuda"
+        if gpu:
+            torch.cuda.reset_peak_memory_stats()
+        marks = {}
+
+        def mark(done, total):
+            if done not in marks:
+                marks[done] = time.perf_counter()
+                if done == 0:
+                    print(f"  set-up done at {marks[0] - t0:.1f} s", flush=True)
+
+        t0 = time.perf_counter()
+        simulate(Kuramoto(), g, out=tmp / "huge.zarr", t_end=steps * 1e-3, dt=1e-3, save_every=max(1, steps // frames),
+                 device=device, progress=mark)
+        end = time.perf_counter()
+        first, last = marks[0], marks[max(marks)]
+        size = sum(f.stat().st_size for f in (tmp / "huge.zarr").rglob("*") if f.is_file())
+        line(f"{nodes:.0e} nodes, {steps} RK4 steps, {frames + 1} frames to zarr, {device}", f"{end - t0:.1f} s",
+             f"set-up {first - t0:.1f} / loop {last - first:.1f} / drain {end - last:.1f} s", "report")
+        line("  per RK4 step in the loop (frames handed over included)", f"{1e3 * (last - first) / steps:.1f} ms")
+        line("  peak GPU memory / host", f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if gpu else "-",
+             rss())
+        line("  store on disk", f"{size / 2**30:.2f} GiB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def rhs_lines(graph, devices: list[str], repeat: int) -> None:
+    """Prints the Kuramoto RHS figures of :func:`rhs_times` per device, against the copy floor."""
+    size = f"{graph.num_nodes:.0e} nodes / {graph.nnz:.0e} entries"
+    for device in devices:
+        floor = 1e3 * csr_bytes(graph) / copy_bandwidth(device)
+        r = rhs_times(graph, device, repeat)
+        for backend in ("triton", "torch", "numba"):
+            if backend in r:
+                line(f"Kuramoto RHS {size}, f32, {device} {backend}", f"{r[backend]:.3f} ms",
+                     f"= {r[backend] / floor:.1f}x the copy floor {floor:.3f} ms",
+                     f"<= {TARGET_FLOOR}x" if backend == "triton" else "")
+        if "max_abs_diff" in r:
+            line("  triton vs torch: max |difference|", f"{r['max_abs_diff']:.1e}")
+        if "triton" in r:
+            line("  triton speed-up over torch's SpMM", f"{r['torch'] / r['triton']:.1f}x")
+        sync(device)
 
 
 def line(what: str, value: str, baseline: str = "", target: str = "") -> None:
@@ -297,10 +439,20 @@ def main(argv=None) -> None:
     ap.add_argument("--cpu-steps", type=int, default=200, help="RK4 steps end to end on the CPU (time scaled)")
     ap.add_argument("--train-steps", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--huge", type=int, default=0,
+                    help="only the huge run: a graph of this many nodes, 200 RK4 steps, 11 frames to zarr")
     ap.add_argument("--quick", action="store_true", help="small sizes: check that the script runs")
     args = ap.parse_args(argv)
     if args.quick:
         args.nodes, args.big, args.steps, args.cpu_steps, args.train_steps, args.repeat = 20_000, 0, 100, 20, 3, 3
+    if args.huge:
+        print(f"# bench_gpu --huge {args.huge} ({machine_load()})", flush=True)
+        if not torch.cuda.is_available():
+            print("no CUDA device: the huge run needs one")
+            return
+        huge_run(args.huge)
+        print(f"after: {machine_load()}")
+        return
 
     from roma_core.cli.info import devices
     from roma_core.graphs import hyperbolic_graph
@@ -314,28 +466,10 @@ def main(argv=None) -> None:
     print(f"graph: {g.num_nodes:,} nodes, {g.nnz:,} entries ({time.perf_counter() - t:.1f} s)\n")
     line("measure", "value", "baseline of the same run", "target")
 
-    graphs = [g]
-    if args.big and gpu:
-        t = time.perf_counter()
-        graphs.append(hyperbolic_graph(args.big, mean_degree=10, seed=0))
-        print(f"graph: {args.big:,} nodes, {graphs[-1].nnz:,} entries ({time.perf_counter() - t:.1f} s)")
-    for graph in graphs:
-        size = f"{graph.num_nodes:.0e} nodes / {graph.nnz:.0e} entries"
-        for device in (["cuda"] if gpu else []) + (["cpu"] if graph is g else []):
-            floor = 1e3 * csr_bytes(graph) / copy_bandwidth(device)
-            r = rhs_times(graph, device, args.repeat)
-            for backend in ("triton", "torch", "numba"):
-                if backend in r:
-                    line(f"Kuramoto RHS {size}, f32, {device} {backend}", f"{r[backend]:.3f} ms",
-                         f"= {r[backend] / floor:.1f}x the copy floor {floor:.3f} ms",
-                         f"<= {TARGET_FLOOR}x" if backend == "triton" else "")
-            if "max_abs_diff" in r:
-                line("  triton vs torch: max |difference|", f"{r['max_abs_diff']:.1e}")
-            if "triton" in r:
-                line("  triton speed-up over torch's SpMM", f"{r['torch'] / r['triton']:.1f}x")
-            sync(device)
-        del graph
-    graphs = None
+    training_lines(training(g, (["cuda"] if gpu else []) + ["cpu"], args.train_steps))
+    print(flush=True)
+
+    rhs_lines(g, (["cuda"] if gpu else []) + ["cpu"], args.repeat)
 
     print()
     long_range_rhs(g, (["cuda"] if gpu else []) + ["cpu"], args.repeat)
@@ -353,17 +487,12 @@ def main(argv=None) -> None:
         line("  GPU (triton) speed-up over the CPU, per step",
              f"{cpu / args.cpu_steps / (fused / args.steps):.1f}x")
 
-    print()
-    step = {d: training(g, d, args.train_steps, forward=(d == "cuda")) for d in (["cuda"] if gpu else []) + ["cpu"]}
-    for d, r in step.items():
-        line(f"ROMA training step, {r['subgraph_nodes']:,}-node walk subgraph, 8 windows, {d}",
-             f"{r['step_ms']:.1f} ms", f"batch assembly on the host {r['batch_ms']:.1f} ms",
-             f"<= {TARGET_STEP_MS} ms" if d == "cuda" else "")
-    if gpu:
-        line("  GPU speed-up over the CPU", f"{step['cpu']['step_ms'] / step['cuda']['step_ms']:.1f}x")
-        r = step["cuda"]
-        line(f"full-graph forward pass, {args.nodes:.0e} nodes, cuda", f"{r['forward_s']:.2f} s",
-             f"peak GPU memory {r['forward_gib']:.2f} GiB", "report")
+    if args.big and gpu:
+        print(flush=True)
+        t = time.perf_counter()
+        big = hyperbolic_graph(args.big, mean_degree=10, seed=0)
+        print(f"graph: {args.big:,} nodes, {big.nnz:,} entries ({time.perf_counter() - t:.1f} s)")
+        rhs_lines(big, ["cuda"], args.repeat)
     print(f"\nafter: {machine_load()}")
 
 

@@ -6,6 +6,8 @@
 #                                     # CUDA PyTorch image (Python 3.12) lacks, into .whl/
 #   bash benchmarks/gpu.sh            # on the GPU machine, from the project root (takes .whl/ along)
 #   bash benchmarks/gpu.sh --quick    # small sizes: checks that the script runs (CPU parts too)
+#   GPU_BIG=1 bash benchmarks/gpu.sh  # then the 10^8-node run (GPU_BIG_NODES nodes), cut off when
+#                                     # the whole script has run GPU_TOTAL seconds (default 470)
 #
 # A stock CUDA PyTorch image has torch, triton, numba, numpy, scipy, pandas, pyarrow, xarray,
 # torch_geometric, safetensors, psutil and tqdm, but not zarr (with numcodecs, donfig,
@@ -45,6 +47,15 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
     || echo "gpu.sh: zarr, param, dask or triton does not import: run 'bash benchmarks/gpu.sh fetch' elsewhere and take .whl/ along" >&2
 git log -1 --format="commit %h %s" 2>/dev/null || true
 if [ "${1:-}" != --quick ] && "$py" -c "import pytest" 2>/dev/null; then
-    timeout 100 "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_kernels.py tests/unit/test_graph_replay.py -k cuda || true
+    timeout "${GPU_TEST_TIMEOUT:-100}" "$py" -m pytest -q -p no:cacheprovider tests/unit/test_gpu_kernels.py \
+        tests/unit/test_graph_replay.py tests/unit/test_train_device.py -k cuda || true
 fi
-timeout "${GPU_BENCH_TIMEOUT:-360}" "$py" -m benchmarks.bench_gpu "$@"
+timeout "${GPU_BENCH_TIMEOUT:-360}" "$py" -u -m benchmarks.bench_gpu "$@" || echo "gpu.sh: bench_gpu stopped (exit $?)"
+if [ "${GPU_BIG:-0}" = 1 ]; then
+    left=$(( ${GPU_TOTAL:-470} - SECONDS ))
+    echo "gpu.sh: $SECONDS s so far; the huge run gets $left s"
+    if [ "$left" -gt 20 ]; then
+        timeout "$left" "$py" -u -m benchmarks.bench_gpu --huge "${GPU_BIG_NODES:-100000000}" \
+            || echo "gpu.sh: the huge run stopped (exit $?)"
+    fi
+fi
