@@ -249,8 +249,8 @@ def hop_kernel(graph, hops: int, kernel):
     return (sp.diags(np.divide(1.0, den, out=np.zeros(n), where=den > 0)) @ w).tocsr(), den
 
 
-def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, hops: int = 0, ref=None,
-           windows: int = 16, device: str = "cpu") -> dict:
+def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, hops: int = 0, far: str = "drop",
+           ref=None, windows: int = 16, device: str = "cpu") -> dict:
     """Relative L2 of a noise-free RK4 integration of the data's own equations from each
     window's last observed frame, on the windows ``evaluate`` scores (same features, same
     metric). ``local=True`` drops the long-range term (the floor of a forecaster that knows
@@ -258,7 +258,10 @@ def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, ho
     but averages it over each node's k-hop graph neighbourhood only (:func:`hop_kernel`):
     the floor of a forecaster that sees k hops of the graph and knows every law; the result
     then also gives ``kernel_share``, the mean over nodes of the share of the full kernel's
-    weight inside the neighbourhood. Kuramoto: ``omega="true"`` uses the stored ω (a
+    weight inside the neighbourhood. ``far="mean"`` gives the weight outside the
+    neighbourhood (each node's full normalisation) to the whole graph's mean of (sin θ,
+    cos θ) instead of dropping it: a forecaster that sees k hops plus the global order
+    parameter (the phase gauge gives the models its angle). Kuramoto: ``omega="true"`` uses the stored ω (a
     floor no forecaster of this noisy data reaches); ``"inferred"`` estimates each ω_i from
     the window itself (phase advance minus the observed coupling drift, the drift's
     maximum-likelihood estimate under white noise), the information every model has.
@@ -303,7 +306,13 @@ def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, ho
             wt = torch.sparse_csr_tensor(torch.as_tensor(w.indptr, dtype=torch.int64),
                                          torch.as_tensor(w.indices, dtype=torch.int64), torch.as_tensor(w.data),
                                          size=w.shape)
-        sysm.long_range = lambda f: wt @ f
+        if far == "drop":
+            sysm.long_range = lambda f: wt @ f
+        elif far == "mean":
+            a = torch.as_tensor(inside * full.inv_den.numpy())[:, None]     # kernel share inside, per node
+            sysm.long_range = lambda f: a * (wt @ f) + (1 - a) * f.mean(0)
+        else:
+            raise ValueError(f"far must be 'drop' or 'mean', got {far!r}")
     win = Windows(g, state, lookback=SETUP["lookback"], horizon=SETUP["horizon"], times=times,
                   features="phase" if kind is KuramotoSpec else "identity",
                   norm=None if ref is None else ref.norm)
@@ -358,14 +367,15 @@ def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, ho
     _, target = win.get(starts)
     return {"split": split, "rel_l2": relative_l2(np.stack(preds), target), "windows": len(starts),
             "omega": omega if kind is KuramotoSpec else None, "local": local,
-            **({"hops": hops, "kernel_share": share} if hops else {})}
+            **({"hops": hops, "far": far, "kernel_share": share} if hops else {})}
 
 
 def part_oracle(args):
     """Floors on the test span of the training graph and on the held-out graph: the full
     equations and the local ones (no long-range term); Kuramoto with ω inferred from each
     window, and with the true ω. ``--hops 1,2``: also the k-hop neighbourhood floors (ω
-    inferred), the floor of a model that sees k hops of the graph."""
+    inferred), the floor of a model that sees k hops of the graph, with the weight outside
+    dropped (Kac over the neighbourhood) or given to the global mean field."""
     data, held = dataset(args.dynamics, args.nodes, 1), dataset(args.dynamics, args.nodes, 2)
     ref = _windows(data, model_spec(), train_spec(0.0))      # the models' standardisation (Burgers)
     omegas = ("inferred", "true") if args.dynamics == "kuramoto" else ("stored",)
@@ -381,15 +391,16 @@ def part_oracle(args):
                                   device=args.oracle_device)
                 print(key, json.dumps(res[key]), flush=True)
         for k in hops:
-            key = f"{graph}_hops{k}_{omegas[0]}"
-            res[key] = oracle(path, split, omega=omegas[0], hops=k, ref=ref, windows=args.windows)
-            print(key, json.dumps(res[key]), flush=True)
+            for far in ("drop", "mean"):
+                key = f"{graph}_hops{k}{'' if far == 'drop' else 'mean'}_{omegas[0]}"
+                res[key] = oracle(path, split, omega=omegas[0], hops=k, far=far, ref=ref, windows=args.windows)
+                print(key, json.dumps(res[key]), flush=True)
     om = omegas[0]
     res["local_over_full"] = {g: res[f"{g}_local_{om}"]["rel_l2"] / res[f"{g}_full_{om}"]["rel_l2"]
                               for g in ("test", "heldout")}
-    for k in hops:
-        res[f"hops{k}_over_full"] = {g: res[f"{g}_hops{k}_{om}"]["rel_l2"] / res[f"{g}_full_{om}"]["rel_l2"]
-                                     for g in ("test", "heldout")}
+    for k in [f"hops{k}{m}" for k in hops for m in ("", "mean")]:
+        res[f"{k}_over_full"] = {g: res[f"{g}_{k}_{om}"]["rel_l2"] / res[f"{g}_full_{om}"]["rel_l2"]
+                                 for g in ("test", "heldout")}
     print(json.dumps({k: v for k, v in res.items() if k.endswith("_over_full")}))
     return res
 

@@ -41,6 +41,15 @@ def test_hop_kernel_matches_a_masked_direct_sum(hops, s):
     ref, ref_mass = _dense_reference(g, hops, s, y)
     np.testing.assert_allclose(_apply(w, y), ref, atol=1e-12)
     np.testing.assert_allclose(mass, ref_mass, rtol=1e-12)
+    # far="mean": the weight outside goes to the whole graph's mean field
+    d = np.abs(g.theta[:, None] - g.theta[None, :]) % (2 * np.pi)
+    kfull = np.maximum(np.minimum(d, 2 * np.pi - d) * g.num_nodes / (2 * np.pi), 1e-3) ** (-s)
+    np.fill_diagonal(kfull, 0)
+    share = ref_mass / kfull.sum(1)
+    mean_field = np.cos(y) * np.sin(y).mean() - np.sin(y) * np.cos(y).mean()
+    expect = share * ref + (1 - share) * mean_field
+    np.testing.assert_allclose(share * _apply(w, y) + (1 - share) * mean_field, expect, atol=1e-12)
+    np.testing.assert_allclose(mass * op.inv_den.numpy(), share, rtol=1e-4)
     assert w.nnz < g.num_nodes ** 2 / 2           # a neighbourhood, not the whole graph
 
 
@@ -69,8 +78,12 @@ def test_oracle_with_hops_over_the_whole_graph_is_the_full_floor(tmp_path):
     full = oracle(path, "all", windows=2)
     wide = oracle(path, "all", hops=g.num_nodes, windows=2)
     near = oracle(path, "all", hops=1, windows=2)
+    wide_mean = oracle(path, "all", hops=g.num_nodes, far="mean", windows=2)
     assert wide["kernel_share"] == pytest.approx(1.0, rel=1e-4)
     assert wide["rel_l2"] == pytest.approx(full["rel_l2"], rel=1e-3)
+    assert wide_mean["rel_l2"] == pytest.approx(full["rel_l2"], rel=1e-3)
     assert 0 < near["kernel_share"] < 1
     with pytest.raises(ValueError, match="hops"):
         oracle(path, "all", hops=1, local=True, windows=1)
+    with pytest.raises(ValueError, match="far"):
+        oracle(path, "all", hops=1, far="zero", windows=1)
