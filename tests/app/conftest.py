@@ -2,6 +2,7 @@
 127.0.0.1, and headless Debian chromium driven by Playwright's sync API."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -33,34 +34,83 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """``roma serve`` on a free port of 127.0.0.1 with a temporary workspace; yields ``.url``
-    (the Explorer page), ``.log`` and ``.workspace``."""
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """Terminate a server (killed when it does not stop within ``timeout`` s)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def served(log: Path, *args: str, workspace: Path | None = None, env: dict | None = None, cwd: Path = ROOT,
+           ready: str = "/main", own_group: bool = False):
+    """``roma serve`` (with ``args``) on a free port of 127.0.0.1 while the block runs.
+
+    Waits until the path ``ready`` answers (the page: ``--warm`` has built it once; a static
+    file: the server is up); the server's output goes to ``log``. ``own_group`` starts it in a
+    process group of its own (``os.killpg`` then reaches it and its children). Yields
+    ``.url`` (the Explorer page), ``.port``, ``.log``, ``.proc``, ``.workspace``; the server is
+    stopped at the end (if still running)."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "serve.log"
-    workspace = tmp_path_factory.mktemp("workspace")  # never the user's own data folder
+    cmd = [sys.executable, "-m", "roma_core.cli", "serve", "--address", "127.0.0.1", "--port", str(port)]
+    if workspace is not None:
+        cmd += ["--workspace", str(workspace)]
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--address", "127.0.0.1",
-                                 "--port", str(port), "--workspace", str(workspace),
-                                 "--workers", "2"],  # two sessions' jobs side by side, whatever the cores
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/main"
+        proc = subprocess.Popen(cmd + list(args), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=own_group)
+    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_S
     try:
-        while not _answers(url):
+        while not _answers(base + ready):
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"roma serve did not answer on {url} (exit code {proc.poll()}); its log:\n"
+                pytest.fail(f"roma serve did not answer on {base + ready} (exit code {proc.poll()}); its log:\n"
                             + log.read_text()[-3000:])
             time.sleep(0.5)
-        yield SimpleNamespace(url=url, port=port, log=log, proc=proc, workspace=workspace)
+        yield SimpleNamespace(url=base + "/main", port=port, log=log, proc=proc, workspace=workspace)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def chromium(_browser):
+    """The session's chromium (``_browser``'s), launched on first use; fails (not skips) when
+    Debian chromium is missing."""
+    if _browser.browser is None:
+        exe = shutil.which("chromium")
+        if exe is None:
+            pytest.fail("Debian chromium is not on PATH; run `make test`, which installs it "
+                        "(apt-get install chromium) before running the browser tests")
+        from playwright.sync_api import sync_playwright
+
+        _browser.pw = sync_playwright().start()
+        _browser.browser = _browser.pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+    return _browser.browser
+
+
+def new_page(_browser, url: str | None = None, width: int = 1400, height: int = 950):
+    """A page in a fresh browser context (loading ``url`` when given); console and page errors
+    collect in ``page.roma_errors``. Close it with ``page.context.close()``."""
+    page = chromium(_browser).new_context(viewport={"width": width, "height": height}).new_page()
+    page.roma_errors = []
+    page.on("console", lambda m: page.roma_errors.append(f"console {m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.roma_errors.append(f"page error: {e}"))
+    if url is not None:
+        page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """``roma serve`` on a free port of 127.0.0.1 with a temporary workspace (never the
+    user's own data folder) and two job workers (two sessions' jobs side by side, whatever
+    the cores); yields ``.url`` (the Explorer page), ``.log`` and ``.workspace``."""
+    with served(tmp_path_factory.mktemp("server") / "serve.log", "--workers", "2",
+                workspace=tmp_path_factory.mktemp("workspace")) as server:
+        yield server
 
 
 TEXT_JS = ("e => Array.from((e.shadowRoot || e).children)"
@@ -92,28 +142,12 @@ def open_page(_browser, app_server):
     """``open_page(path="")`` loads the served app in a fresh browser context and returns the
     Playwright page; console errors and page errors collect in ``page.roma_errors``. Fails
     (not skips) when Debian chromium is missing."""
-    contexts = []
+    pages = []
 
     def open_(path: str = "", width: int = 1400, height: int = 950):
-        chromium = shutil.which("chromium")
-        if chromium is None:
-            pytest.fail("Debian chromium is not on PATH; run `make test`, which installs it "
-                        "(apt-get install chromium) before running the browser tests")
-        if _browser.browser is None:
-            from playwright.sync_api import sync_playwright
-
-            _browser.pw = sync_playwright().start()
-            _browser.browser = _browser.pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        ctx = _browser.browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.roma_errors = []
-        page.on("console", lambda m: page.roma_errors.append(f"console {m.type}: {m.text}")
-                if m.type == "error" else None)
-        page.on("pageerror", lambda e: page.roma_errors.append(f"page error: {e}"))
-        page.goto(app_server.url + path)
-        return page
+        pages.append(new_page(_browser, app_server.url + path, width, height))
+        return pages[-1]
 
     yield open_
-    for ctx in contexts:
-        ctx.close()
+    for page in pages:
+        page.context.close()

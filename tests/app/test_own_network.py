@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import time
-from types import SimpleNamespace
 
 import networkx as nx
 import pytest
 from browser_util import wait_for
-from conftest import CHROMIUM_ARGS, ROOT, SERVER_START_S, _answers, _free_port
+from conftest import chromium, served
 from test_graph_view import PLOT, settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -34,36 +31,13 @@ def own_server(tmp_path_factory):
                           capture_output=True, text=True, timeout=300)
     assert load.returncode == 0, load.stderr
     assert f"{NODES} nodes" in load.stdout
-    port, log = _free_port(), folder / "serve.log"
     env = {**os.environ, "ROMA_APP_GRAPH": str(graph)}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--address", "127.0.0.1", "--port",
-                                 str(port), "--workspace", str(folder), "--no-warm"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/main"
-    deadline = time.monotonic() + SERVER_START_S
-    try:
-        while not _answers(f"http://127.0.0.1:{port}/static/js/bokeh.min.js"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"roma serve did not answer (exit code {proc.poll()}):\n" + log.read_text()[-3000:])
-            time.sleep(0.5)
-        yield SimpleNamespace(url=url, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with served(folder / "serve.log", "--no-warm", workspace=folder, env=env, ready="/static/js/bokeh.min.js") as server:
+        yield server
 
 
 def test_graph_without_coordinates_is_embedded_then_drawn(own_server, _browser, page_text, tmp_path):
-    if _browser.browser is None:
-        from playwright.sync_api import sync_playwright
-
-        _browser.pw = sync_playwright().start()
-        _browser.browser = _browser.pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-    ctx = _browser.browser.new_context(viewport={"width": 1400, "height": 950})
+    ctx = chromium(_browser).new_context(viewport={"width": 1400, "height": 950})
     try:
         page = ctx.new_page()
         errors = []

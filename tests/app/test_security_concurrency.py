@@ -4,49 +4,16 @@ each session sees only its own result, each in its own folder of the workspace."
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
-import time
 
 import pytest
 from browser_util import open_tab, set_number, wait_for
-from conftest import CHROMIUM_ARGS, ROOT, SERVER_START_S, _answers, _free_port
+from conftest import new_page, served
 
 
 @pytest.fixture
 def four_worker_server(tmp_path):
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    workspace = tmp_path / "workspace"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port), "--workers", "4",
-                                 "--workspace", str(workspace)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/main"
-    deadline = time.monotonic() + SERVER_START_S
-    try:
-        while not _answers(url):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
-        yield url, workspace
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def new_page(_browser, url: str):
-    """A page of ``url`` in a fresh browser context (the session's chromium, started if needed)."""
-    if _browser.browser is None:
-        from playwright.sync_api import sync_playwright
-
-        assert shutil.which("chromium"), "Debian chromium is not on PATH; run `make test`"
-        _browser.pw = sync_playwright().start()
-        _browser.browser = _browser.pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-    page = _browser.browser.new_context(viewport={"width": 1400, "height": 950}).new_page()
-    page.roma_errors = []
-    page.on("pageerror", lambda e: page.roma_errors.append(f"page error: {e}"))
-    page.goto(url)
-    return page
+    with served(tmp_path / "serve.log", "--workers", "4", workspace=tmp_path / "workspace") as server:
+        yield server.url, server.workspace
 
 
 @pytest.mark.browser

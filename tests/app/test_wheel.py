@@ -12,13 +12,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from browser_util import wait_for
-from conftest import CHROMIUM_ARGS, SERVER_START_S, _answers, _free_port
+from conftest import chromium, served
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["pyproject.toml", "README.md", "roma_core", "app"]
@@ -97,26 +96,9 @@ def test_installed_serve_shows_the_shipped_forecast(installed, _browser, page_te
     target = installed[0]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port)],
-                                cwd=elsewhere, env=_env(target), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}/main"
-        deadline = time.monotonic() + SERVER_START_S
-        while not _answers(url):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
-        chromium = shutil.which("chromium")
-        if chromium is None:
-            pytest.fail("Debian chromium is not on PATH; run `make test`, which installs it")
-        if _browser.browser is None:
-            from playwright.sync_api import sync_playwright
-
-            _browser.pw = sync_playwright().start()
-            _browser.browser = _browser.pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        ctx = _browser.browser.new_context(viewport={"width": 1400, "height": 950})
+    with served(tmp_path / "serve.log", cwd=elsewhere, env=_env(target)) as server:
+        url = server.url
+        ctx = chromium(_browser).new_context(viewport={"width": 1400, "height": 950})
         try:
             page = ctx.new_page()
             page.goto(url)
@@ -132,10 +114,3 @@ def test_installed_serve_shows_the_shipped_forecast(installed, _browser, page_te
             assert "roma" in shown[-1] and "2,000 nodes" in shown[-1]
         finally:
             ctx.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
