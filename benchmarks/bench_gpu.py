@@ -237,7 +237,7 @@ def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
     gathers on the host, then copied), ``"<device> device"`` (the resident pipeline: walk,
     windows and encodings on the device) and ``"<device> device bf16"`` (the same under
     bfloat16 autocast); on CUDA also one forward pass over every node (seconds, peak GPU
-    memory) and the kernels one resident step launches. One context serves every variant
+    memory) and the kernels one resident step launches, with their summed time. One context serves every variant
     (the Laplacian encodings are computed once)."""
     import copy
 
@@ -303,16 +303,20 @@ def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
             return t1, batch.num_nodes, loss
 
         total, assembly, sizes, losses = [], [], [], []
-        for _ in range(steps + 2):                  # the first two warm up (allocator, kernels)
-            sync(device)
-            t0 = time.perf_counter()
-            t1, n, loss = step()
-            sync(device)
-            total.append(time.perf_counter() - t0)
-            assembly.append(t1 - t0)
-            sizes.append(n)
-            losses.append(float(loss.detach()))
         name = f"{device} {pipeline}" + (" bf16" if bf16 else "")
+        try:
+            for _ in range(steps + 2):              # the first two warm up (allocator, kernels)
+                sync(device)
+                t0 = time.perf_counter()
+                t1, n, loss = step()
+                sync(device)
+                total.append(time.perf_counter() - t0)
+                assembly.append(t1 - t0)
+                sizes.append(n)
+                losses.append(float(loss.detach()))
+        except Exception as e:                      # one failed variant must not sink the run
+            print(f"  ({name} failed: {type(e).__name__}: {e})", flush=True)
+            continue
         out[name] = {"step_ms": 1e3 * float(np.median(total[2:])), "batch_ms": 1e3 * float(np.median(assembly[2:])),
                      "subgraph_nodes": int(np.median(sizes)), "finite": bool(np.all(np.isfinite(losses)))}
         if gpu and pipeline == "device" and not bf16:
@@ -322,8 +326,9 @@ def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
                 with profile(activities=[ProfilerActivity.CUDA]) as prof:
                     step()
                     sync(device)
-                out[name]["kernels"] = sum(1 for e in prof.events()
-                                           if e.device_type == torch.autograd.DeviceType.CUDA)
+                kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+                out[name]["kernels"] = len(kernels)
+                out[name]["busy_ms"] = sum(e.time_range.elapsed_us() for e in kernels) / 1e3
             except Exception as e:                  # a diagnostic only: never sink the run
                 print(f"  (kernel count failed: {e})")
         del model, opt
@@ -336,13 +341,14 @@ def training_lines(step: dict) -> None:
         if not isinstance(r, dict):
             continue
         device = name.split()[0]
-        base = step[f"{device} host"]
-        ratio = "" if name == f"{device} host" else f"; {base['step_ms'] / r['step_ms']:.1f}x the host pipeline"
+        base = step.get(f"{device} host")
+        ratio = "" if base is None or base is r else f"; {base['step_ms'] / r['step_ms']:.1f}x the host pipeline"
         line(f"ROMA training step, {r['subgraph_nodes']:,}-node walk subgraph, 8 windows, {name}",
              f"{r['step_ms']:.1f} ms", f"batch {r['batch_ms']:.1f} ms{ratio}" + ("" if r["finite"] else "; NOT FINITE"),
              f"<= {TARGET_STEP_MS} ms" if device == "cuda" else "")
         if "kernels" in r:
-            line("  CUDA kernels (and copies) in one such step", f"{r['kernels']}")
+            line("  CUDA kernels (and copies) in one such step, and their time", f"{r['kernels']}",
+                 f"GPU busy {r['busy_ms']:.1f} ms of the step (profiled)")
     if "cuda host" in step and "cpu host" in step:
         best = min(r["step_ms"] for k, r in step.items() if isinstance(r, dict) and k.startswith("cuda"))
         line("  GPU (best variant) speed-up over the CPU", f"{step['cpu host']['step_ms'] / best:.1f}x")
@@ -351,22 +357,31 @@ def training_lines(step: dict) -> None:
              f"peak GPU memory {step['forward_gib']:.2f} GiB", "report")
 
 
-def huge_run(nodes: int, steps: int = 200, frames: int = 10, device: str = "cuda") -> None:
+def huge_run(nodes: int, steps: int = 200, frames: int = 10, device: str = "cuda", stage: str = "both",
+             graph_file: str | None = None) -> None:
     """The 10^8-node run: generate the graph on the CPU's cores, then ``steps`` RK4 steps of
     Kuramoto on CUDA (default backend, CUDA graphs) with ``frames + 1`` frames streamed to a
     zarr store; prints the time of each part (as it goes, so that a time-out still tells the
-    rate) and the peak GPU and host memory."""
+    rate) and the peak GPU and host memory of this process. ``stage`` ``generate`` only
+    generates and pickles the graph to ``graph_file``; ``simulate`` reads it from there
+    (``gpu.sh`` generates while the GPU tests run)."""
     import os
+    import pickle
     import resource
 
     import numba
 
-    from roma_core.dynamics import Kuramoto, simulate
     from roma_core.graphs import hyperbolic_graph
 
     def rss() -> str:
         return f"host peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB"
 
+    if stage == "simulate":
+        t = time.perf_counter()
+        with open(graph_file, "rb") as f:
+            g = pickle.load(f)
+        line(f"{nodes:.0e}-node graph read back", f"{time.perf_counter() - t:.1f} s", f"{g.nnz:,} entries")
+        return _huge_simulate(g, steps, frames, device, rss)
     t = time.perf_counter()
     shown = set()
 
@@ -380,6 +395,23 @@ def huge_run(nodes: int, steps: int = 200, frames: int = 10, device: str = "cuda
     gen = time.perf_counter() - t
     line(f"{nodes:.0e}-node graph generated ({numba.get_num_threads()} threads)", f"{gen:.1f} s",
          f"{g.nnz:,} entries; {rss()}")
+    if stage == "generate":
+        t = time.perf_counter()
+        with open(graph_file + ".part", "wb") as f:
+            pickle.dump(g, f, protocol=5)
+        os.replace(graph_file + ".part", graph_file)
+        line("  pickled for the simulation", f"{time.perf_counter() - t:.1f} s")
+        return
+    _huge_simulate(g, steps, frames, device, rss)
+
+
+def _huge_simulate(g, steps, frames, device, rss) -> None:
+    """The simulation part of :func:`huge_run` on a graph at hand."""
+    import os
+
+    from roma_core.dynamics import Kuramoto, simulate
+
+    nodes = g.num_nodes
     tmp = Path(tempfile.mkdtemp(prefix="bench_gpu_huge_", dir=os.environ.get("GPU_BIG_DIR")))
     try:
         gpu = device == "cuda"
@@ -441,16 +473,19 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--huge", type=int, default=0,
                     help="only the huge run: a graph of this many nodes, 200 RK4 steps, 11 frames to zarr")
+    ap.add_argument("--huge-stage", choices=["both", "generate", "simulate"], default="both",
+                    help="generate (and pickle to --huge-graph), simulate (from it) or both")
+    ap.add_argument("--huge-graph", default=None, help="the pickled graph of --huge-stage")
     ap.add_argument("--quick", action="store_true", help="small sizes: check that the script runs")
     args = ap.parse_args(argv)
     if args.quick:
-        args.nodes, args.big, args.steps, args.cpu_steps, args.train_steps, args.repeat = 20_000, 0, 100, 20, 3, 3
+        args.nodes, args.big, args.steps, args.cpu_steps, args.train_steps, args.repeat = 20_000, 0, 100, 20, 1, 3
     if args.huge:
         print(f"# bench_gpu --huge {args.huge} ({machine_load()})", flush=True)
-        if not torch.cuda.is_available():
+        if not torch.cuda.is_available() and args.huge_stage != "generate":
             print("no CUDA device: the huge run needs one")
             return
-        huge_run(args.huge)
+        huge_run(args.huge, stage=args.huge_stage, graph_file=args.huge_graph)
         print(f"after: {machine_load()}")
         return
 
