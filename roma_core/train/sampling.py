@@ -123,8 +123,14 @@ class Sampler:
         """
         if self.device is None:
             raise RuntimeError("Sampler.walk_tensor needs the graph on a device: call Sampler.to(device) first")
-        n, dev = self.graph.num_nodes, self.device
-        cur = torch.randperm(n, generator=generator, device=dev)[:self.roots]
+        n, dev, k = self.graph.num_nodes, self.device, self.roots
+        if 4 * k > n:
+            cur = torch.randperm(n, generator=generator, device=dev)[:k]
+        else:        # distinct uniform roots without an O(N) permutation: redraw the repeats
+            cur = torch.unique(torch.randint(0, n, (k,), generator=generator, device=dev))
+            while len(cur) < k:
+                more = torch.randint(0, n, (k - len(cur),), generator=generator, device=dev)
+                cur = torch.unique(torch.cat([cur, more]))
         return self.walk_from(cur, torch.rand(self.walk_length, len(cur), generator=generator, device=dev,
                                               dtype=torch.float64))
 
