@@ -394,8 +394,9 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
             if world > 1:
                 torch.distributed.all_reduce(vals)
                 vals /= world
-            last = {"split": "train", "step": step, "loss": float(vals[0]), "forecast": float(vals[1]),
-                    "effective": float(vals[2]), "aux": float(vals[3]), "nodes": int(batch.num_nodes),
+            loss_v, fc_v, eff_v, aux_v = vals.tolist()          # one copy to the host per step, not four
+            last = {"split": "train", "step": step, "loss": loss_v, "forecast": fc_v,
+                    "effective": eff_v, "aux": aux_v, "nodes": int(batch.num_nodes),
                     "lr": lr, "time": round(time.perf_counter() - t_start, 4)}
             if metrics_file:
                 metrics_file.write(json.dumps(last) + "\n")
