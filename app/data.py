@@ -24,6 +24,7 @@ _default: Graph | None = None
 _shipped: Graph | None = None
 _workspace: Workspace | None = None
 _lock = threading.Lock()
+_built = [False]  # whether a page was built in this process yet
 _embedded: dict[str, Future] = {}  # graph fingerprint -> its embedding
 _embedding_progress: dict[str, list] = {}
 
@@ -89,6 +90,14 @@ def default_graph() -> Graph:
 ASSETS = asset_path()
 DEFAULT_TRAJECTORY = asset_path("kuramoto_2k.zarr")
 DEFAULT_RUN = asset_path("roma_kuramoto_2k")
+
+
+def first_build() -> bool:
+    """True the first time it is called in this process (the app's first page: at start
+    with ``roma serve --warm``), False afterwards."""
+    with _lock:
+        first, _built[0] = not _built[0], True
+        return first
 
 
 def workspace() -> Workspace:

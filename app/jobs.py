@@ -24,7 +24,8 @@ Rules:
   convention). It feeds ``progress`` (0..100, at most ~10 updates a second) and raises
   :class:`roma_core.errors.Cancelled` once :meth:`Job.cancel` was called.
 * Finishing: ``on_done(result)`` runs on the session's event loop (with its document
-  current, so it may touch widgets and plots); a :class:`RomaError` shows its message in
+  current, so it may touch widgets and plots), in turn with other sessions' heavy updates
+  (:mod:`app.turns`: the loop answers other requests between them); a :class:`RomaError` shows its message in
   ``status`` and ``error`` (never a traceback; other exceptions are logged with their
   traceback and shown as one line); ``on_error(exc)`` is called too when given.
 * Stopping the server (``cancel_all``, called when ``roma serve`` returns) cancels every
@@ -50,6 +51,7 @@ import param
 from roma_core.errors import Cancelled, LimitError, RomaError
 
 from .limits import Limits, default_workers
+from .turns import in_turn
 
 log = logging.getLogger(__name__)
 
@@ -228,14 +230,22 @@ class Job(param.Parameterized):
         except Exception:  # pragma: no cover - best effort
             pass
 
-    def _dispatch(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the session's event loop (or right here when there is none)."""
+    def _dispatch(self, fn: Callable[[], None], heavy: bool = False) -> None:
+        """Run ``fn`` on the session's event loop (or right here when there is none); a
+        ``heavy`` one (showing the result) in turn with other sessions' heavy updates
+        (:func:`app.turns.in_turn`)."""
         if self._dispatch_fn is not None:
             self._dispatch_fn(fn)
             return
         doc = self._doc
         if doc is None or doc.session_context is None:
             fn()
+            return
+        if heavy:
+            try:
+                in_turn(fn, doc)
+            except Exception:  # the session is gone: nobody to tell
+                log.debug("job result dropped: the session has ended")
             return
         from panel.io.state import set_curdoc
 
@@ -287,7 +297,7 @@ class Job(param.Parameterized):
                 outcome = ("error", exc)
         with _active_lock:
             _busy[0] -= 1
-        self._dispatch(lambda: self._finish(outcome, time.monotonic() - t0, on_done, on_error))
+        self._dispatch(lambda: self._finish(outcome, time.monotonic() - t0, on_done, on_error), heavy=True)
 
     def _finish(self, outcome, seconds: float, on_done, on_error) -> None:
         kind, value = outcome

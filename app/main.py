@@ -2,6 +2,13 @@
 
 Each browser session runs this file anew and gets its own views; the heavy data
 (graphs, edge rasters) is cached at module level and shared between sessions.
+
+Building a session runs on the server's one event loop, which meanwhile answers no other
+request, so a page is served with empty tabs: each view is built when its tab is first
+shown (the Graph view once the page has loaded), one session's view after another
+(:mod:`app.turns`), and a session builds only what its user looks at. The first page of
+a process (``roma serve --warm``'s, at start) builds every view, so their data is loaded
+and their kernels compiled before the first visitor comes.
 """
 import logging
 import sys
@@ -12,8 +19,9 @@ if __package__ in (None, ""):  # run as a script by panel serve: make `app` impo
 
 import panel as pn  # noqa: E402
 
-from app.data import default_session  # noqa: E402
+from app.data import default_session, first_build  # noqa: E402
 from app.render import warm_up  # noqa: E402
+from app.turns import in_turn  # noqa: E402
 from app.views import VIEWS, GraphView  # noqa: E402
 
 pn.extension(notifications=True)
@@ -37,10 +45,38 @@ def view(title: str, factory, session):
         return failed(f"The {title} view", exc)
 
 
+def lazy_tabs(views: list, session, eager: bool = False, on_built=None) -> pn.Tabs:
+    """Tabs of ``views`` (``(title, factory)`` pairs), each view built when its tab is first
+    shown (the first one once the page has loaded), in turn with other sessions' heavy
+    updates (:func:`app.turns.in_turn`); with ``eager``, all of them now. ``on_built(view)``
+    is called for each view built."""
+    built = [None] * len(views)
+
+    def make(i: int):
+        title, factory = views[i]
+        built[i] = view(title, factory, session)
+        if on_built is not None:
+            on_built(built[i])
+        return built[i]
+
+    if eager:
+        return pn.Tabs(*[(title, make(i)) for i, (title, _) in enumerate(views)], dynamic=True)
+    tabs = pn.Tabs(*[(title, pn.pane.Markdown(f"*Opening {title}…*", css_classes=["roma-opening"]))
+                     for title, _ in views], dynamic=True)
+
+    def show(i: int) -> None:
+        if built[i] is None:
+            tabs[i] = (views[i][0], make(i))
+    tabs.param.watch(lambda e: e.new is not None and 0 <= e.new < len(views) and built[e.new] is None
+                     and in_turn(lambda: show(e.new)), "active")
+    pn.state.onload(lambda: in_turn(lambda: show(tabs.active)))
+    return tabs
+
+
 def build() -> pn.template.BootstrapTemplate:
-    """The Explorer: one tab per entry of ``app.views.VIEWS``; a view (or the data) that
-    fails to build shows its error in place. (Bootstrap rather than the Fast templates:
-    those fetch a web font, which fails on machines without internet.)"""
+    """The Explorer: one tab per entry of ``app.views.VIEWS`` (see :func:`lazy_tabs`); a
+    view (or the data) that fails to build shows its error in place. (Bootstrap rather than
+    the Fast templates: those fetch a web font, which fails on machines without internet.)"""
     try:
         session = default_session()
     except Exception as exc:
@@ -49,12 +85,13 @@ def build() -> pn.template.BootstrapTemplate:
         plain = session.graph if session.graph is not None and not session.graph.has_coordinates else None
         if plain is not None:  # the views start empty; the Graph view embeds it, then every view follows
             session.graph = None
-        views = [(title, view(title, factory, session)) for title, factory in VIEWS]
-        graph_view = next((v for _, v in views if isinstance(v, GraphView)), None)
-        if plain is not None and graph_view is not None:
-            graph_view.show(plain)
-        main = pn.Tabs(*views, dynamic=True)
-    return pn.template.BootstrapTemplate(title="ROMA Explorer", main=[main], header_background="#1f4e79",
+        shown = (lambda v: isinstance(v, GraphView) and v.show(plain)) if plain is not None else None
+        main = lazy_tabs(VIEWS, session, eager=first_build(), on_built=shown)
+    # Panel builds a Divider's model without pointing its stylesheet at the server's copy; the
+    # one shared by the page's Dividers is pointed there only when a Divider is in the first
+    # page (the views come later): without this one, browsers fetch it from the CDN
+    css = pn.layout.Divider(visible=False)
+    return pn.template.BootstrapTemplate(title="ROMA Explorer", main=[main, css], header_background="#1f4e79",
                                          collapsed_sidebar=True)
 
 

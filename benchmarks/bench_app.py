@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -347,11 +348,44 @@ async def open_sessions(n: int, url: str, chromium: str, jobs: bool, timeout_s: 
     return {"first_plot_s": first, "job_s": job_s, "t_load": t_load, "t_jobs": t_jobs, "t_end": t_end}
 
 
-def bench_sessions(counts: list[int], work: Path, chromium: str, jobs: bool = True, timeout_s: float = 900) -> list:
-    """For each count of sessions: a fresh default server, the sessions, the probe's numbers."""
+def py_spy(pid: int, out: Path) -> subprocess.Popen:
+    """``py-spy record`` of the server's threads (raw stacks, thread names first) into ``out``
+    until interrupted; only the main thread's samples matter: there the event loop runs."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        raise SystemExit("--py-spy needs py-spy (pip install py-spy)")
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--threads", "--format", "raw", "--rate", "50",
+                             "--nonblocking", "--output", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+
+
+def main_thread_profile(raw: Path, top: int = 25) -> str:
+    """The functions seen most often in the main thread's samples of a ``py-spy`` raw file
+    (inclusive: a function counts once per sample it is on the stack), as text."""
+    from collections import Counter
+
+    inclusive, total = Counter(), 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if "MainThread" not in frames[0]:
+            continue
+        total += int(count)
+        for f in set(frames[1:]):
+            inclusive[f] += int(count)
+    lines = [f"main thread: {total} samples at 50 Hz ({total / 50:.1f} s not idle)"]
+    lines += [f"{n:6d} {100 * n / max(total, 1):5.1f} %  {f}" for f, n in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+def bench_sessions(counts: list[int], work: Path, chromium: str, jobs: bool = True, timeout_s: float = 900,
+                   profile: Path | None = None) -> list:
+    """For each count of sessions: a fresh default server, the sessions, the probe's numbers
+    (and, with ``profile``, a py-spy record of the server into ``profile/sessions_N.txt``)."""
     rows = []
     for n in counts:
         proc, url, start_s = start_server({}, work / f"serve_sessions_{n}.log")
+        spy = py_spy(proc.pid, profile / f"sessions_{n}.txt") if profile else None
         probe = Probe(url.rsplit("/", 1)[0] + PROBE_PATH, proc.pid)
         try:
             with urllib.request.urlopen(probe.url, timeout=30) as r:
@@ -362,6 +396,9 @@ def bench_sessions(counts: list[int], work: Path, chromium: str, jobs: bool = Tr
         finally:
             probe.done.set()
             probe.join()
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
             proc.terminate()
             proc.wait(timeout=30)
         ok = sorted(x for x in r["first_plot_s"] if x is not None)
@@ -374,6 +411,8 @@ def bench_sessions(counts: list[int], work: Path, chromium: str, jobs: bool = Tr
                "jobs_done": len(done), "jobs_s": r["job_s"], "all_jobs_s": r["t_end"] - r["t_jobs"],
                "server_peak_rss_mib": max(s[2] for s in probe.samples), "probe_url": probe.url}
         rows.append(row)
+        if spy is not None:
+            print(main_thread_profile(profile / f"sessions_{n}.txt"), flush=True)
         print(json.dumps({k: v for k, v in row.items() if k not in ("first_plot_s", "jobs_s")}), flush=True)
 
     def f(x):
@@ -401,6 +440,9 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-default", action="store_true", help="skip the default-data memory measurement")
     ap.add_argument("--sessions", default=None, metavar="8,16",
                     help="measure only this many concurrent browser sessions on the default data (comma-separated)")
+    ap.add_argument("--py-spy", type=Path, default=None, metavar="DIR",
+                    help="with --sessions: record the server with py-spy into DIR/sessions_N.txt and print "
+                         "where its main thread (the event loop) spent its time")
     ap.add_argument("--no-jobs", dest="jobs", action="store_false",
                     help="with --sessions: only load the pages, start no simulation")
     args = ap.parse_args(argv)
@@ -419,7 +461,9 @@ def main(argv=None) -> int:
             counts = [int(c) for c in args.sessions.split(",")]
         except ValueError:
             raise SystemExit(f"--sessions takes counts like 8,16, got {args.sessions!r}")
-        rows = bench_sessions(counts, work, chromium, args.jobs)
+        if args.py_spy:
+            args.py_spy.mkdir(parents=True, exist_ok=True)
+        rows = bench_sessions(counts, work, chromium, args.jobs, profile=args.py_spy)
         (out / "sessions.json").write_text(json.dumps(rows, indent=1))
         print(f"sessions.json in {out}")
         return 0

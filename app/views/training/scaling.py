@@ -2,6 +2,8 @@
 them, the bootstrap band of the fitted power law, and the scaling plot."""
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,9 +67,18 @@ class Scaling:
         roma_core.errors.SpecError
             If the points cannot be fitted (fewer than 3, or not positive).
         """
-        from roma_core.eval.scaling import fit_power_law
+        return copy.deepcopy(_fit(np.asarray(self.params, dtype=float).tobytes(),
+                                  np.asarray(self.losses[which], dtype=float).tobytes()))
 
-        return fit_power_law(self.params, self.losses[which])
+
+@functools.lru_cache(maxsize=64)
+def _fit(params: bytes, losses: bytes) -> dict:
+    """:func:`roma_core.eval.fit_power_law` of float64 arrays given as bytes, computed once
+    per process (its bootstrap takes ~0.1-1 s, and every session opening the Training view
+    fits the same shipped result)."""
+    from roma_core.eval.scaling import fit_power_law
+
+    return fit_power_law(np.frombuffer(params), np.frombuffer(losses))
 
 
 def load_scaling(path) -> Scaling:
