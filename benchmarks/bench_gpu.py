@@ -231,13 +231,15 @@ def gpu_end_to_end(g, nodes: int, steps: int, frames: int) -> float:
     return fused
 
 
-def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
+def training(graph, devices: list[str], steps: int, windows: int = 8, compiled: bool = False) -> dict:
     """Median ms per ROMA training step on random-walk subgraphs (512 roots x 16 steps) and
     the part of it spent building the batch, per variant: ``"<device> host"`` (numpy walk and
     gathers on the host, then copied), ``"<device> device"`` (the resident pipeline: walk,
     windows and encodings on the device) and ``"<device> device bf16"`` (the same under
     bfloat16 autocast); on CUDA also one forward pass over every node (seconds, peak GPU
-    memory) and the kernels one resident step launches, with their summed time. One context serves every variant
+    memory) and the kernels one resident step launches, with their summed time; ``compiled``:
+    also the resident pipeline with the model under ``torch.compile(dynamic=True)`` (its
+    compilation took 306 s on the loaded 2-CPU machine, so it is opt-in). One context serves every variant
     (the Laplacian encodings are computed once)."""
     import copy
 
@@ -259,10 +261,13 @@ def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
           f"{time.perf_counter() - t:.1f} s)", flush=True)
     starts = w.starts("train")
     gpu = devices[0] == "cuda"
-    variants = [(d, "host", False) for d in devices]
-    variants += [(devices[0], "device", False), (devices[0], "device", True)] if gpu or len(devices) == 1 else []
+    variants = [(d, "host", False, False) for d in devices]
+    variants += [(devices[0], "device", False, False), (devices[0], "device", True, False)] \
+        if gpu or len(devices) == 1 else []
+    if compiled:
+        variants.append((devices[0], "device", False, True))
     out = {}
-    for device, pipeline, bf16 in variants:
+    for device, pipeline, bf16, comp in variants:
         dev = torch.device(device)
         c = ctx
         if device != devices[0]:
@@ -283,6 +288,7 @@ def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
             ctx.make_resident()
         torch.manual_seed(0)
         model = build("roma", spec).to(dev)
+        net = torch.compile(model, dynamic=True) if comp else model
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=dev.type == "cuda")
         rng, gen = np.random.default_rng(0), torch.Generator(dev).manual_seed(0)
         starts_t = torch.as_tensor(starts, device=dev)
@@ -295,7 +301,7 @@ def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
             sync(device)
             t1 = time.perf_counter()
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-                pred = model(batch)
+                pred = net(batch)
             loss = ((pred.values.float() - batch.y) ** 2).mean() + sum(v.float() for v in pred.aux_losses.values())
             opt.zero_grad()
             loss.backward()
@@ -303,8 +309,14 @@ def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
             return t1, batch.num_nodes, loss
 
         total, assembly, sizes, losses = [], [], [], []
-        name = f"{device} {pipeline}" + (" bf16" if bf16 else "")
+        name = f"{device} {pipeline}" + (" bf16" if bf16 else "") + (" compiled" if comp else "")
         try:
+            if comp:                                # the compilation, timed apart
+                t0 = time.perf_counter()
+                step()
+                sync(device)
+                print(f"  (torch.compile(dynamic=True) and a first step: {time.perf_counter() - t0:.1f} s)",
+                      flush=True)
             for _ in range(steps + 2):              # the first two warm up (allocator, kernels)
                 sync(device)
                 t0 = time.perf_counter()
@@ -319,7 +331,7 @@ def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
             continue
         out[name] = {"step_ms": 1e3 * float(np.median(total[2:])), "batch_ms": 1e3 * float(np.median(assembly[2:])),
                      "subgraph_nodes": int(np.median(sizes)), "finite": bool(np.all(np.isfinite(losses)))}
-        if gpu and pipeline == "device" and not bf16:
+        if gpu and pipeline == "device" and not bf16 and not comp:
             try:
                 from torch.profiler import ProfilerActivity, profile
 
@@ -331,7 +343,7 @@ def training(graph, devices: list[str], steps: int, windows: int = 8) -> dict:
                 out[name]["busy_ms"] = sum(e.time_range.elapsed_us() for e in kernels) / 1e3
             except Exception as e:                  # a diagnostic only: never sink the run
                 print(f"  (kernel count failed: {e})")
-        del model, opt
+        del model, net, opt
     return out
 
 
@@ -471,6 +483,7 @@ def main(argv=None) -> None:
     ap.add_argument("--cpu-steps", type=int, default=200, help="RK4 steps end to end on the CPU (time scaled)")
     ap.add_argument("--train-steps", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--compile", action="store_true", help="also the training step under torch.compile")
     ap.add_argument("--huge", type=int, default=0,
                     help="only the huge run: a graph of this many nodes, 200 RK4 steps, 11 frames to zarr")
     ap.add_argument("--huge-stage", choices=["both", "generate", "simulate"], default="both",
@@ -501,7 +514,7 @@ def main(argv=None) -> None:
     print(f"graph: {g.num_nodes:,} nodes, {g.nnz:,} entries ({time.perf_counter() - t:.1f} s)\n")
     line("measure", "value", "baseline of the same run", "target")
 
-    training_lines(training(g, (["cuda"] if gpu else []) + ["cpu"], args.train_steps))
+    training_lines(training(g, (["cuda"] if gpu else []) + ["cpu"], args.train_steps, compiled=args.compile))
     print(flush=True)
 
     rhs_lines(g, (["cuda"] if gpu else []) + ["cpu"], args.repeat)

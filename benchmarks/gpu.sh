@@ -10,6 +10,7 @@
 #       generated (NUMBA_NUM_THREADS=14) while the GPU tests run, for at most GPU_BIG_GEN seconds
 #       (default 150; the figures wait for it, so that nothing else runs beside them), and
 #       simulated after the figures until the script has run GPU_TOTAL seconds (default 470)
+#   GPU_COMPILE=1 bash benchmarks/gpu.sh   # also the training step under torch.compile (slow to compile)
 #
 # A stock CUDA PyTorch image has torch, triton, numba, numpy, scipy, pandas, pyarrow, xarray,
 # torch_geometric, safetensors, psutil and tqdm, but not zarr (with numcodecs, donfig,
@@ -63,6 +64,7 @@ if [ "${GPU_BIG:-0}" = 1 ]; then
     wait "$gen_pid" || echo "gpu.sh: generating the huge graph stopped (exit $?) at $SECONDS s"
     cat huge_gen.log; rm -f huge_gen.log
 fi
+if [ "${GPU_COMPILE:-0}" = 1 ]; then set -- "$@" --compile; fi     # the training step under torch.compile too
 timeout "${GPU_BENCH_TIMEOUT:-360}" "$py" -u -m benchmarks.bench_gpu "$@" || echo "gpu.sh: bench_gpu stopped (exit $?)"
 if [ "${GPU_BIG:-0}" = 1 ] && [ -f "$big_graph" ]; then
     left=$(( ${GPU_TOTAL:-470} - SECONDS ))
