@@ -123,3 +123,15 @@ def test_cuda_training_with_the_device_pipeline_and_bf16(windows, tmp_path):
     for precision in ("float32", "bf16"):
         r = train(windows, "roma", spec(), tspec(device="cuda", precision=precision), tmp_path / precision)
         assert r["steps"] == 12 and np.isfinite(r["loss"])
+
+
+def test_validation_reads_a_resident_context_alike(windows):
+    """Training validates on its (resident) context: the same error as from a host context."""
+    from roma_core.models import build
+
+    torch.manual_seed(0)
+    ms = ModelSpec.from_dict({**spec().to_dict(), "channels": 2})
+    model = build("roma", ms)
+    host = validate(model, Context(windows, ms, torch.device("cpu")), "test")
+    res = validate(model, Context(windows, ms, torch.device("cpu"), resident=True), "test")
+    assert host == res
