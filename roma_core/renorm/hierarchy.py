@@ -418,8 +418,8 @@ class Hierarchy:
         ------
         roma_core.errors.FileFormatError
             For another suffix.
-        roma_core.data.store.NotOwnedError
-            If ``path`` exists and ROMA did not write it; it is left untouched.
+        roma_core.errors.StoreError
+            (``NotOwnedError``) If ``path`` exists and ROMA did not write it; it is left untouched.
         """
         from ..data.store import refuse_unowned
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import Error as PlaywrightError
 from browser_util import diff, publish, steady, wait_for
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -21,7 +22,14 @@ ERRORS = ".roma-forecast-errors"
 
 
 def shot(page, css, path=None) -> np.ndarray:
-    png = page.locator(css).first.screenshot(path=path)
+    for attempt in range(5):   # a plot replaced by a newer one while it was being captured: take the new one
+        try:
+            png = page.locator(css).first.screenshot(path=path)
+            break
+        except PlaywrightError as exc:
+            if "not attached" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.5)
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 from app import turns
@@ -48,7 +49,8 @@ def test_updates_of_sessions_take_turns_and_the_loop_runs_between_them():
                 log.append(("tick", None))
                 await asyncio.sleep(0.005)
         await asyncio.gather(ticker(), *(cb() for doc in docs for cb in doc.callbacks))
-    asyncio.run(main())
+    with ThreadPoolExecutor(1) as pool:   # a fresh loop: the suite may hold one in this thread
+        pool.submit(asyncio.run, main()).result()
     order = [e for e in log if e[0] != "tick"]
     assert order == [("start", 0), ("end", 0), ("start", 1), ("end", 1)]
     between = log[log.index(("end", 0)):log.index(("start", 1))]
