@@ -448,7 +448,7 @@ class Graph:
         """Write to ``.npz`` or a ``.zarr`` store, atomically: a new file or store is written
         under a temporary name and renamed into place. An existing zarr store (e.g. a
         trajectory) gets the graph added under its ``graph`` group. An existing path is
-        written only when ROMA wrote it (see :mod:`roma_core.data.store`).
+        written only when ROMA wrote it (it carries ROMA's marker).
 
         Parameters
         ----------

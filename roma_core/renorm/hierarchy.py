@@ -398,7 +398,7 @@ class Hierarchy:
     def save(self, path, name: str | None = None, include_input: bool | None = None) -> Path:
         """Write to ``.npz`` (atomically) or into a zarr store (``.zarr``) under
         ``hierarchy/<name>``; see :meth:`to_zarr`. An existing path is written only when
-        ROMA wrote it (see :mod:`roma_core.data.store`).
+        ROMA wrote it (it carries ROMA's marker).
 
         Parameters
         ----------
