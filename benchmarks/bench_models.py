@@ -326,6 +326,16 @@ def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, ho
     def rhs(y, t):
         return sysm.rhs(t, y, out).clone()
 
+    def next_frame(y, t):
+        """``sub`` RK4 steps of size h: the state one frame later."""
+        for _ in range(sub):
+            k1 = rhs(y, t)
+            k2 = rhs(y + h / 2 * k1, t + h / 2)
+            k3 = rhs(y + h / 2 * k2, t + h / 2)
+            k4 = rhs(y + h * k3, t + h)
+            y, t = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), t + h
+        return y, t
+
     true_omega = getattr(sysm, "omega", None)
     preds = []
     if kind is BurgersSpec:     # all windows as the columns of one state, each at its own time
@@ -335,12 +345,7 @@ def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, ho
         out = torch.empty_like(y)
         frames = []
         for _ in range(win.horizon):
-            for _ in range(sub):
-                k1 = rhs(y, t)
-                k2 = rhs(y + h / 2 * k1, t + h / 2)
-                k3 = rhs(y + h / 2 * k2, t + h / 2)
-                k4 = rhs(y + h * k3, t + h)
-                y, t = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), t + h
+            y, t = next_frame(y, t)
             frames.append(y.cpu().numpy().T)                                      # (windows, N)
         preds = [win.transform(f).transpose(1, 0, 2) for f in np.stack(frames, 1)]  # (N, horizon, C) each
     for s0 in starts if kind is KuramotoSpec else []:
@@ -356,12 +361,7 @@ def oracle(path, split: str, *, omega: str = "inferred", local: bool = False, ho
             sysm.omega = true_omega
         frames = []
         for _ in range(win.horizon):
-            for _ in range(sub):
-                k1 = rhs(y, t)
-                k2 = rhs(y + h / 2 * k1, t + h / 2)
-                k3 = rhs(y + h / 2 * k2, t + h / 2)
-                k4 = rhs(y + h * k3, t + h)
-                y, t = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4), t + h
+            y, t = next_frame(y, t)
             frames.append(y.numpy().copy())
         preds.append(win.transform(np.stack(frames)).transpose(1, 0, 2))          # (N, horizon, C)
     _, target = win.get(starts)
