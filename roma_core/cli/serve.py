@@ -153,10 +153,10 @@ def panel_argv(args: argparse.Namespace) -> list[str]:
             raise RomaError(f"--basic-auth file {args.basic_auth} does not exist; give a JSON file "
                             "of {user: password} or a password")
         argv += ["--basic-auth", args.basic_auth,
-                 "--cookie-secret", args.cookie_secret or secrets.token_urlsafe(32)]
+                 "--cookie-secret", args.cookie_secret or _cookie_secret()]
     elif args.oauth_provider:
         argv += ["--oauth-provider", args.oauth_provider,
-                 "--cookie-secret", args.cookie_secret or secrets.token_urlsafe(32)]
+                 "--cookie-secret", args.cookie_secret or _cookie_secret()]
         for name in ("oauth_key", "oauth_secret", "oauth_redirect_uri"):
             if getattr(args, name):
                 argv += ["--" + name.replace("_", "-"), getattr(args, name)]
@@ -251,3 +251,9 @@ def run(args: argparse.Namespace) -> int:
 
         cancel_all()
     return 1 if ret is False else 0
+
+
+def _cookie_secret() -> str:
+    """A fresh signing secret: hex, so it never starts with '-' (panel's parser would take
+    such a value for an option)."""
+    return secrets.token_hex(32)

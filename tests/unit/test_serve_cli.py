@@ -35,6 +35,9 @@ def test_options_pass_through():
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--allow-websocket-origin"] == ["a.org", "b.org:443"]
     assert argv[argv.index("--basic-auth") + 1] == "s3cret"
     assert len(argv[argv.index("--cookie-secret") + 1]) >= 32  # generated: login needs a signed cookie
+    fresh = [panel_argv(args("--basic-auth", "pw")) for _ in range(200)]
+    secrets = {a[a.index("--cookie-secret") + 1] for a in fresh}
+    assert len(secrets) == 200 and not any(s.startswith("-") for s in secrets)   # never read as an option
     assert argv[argv.index("--prefix") + 1] == "/roma"
     assert "--use-xheaders" in argv and "--show" in argv
 
