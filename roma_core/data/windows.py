@@ -126,23 +126,27 @@ class Windows:
         """Feature channels C per state: 2 for phases, 1 otherwise."""
         return 2 if self.features == "phase" else 1
 
-    def transform(self, raw: np.ndarray) -> np.ndarray:
+    def transform(self, raw):
         """Model features of raw states.
 
         Parameters
         ----------
-        raw : numpy.ndarray
-            Raw states of any shape.
+        raw : numpy.ndarray or torch.Tensor
+            Raw states of any shape; a tensor is transformed on its device.
 
         Returns
         -------
-        numpy.ndarray
-            float32, the same shape plus a trailing channel axis of size :attr:`channels`.
+        numpy.ndarray or torch.Tensor
+            float32, of ``raw``'s kind, the same shape plus a trailing channel axis of size
+            :attr:`channels`.
         """
+        lib = torch if isinstance(raw, torch.Tensor) else np
         if self.features == "phase":
-            return np.stack([np.sin(raw), np.cos(raw)], -1).astype(np.float32)
-        mean, std = self.norm
-        return ((raw - mean) / std).astype(np.float32)[..., None]
+            feats = lib.stack([lib.sin(raw), lib.cos(raw)], -1)
+        else:
+            mean, std = self.norm
+            feats = ((raw - mean) / std)[..., None]
+        return feats.float() if lib is torch else feats.astype(np.float32)
 
     def starts(self, split: str) -> np.ndarray:
         """Window starts whose targets lie wholly in a split.
@@ -214,24 +218,6 @@ class Windows:
         self.device_raw = torch.as_tensor(self.raw).to(device)
         return self
 
-    def transform_tensor(self, raw: torch.Tensor) -> torch.Tensor:
-        """:meth:`transform` of a tensor, on its device.
-
-        Parameters
-        ----------
-        raw : torch.Tensor
-            Raw states of any shape.
-
-        Returns
-        -------
-        torch.Tensor
-            float32, the same shape plus a trailing channel axis of size :attr:`channels`.
-        """
-        if self.features == "phase":
-            return torch.stack([torch.sin(raw), torch.cos(raw)], -1).float()
-        mean, std = self.norm
-        return ((raw - mean) / std).float()[..., None]
-
     def get_tensor(self, starts: torch.Tensor, nodes: torch.Tensor | None = None):
         """:meth:`get` on the device of :meth:`to`: no numpy work, no copy from the host.
 
@@ -253,7 +239,7 @@ class Windows:
             raise RuntimeError("Windows.get_tensor needs the states on a device: call Windows.to(device) first")
         idx = starts[:, None] + torch.arange(self.lookback + self.horizon, device=raw.device)
         block = raw[idx] if nodes is None else raw[idx[:, :, None], nodes[None, None, :]]
-        feats = self.transform_tensor(block).transpose(1, 2)                   # (B, n, span, C)
+        feats = self.transform(block).transpose(1, 2)                   # (B, n, span, C)
         return feats[:, :, :self.lookback].contiguous(), feats[:, :, self.lookback:].contiguous()
 
     def block_means(self, membership: np.ndarray, blocks: int, chunk: int = 64) -> np.ndarray:

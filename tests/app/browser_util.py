@@ -13,11 +13,12 @@ from PIL import Image
 
 
 def wait_for(predicate, timeout=60.0, every=0.3, what="condition"):
-    """Poll ``predicate`` until it returns something other than None/False; return that."""
+    """Poll ``predicate`` until it returns a true value (an image array counts as true; an
+    empty string, list or 0 does not); return that."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
-        if value is not None and value is not False:
+        if isinstance(value, np.ndarray) or value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
