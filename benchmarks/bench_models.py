@@ -129,7 +129,7 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
     for name, task in zip(models, tasks):
         s = spec if name in ("roma", "roma_fixed", "persistence") else match_width(name, spec, target)
         run = OUT / (f"{tag}_{dynamics}_{nodes}{_data_tag(dynamics)}_L{SETUP['lookback']}H{SETUP['horizon']}"
-                     f"s{SETUP['seed']}{'_steps' if steps else ''}{_graphs_tag()}_{name}_{task}")
+                     f"s{SETUP['seed']}{f'_steps{steps}' if steps else ''}{_graphs_tag()}_{name}_{task}")
         shutil.rmtree(run, ignore_errors=True)   # every run trains from scratch
         t = time.perf_counter()
         ts = train_spec(0.0, task=task, steps=steps) if steps else train_spec(budget, task=task)
@@ -148,20 +148,21 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
 
 
 def part_compare(args):
-    names = ["persistence", "roma"] + ABLATIONS + BASELINES
+    names = ["persistence", "roma"] + [m for m in ABLATIONS + BASELINES if not args.models or m in args.models]
+    baselines = [m for m in BASELINES if m in names]
     rows = run_models(args.dynamics, args.nodes, args.budget, names, ["forecast"] * len(names), "cmp",
                       steps=args.train_steps)
     by = {r["model"]: r for r in rows}
-    best = min(BASELINES, key=lambda m: by[m]["test_rel_l2"])
+    best = min(baselines, key=lambda m: by[m]["test_rel_l2"])
     summary = {"dynamics": args.dynamics, "nodes": args.nodes, "budget_s": args.budget, "load": machine_load(),
                "equal_steps": args.train_steps, "train_graph_seeds": train_seeds(),
                "rows": rows, "best_baseline": best,
                "roma_over_best_test": by["roma"]["test_rel_l2"] / by[best]["test_rel_l2"],
-               "roma_over_best_heldout": by["roma"]["heldout_rel_l2"] / min(by[m]["heldout_rel_l2"] for m in BASELINES),
+               "roma_over_best_heldout": by["roma"]["heldout_rel_l2"] / min(by[m]["heldout_rel_l2"] for m in baselines),
                "all_beat_persistence_test": all(by[m]["test_rel_l2"] < by["persistence"]["test_rel_l2"]
-                                                for m in ["roma"] + BASELINES),
+                                                for m in ["roma"] + baselines),
                "all_beat_persistence_heldout": all(by[m]["heldout_rel_l2"] < by["persistence"]["heldout_rel_l2"]
-                                                   for m in ["roma"] + BASELINES)}
+                                                   for m in ["roma"] + baselines)}
     return summary
 
 
@@ -505,12 +506,19 @@ def main(argv=None):
     ap.add_argument("--train-graphs", type=int, default=1,
                     help="compare/transfer: train on this many graphs of the family (seeds 1, 3, 4, ...; "
                          "seed 2 is the held-out graph)")
+    ap.add_argument("--models", default="",
+                    help="compare: only these of the ablations and baselines, e.g. transformer,gnn "
+                         "(persistence and roma always run; empty: all)")
     ap.add_argument("--pos-dim", type=int, default=8,
                     help="Laplacian positional encodings per node (0: none; they do not carry over between graphs)")
     args = ap.parse_args(argv)
     SETUP.update(lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed, noise=args.noise,
                  graph=args.graph, long_range=args.long_range, exponent=args.exponent, pos_dim=args.pos_dim,
                  train_graphs=args.train_graphs)
+    args.models = [m for m in args.models.split(",") if m]
+    unknown = sorted(set(args.models) - set(ABLATIONS + BASELINES))
+    if unknown or (args.models and not set(args.models) & set(BASELINES)):
+        ap.error(f"--models takes a comma list of {ABLATIONS + BASELINES} with at least one baseline, got {unknown or args.models}")
     if args.train_graphs < 1:
         ap.error(f"--train-graphs must be >= 1, got {args.train_graphs}")
     if args.nodes is None:
@@ -521,8 +529,9 @@ def main(argv=None):
     window = "" if (args.lookback, args.horizon) == (16, 8) else f"_L{args.lookback}H{args.horizon}"
     tags = (f"_seed{args.seed}" if args.seed else "") + _data_tag(args.dynamics) + \
         ("" if args.pos_dim == 8 else f"_pe{args.pos_dim}") + _graphs_tag() + \
-        (f"_hops{args.hops.replace(',', '-')}" if args.part == "oracle" and args.hops else "")
-    name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{tags}{'_steps' if args.train_steps else ''}.json"
+        (f"_hops{args.hops.replace(',', '-')}" if args.part == "oracle" and args.hops else "") + \
+        ("_" + "-".join(args.models) if args.part == "compare" and args.models else "")
+    name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{tags}{f'_steps{args.train_steps}' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))
 
