@@ -140,30 +140,28 @@ def panel_argv(args: argparse.Namespace) -> list[str]:
         raise RomaError(f"--num-procs must be >= 0, got {args.num_procs}")
     if args.num_threads is not None and args.num_threads < 1:
         raise RomaError(f"--num-threads must be >= 1, got {args.num_threads}")
-    argv = [str(APP), "--address", args.address, "--port", str(args.port),
-            "--num-procs", str(args.num_procs)]
+    # every value as --name=value: a value starting with '-' (a password, a secret) is never
+    # read by panel's parser as an option
+    argv = [str(APP), f"--address={args.address}", f"--port={args.port}", f"--num-procs={args.num_procs}"]
     if args.warm:  # the default data and compiled kernels are ready before the first visitor
         argv.append("--warm")
-    for origin in args.allow_websocket_origin or []:
-        argv += ["--allow-websocket-origin", origin]
+    argv += [f"--allow-websocket-origin={origin}" for origin in args.allow_websocket_origin or []]
     if args.num_threads is not None:
-        argv += ["--num-threads", str(args.num_threads)]
+        argv.append(f"--num-threads={args.num_threads}")
     if args.basic_auth:
         if args.basic_auth.endswith(".json") and not os.path.isfile(args.basic_auth):
             raise RomaError(f"--basic-auth file {args.basic_auth} does not exist; give a JSON file "
                             "of {user: password} or a password")
-        argv += ["--basic-auth", args.basic_auth,
-                 "--cookie-secret", args.cookie_secret or _cookie_secret()]
+        argv += [f"--basic-auth={args.basic_auth}", f"--cookie-secret={args.cookie_secret or _cookie_secret()}"]
     elif args.oauth_provider:
-        argv += ["--oauth-provider", args.oauth_provider,
-                 "--cookie-secret", args.cookie_secret or _cookie_secret()]
-        for name in ("oauth_key", "oauth_secret", "oauth_redirect_uri"):
-            if getattr(args, name):
-                argv += ["--" + name.replace("_", "-"), getattr(args, name)]
+        argv += [f"--oauth-provider={args.oauth_provider}",
+                 f"--cookie-secret={args.cookie_secret or _cookie_secret()}"]
+        argv += [f"--{name.replace('_', '-')}={getattr(args, name)}"
+                 for name in ("oauth_key", "oauth_secret", "oauth_redirect_uri") if getattr(args, name)]
     elif args.cookie_secret:
-        argv += ["--cookie-secret", args.cookie_secret]
+        argv.append(f"--cookie-secret={args.cookie_secret}")
     if args.prefix:
-        argv += ["--prefix", args.prefix]
+        argv.append(f"--prefix={args.prefix}")
     if args.use_xheaders:
         argv.append("--use-xheaders")
     if args.show:
@@ -254,6 +252,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cookie_secret() -> str:
-    """A fresh signing secret: hex, so it never starts with '-' (panel's parser would take
-    such a value for an option)."""
+    """A fresh signing secret (hex)."""
     return secrets.token_hex(32)

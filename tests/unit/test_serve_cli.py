@@ -17,29 +17,46 @@ def args(*argv):
     return build_parser().parse_args(["serve", *argv])
 
 
+def panel_options(*argv):
+    """``roma serve`` arguments as panel's own parser reads what ``panel_argv`` makes of them."""
+    import argparse
+
+    from panel.command.serve import Serve
+
+    parser = argparse.ArgumentParser(prog="panel serve")
+    Serve(parser=parser)
+    made = panel_argv(args(*argv))
+    return made, parser.parse_args(made)
+
+
 def test_defaults_bind_localhost():
-    argv = panel_argv(args())
-    assert argv[0] == str(APP) and APP.is_file()
-    assert argv[argv.index("--address") + 1] == "127.0.0.1"
-    assert argv[argv.index("--port") + 1] == "5006"
-    assert "--basic-auth" not in argv and "--show" not in argv and "--warm" in argv
+    made, ns = panel_options()
+    assert made[0] == str(APP) and APP.is_file() and ns.files == [str(APP)]
+    assert ns.address == "127.0.0.1" and ns.port == 5006
+    assert ns.basic_auth is None and not ns.show and "--warm" in made
     assert "--warm" not in panel_argv(args("--no-warm"))
 
 
 def test_options_pass_through():
-    argv = panel_argv(args("--address", "0.0.0.0", "--port", "8000", "--allow-websocket-origin", "a.org",
-                           "--allow-websocket-origin", "b.org:443", "--num-procs", "2", "--num-threads", "4",
-                           "--basic-auth", "s3cret", "--prefix", "/roma", "--use-xheaders", "--show"))
-    pairs = {a: argv[i + 1] for i, a in enumerate(argv[:-1]) if a.startswith("--")}
-    assert pairs["--address"] == "0.0.0.0" and pairs["--port"] == "8000" and pairs["--num-threads"] == "4"
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--allow-websocket-origin"] == ["a.org", "b.org:443"]
-    assert argv[argv.index("--basic-auth") + 1] == "s3cret"
-    assert len(argv[argv.index("--cookie-secret") + 1]) >= 32  # generated: login needs a signed cookie
-    fresh = [panel_argv(args("--basic-auth", "pw")) for _ in range(200)]
-    secrets = {a[a.index("--cookie-secret") + 1] for a in fresh}
-    assert len(secrets) == 200 and not any(s.startswith("-") for s in secrets)   # never read as an option
-    assert argv[argv.index("--prefix") + 1] == "/roma"
-    assert "--use-xheaders" in argv and "--show" in argv
+    made, ns = panel_options("--address", "0.0.0.0", "--port", "8000", "--allow-websocket-origin", "a.org",
+                             "--allow-websocket-origin", "b.org:443", "--num-procs", "2", "--num-threads", "4",
+                             "--basic-auth", "s3cret", "--prefix", "/roma", "--use-xheaders", "--show")
+    assert ns.address == "0.0.0.0" and ns.port == 8000 and ns.num_procs == 2 and ns.num_threads == 4
+    assert ns.allow_websocket_origin == ["a.org", "b.org:443"]
+    assert ns.basic_auth == "s3cret" and len(ns.cookie_secret) >= 32  # generated: login needs a signed cookie
+    assert ns.prefix == "/roma" and ns.use_xheaders and ns.show
+    fresh = {panel_options("--basic-auth", "pw")[1].cookie_secret for _ in range(20)}
+    assert len(fresh) == 20
+
+
+def test_values_starting_with_a_dash_stay_values():
+    """A password or secret may start with '-': panel's parser must not take it for an option."""
+    _, ns = panel_options("--basic-auth=-pw", "--cookie-secret=-c0okie")
+    assert ns.basic_auth == "-pw" and ns.cookie_secret == "-c0okie"
+    _, ns = panel_options("--address", "0.0.0.0", "--oauth-provider", "github", "--oauth-key=-id",
+                          "--oauth-secret=--s3cret", "--oauth-redirect-uri", "https://a.org/roma")
+    assert (ns.oauth_provider, ns.oauth_key, ns.oauth_secret) == ("github", "-id", "--s3cret")
+    assert ns.oauth_redirect_uri == "https://a.org/roma"
 
 
 @pytest.mark.parametrize("bad", [["--port", "70000"], ["--num-procs", "-1"], ["--num-threads", "0"],
@@ -103,17 +120,15 @@ def test_public_address_without_login_refuses_to_start(address, capsys):
     assert address in err and "--basic-auth" in err and "--allow-unauthenticated" in err
     for ok in (["--basic-auth", "pw"], ["--oauth-provider", "github", "--oauth-key", "id", "--oauth-secret", "s"],
                ["--allow-unauthenticated"]):
-        argv = panel_argv(args("--address", address, *ok))
-        assert argv[argv.index("--address") + 1] == address
-    argv = panel_argv(args("--address", address, "--oauth-provider", "github", "--oauth-key", "id"))
-    assert argv[argv.index("--oauth-provider") + 1] == "github" and argv[argv.index("--oauth-key") + 1] == "id"
-    assert len(argv[argv.index("--cookie-secret") + 1]) >= 32
+        assert panel_options("--address", address, *ok)[1].address == address
+    _, ns = panel_options("--address", address, "--oauth-provider", "github", "--oauth-key", "id")
+    assert (ns.oauth_provider, ns.oauth_key) == ("github", "id") and len(ns.cookie_secret) >= 32
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
 def test_loopback_needs_no_login(address):
-    argv = panel_argv(args("--address", address))
-    assert "--basic-auth" not in argv and "--oauth-provider" not in argv
+    _, ns = panel_options("--address", address)
+    assert ns.basic_auth is None and ns.oauth_provider is None
 
 
 def test_workers_and_limits_reach_the_app_environment():
