@@ -136,9 +136,10 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
         res = train([win] + more, name, s, ts, run)
         wall = time.perf_counter() - t
         test = evaluate(run, None, windows=win, max_windows=16)
+        val = evaluate(run, None, windows=win, split="val", max_windows=16, scales=False)   # the span before test
         ho = evaluate(run, None, windows=heldw, max_windows=16)
         row = {"model": name, "task": task, "params": res["params"], "hidden": s.hidden, "steps": res["steps"],
-               "train_s": round(wall, 1), "test_rel_l2": test["rel_l2"], "heldout_rel_l2": ho["rel_l2"],
+               "train_s": round(wall, 1), "test_rel_l2": test["rel_l2"], "val_rel_l2": val["rel_l2"], "heldout_rel_l2": ho["rel_l2"],
                "test_per_step": test["rel_l2_per_step"], "order_parameter_mae": test.get("order_parameter_mae"),
                "local_order_parameter_mae": {r["supernodes"]: r["mae"] for r in test.get("local_order_parameter_mae", [])},
                "attention": test["attention"].get("mean")}
