@@ -70,8 +70,10 @@ class OperatorModel(nn.Module):
     def __init__(self, spec, dim):
         super().__init__()
         self.spec = spec
+        # plain attributes, read in forward: a param attribute read breaks a torch.compile graph
+        self.phase, self.horizon = phase_model(spec), spec.horizon
         self.decoder = OperatorDecoder(dim, spec.horizon, spec.channels, spec.basis, spec.trunk_layers,
-                                       phase=phase_model(spec))
+                                       phase=self.phase)
         self.pde = BurgersResidual()
 
     def summarize(self, batch):
@@ -129,7 +131,7 @@ class OperatorModel(nn.Module):
         angle : torch.Tensor or None
             ``(B,)`` reference phases.
         """
-        if not phase_model(self.spec):
+        if not self.phase:
             return batch, None
         angle = self.reference_phase(batch).detach()
         turned = {"x": turn_phases(batch.x, -angle)}
@@ -166,7 +168,7 @@ class OperatorModel(nn.Module):
         if collocation is not None:
             bi, ni, ki = collocation.unbind(1)
             coef = self.decoder.coefficients(h)
-            s = (ki + 1).to(h.dtype) / self.spec.horizon
+            s = (ki + 1).to(h.dtype) / self.horizon
             if residual == "stencil":
                 order = torch.argsort(batch.theta)
                 rank = torch.empty_like(order)

@@ -333,3 +333,13 @@ def test_near_field_is_the_whole_graphs_angular_window_mean():
                 members = [blocks[(own + o) % count] for o in range(-r, r + 1)]
                 want = np.mean([feats[start:start + 3, m].mean(1) for m in members], 0)
                 assert np.allclose(batch.near[bi, ni, si, :, 0].numpy(), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["roma", "roma_fixed", "deeponet", "gnn", "transformer"])
+def test_forward_traces_as_one_graph(name):
+    """torch.compile sees a model's forward pass whole: no graph break (a param attribute read
+    in forward made two graphs; on a GPU every break costs launches and a host round trip)."""
+    torch.manual_seed(0)
+    model = build(name, tiny_spec())
+    explained = torch._dynamo.explain(model)(ring_batch())
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
