@@ -29,6 +29,7 @@ from .. import render
 from ..jobs import Job
 from ..limits import Limits, graph_needs
 from ..pickers import path_field
+from ..turns import in_turn
 
 SPEC_FIELDS = ("nodes", "mean_degree", "gamma", "beta", "seed", "largest_component")
 PICK_RADIUS = 0.02  # tap tolerance, as a fraction of the viewport width
@@ -72,8 +73,10 @@ class GraphView(pn.viewable.Viewer):
         if graph is not None:
             self.show(graph)
         self._build_widgets()
-        self._plot = pn.pane.HoloViews(self._overlay(), linked_axes=False, css_classes=["roma-graph-plot"])
+        self._plot = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-graph-plot"])
         self._drawn_revision = self.revision
+        # served, the plot is rendered in a turn of its own, after the widgets (unless drawn by then)
+        in_turn(lambda: self._plot.object is None and self._redraw())
 
     # ------------------------------------------------------------------ data
     @property

@@ -37,6 +37,7 @@ from .. import render
 from ..jobs import Job
 from ..limits import simulation_needs
 from ..state import Session
+from ..turns import in_turn
 
 DYNAMICS = {"Kuramoto": "kuramoto", "social Burgers": "burgers"}
 # parameters shown first; the others sit in a collapsed card
@@ -388,6 +389,8 @@ class SimulateView(pn.viewable.Viewer):
     step_note = param.String(default="", doc="why the time step is what it is (the stability limit)")
     summary = param.String(default="", doc="the trajectory shown: dynamics, size, R at the end, store path")
     revision = param.Integer(default=0, precedence=-1, doc="bumped when another trajectory is shown")
+    graph_pushes = param.Integer(default=0, precedence=-1, doc="bumped to redraw the graph plot's data in place")
+    series_pushes = param.Integer(default=0, precedence=-1, doc="bumped to redraw the R(t) plot's data in place")
 
     def __init__(self, session: Session | None = None, graph: Graph | None = None, trajectory=None, **params):
         if session is None:
@@ -410,6 +413,8 @@ class SimulateView(pn.viewable.Viewer):
         self._shown = opened
         self._graph_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-sim-plot"])
         self._series_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-sim-series"])
+        self._looks: dict = {}  # "graph" / "series": the look of the plot shown
+        self._pending: set = set()  # the plots to be made anew in a turn to come
         self._build_widgets()
         self.session.param.watch(self._on_session_trajectory, "trajectory")
         self.session.param.watch(self._on_session_hierarchy, "hierarchy")
@@ -485,12 +490,55 @@ class SimulateView(pn.viewable.Viewer):
                 f"{s.times[-1]:g} · {what}(t_end) = {end:.4f}  \nstore: `{s.path}`")
 
     def _redraw(self) -> None:
-        self._graph_pane.object = self._graph_plot()
-        self._series_pane.object = self._series_plot()
+        self._draw_graph()
+        self._draw_series()
+
+    def _draw_graph(self) -> None:
+        self._draw("graph")
+
+    def _draw_series(self) -> None:
+        self._draw("series")
+
+    def _draw(self, name: str) -> None:
+        """Show the current trajectory in the ``name`` plot ("graph" or "series"). A plot
+        that looks the same (colours, legend, title) only gets the new data: HoloViews
+        updates its Bokeh models in place, in milliseconds. Otherwise a new plot is made,
+        in its own turn (:func:`app.turns.in_turn`): rendering one takes ~0.3 s of the event
+        loop, more on a loaded machine."""
+        look = getattr(self, f"_{name}_look")
+        if name in self._pending:  # a new plot is on its way: it shows what is current then
+            return
+        if name in self._looks and self._looks[name] == look():
+            setattr(self, f"{name}_pushes", getattr(self, f"{name}_pushes") + 1)
+            return
+        self._pending.add(name)
+
+        def turn():
+            self._pending.discard(name)
+            plot = getattr(self, f"_{name}_plot")()
+            getattr(self, f"_{name}_pane").object = plot
+            self._looks[name] = look()
+        in_turn(turn)
+
+    def _graph_look(self) -> tuple:
+        data = self._graph_data()
+        colour = sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in self._colour_opts().items())
+        return (None if data is None else data.key, *colour)
+
+    def _series_look(self) -> tuple | None:
+        s = self._shown
+        return None if s is None or s.global_series is None else (s.kind, self._level_shown())
+
+    def _level_shown(self) -> tuple | None:
+        """(level, supernodes) of the per-supernode series drawn, or None."""
+        s = self._shown
+        if self.level is None or self.level not in s.series:
+            return None
+        return self.level, len(s.series[self.level])
 
     @param.depends("colour", watch=True)
     def _on_colour(self) -> None:
-        self._graph_pane.object = self._graph_plot()
+        self._draw_graph()
 
     @param.depends("level", watch=True)
     def _on_level(self) -> None:
@@ -506,10 +554,10 @@ class SimulateView(pn.viewable.Viewer):
         if self.level in s.series or s.nbytes <= IN_MEMORY_BYTES:
             s.level_series(self.level)
             if redraw:
-                self._series_pane.object = self._series_plot()
+                self._draw_series()
             return
         self.job.start(s.level_series, self.level, label="Computing R per supernode",
-                       on_done=lambda _: setattr(self._series_pane, "object", self._series_plot()))
+                       on_done=lambda _: self._draw_series())
 
     def _on_session_trajectory(self, event) -> None:
         path = event.new
@@ -545,7 +593,7 @@ class SimulateView(pn.viewable.Viewer):
             return dict(cmap="RdBu_r", clim=(-1.0, 1.0), clabel="sin θ")
         return dict(cmap=render.colormap("viridis"), clim=s.clim, clabel="u")
 
-    def _points(self, frame: int):
+    def _points(self, frame: int, pushes: int = 0):
         s = self._shown
         if s is None:
             g = self.session.graph
@@ -554,13 +602,16 @@ class SimulateView(pn.viewable.Viewer):
             return render.node_points(render.prepare(g), "degree")
         return render.node_points(s.data, "state", self._values(frame))
 
-    def _graph_plot(self):
+    def _graph_data(self):
         s = self._shown
-        data = s.data if s is not None else (render.prepare(self.session.graph) if self.session.graph else None)
-        points = hv.DynamicMap(pn.bind(self._points, frame=self.param.frame))
+        return s.data if s is not None else (render.prepare(self.session.graph) if self.session.graph else None)
+
+    def _graph_plot(self):
+        points = hv.DynamicMap(pn.bind(self._points, frame=self.param.frame, pushes=self.param.graph_pushes))
         nodes = render.rasterized_nodes(points, px=2).opts(
             colorbar=True, colorbar_opts={"width": 12}, tools=["hover"], **self._colour_opts(),
             hover_tooltips=[("x", "$x{0.000}"), ("y", "$y{0.000}"), ("value", "@image{0.[000]}")])
+        data = self._graph_data()  # the same in every plot of this look: only the nodes' values change
         edges = render.edge_layer(lambda: data, streams=[hv.streams.RangeXY(), hv.streams.PlotSize()])
         return (edges.opts(tools=[]) * nodes * render.disk_outline()).opts(
             frame_width=480, frame_height=480,
@@ -573,9 +624,24 @@ class SimulateView(pn.viewable.Viewer):
         opts = dict(width=460, height=300, xlabel="t", ylabel=what, show_grid=True, toolbar="above", padding=(0.02, 0.05))
         if s is None or s.global_series is None:
             return hv.Curve([], "t", what).opts(**opts, title="no trajectory yet")
+        layers = hv.DynamicMap(pn.bind(self._series_layers, pushes=self.param.series_pushes))
+        marker = hv.DynamicMap(pn.bind(self._marker, frame=self.param.frame, pushes=self.param.series_pushes))
+        title = "order parameter R(t)" if s.kind == "kuramoto" else "mean state u(t)"
+        if self._level_shown() is not None:
+            title = (f"{'R' if s.kind == 'kuramoto' else 'mean u'}(t): global and "
+                     f"{len(s.series[self.level]):,} supernodes (level {self.level})")
+        ylim = (0.0, 1.02) if s.kind == "kuramoto" else (None, None)
+        return (layers * marker).opts(**opts, title=title, legend_position="bottom_right", ylim=ylim,
+                                      hooks=[self._fit_axes])
+
+    def _series_layers(self, pushes: int = 0) -> hv.Overlay:
+        """R(t) (or the mean u) of the shown trajectory: per supernode of the level chosen
+        (curves, or a quantile band above MAX_CURVES supernodes) and global."""
+        s = self._shown
+        what = "R" if s.kind == "kuramoto" else "mean u"
         t = s.times
         layers = []
-        if self.level is not None and self.level in s.series:
+        if self._level_shown() is not None:
             ys = s.series[self.level]
             if len(ys) <= MAX_CURVES:
                 layers.append(hv.Path([np.column_stack([t, y]) for y in ys], ["t", what],
@@ -588,16 +654,25 @@ class SimulateView(pn.viewable.Viewer):
                 layers.append(hv.Curve((t, med), "t", what, label="supernode median").opts(
                     color="#4c78a8", line_width=1.5))
         layers.append(hv.Curve((t, s.global_series), "t", what, label="global").opts(color="black", line_width=2))
-        marker = hv.DynamicMap(pn.bind(self._marker, frame=self.param.frame))
-        title = "order parameter R(t)" if s.kind == "kuramoto" else "mean state u(t)"
-        if self.level is not None and self.level in s.series:
-            title = (f"{'R' if s.kind == 'kuramoto' else 'mean u'}(t): global and "
-                     f"{len(s.series[self.level]):,} supernodes (level {self.level})")
-        ylim = (0.0, 1.02) if s.kind == "kuramoto" else (None, None)
-        return (hv.Overlay(layers) * marker).opts(**opts, title=title, legend_position="bottom_right",
-                                                  ylim=ylim)
+        return hv.Overlay(layers)
 
-    def _marker(self, frame: int):
+    def _fit_axes(self, plot, element) -> None:
+        """HoloViews hook, run at each update of the R(t) plot: once a new trajectory's
+        data was pushed in, the axes span it as a new plot's would (HoloViews sets a plot's
+        ranges only when it makes it, so moving the time marker keeps the user's zoom)."""
+        x0, y0, x1, y1 = plot.get_extents(element, plot.current_ranges)
+        for axis, lo, hi in ((plot.handles["x_range"], x0, x1), (plot.handles["y_range"], y0, y1)):
+            try:
+                lo, hi = float(lo), float(hi)
+            except (TypeError, ValueError):
+                continue
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                continue
+            if None in (axis.reset_start, axis.reset_end) or not np.allclose(
+                    [axis.reset_start, axis.reset_end], [lo, hi], rtol=1e-9, atol=0):
+                axis.update(start=lo, end=hi, reset_start=lo, reset_end=hi)
+
+    def _marker(self, frame: int, pushes: int = 0):
         s = self._shown
         k = int(min(max(frame, 0), s.frames - 1))
         t, y = float(s.times[k]), float(s.global_series[k])

@@ -274,3 +274,38 @@ def test_every_dynamics_runs_with_the_view_defaults(tmp_path):
     view.simulation.t_end = 1.0
     assert view.run(wait=True) and "done" in view.job.status, view.job.status
     view.cleanup()
+
+
+@pytest.mark.timeout(120)
+def test_a_run_like_the_one_shown_is_drawn_into_the_same_plots(small_run, tmp_path):
+    """A new trajectory that looks like the one shown (same dynamics, level and colours) is
+    pushed into the plots on the page, not rendered as new plots; R(t)'s time axis follows
+    it. Another colouring makes a new graph plot."""
+    from bokeh.document import Document
+    from bokeh.models import Plot
+
+    from app.state import Session
+    from app.views.simulate import SimulateView, simulate_to_store
+    from roma_core.specs import KuramotoSpec, SimulationSpec
+
+    g, out, shown = small_run
+    view = SimulateView(session=Session(graph=g, trajectory=str(out)))
+    root = view.__panel__().get_root(Document())
+
+    def plots(root):
+        return {p.id: p for p in root.select({"type": Plot})}
+
+    def series_range(root):  # the R(t) plot's time axis: shown, and where its reset tool goes
+        r = next(p for p in plots(root).values() if p.title is not None and "R(t)" in p.title.text).x_range
+        return r.start, r.end, r.reset_start, r.reset_end
+
+    before = plots(root)
+    assert series_range(root)[1] == pytest.approx(2.0, abs=0.1)  # t = 0 … 2, padded
+    longer = simulate_to_store(KuramotoSpec(coupling=3.0), g, SimulationSpec(t_end=4.0, dt=0.01, save_every=20),
+                               str(tmp_path / "k4.zarr"), hierarchy=shown.hierarchy)
+    view._show(longer)
+    assert plots(root).keys() == before.keys()
+    fresh = SimulateView(session=Session(graph=g, trajectory=longer.path)).__panel__().get_root(Document())
+    assert series_range(root) == pytest.approx(series_range(fresh))  # as a new plot of that run
+    view.colour = "sin θ"
+    assert len(plots(root).keys() - before.keys()) == 1
