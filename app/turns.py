@@ -2,13 +2,14 @@
 between.
 
 All sessions of a server share one event loop. Building a view or showing a new result
-(HoloViews renders new Bokeh plots) takes ~0.1-1 s of it, several seconds on a loaded
-machine; when eight sessions do that at once, every callback that is ready runs before
-the loop polls its sockets again, and any other request (a page, a static file, a click
-in another session) waits for all eight. :func:`in_turn` queues such an update instead:
-the updates of all sessions run one after the other, each after a short pause in which
-the loop serves whatever else arrived, so a request waits for at most the update being
-made. Without a server session (a notebook, a script, a test) the update is made at once.
+(its data pushed into the plots on the page; new Bokeh plots only when the look changes)
+takes ~0.1-1 s of it, several seconds on a loaded machine; when eight sessions do that at
+once, every callback that is ready runs before the loop polls its sockets again, and any
+other request (a page, a static file, a click in another session) waits for all eight.
+:func:`in_turn` queues such an update instead: the updates of all sessions run one after
+the other, each after a short pause in which the loop serves whatever else arrived, so a
+request waits for at most the update being made. Without a server session (a notebook, a
+script, a test) the update is made at once.
 
     in_turn(lambda: view.show(result))       # in a callback of a served session
     in_turn(fn, doc)                          # from another thread: the session's document

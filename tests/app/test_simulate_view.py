@@ -282,7 +282,7 @@ def test_a_run_like_the_one_shown_is_drawn_into_the_same_plots(small_run, tmp_pa
     pushed into the plots on the page, not rendered as new plots; R(t)'s time axis follows
     it. Another colouring makes a new graph plot."""
     from bokeh.document import Document
-    from bokeh.models import Plot
+    from bokeh.models import GlyphRenderer, MultiLine, Plot
 
     from app.state import Session
     from app.views.simulate import SimulateView, simulate_to_store
@@ -305,6 +305,11 @@ def test_a_run_like_the_one_shown_is_drawn_into_the_same_plots(small_run, tmp_pa
                                str(tmp_path / "k4.zarr"), hierarchy=shown.hierarchy)
     view._show(longer)
     assert plots(root).keys() == before.keys()
+    lines = next(r.data_source.data for r in root.select({"type": GlyphRenderer})
+                 if isinstance(r.glyph, MultiLine) and r.glyph.line_alpha == 0.35)  # R(t) per supernode
+    curves = longer.series[view.level]  # one Bokeh line per supernode, as many points as frames
+    assert len(lines["xs"]) == len(curves) > 1 and all(len(x) == longer.frames == 21 for x in lines["xs"])
+    np.testing.assert_array_equal(lines["ys"][-1], curves[-1])
     fresh = SimulateView(session=Session(graph=g, trajectory=longer.path)).__panel__().get_root(Document())
     assert series_range(root) == pytest.approx(series_range(fresh))  # as a new plot of that run
     view.colour = "sin θ"
