@@ -500,13 +500,7 @@ class SimulateView(pn.viewable.Viewer):
                 f"{s.times[-1]:g} · {what}(t_end) = {end:.4f}  \nstore: `{s.path}`")
 
     def _redraw(self) -> None:
-        self._draw_graph()
-        self._draw_series()
-
-    def _draw_graph(self) -> None:
         self._draw("graph")
-
-    def _draw_series(self) -> None:
         self._draw("series")
 
     def _draw(self, name: str) -> None:
@@ -548,7 +542,7 @@ class SimulateView(pn.viewable.Viewer):
 
     @param.depends("colour", watch=True)
     def _on_colour(self) -> None:
-        self._draw_graph()
+        self._draw("graph")
 
     @param.depends("level", watch=True)
     def _on_level(self) -> None:
@@ -564,10 +558,10 @@ class SimulateView(pn.viewable.Viewer):
         if self.level in s.series or s.nbytes <= IN_MEMORY_BYTES:
             s.level_series(self.level)
             if redraw:
-                self._draw_series()
+                self._draw("series")
             return
         self.job.start(s.level_series, self.level, label="Computing R per supernode",
-                       on_done=lambda _: self._draw_series())
+                       on_done=lambda _: self._draw("series"))
 
     def _on_session_trajectory(self, event) -> None:
         path = event.new
