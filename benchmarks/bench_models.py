@@ -32,7 +32,7 @@ OUT = Path(os.environ.get("ROMA_BENCH_OUT", "/tmp/roma_bench_models"))
 BASELINES = ["transformer", "gnn", "deeponet"]
 ABLATIONS = ["roma_fixed"]
 SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0, "graph": "s1",
-         "long_range": 0.0, "exponent": 1.0, "pos_dim": 8, "train_graphs": 1}   # set in main()
+         "long_range": 0.0, "exponent": 1.0, "pos_dim": 8, "train_graphs": 1, "roma": {}}   # set in main()
 # graphs: "s1" (<k> = 10, γ = 2.7, β = 2) or "paper" (the paper's: zero temperature, <k> = 3, γ = 3, largest component)
 DEFAULT_T_END, DEFAULT_NOISE = {"kuramoto": 40.0, "burgers": 10.0}, {"kuramoto": 0.1, "burgers": 0.01}
 GRAPHS = {"s1": dict(mean_degree=10), "paper": dict(mean_degree=3, gamma=3.0, beta=float("inf"), largest_component=True)}
@@ -70,6 +70,11 @@ def _length_and_noise(dynamics: str) -> tuple[float, float]:
 def _graphs_tag() -> str:
     """Names training on several graphs."""
     return f"_g{SETUP['train_graphs']}" if SETUP["train_graphs"] > 1 else ""
+
+
+def _roma_tag() -> str:
+    """Names ROMA's departures from its default spec (``--roma``)."""
+    return "".join(f"_{k}-{v}" for k, v in sorted(SETUP["roma"].items()))
 
 
 def _data_tag(dynamics: str) -> str:
@@ -125,11 +130,14 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
     more = [_windows(dataset(dynamics, nodes, k), spec, tspec, ref=win) for k in train_seeds()[1:]]
     spec = ModelSpec.from_dict({**spec.to_dict(), "channels": win.channels})
     target = parameter_count(build("roma", spec))
+    variant = ModelSpec.from_dict({**spec.to_dict(), **SETUP["roma"]})   # ROMA's and its ablation's spec
     rows = []
     for name, task in zip(models, tasks):
-        s = spec if name in ("roma", "roma_fixed", "persistence") else match_width(name, spec, target)
+        roma = name in ("roma", "roma_fixed")
+        s = variant if roma else spec if name == "persistence" else match_width(name, spec, target)
         run = OUT / (f"{tag}_{dynamics}_{nodes}{_data_tag(dynamics)}_L{SETUP['lookback']}H{SETUP['horizon']}"
-                     f"s{SETUP['seed']}{f'_steps{steps}' if steps else ''}{_graphs_tag()}_{name}_{task}")
+                     f"s{SETUP['seed']}{f'_steps{steps}' if steps else ''}{_graphs_tag()}_{name}"
+                     f"{_roma_tag() if roma else ''}_{task}")
         shutil.rmtree(run, ignore_errors=True)   # every run trains from scratch
         t = time.perf_counter()
         ts = train_spec(0.0, task=task, steps=steps) if steps else train_spec(budget, task=task)
@@ -480,6 +488,34 @@ def part_encodings(args):
     return {"rows": rows, "ratio_last_to_100k": rows[-1]["seconds"] / rows[1]["seconds"], "load": machine_load()}
 
 
+def roma_options(text: str) -> dict:
+    """``"near_frame=node,near_field=0"`` as ModelSpec values, each checked against the spec."""
+    import param
+
+    from roma_core.errors import SpecError
+    from roma_core.specs import ModelSpec
+
+    out = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or key not in ModelSpec.param or key == "name":
+            raise ValueError(f"--roma takes key=value pairs of ModelSpec options, got {item!r}")
+        p = ModelSpec.param[key]
+        if isinstance(p, param.Boolean):
+            out[key] = value.lower() in ("1", "true", "yes", "on")
+        else:
+            cast = int if isinstance(p, param.Integer) else float if isinstance(p, param.Number) else str
+            try:
+                out[key] = cast(value)
+            except ValueError:
+                raise ValueError(f"--roma {key} takes a {cast.__name__}, got {value!r}") from None
+    try:
+        ModelSpec(**out)
+    except (SpecError, ValueError) as exc:
+        raise ValueError(f"--roma {text!r}: {exc}") from exc
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("part", choices=["compare", "transfer", "scaling", "million", "encodings", "oracle"])
@@ -512,8 +548,15 @@ def main(argv=None):
                          "(persistence and roma always run; empty: all)")
     ap.add_argument("--pos-dim", type=int, default=8,
                     help="Laplacian positional encodings per node (0: none; they do not carry over between graphs)")
+    ap.add_argument("--roma", default="",
+                    help="compare: spec options of ROMA and its ablation only, e.g. near_frame=node,near_field=0 "
+                         "(the baselines keep the width matched to the default ROMA)")
     args = ap.parse_args(argv)
-    SETUP.update(lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed, noise=args.noise,
+    try:
+        roma = roma_options(args.roma)
+    except ValueError as exc:
+        ap.error(str(exc))
+    SETUP.update(roma=roma, lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed, noise=args.noise,
                  graph=args.graph, long_range=args.long_range, exponent=args.exponent, pos_dim=args.pos_dim,
                  train_graphs=args.train_graphs)
     args.models = [m for m in args.models.split(",") if m]
@@ -531,7 +574,8 @@ def main(argv=None):
     tags = (f"_seed{args.seed}" if args.seed else "") + _data_tag(args.dynamics) + \
         ("" if args.pos_dim == 8 else f"_pe{args.pos_dim}") + _graphs_tag() + \
         (f"_hops{args.hops.replace(',', '-')}" if args.part == "oracle" and args.hops else "") + \
-        ("_" + "-".join(args.models) if args.part == "compare" and args.models else "")
+        ("_" + "-".join(args.models) if args.part == "compare" and args.models else "") + \
+        (_roma_tag() if args.part == "compare" else "")
     name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{tags}{f'_steps{args.train_steps}' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))

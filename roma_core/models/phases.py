@@ -80,3 +80,24 @@ def turn_phases(values: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     ca, sa = torch.cos(a).to(values.dtype), torch.sin(a).to(values.dtype)
     s, c = values[..., 0], values[..., 1]
     return torch.stack([s * ca + c * sa, c * ca - s * sa], -1)
+
+
+def in_node_frame(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(sin ψ, cos ψ)-type features of each node turned into that node's own phase frame at
+    each frame: R (sin ψ, cos ψ) -> R (sin(ψ − θ_i(t)), cos(ψ − θ_i(t))).
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        ``(B, n, S, L, 2)`` features of node i's neighbourhood at S scales and L frames.
+    x : torch.Tensor
+        ``(B, n, L, 2)`` the nodes' own (sin θ, cos θ) windows.
+
+    Returns
+    -------
+    torch.Tensor
+        The shape of ``values``.
+    """
+    s, c = x[..., 0].unsqueeze(2), x[..., 1].unsqueeze(2)
+    vs, vc = values[..., 0], values[..., 1]
+    return torch.stack([vs * c - vc * s, vc * c + vs * s], -1)

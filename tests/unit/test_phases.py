@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from roma_core.models import build
-from roma_core.models.phases import phase_steps, turn_phases
+from roma_core.models.phases import in_node_frame, phase_steps, turn_phases
 from roma_core.specs import ModelSpec, TrainSpec
 from tests.unit.test_models import ring_batch, tiny_spec
 
@@ -28,9 +28,11 @@ def in_float64(batch):
                              if isinstance(v, torch.Tensor) and v.is_floating_point()})
 
 
-@pytest.mark.parametrize("name", ["roma", "roma_fixed", "deeponet", "gnn", "transformer", "persistence"])
-def test_a_global_phase_shift_shifts_the_forecast_exactly(name):
-    spec = tiny_spec(pos_dim=0)
+@pytest.mark.parametrize("name,frame", [("roma", "global"), ("roma", "node"), ("roma_fixed", "global"),
+                                        ("deeponet", "global"), ("gnn", "global"), ("transformer", "global"),
+                                        ("persistence", "global")])
+def test_a_global_phase_shift_shifts_the_forecast_exactly(name, frame):
+    spec = tiny_spec(pos_dim=0, near_frame=frame)
     torch.manual_seed(0)
     model = build(name, spec).eval()
     for p in model.parameters():                 # away from the zero-initialised start (persistence)
@@ -92,3 +94,23 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     assert max(rates) == pytest.approx(1e-3) and rates[-1] < 1e-8
     assert all(b <= a + 1e-15 for a, b in zip(rates[49:], rates[50:]))
     assert learning_rate(TrainSpec(steps=1000, lr=1e-3, lr_schedule="constant"), 999) == 1e-3
+
+
+def test_node_frame_gives_the_coupling_terms():
+    """in_node_frame turns R (sin ψ, cos ψ) into R (sin(ψ − θ_i(t)), cos(ψ − θ_i(t))), the
+    terms of the Kuramoto coupling, from angles drawn independently."""
+    rng = np.random.default_rng(0)
+    th, psi = rng.uniform(-4, 4, (2, 5, 7)), rng.uniform(-4, 4, (2, 5, 3, 7))
+    r = rng.uniform(0, 1, (2, 5, 3, 7))
+    x = torch.as_tensor(np.stack([np.sin(th), np.cos(th)], -1))
+    near = torch.as_tensor(r[..., None] * np.stack([np.sin(psi), np.cos(psi)], -1))
+    d = psi - th[:, :, None, :]
+    want = r[..., None] * np.stack([np.sin(d), np.cos(d)], -1)
+    assert np.allclose(in_node_frame(near, x).numpy(), want, atol=1e-12)
+
+
+def test_node_frame_needs_a_phase_model():
+    from roma_core.errors import SpecError
+
+    with pytest.raises(SpecError, match="near_frame='node' needs a phase model"):
+        build("roma", tiny_spec(channels=1, near_frame="node"))
