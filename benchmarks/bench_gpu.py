@@ -369,16 +369,11 @@ def training_lines(step: dict) -> None:
              f"peak GPU memory {step['forward_gib']:.2f} GiB", "report")
 
 
-def huge_run(nodes: int, steps: int = 200, frames: int = 10, device: str = "cuda", stage: str = "both",
-             graph_file: str | None = None) -> None:
+def huge_run(nodes: int, steps: int = 200, frames: int = 10, device: str = "cuda") -> None:
     """The 10^8-node run: generate the graph on the CPU's cores, then ``steps`` RK4 steps of
     Kuramoto on CUDA (default backend, CUDA graphs) with ``frames + 1`` frames streamed to a
     zarr store; prints the time of each part (as it goes, so that a time-out still tells the
-    rate) and the peak GPU and host memory of this process. ``stage`` ``generate`` only
-    generates and pickles the graph to ``graph_file``; ``simulate`` reads it from there
-    (``gpu.sh`` generates while the GPU tests run)."""
-    import os
-    import pickle
+    rate) and the peak GPU and host memory of this process."""
     import resource
 
     import numba
@@ -388,12 +383,6 @@ def huge_run(nodes: int, steps: int = 200, frames: int = 10, device: str = "cuda
     def rss() -> str:
         return f"host peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB"
 
-    if stage == "simulate":
-        t = time.perf_counter()
-        with open(graph_file, "rb") as f:
-            g = pickle.load(f)
-        line(f"{nodes:.0e}-node graph read back", f"{time.perf_counter() - t:.1f} s", f"{g.nnz:,} entries")
-        return _huge_simulate(g, steps, frames, device, rss)
     t = time.perf_counter()
     shown = set()
 
@@ -407,13 +396,6 @@ def huge_run(nodes: int, steps: int = 200, frames: int = 10, device: str = "cuda
     gen = time.perf_counter() - t
     line(f"{nodes:.0e}-node graph generated ({numba.get_num_threads()} threads)", f"{gen:.1f} s",
          f"{g.nnz:,} entries; {rss()}")
-    if stage == "generate":
-        t = time.perf_counter()
-        with open(graph_file + ".part", "wb") as f:
-            pickle.dump(g, f, protocol=5)
-        os.replace(graph_file + ".part", graph_file)
-        line("  pickled for the simulation", f"{time.perf_counter() - t:.1f} s")
-        return
     _huge_simulate(g, steps, frames, device, rss)
 
 
@@ -486,19 +468,16 @@ def main(argv=None) -> None:
     ap.add_argument("--compile", action="store_true", help="also the training step under torch.compile")
     ap.add_argument("--huge", type=int, default=0,
                     help="only the huge run: a graph of this many nodes, 200 RK4 steps, 11 frames to zarr")
-    ap.add_argument("--huge-stage", choices=["both", "generate", "simulate"], default="both",
-                    help="generate (and pickle to --huge-graph), simulate (from it) or both")
-    ap.add_argument("--huge-graph", default=None, help="the pickled graph of --huge-stage")
     ap.add_argument("--quick", action="store_true", help="small sizes: check that the script runs")
     args = ap.parse_args(argv)
     if args.quick:
         args.nodes, args.big, args.steps, args.cpu_steps, args.train_steps, args.repeat = 20_000, 0, 100, 20, 1, 3
     if args.huge:
         print(f"# bench_gpu --huge {args.huge} ({machine_load()})", flush=True)
-        if not torch.cuda.is_available() and args.huge_stage != "generate":
+        if not torch.cuda.is_available():
             print("no CUDA device: the huge run needs one")
             return
-        huge_run(args.huge, stage=args.huge_stage, graph_file=args.huge_graph)
+        huge_run(args.huge)
         print(f"after: {machine_load()}")
         return
 
