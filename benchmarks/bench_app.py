@@ -21,10 +21,13 @@ sessions opened at once (one chromium, a context each). Per session, the time fr
 the plot canvas's pixels clearly coloured, max - min channel > 60); then each session starts
 the Simulate view's default run and waits for it to finish. Meanwhile a thread GETs a small
 static file of the server (Panel's ``loading.css``, served by the same event loop) every 0.5 s
-and samples the resident memory of the server and its children.
+and samples the resident memory of the server and its children. ``--browser-nice N`` runs
+chromium at niceness N: the browsers then stand for users' machines instead of taking the
+server's cores from it.
 
     .venv/bin/python -m benchmarks.bench_app [--nodes 1000000] [--mean-degree 20] [--zooms 5]
         [--out DIR] [--montage docs/img/zoom_levels.png] [--skip-default] [--sessions 8,16]
+        [--browser-nice 10]
 """
 from __future__ import annotations
 
@@ -378,6 +381,14 @@ def main_thread_profile(raw: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def niced(executable: str, nice: int, folder: Path) -> str:
+    """A launcher in ``folder`` that runs ``executable`` (and so all its processes) at ``nice``."""
+    launcher = folder / "chromium_niced"
+    launcher.write_text(f'#!/bin/sh\nexec nice -n {nice} "{executable}" "$@"\n')
+    launcher.chmod(0o755)
+    return str(launcher)
+
+
 def bench_sessions(counts: list[int], work: Path, chromium: str, jobs: bool = True, timeout_s: float = 900,
                    profile: Path | None = None) -> list:
     """For each count of sessions: a fresh default server, the sessions, the probe's numbers
@@ -445,7 +456,12 @@ def main(argv=None) -> int:
                          "where its main thread (the event loop) spent its time")
     ap.add_argument("--no-jobs", dest="jobs", action="store_false",
                     help="with --sessions: only load the pages, start no simulation")
+    ap.add_argument("--browser-nice", type=int, default=0, metavar="N",
+                    help="with --sessions: run chromium at this niceness (1-19), standing in for browsers on "
+                         "the users' own machines rather than on the server's cores")
     args = ap.parse_args(argv)
+    if not 0 <= args.browser_nice <= 19:
+        ap.error(f"--browser-nice takes 0-19, got {args.browser_nice}")
     from playwright.sync_api import sync_playwright
 
     from roma_core.graphs import hyperbolic_graph
@@ -463,6 +479,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"--sessions takes counts like 8,16, got {args.sessions!r}")
         if args.py_spy:
             args.py_spy.mkdir(parents=True, exist_ok=True)
+        if args.browser_nice:
+            chromium = niced(chromium, args.browser_nice, work)
         rows = bench_sessions(counts, work, chromium, args.jobs, profile=args.py_spy)
         (out / "sessions.json").write_text(json.dumps(rows, indent=1))
         print(f"sessions.json in {out}")
