@@ -89,7 +89,7 @@ def padded_rows(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray | N
     return order, ptr, idx, ew
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fill_padded(indptr, indices, order, rank, ptr, n, weights, ew):
     idx = np.full(ptr[-1], n, np.int32)
     for r in range(len(order)):
@@ -107,7 +107,7 @@ SIN_TAYLOR = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(9))   # 
 COS_TAYLOR = tuple((-1) ** k / math.factorial(2 * k) for k in range(9))       # to r^16
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _sincos_block(theta, w, sn, cs, ws, lo, hi):
     """``sn, cs = sin θ, cos θ`` and the sender-weighted pairs ``ws`` for nodes [lo, hi),
     in float64 whatever the state's precision (error ≈ 1e-16 for |θ| < 10^5): θ is reduced
@@ -134,7 +134,7 @@ def _sincos_block(theta, w, sn, cs, ws, lo, hi):
         i += U1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _kuramoto_block(omega, k, ptr, idx, inv_norm, sn, cs, ws, out, lo, hi, zero):
     """Rows [lo, hi): two rows of equal (padded) length at a time, four sums each, so
     eight independent additions hide their latency. Entry positions are unsigned: numba
@@ -179,7 +179,7 @@ def _kuramoto_block(omega, k, ptr, idx, inv_norm, sn, cs, ws, out, lo, hi, zero)
             i += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _weighted_block(omega, k, ptr, idx, ew, inv_norm, sn, cs, ws, out, lo, hi, zero):
     """Rows [lo, hi) with entry weights A_ij, one row at a time."""
     for i in range(lo, hi):
@@ -195,7 +195,7 @@ def _weighted_block(omega, k, ptr, idx, ew, inv_norm, sn, cs, ws, out, lo, hi, z
         out[i] = omega[i] + k * inv_norm[i] * (cs[i] * s - sn[i] * c)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def kuramoto_rhs(omega, k, ptr, idx, ew, inv_norm, theta, w, sn, cs, ws, out, bounds, zero):
     """``out_i = ω_i + K Σ_j W_ij sin(θ_j − θ_i)`` with ``W_ij = A_ij w_j inv_norm_i``, all
     in the :func:`padded_rows` numbering (``bounds`` are :func:`row_blocks` of its ``ptr``).
@@ -217,7 +217,7 @@ def kuramoto_rhs(omega, k, ptr, idx, ew, inv_norm, theta, w, sn, cs, ws, out, bo
             _kuramoto_block(omega, k, ptr, idx, inv_norm, sn, cs, ws, out, bounds[b], bounds[b + 1], zero)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _burgers_block(u, pos, w, inv_norm, indptr, indices, ew, has_ew, f, nu, hmin, out, lo, hi):
     for i in range(lo, hi):
         ui = u[i]
@@ -237,7 +237,7 @@ def _burgers_block(u, pos, w, inv_norm, indptr, indices, ew, has_ew, f, nu, hmin
         out[i] = inv_norm[i] * (nu * dif - f * ui * adv)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def burgers_rhs(u, pos, w, inv_norm, indptr, indices, ew, has_ew, f, nu, hmin, out, bounds):
     """``out_i = −F u_i Σ_up W_ij (u_i − u_j)/(θ_i − θ_j) + ν Σ_j W_ij (u_j − u_i)/h_ij²``."""
     for b in prange(len(bounds) - 1):
@@ -245,7 +245,7 @@ def burgers_rhs(u, pos, w, inv_norm, indptr, indices, ew, has_ew, f, nu, hmin, o
                        bounds[b], bounds[b + 1])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def burgers_gap_sums(pos, w, inv_norm, indptr, indices, ew, has_ew, hmin, bounds):
     """Per node ``(Σ_j W_ij / h_ij², Σ_j W_ij / h_ij)`` with the gaps of :func:`burgers_rhs`:
     the diffusive and advective parts of the Burgers stability bound, in one pass."""

@@ -198,7 +198,7 @@ class SparseRows:
         return self.csr @ x
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _to_bins(starts, perm, basis, f, out, fs, bounds):
     """``out[c, b·P + q] = Σ_s basis[s, q] f[perm[s], c]`` over the nodes s = starts[b] …
     starts[b + 1] − 1 of bin b in angular order (``f`` (N, k) in the caller's order), and
@@ -220,7 +220,7 @@ def _to_bins(starts, perm, basis, f, out, fs, bounds):
                     out[c, b * p + q] = acc[c, q]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _to_nodes(starts, perm, run_ptr, runs, ptr, weights, fs, basis, local, scale, out, bounds):
     """``out[perm[s], c] = scale[perm[s]] · (Σ_e weights[e] fs[r_e, c] + Σ_q basis[s, q] local[c, b·P + q])``
     for the node s of bin b (angular order): the near field, entries ptr[s] … ptr[s + 1] − 1 over
