@@ -203,15 +203,15 @@ class ModelSpec(Spec):
     pos_dim = param.Integer(default=8, bounds=(0, None), doc="Laplacian-eigenvector positional encodings per node")
     basis = param.Integer(default=32, bounds=(1, None), doc="DeepONet basis size p (branch x trunk)")
     trunk_layers = param.Integer(default=2, bounds=(1, None), doc="residual blocks of the decoder trunk")
-    near_field = param.Integer(default=3, bounds=(0, 6),
+    near_field = param.Integer(default=5, bounds=(0, 6),
                                doc="scales of each node's angular neighbourhood (4·(2r + 1) nodes in angular "
                                    "order, r = 0, 2, 8, 32, ...) whose whole-graph mean state ROMA reads beside "
                                    "the supernodes' far field (0: none)")
-    near_frame = param.Selector(default="global", objects=["global", "node"],
-                                doc="frame of the near field's phases: the window's (global) or each node's "
-                                    "own phase at each frame, which turns a neighbourhood's mean state into the "
-                                    "terms R sin(ψ − θ_i), R cos(ψ − θ_i) the Kuramoto coupling reads (phase "
-                                    "models only)")
+    near_frame = param.Selector(default="node", objects=["global", "node"],
+                                doc="frame of the near field's phases: each node's own phase at each frame, "
+                                    "which turns a neighbourhood's mean state into the terms R sin(ψ − θ_i), "
+                                    "R cos(ψ − θ_i) the Kuramoto coupling reads, or the window's (global); "
+                                    "ignored unless the model is a phase model")
     phase_gauge = param.Boolean(default=True, doc="phase features (C = 2): turn each window so that its mean "
                                 "phase at the last input frame is 0, read the phase increments, forecast each "
                                 "node's last phase turned by a learned angle, and turn the forecast back, so a "

@@ -6,7 +6,6 @@ from torch import nn
 
 from .attention import MultiscaleAttention
 from .base import InputEmbedding, OperatorModel
-from ..errors import SpecError
 from .hyperbolic import GraphEncoder
 from .phases import in_node_frame, phase_model
 from .pooling import NeuralRG, level_sizes
@@ -38,10 +37,7 @@ class Roma(OperatorModel):
                            heads=spec.heads, learned=self.learned_hierarchy)
         self.attn = MultiscaleAttention(d, spec.heads, spec.levels + 1)
         self.near = nn.Linear(spec.near_field * spec.lookback * spec.channels, d) if spec.near_field else None
-        if spec.near_frame == "node" and not phase_model(spec):
-            raise SpecError("near_frame='node' needs a phase model (phase_gauge on, 2 channels); "
-                            "use near_frame='global'")
-        self.node_frame = spec.near_frame == "node"
+        self.node_frame = spec.near_frame == "node" and phase_model(spec)
         self.loss_weights = {"entropy": spec.entropy_weight, "link": spec.link_weight,
                              "balance": spec.balance_weight, "prior": spec.prior_weight}
 
@@ -67,7 +63,7 @@ class Roma(OperatorModel):
     def inputs(self, batch):
         """Node tokens: the input embedding plus, where the spec asks for it, the embedded
         near field (the whole graph's mean states around each node in angle, in the window's
-        frame or, with ``near_frame = "node"``, in each node's own).
+        frame or, for a phase model with ``near_frame = "node"``, in each node's own).
 
         Parameters
         ----------

@@ -169,6 +169,7 @@ def read_state(path) -> dict:
     if isinstance(state.get("model_spec"), dict):      # written before the phase gauge existed
         state["model_spec"].setdefault("phase_gauge", False)
         state["model_spec"].setdefault("near_field", 0)
+        state["model_spec"].setdefault("near_frame", "global")    # ... and before the node frame
     if isinstance(state.get("train_spec"), dict):      # ... and before the learning-rate schedule
         state["train_spec"].setdefault("lr_schedule", "constant")
     return state

@@ -81,6 +81,7 @@ def test_checkpoints_from_before_the_gauge_load_without_it():
         next(run.glob("ckpt_*/checkpoint.json")).read_text())["model_spec"]
     model, state = load_model(run)
     assert state["model_spec"]["phase_gauge"] is False and model.spec.phase_gauge is False
+    assert model.spec.near_frame == "global"      # written before the node frame too
     assert read_state(run)["train_spec"]["lr_schedule"] == "constant"
     assert ModelSpec().phase_gauge is True
 
@@ -109,8 +110,8 @@ def test_node_frame_gives_the_coupling_terms():
     assert np.allclose(in_node_frame(near, x).numpy(), want, atol=1e-12)
 
 
-def test_node_frame_needs_a_phase_model():
-    from roma_core.errors import SpecError
-
-    with pytest.raises(SpecError, match="near_frame='node' needs a phase model"):
-        build("roma", tiny_spec(channels=1, near_frame="node"))
+def test_node_frame_is_for_phase_models_only():
+    """One channel (Burgers) or the gauge off: the near field stays in the window's frame."""
+    assert build("roma", tiny_spec(near_frame="node")).node_frame
+    assert not build("roma", tiny_spec(channels=1, near_frame="node")).node_frame
+    assert not build("roma", tiny_spec(phase_gauge=False, near_frame="node")).node_frame
