@@ -15,8 +15,7 @@ Rules:
   is running (the user can cancel it or wait). Sessions are independent.
 * **One queue for the server.** Jobs of all sessions run in one pool of ``workers()``
   threads (``ROMA_APP_JOB_WORKERS``, ``roma serve --workers``; default half the cores;
-  numba/torch kernels release the GIL; between its steps a job waits while any session's
-  heavy page update runs, :func:`app.turns.yield_to_turns`). A job that finds every worker busy waits in line:
+  numba/torch kernels release the GIL). A job that finds every worker busy waits in line:
   ``queued`` is its place (1 = next) and ``status`` says so, beside the progress bar.
 * **Limits.** ``start(..., needs=dict(nodes=, steps=, memory=))`` checks the needs against
   the server's :class:`app.limits.Limits` before anything runs, and refuses (False, the
@@ -52,7 +51,7 @@ import param
 from roma_core.errors import Cancelled, LimitError, RomaError
 
 from .limits import Limits, default_workers
-from .turns import in_turn, yield_to_turns
+from .turns import in_turn
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +263,6 @@ class Job(param.Parameterized):
         def progress(done: float, total: float) -> None:
             if self._cancel.is_set():
                 raise Cancelled(f"{self.label} cancelled by the user")
-            yield_to_turns()        # a page update of any session runs first
             pct = int(max(0.0, min(1.0, float(done) / float(total) if total else 0.0)) * 100)
             now = time.monotonic()
             if pct != last[1] and (now - last[0] >= PROGRESS_INTERVAL or pct == 100):

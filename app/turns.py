@@ -9,27 +9,21 @@ other request (a page, a static file, a click in another session) waits for all 
 :func:`in_turn` queues such an update instead: the updates of all sessions run one after
 the other, each after a short pause in which the loop serves whatever else arrived, so a
 request waits for at most the update being made. Without a server session (a notebook, a
-script, a test) the update is made at once. Background jobs call :func:`yield_to_turns`
-between their steps: while an update runs they wait, so the update does not share the
-CPU and the GIL with them.
+script, a test) the update is made at once.
 
     in_turn(lambda: view.show(result))       # in a callback of a served session
     in_turn(fn, doc)                          # from another thread: the session's document
-    yield_to_turns()                          # in a job's thread, between steps
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from typing import Callable
 
 log = logging.getLogger(__name__)
 
 PAUSE = 0.02  # seconds the loop serves other requests before each heavy update
 _lock: asyncio.Lock | None = None
-_quiet = threading.Event()  # set while no update runs
-_quiet.set()
 
 
 def in_turn(fn: Callable[[], None], doc=None) -> None:
@@ -57,28 +51,13 @@ def in_turn(fn: Callable[[], None], doc=None) -> None:
             _lock = asyncio.Lock()
         async with _lock:
             await asyncio.sleep(PAUSE)
-            _quiet.clear()
             with set_curdoc(doc):
                 try:
                     fn()
                 except Exception:  # nothing above this to report to: keep the traceback in the server log
                     log.exception("a page update failed")
-                finally:
-                    _quiet.set()
     turn.nolock = True  # Panel applies the changes itself, as for its own async callbacks
     doc.add_next_tick_callback(turn)
 
 
-def yield_to_turns(timeout: float = 5.0) -> None:
-    """Wait, at most ``timeout`` seconds, while a heavy page update runs; for background
-    jobs, between their steps.
-
-    Parameters
-    ----------
-    timeout : float
-        The longest wait: a job is slowed, never stopped.
-    """
-    _quiet.wait(timeout)
-
-
-__all__ = ["PAUSE", "in_turn", "yield_to_turns"]
+__all__ = ["PAUSE", "in_turn"]

@@ -55,39 +55,3 @@ def test_updates_of_sessions_take_turns_and_the_loop_runs_between_them():
     assert order == [("start", 0), ("end", 0), ("start", 1), ("end", 1)]
     between = log[log.index(("end", 0)):log.index(("start", 1))]
     assert ("tick", None) in between
-
-
-def test_a_job_waits_between_its_steps_while_an_update_runs():
-    """A background job's steps (yield_to_turns) do not run while a page update does: the
-    update keeps the CPU and the GIL to itself."""
-    import threading
-
-    doc = FakeDoc()
-    log = []
-    started = threading.Event()
-
-    def update():
-        started.set()
-        log.append("update starts")
-        time.sleep(0.2)
-        log.append("update ends")
-    turns.in_turn(update, doc)
-
-    def job():
-        started.wait(5)
-        for _ in range(3):
-            turns.yield_to_turns()
-            log.append("step")
-
-    async def main():
-        turns._lock = None
-        await doc.callbacks[0]()
-    worker = threading.Thread(target=job)
-    worker.start()
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, main()).result()
-    worker.join(5)
-    assert log == ["update starts", "update ends", "step", "step", "step"]
-    start = time.perf_counter()
-    turns.yield_to_turns()                    # no update runs: no wait
-    assert time.perf_counter() - start < 0.05
