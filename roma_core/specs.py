@@ -212,6 +212,10 @@ class ModelSpec(Spec):
                                     "which turns a neighbourhood's mean state into the terms R sin(ψ − θ_i), "
                                     "R cos(ψ − θ_i) the Kuramoto coupling reads, or the window's (global); "
                                     "ignored unless the model is a phase model")
+    supernode_identity = param.Boolean(default=True,
+                                       doc="give each supernode token a learned embedding of its index and "
+                                           "of its block's angle (off: tokens come from their members and far "
+                                           "field only, so nothing ties a block's index to the training graphs)")
     phase_gauge = param.Boolean(default=True, doc="phase features (C = 2): turn each window so that its mean "
                                 "phase at the last input frame is 0, read the phase increments, forecast each "
                                 "node's last phase turned by a learned angle, and turn the forecast back, so a "

@@ -107,11 +107,15 @@ class NeuralRG(nn.Module):
         Attention heads of the layer over the first-level tokens.
     learned : bool
         Learn the assignments; False: the prior's one-hot membership and block merges.
+    identity : bool
+        Give each supernode token a learned embedding of its index and of its block's angle;
+        False: tokens come from their members and far field only.
     """
 
     max_pairs = 4096
 
-    def __init__(self, dim, sizes, prior="geometric", strength=4.0, *, field_dim=0, heads=4, learned=True):
+    def __init__(self, dim, sizes, prior="geometric", strength=4.0, *, field_dim=0, heads=4, learned=True,
+                 identity=True):
         super().__init__()
         self.sizes = list(sizes)
         self.learned = bool(learned)
@@ -131,10 +135,12 @@ class NeuralRG(nn.Module):
         else:
             for l, parent in enumerate(prior_blocks(self.sizes)):
                 self.register_buffer(f"merge{l}", nn.functional.one_hot(parent, sizes[l + 1]).float())
-        self.embed = nn.ParameterList(nn.Parameter(torch.randn(s, dim) * 0.02) for s in sizes)
         self.field = nn.Linear(field_dim, dim) if field_dim else None
-        self.register_buffer("positions", block_positions(sizes[0]))
-        self.position = nn.Linear(self.positions.shape[1], dim)
+        self.identity = bool(identity)
+        if self.identity:
+            self.embed = nn.ParameterList(nn.Parameter(torch.randn(s, dim) * 0.02) for s in sizes)
+            self.register_buffer("positions", block_positions(sizes[0]))
+            self.position = nn.Linear(self.positions.shape[1], dim)
         self.mixer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, activation="gelu",
                                                 batch_first=True, norm_first=True)
 
@@ -221,7 +227,9 @@ class NeuralRG(nn.Module):
         assign, prior_logits = self.assignments(z, prior)
         s0 = assign[0]
         sums, mass = self.pool(z, s0, weight) if pooled is None else pooled
-        tok = sums / (mass[..., None] + 1.0) + self.embed[0] + self.position(self.positions)
+        tok = sums / (mass[..., None] + 1.0)
+        if self.identity:
+            tok = tok + self.embed[0] + self.position(self.positions)
         if self.field is not None and field is not None:
             tok = tok + self.field(field.flatten(2).to(tok.dtype))
         tok = self.mixer(tok)                                   # supernodes see each other
@@ -229,7 +237,9 @@ class NeuralRG(nn.Module):
         # the first level (up = S_1 ... S_{l-1}), then one product with S_0 for all levels
         lifted, up = [tok], None
         for l, s in enumerate(assign[1:], start=1):
-            tok = torch.einsum("st,bsd->btd", s, tok) / s.sum(0)[None, :, None] + self.embed[l]
+            tok = torch.einsum("st,bsd->btd", s, tok) / s.sum(0)[None, :, None]
+            if self.identity:
+                tok = tok + self.embed[l]
             up = s if up is None else up @ s
             lifted.append(torch.matmul(up, tok))
         tokens = torch.bmm(s0, torch.cat(lifted, -1)).split(z.shape[-1], -1)

@@ -34,7 +34,7 @@ class Roma(OperatorModel):
         self.encoder = GraphEncoder(d, spec.layers, c)
         self.sizes = level_sizes(spec.supernodes, spec.reduction, spec.levels)
         self.rg = NeuralRG(d, self.sizes, spec.prior, spec.prior_strength, field_dim=spec.lookback * spec.channels,
-                           heads=spec.heads, learned=self.learned_hierarchy)
+                           heads=spec.heads, learned=self.learned_hierarchy, identity=spec.supernode_identity)
         self.attn = MultiscaleAttention(d, spec.heads, spec.levels + 1)
         self.near = nn.Linear(spec.near_field * spec.lookback * spec.channels, d) if spec.near_field else None
         self.node_frame = spec.near_frame == "node" and phase_model(spec)

@@ -343,3 +343,22 @@ def test_forward_traces_as_one_graph(name):
     model = build(name, tiny_spec())
     explained = torch._dynamo.explain(model)(ring_batch())
     assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+
+
+@pytest.mark.parametrize("name", ["roma", "roma_fixed"])
+def test_supernode_tokens_without_identity(name):
+    """supernode_identity off: no per-supernode embedding or block-angle map; the model still
+    trains (finite gradients on every parameter the forecast uses)."""
+    spec = tiny_spec(supernode_identity=False)
+    with_id, without = build(name, tiny_spec()), build(name, spec)
+    sizes = with_id.sizes
+    d = spec.hidden
+    assert parameter_count(with_id) - parameter_count(without) == sum(sizes) * d + \
+        with_id.rg.position.weight.numel() + d
+    assert not hasattr(without.rg, "embed") and not hasattr(without.rg, "position")
+    batch = ring_batch(spec=spec)
+    pred = without(batch)
+    loss = ((pred.values - batch.y) ** 2).mean() + sum(pred.aux_losses.values())
+    loss.backward()
+    grads = {n: p.grad for n, p in without.named_parameters() if not n.startswith("pde.")}   # the PDE's: effective task
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
