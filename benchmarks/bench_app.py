@@ -27,7 +27,7 @@ server's cores from it.
 
     .venv/bin/python -m benchmarks.bench_app [--nodes 1000000] [--mean-degree 20] [--zooms 5]
         [--out DIR] [--montage docs/img/zoom_levels.png] [--skip-default] [--sessions 8,16]
-        [--browser-nice 10]
+        [--browser-nice 10] [--serve-args "--num-procs 2"]
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -96,13 +97,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env_extra: dict, log: Path):
+def start_server(env_extra: dict, log: Path, serve_args: tuple = ()):
     port = free_port()
     env = dict(os.environ, **env_extra)
     t0 = time.perf_counter()
     workspace = log.parent / f"workspace_{port}"  # never the user's own data folder
     proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port),
-                             "--workspace", str(workspace)], cwd=ROOT,
+                             "--workspace", str(workspace), *serve_args], cwd=ROOT,
                             env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/main"
     while True:  # the server answers once `--warm` has run main.py: data loaded and prepared
@@ -390,12 +391,13 @@ def niced(executable: str, nice: int, folder: Path) -> str:
 
 
 def bench_sessions(counts: list[int], work: Path, chromium: str, jobs: bool = True, timeout_s: float = 900,
-                   profile: Path | None = None) -> list:
-    """For each count of sessions: a fresh default server, the sessions, the probe's numbers
-    (and, with ``profile``, a py-spy record of the server into ``profile/sessions_N.txt``)."""
+                   profile: Path | None = None, serve_args: tuple = ()) -> list:
+    """For each count of sessions: a fresh default server (``roma serve`` with ``serve_args``),
+    the sessions, the probe's numbers (and, with ``profile``, a py-spy record of the server
+    into ``profile/sessions_N.txt``)."""
     rows = []
     for n in counts:
-        proc, url, start_s = start_server({}, work / f"serve_sessions_{n}.log")
+        proc, url, start_s = start_server({}, work / f"serve_sessions_{n}.log", serve_args)
         spy = py_spy(proc.pid, profile / f"sessions_{n}.txt") if profile else None
         probe = Probe(url.rsplit("/", 1)[0] + PROBE_PATH, proc.pid)
         try:
@@ -459,6 +461,8 @@ def main(argv=None) -> int:
     ap.add_argument("--browser-nice", type=int, default=0, metavar="N",
                     help="with --sessions: run chromium at this niceness (1-19), standing in for browsers on "
                          "the users' own machines rather than on the server's cores")
+    ap.add_argument("--serve-args", default="", metavar="ARGS",
+                    help='with --sessions: more options of `roma serve`, e.g. "--num-procs 2"')
     args = ap.parse_args(argv)
     if not 0 <= args.browser_nice <= 19:
         ap.error(f"--browser-nice takes 0-19, got {args.browser_nice}")
@@ -481,7 +485,8 @@ def main(argv=None) -> int:
             args.py_spy.mkdir(parents=True, exist_ok=True)
         if args.browser_nice:
             chromium = niced(chromium, args.browser_nice, work)
-        rows = bench_sessions(counts, work, chromium, args.jobs, profile=args.py_spy)
+        rows = bench_sessions(counts, work, chromium, args.jobs, profile=args.py_spy,
+                              serve_args=tuple(shlex.split(args.serve_args)))
         (out / "sessions.json").write_text(json.dumps(rows, indent=1))
         print(f"sessions.json in {out}")
         return 0
