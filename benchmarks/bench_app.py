@@ -104,7 +104,7 @@ def start_server(env_extra: dict, log: Path, serve_args: tuple = ()):
     workspace = log.parent / f"workspace_{port}"  # never the user's own data folder
     proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port),
                              "--workspace", str(workspace), *serve_args], cwd=ROOT,
-                            env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+                            env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/main"
     while True:  # the server answers once `--warm` has run main.py: data loaded and prepared
         if proc.poll() is not None:
@@ -115,6 +115,22 @@ def start_server(env_extra: dict, log: Path, serve_args: tuple = ()):
         except OSError:
             time.sleep(0.5)
     return proc, url, time.perf_counter() - t0
+
+
+def stop_server(proc) -> None:
+    """Stop the server and every process it forked (``--num-procs``): its whole session."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)    # forked workers that outlived their parent
+    except ProcessLookupError:
+        pass
 
 
 def rss_mib(pid: int) -> float:
@@ -412,8 +428,7 @@ def bench_sessions(counts: list[int], work: Path, chromium: str, jobs: bool = Tr
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=60)
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_server(proc)
         ok = sorted(x for x in r["first_plot_s"] if x is not None)
         done = [x for x in r["job_s"] if x is not None]
         row = {"sessions": n, "server_start_s": start_s, "load_before": load, "load_after": machine_load(),
@@ -511,8 +526,7 @@ def main(argv=None) -> int:
                 res["default_server_rss_mib"] = rss_mib(proc.pid)
                 page.close()
             finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+                stop_server(proc)
             print(f"default data: first image {res['default_first_image_s']:.2f} s, "
                   f"server RSS {res['default_server_rss_mib']:.0f} MiB", flush=True)
 
@@ -550,8 +564,7 @@ def main(argv=None) -> int:
                       f"{step['first_complete_s']:.3f} s, {step['updates']} updates) - {step['lod']}", flush=True)
             res["steps"] = steps
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_server(proc)
         browser.close()
 
     views = [((-1.02, 1.02), (-1.02, 1.02))] + [(s["x_range"], s["y_range"]) for s in res["steps"]]
