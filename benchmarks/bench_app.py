@@ -119,18 +119,15 @@ def start_server(env_extra: dict, log: Path, serve_args: tuple = ()):
 
 def stop_server(proc) -> None:
     """Stop the server and every process it forked (``--num-procs``): its whole session."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    except ProcessLookupError:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)    # forked workers that outlived their parent
-    except ProcessLookupError:
-        pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):   # SIGKILL: what outlived the parent or its 30 s
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def rss_mib(pid: int) -> float:

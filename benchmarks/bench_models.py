@@ -490,8 +490,6 @@ def part_encodings(args):
 
 def roma_options(text: str) -> dict:
     """``"near_frame=node,near_field=0"`` as ModelSpec values, each checked against the spec."""
-    import param
-
     from roma_core.errors import SpecError
     from roma_core.specs import ModelSpec
 
@@ -500,11 +498,10 @@ def roma_options(text: str) -> dict:
         key, sep, value = item.partition("=")
         if not sep or key not in ModelSpec.param or key == "name":
             raise ValueError(f"--roma takes key=value pairs of ModelSpec options, got {item!r}")
-        p = ModelSpec.param[key]
-        if isinstance(p, param.Boolean):
+        cast = ModelSpec.text_type(key)
+        if cast is bool:
             out[key] = value.lower() in ("1", "true", "yes", "on")
         else:
-            cast = int if isinstance(p, param.Integer) else float if isinstance(p, param.Number) else str
             try:
                 out[key] = cast(value)
             except ValueError:

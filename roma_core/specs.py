@@ -139,8 +139,26 @@ class Spec(param.Parameterized):
             elif isinstance(p, param.Selector) and not isinstance(p, param.Boolean):
                 parser.add_argument(flag, dest=name, choices=list(p.objects), default=None, help=help_)
             else:
-                kind = int if isinstance(p, param.Integer) else float if isinstance(p, param.Number) else str
-                parser.add_argument(flag, dest=name, type=kind, default=None, help=help_)
+                parser.add_argument(flag, dest=name, type=cls.text_type(name), default=None, help=help_)
+
+    @classmethod
+    def text_type(cls, name: str) -> type:
+        """What a parameter's value is read as from text (a flag, ``key=value``).
+
+        Parameters
+        ----------
+        name : str
+            A parameter of the spec.
+
+        Returns
+        -------
+        type
+            ``bool``, ``int``, ``float`` or ``str``.
+        """
+        p = cls.param[name]
+        if isinstance(p, param.Boolean):
+            return bool
+        return int if isinstance(p, param.Integer) else float if isinstance(p, param.Number) else str
 
     @classmethod
     def from_args(cls, ns: argparse.Namespace) -> "Spec":

@@ -77,7 +77,12 @@ def turn_phases(values: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
         The same shape.
     """
     a = angle.reshape(angle.shape + (1,) * (values.ndim - 1 - angle.ndim))
-    ca, sa = torch.cos(a).to(values.dtype), torch.sin(a).to(values.dtype)
+    return _turned(values, torch.sin(a).to(values.dtype), torch.cos(a).to(values.dtype))
+
+
+def _turned(values: torch.Tensor, sa: torch.Tensor, ca: torch.Tensor) -> torch.Tensor:
+    """(sin θ, cos θ) features turned by the angle a whose sine and cosine are given
+    (broadcast against the features' leading axes)."""
     s, c = values[..., 0], values[..., 1]
     return torch.stack([s * ca + c * sa, c * ca - s * sa], -1)
 
@@ -98,6 +103,4 @@ def in_node_frame(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         The shape of ``values``.
     """
-    s, c = x[..., 0].unsqueeze(2), x[..., 1].unsqueeze(2)
-    vs, vc = values[..., 0], values[..., 1]
-    return torch.stack([vs * c - vc * s, vc * c + vs * s], -1)
+    return _turned(values, -x[..., 0].unsqueeze(2), x[..., 1].unsqueeze(2))
