@@ -225,6 +225,11 @@ class ModelSpec(Spec):
                                doc="scales of each node's angular neighbourhood (4·(2r + 1) nodes in angular "
                                    "order, r = 0, 2, 8, 32, ...) whose whole-graph mean state ROMA reads beside "
                                    "the supernodes' far field (0: none)")
+    angular_neighbours = param.Integer(default=0, bounds=(0, 64),
+                                       doc="nearest nodes in angle (from the whole graph) whose windows ROMA "
+                                           "reads relative to each node's own, through a learned kernel of "
+                                           "angular distance: the finest geometric scale, where a power-law "
+                                           "coupling puts most of its weight (0: none)")
     near_frame = param.Selector(default="node", objects=["global", "node"],
                                 doc="frame of the near field's phases: each node's own phase at each frame, "
                                     "which turns a neighbourhood's mean state into the terms R sin(ψ − θ_i), "

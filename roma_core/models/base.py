@@ -135,7 +135,7 @@ class OperatorModel(nn.Module):
             return batch, None
         angle = self.reference_phase(batch).detach()
         turned = {"x": turn_phases(batch.x, -angle)}
-        for name in ("field", "near"):
+        for name in ("field", "near", "angular"):
             if getattr(batch, name) is not None:
                 turned[name] = turn_phases(getattr(batch, name), -angle)
         return replace(batch, **turned), angle
