@@ -365,6 +365,22 @@ def near_table(fine: np.ndarray, radii: list[int], chunk: int = 16) -> torch.Ten
     return out
 
 
+def node_angles(graph) -> np.ndarray:
+    """The graph's node angles (float64), or angular order by node id where it has none.
+
+    Parameters
+    ----------
+    graph : roma_core.graphs.Graph
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N,)``.
+    """
+    n = graph.num_nodes
+    return graph.theta if graph.theta is not None else 2 * math.pi * np.arange(n) / max(n, 1)
+
+
 def angular_neighbours(theta: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each node's ``k`` nearest other nodes in angle and the log of their angular
     distances, in units of the mean spacing 2π/N and floored at 1e-3 of it (the floor of
@@ -427,7 +443,7 @@ def node_features(graph, pos_dim: int, supernodes: int):
     from ..models.encodings import laplacian_pe
 
     n = graph.num_nodes
-    theta = graph.theta if graph.theta is not None else 2 * math.pi * np.arange(n) / max(n, 1)
+    theta = node_angles(graph)
     base = graph.kappa if graph.kappa is not None else np.maximum(graph.degree, 1).astype(float)
     logk = np.log(np.maximum(base, 1e-12))
     kappa = (logk - logk.mean()) / (logk.std() or 1.0)

@@ -32,7 +32,7 @@ from ..progress import report
 from . import checkpoint as ckpt
 from .device import distributed, init_distributed, resolve_device
 from .losses import relative_l2
-from ..data.windows import angular_blocks, angular_neighbours, near_radii, near_table
+from ..data.windows import angular_blocks, angular_neighbours, near_radii, near_table, node_angles
 from .sampling import Sampler
 
 
@@ -75,7 +75,8 @@ class Context:
             self.near = near_table(windows.block_means(block, count), near_radii(spec.near_field))
             self.block = torch.from_numpy(block)
         if far_field and spec.angular_neighbours:
-            self.angular, self.angular_distance = map(torch.from_numpy, angular_neighbours(theta, spec.angular_neighbours))
+            nearest = angular_neighbours(node_angles(windows.graph), spec.angular_neighbours)
+            self.angular, self.angular_distance = map(torch.from_numpy, nearest)
         self.resident = False
         if resident:
             self.make_resident()

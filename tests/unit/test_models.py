@@ -27,7 +27,9 @@ def ring_batch(n=40, b=2, spec=None, seed=0):
                  prior=(torch.arange(n) * spec.supernodes // n),
                  y=torch.randn(b, n, spec.horizon, spec.channels, generator=g),
                  field=torch.randn(b, spec.supernodes, spec.lookback, spec.channels, generator=g),
-                 near=torch.randn(b, n, spec.near_field, spec.lookback, spec.channels, generator=g))
+                 near=torch.randn(b, n, spec.near_field, spec.lookback, spec.channels, generator=g),
+                 angular=torch.randn(b, n, spec.angular_neighbours, spec.lookback, spec.channels, generator=g),
+                 angular_distance=torch.randn(n, spec.angular_neighbours, generator=g))
 
 
 def tiny_spec(**kw):
@@ -333,6 +335,62 @@ def test_near_field_is_the_whole_graphs_angular_window_mean():
                 members = [blocks[(own + o) % count] for o in range(-r, r + 1)]
                 want = np.mean([feats[start:start + 3, m].mean(1) for m in members], 0)
                 assert np.allclose(batch.near[bi, ni, si, :, 0].numpy(), want, atol=1e-5)
+
+
+def test_angular_neighbours_are_the_nearest_in_angle():
+    """Against a direct sort of every node's angular distances; few nodes give fewer."""
+    from roma_core.data.windows import angular_neighbours
+
+    theta = np.random.default_rng(4).uniform(0, 2 * math.pi, 301)
+    theta[7] = theta[8]                                     # two nodes at one angle: the distance floor
+    who, logd = angular_neighbours(theta, 6)
+    for i in range(len(theta)):
+        gap = np.abs(theta - theta[i])
+        gap = np.minimum(gap, 2 * math.pi - gap)
+        gap[i] = np.inf
+        want = np.sort(gap)[:6] * len(theta) / (2 * math.pi)
+        assert np.allclose(np.exp(logd[i]), np.maximum(want, 1e-3), rtol=1e-5)
+        assert np.allclose(np.sort(gap[who[i]]) * len(theta) / (2 * math.pi), want)
+    assert angular_neighbours(theta[:5], 6)[0].shape == (5, 4) and angular_neighbours(theta[:1], 6)[0].shape == (1, 0)
+
+
+def test_roma_reads_its_angular_neighbours_from_the_whole_graph():
+    """Batch.angular holds each node's nearest nodes' windows, taken from the whole graph:
+    changing one such neighbour outside a sampled batch moves that node's forecast, and the
+    kernel weighs a neighbour by its distance."""
+    from roma_core.data.windows import Windows, angular_neighbours
+    from roma_core.train.loop import Context
+
+    g = hyperbolic_graph(400, mean_degree=6, seed=5)
+    rng = np.random.default_rng(2)
+    states = rng.uniform(0, 2 * math.pi, (20, g.num_nodes))
+    spec = tiny_spec(pos_dim=0, near_field=0, angular_neighbours=4, phase_gauge=False)   # no whole-graph gauge
+    w = Windows(g, states, lookback=6, horizon=3, features="phase", val_fraction=0, test_fraction=0)
+    ctx = Context(w, spec, torch.device("cpu"))
+    nodes, starts = np.arange(50, 90), np.array([0, 9])
+    batch = ctx.batch(starts, nodes)
+    who, logd = angular_neighbours(g.theta, 4)
+    assert batch.angular.shape == (2, 40, 4, 6, 2)
+    assert np.allclose(batch.angular_distance.numpy(), logd[nodes])
+    for bi, start in enumerate(starts):
+        assert np.allclose(batch.angular[bi].numpy(), w.get(np.array([start]), who[nodes].reshape(-1))[0]
+                           .reshape(40, 4, 6, 2), atol=1e-6)
+    torch.manual_seed(0)
+    model = build("roma", spec).eval()
+    torch.nn.init.normal_(model.decoder.branch.weight, std=0.3)
+    outside = next((i, j) for i, row in enumerate(who[nodes]) for j in row if j not in set(nodes))
+    moved = states.copy()
+    moved[:, outside[1]] += 1.0
+    with torch.no_grad():
+        base = model(batch).values
+        after = model(Context(Windows(g, moved, lookback=6, horizon=3, features="phase", val_fraction=0,
+                                      test_fraction=0), spec, torch.device("cpu")).batch(starts, nodes)).values
+    change = (base - after).abs().amax((0, 2, 3))
+    reads = torch.from_numpy((who[nodes] == outside[1]).any(1))
+    reach = reads.clone()                     # the readers and what the graph encoder passes them on to
+    for _ in range(spec.layers):
+        reach[batch.edge_index[1][reach[batch.edge_index[0]]]] = True
+    assert change[reads].min() > 1e-4 and change[~reach].max() == 0 and (~reach).sum() > 20
 
 
 @pytest.mark.parametrize("name", ["roma", "roma_fixed", "deeponet", "gnn", "transformer"])
