@@ -225,6 +225,10 @@ class ModelSpec(Spec):
                                doc="scales of each node's angular neighbourhood (4·(2r + 1) nodes in angular "
                                    "order, r = 0, 2, 8, 32, ...) whose whole-graph mean state ROMA reads beside "
                                    "the supernodes' far field (0: none)")
+    neighbour_field = param.Boolean(default=False,
+                                    doc="ROMA also reads the mean of each node's graph neighbours' windows relative "
+                                        "to its own (phases: the local coupling terms sin(θ_j − θ_i), "
+                                        "cos(θ_j − θ_i); other states: u_j − u_i)")
     angular_neighbours = param.Integer(default=0, bounds=(0, 64),
                                        doc="nearest nodes in angle (from the whole graph) whose windows ROMA "
                                            "reads relative to each node's own, through a learned kernel of "

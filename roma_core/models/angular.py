@@ -1,11 +1,37 @@
-"""The finest geometric scale: each node's nearest nodes in angle, read through a learned
-kernel of angular distance."""
+"""What a node reads of the states around it, relative to its own: its graph neighbours'
+mean (:func:`neighbour_field`) and its nearest nodes in angle through a learned kernel of
+angular distance (:class:`AngularKernel`)."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .phases import in_node_frame
+from .phases import relative_to
+
+
+def neighbour_field(x, edge_index, phase: bool):
+    """The mean over each node's graph neighbours (in the batch) of their windows relative
+    to its own: for phases the local Kuramoto coupling terms sin(θ_j − θ_i), cos(θ_j − θ_i)
+    at each frame, for other states the graph Laplacian's u_j − u_i.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(B, n, L, C)`` windows.
+    edge_index : torch.Tensor
+        ``(2, E)`` local edges, both directions.
+    phase : bool
+        Phase features.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, n, L, C)``; zeros for a node without neighbours.
+    """
+    src, dst = edge_index
+    total = torch.zeros_like(x).index_add_(1, dst, relative_to(x[:, src], x[:, dst], phase))
+    count = torch.zeros(x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, dst, torch.ones_like(dst, dtype=x.dtype))
+    return total / count.clamp_min(1)[:, None, None]
 
 
 class AngularKernel(nn.Module):
@@ -52,7 +78,7 @@ class AngularKernel(nn.Module):
         torch.Tensor
             ``(B, n, dim)``.
         """
-        relative = in_node_frame(states, x) if self.phase else states - x.unsqueeze(2)
+        relative = relative_to(states, x.unsqueeze(2), self.phase)
         b, n, k = relative.shape[:3]
         dist = log_distance[None, ..., None].expand(b, n, k, 1)
         v = self.value(torch.cat([relative.reshape(b, n, k, -1), dist], -1)).view(b, n, k, self.heads, -1)

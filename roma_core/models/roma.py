@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .angular import AngularKernel
+from .angular import AngularKernel, neighbour_field
 from .attention import MultiscaleAttention
 from .base import InputEmbedding, OperatorModel
 from .hyperbolic import GraphEncoder
@@ -39,6 +39,7 @@ class Roma(OperatorModel):
         self.attn = MultiscaleAttention(d, spec.heads, spec.levels + 1)
         self.near = nn.Linear(spec.near_field * spec.lookback * spec.channels, d) if spec.near_field else None
         self.node_frame = spec.near_frame == "node" and phase_model(spec)
+        self.neighbours = nn.Linear(spec.lookback * spec.channels, d) if spec.neighbour_field else None
         self.angular = AngularKernel(spec.lookback * spec.channels, d, spec.heads, phase_model(spec)) \
             if spec.angular_neighbours else None
         self.loss_weights = {"entropy": spec.entropy_weight, "link": spec.link_weight,
@@ -66,8 +67,9 @@ class Roma(OperatorModel):
     def inputs(self, batch):
         """Node tokens: the input embedding plus, where the spec asks for them, the embedded
         near field (the whole graph's mean states around each node in angle, in the window's
-        frame or, for a phase model with ``near_frame = "node"``, in each node's own) and the
-        nearest nodes in angle through the learned angular kernel.
+        frame or, for a phase model with ``near_frame = "node"``, in each node's own), the
+        graph neighbours' mean relative to the node, and the nearest nodes in angle through
+        the learned angular kernel.
 
         Parameters
         ----------
@@ -83,6 +85,8 @@ class Roma(OperatorModel):
             near = in_node_frame(batch.near, batch.x) if self.node_frame else batch.near
             b, n = near.shape[:2]
             h = h + self.near(near.reshape(b, n, -1))
+        if self.neighbours is not None:
+            h = h + self.neighbours(neighbour_field(batch.x, batch.edge_index, self.phase).reshape(*h.shape[:2], -1))
         if self.angular is not None and batch.angular is not None and batch.angular.shape[2]:
             h = h + self.angular(batch.angular, batch.x, batch.angular_distance)
         return h
