@@ -354,6 +354,22 @@ def test_angular_neighbours_are_the_nearest_in_angle():
     assert angular_neighbours(theta[:5], 6)[0].shape == (5, 4) and angular_neighbours(theta[:1], 6)[0].shape == (1, 0)
 
 
+def test_neighbour_field_is_the_mean_coupling_term():
+    """On a ring, the phase neighbour field is ½ Σ_{j = i ± 1} (sin, cos)(θ_j − θ_i); for other
+    states it is the mean of u_j − u_i; a node without neighbours reads zeros."""
+    from roma_core.models.angular import neighbour_field
+
+    b = ring_batch()
+    th = 2 * math.pi * torch.rand(b.x.shape[:-1], generator=torch.Generator().manual_seed(3))
+    field = neighbour_field(torch.stack([th.sin(), th.cos()], -1), b.edge_index, True)
+    for k, f in enumerate((torch.sin, torch.cos)):
+        assert torch.allclose(field[..., k], 0.5 * (f(th.roll(1, 1) - th) + f(th.roll(-1, 1) - th)), atol=1e-6)
+    u = th[..., None]
+    assert torch.allclose(neighbour_field(u, b.edge_index, False)[..., 0],
+                          0.5 * (th.roll(1, 1) + th.roll(-1, 1)) - th, atol=1e-5)
+    assert neighbour_field(u, b.edge_index[:, :0], False).abs().max() == 0
+
+
 def test_roma_reads_its_angular_neighbours_from_the_whole_graph():
     """Batch.angular holds each node's nearest nodes' windows, taken from the whole graph:
     changing one such neighbour outside a sampled batch moves that node's forecast, and the

@@ -33,7 +33,7 @@ def in_float64(batch):
                                         ("deeponet", "global"), ("gnn", "global"), ("transformer", "global"),
                                         ("persistence", "global")])
 def test_a_global_phase_shift_shifts_the_forecast_exactly(name, frame):
-    spec = tiny_spec(pos_dim=0, near_frame=frame, angular_neighbours=3)
+    spec = tiny_spec(pos_dim=0, near_frame=frame, angular_neighbours=3, neighbour_field=True)
     torch.manual_seed(0)
     model = build(name, spec).eval()
     for p in model.parameters():                 # away from the zero-initialised start (persistence)
