@@ -225,6 +225,10 @@ class ModelSpec(Spec):
                                doc="scales of each node's angular neighbourhood (4·(2r + 1) nodes in angular "
                                    "order, r = 0, 2, 8, 32, ...) whose whole-graph mean state ROMA reads beside "
                                    "the supernodes' far field (0: none)")
+    far_dropout = param.Number(default=0.0, bounds=(0, 1), inclusive_bounds=(True, False),
+                               doc="ROMA, in training only: the share of node-windows that read nothing of the "
+                                   "whole graph beyond the batch (no near field, angular neighbours or coarser "
+                                   "levels), so that a local model must stand on its own under what they add")
     neighbour_field = param.Boolean(default=False,
                                     doc="ROMA also reads the mean of each node's graph neighbours' windows relative "
                                         "to its own (phases: the local coupling terms sin(θ_j − θ_i), "

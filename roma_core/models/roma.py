@@ -2,6 +2,7 @@
 supernode) -> multiscale attention -> DeepONet; and its fixed-hierarchy ablation."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .angular import AngularKernel, neighbour_field
@@ -39,6 +40,7 @@ class Roma(OperatorModel):
         self.attn = MultiscaleAttention(d, spec.heads, spec.levels + 1)
         self.near = nn.Linear(spec.near_field * spec.lookback * spec.channels, d) if spec.near_field else None
         self.node_frame = spec.near_frame == "node" and phase_model(spec)
+        self.far_dropout = spec.far_dropout
         self.neighbours = nn.Linear(spec.lookback * spec.channels, d) if spec.neighbour_field else None
         self.angular = AngularKernel(spec.lookback * spec.channels, d, spec.heads, phase_model(spec)) \
             if spec.angular_neighbours else None
@@ -64,7 +66,7 @@ class Roma(OperatorModel):
         s0 = self.rg.assignments(z, batch.prior)[0][0]
         return self.rg.pool(z, s0, batch.weight)
 
-    def inputs(self, batch):
+    def inputs(self, batch, keep=None):
         """Node tokens: the input embedding plus, where the spec asks for them, the embedded
         near field (the whole graph's mean states around each node in angle, in the window's
         frame or, for a phase model with ``near_frame = "node"``, in each node's own), the
@@ -74,6 +76,9 @@ class Roma(OperatorModel):
         Parameters
         ----------
         batch : Batch
+        keep : torch.Tensor, optional
+            ``(B, n, 1)`` 0/1: which node-windows read the whole graph (near field, angular
+            neighbours); default: all.
 
         Returns
         -------
@@ -81,21 +86,31 @@ class Roma(OperatorModel):
             ``(B, n, d)``.
         """
         h = self.embed(batch)
+        far = 0
         if self.near is not None and batch.near is not None:
             near = in_node_frame(batch.near, batch.x) if self.node_frame else batch.near
             b, n = near.shape[:2]
-            h = h + self.near(near.reshape(b, n, -1))
+            far = far + self.near(near.reshape(b, n, -1))
+        if self.angular is not None and batch.angular is not None and batch.angular.shape[2]:
+            far = far + self.angular(batch.angular, batch.x, batch.angular_distance)
         if self.neighbours is not None:
             h = h + self.neighbours(neighbour_field(batch.x, batch.edge_index, self.phase).reshape(*h.shape[:2], -1))
-        if self.angular is not None and batch.angular is not None and batch.angular.shape[2]:
-            h = h + self.angular(batch.angular, batch.x, batch.angular_distance)
-        return h
+        return h + (far if keep is None else far * keep)
+
+    def far_mask(self, batch):
+        """In training with ``far_dropout`` p > 0: ``(B, n, 1)`` 0/1, each node-window kept
+        with probability 1 − p; else None (every node reads the whole graph)."""
+        if not (self.training and self.far_dropout > 0):
+            return None
+        b, n = batch.x.shape[:2]
+        return (torch.rand(b, n, 1, device=batch.x.device) >= self.far_dropout).to(batch.x.dtype)
 
     def summarize(self, batch):
         """See :meth:`OperatorModel.summarize`; returns attention and learned assignments."""
-        z = self.encoder(self.inputs(batch), batch.edge_index)               # (B, n, d)
+        keep = self.far_mask(batch)
+        z = self.encoder(self.inputs(batch, keep), batch.edge_index)         # (B, n, d)
         tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight, batch.pooled, batch.field)
-        h, attention = self.attn([z] + tokens)
+        h, attention = self.attn([z] + tokens, None if keep is None else keep[..., 0] > 0)
         # a fixed hierarchy has nothing to learn: no assignment losses
         aux = NeuralRG.losses(assign, prior_logits, batch.edge_index, self.loss_weights) if self.rg.learned else {}
         return h, attention, assign, aux

@@ -1,5 +1,6 @@
 """ROMA parts and baselines: geometry against closed forms, shapes, gradients, invariants."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -352,6 +353,33 @@ def test_angular_neighbours_are_the_nearest_in_angle():
         assert np.allclose(np.exp(logd[i]), np.maximum(want, 1e-3), rtol=1e-5)
         assert np.allclose(np.sort(gap[who[i]]) * len(theta) / (2 * math.pi), want)
     assert angular_neighbours(theta[:5], 6)[0].shape == (5, 4) and angular_neighbours(theta[:1], 6)[0].shape == (1, 0)
+
+
+def test_far_dropout_cuts_the_whole_graph_from_dropped_node_windows_in_training_only():
+    """A dropped node-window's forecast does not move with the near field, the angular
+    neighbours or the supernodes' far field; a kept one does; evaluation drops nothing."""
+    spec = tiny_spec(pos_dim=0, near_field=2, angular_neighbours=3, far_dropout=0.5)
+    torch.manual_seed(0)
+    model = build("roma", spec)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    batch = replace(ring_batch(spec=spec), reference=torch.zeros(2))   # the gauge fixed: it reads the whole graph
+    keep = model.far_mask(batch)
+    assert keep.shape == (2, 40, 1) and 0.3 < keep.mean() < 0.7
+    g = torch.Generator().manual_seed(9)
+    moved = replace(batch, near=torch.randn(batch.near.shape, generator=g),
+                    angular=torch.randn(batch.angular.shape, generator=g),
+                    field=torch.randn(batch.field.shape, generator=g))
+    model.far_mask = lambda b: keep            # the same draw for both passes
+    with torch.no_grad():
+        change = (model(batch).values - model(moved).values).abs().amax((2, 3))
+    dropped = keep[..., 0] == 0
+    # a dropped node still hears kept neighbours through the graph encoder: check those
+    # whose ring neighbours (the encoder's two layers reach two hops) are dropped too
+    alone = dropped & dropped.roll(1, 1) & dropped.roll(-1, 1) & dropped.roll(2, 1) & dropped.roll(-2, 1)
+    assert alone.any() and change[alone].max() < 1e-6 and change[~dropped].min() > 1e-4
+    del model.far_mask
+    assert model.eval().far_mask(batch) is None
 
 
 def test_neighbour_field_is_the_mean_coupling_term():
