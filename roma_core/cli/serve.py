@@ -5,6 +5,8 @@ import argparse
 import ipaddress
 import os
 import secrets
+import signal
+import sys
 from pathlib import Path
 
 from ..errors import AccessError, LimitError, RomaError
@@ -239,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
     lim = Limits.from_env()
     print(f"roma serve: workspace {workspace.root}; {workers()} job worker(s); per job at most "
           f"{lim.max_nodes:,} nodes, {lim.max_steps:,} steps, {size(lim.max_memory)}", flush=True)
+    if args.num_procs != 1:
+        workers_die_with_the_server()
     parser = argparse.ArgumentParser(prog="panel serve")
     command = Serve(parser=parser)
     ns = parser.parse_args(argv)
@@ -249,6 +253,27 @@ def run(args: argparse.Namespace) -> int:
 
         cancel_all()
     return 1 if ret is False else 0
+
+
+def workers_die_with_the_server() -> None:
+    """Make every process forked from now on (``--num-procs``' workers) get SIGTERM when the
+    process that forked it ends, on Linux (``prctl(PR_SET_PDEATHSIG)``): tornado's forked
+    workers otherwise outlive a server stopped by its process id and go on serving. A worker
+    whose parent is already gone when it starts stops at once. Elsewhere: nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    forker = [os.getpid()]
+
+    def in_worker():
+        libc.prctl(1, signal.SIGTERM)           # 1: PR_SET_PDEATHSIG
+        if os.getppid() != forker[0]:           # the process that forked it ended before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    os.register_at_fork(before=lambda: forker.__setitem__(0, os.getpid()), after_in_child=in_worker)
 
 
 def _cookie_secret() -> str:

@@ -1,4 +1,7 @@
 """``roma serve``: its options map onto ``panel serve``; login and proxy prefix work."""
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -147,3 +150,50 @@ def test_workers_and_limits_reach_the_app_environment():
 def test_bad_limits_exit_2(bad, said, capsys, tmp_path):
     assert main(["serve", *bad, "--workspace", str(tmp_path / "ws")]) == 2
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the workers follow their server on Linux only")
+def test_workers_stop_with_the_server(tmp_path):
+    """With --num-procs 2, SIGTERM to the server's own process id stops its forked workers
+    too: the port stops answering and no process of the server's group is left."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port), "--num-procs", "2",
+                             "--no-warm", "--workspace", str(tmp_path / "ws")], stdout=open(tmp_path / "serve.log", "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/static/extensions/panel/css/loading.css"
+
+    def answers():
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        deadline = time.monotonic() + 300
+        while not answers():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.3)
+        assert len(process_group(proc.pid)) == 3                 # the server and its two workers
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while (answers() or process_group(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert not answers() and not process_group(proc.pid), "a worker outlived its server"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def process_group(pgid):
+    """The live (not zombie) processes of a process group, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                found.append(int(entry))
+    return found
