@@ -98,8 +98,18 @@ class Roma(OperatorModel):
         return h + (far if keep is None else far * keep)
 
     def far_mask(self, batch):
-        """In training with ``far_dropout`` p > 0: ``(B, n, 1)`` 0/1, each node-window kept
-        with probability 1 − p; else None (every node reads the whole graph)."""
+        """Which node-windows read the whole graph in this pass.
+
+        Parameters
+        ----------
+        batch : Batch
+
+        Returns
+        -------
+        torch.Tensor or None
+            In training with ``far_dropout`` p > 0: ``(B, n, 1)`` 0/1, each node-window kept
+            with probability 1 − p; else None (every node reads the whole graph).
+        """
         if not (self.training and self.far_dropout > 0):
             return None
         b, n = batch.x.shape[:2]
