@@ -170,7 +170,6 @@ def read_state(path) -> dict:
         state["model_spec"].setdefault("phase_gauge", False)
         state["model_spec"].setdefault("near_field", 0)
         state["model_spec"].setdefault("near_frame", "global")    # ... and before the node frame
-        state["model_spec"].setdefault("angular_neighbours", 0)   # ... and before the angular kernel
     if isinstance(state.get("train_spec"), dict):      # ... and before the learning-rate schedule
         state["train_spec"].setdefault("lr_schedule", "constant")
     return state
