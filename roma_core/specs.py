@@ -238,6 +238,10 @@ class ModelSpec(Spec):
                                            "reads relative to each node's own, through a learned kernel of "
                                            "angular distance: the finest geometric scale, where a power-law "
                                            "coupling puts most of its weight (0: none)")
+    node_attention = param.Boolean(default=False,
+                                   doc="ROMA's node level ends with the neighbour transformer's layer (attention "
+                                       "of each node over its graph neighbours) before the supernodes and the "
+                                       "attention across scales, so its local path is the strongest baseline's")
     near_frame = param.Selector(default="node", objects=["global", "node"],
                                 doc="frame of the near field's phases: each node's own phase at each frame, "
                                     "which turns a neighbourhood's mean state into the terms R sin(ψ − θ_i), "

@@ -1,4 +1,6 @@
-"""Multiscale attention: each node attends over its own token and its supernodes' tokens."""
+"""Attention across the graph and across scales: each node over its graph neighbours
+(:class:`NeighbourAttention`), and over its own token and its supernodes' tokens
+(:class:`MultiscaleAttention`)."""
 from __future__ import annotations
 
 import math
@@ -75,3 +77,47 @@ class MultiscaleAttention(nn.Module):
         h = t[0] + self.out(mixed)
         h = h + self.ff(self.norm2(h))
         return h, weights.permute(1, 2, 3, 0)
+
+
+class NeighbourAttention(nn.Module):
+    """One transformer layer over each node's graph neighbours (torch_geometric
+    TransformerConv, with the node's own token as root), a residual, a layer norm and a
+    feed-forward block: the neighbour transformer's layer, which ROMA can also use at its
+    node level.
+
+    Parameters
+    ----------
+    dim : int
+        Token width; a multiple of ``heads``.
+    heads : int
+        Attention heads.
+    """
+
+    def __init__(self, dim, heads):
+        from torch_geometric.nn import TransformerConv
+
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"NeighbourAttention: dim ({dim}) must be a multiple of heads ({heads})")
+        self.attn = TransformerConv(dim, dim // heads, heads=heads, root_weight=True)
+        self.norm = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, z, edge_index):
+        """Mix each node's token with its graph neighbours'.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            ``(B, n, d)`` node tokens; the windows share the graph.
+        edge_index : torch.Tensor
+            ``(2, E)`` edges of the batch's graph.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, n, d)``.
+        """
+        mixed = torch.stack([self.attn(z[i], edge_index) for i in range(z.shape[0])])
+        h = self.norm(z + mixed)
+        return h + self.ff(h)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .attention import NeighbourAttention
 from .base import InputEmbedding, OperatorModel
 from .batch import Prediction
 from .decoder import ResidualMLP
@@ -70,23 +71,26 @@ class NeighbourTransformer(OperatorModel):
     name = "transformer"
 
     def __init__(self, spec):
-        from torch_geometric.nn import TransformerConv
-
         super().__init__(spec, spec.hidden)
         d = spec.hidden
         c = spec.curvature if spec.manifold == "poincare" else 0.0
         self.embed = InputEmbedding(spec, d)
         self.encoder = GraphEncoder(d, spec.layers, c)
-        self.attn = TransformerConv(d, d // spec.heads, heads=spec.heads, root_weight=True)
-        self.norm = nn.LayerNorm(d)
-        self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.SiLU(), nn.Linear(2 * d, d))
+        self.attn = NeighbourAttention(d, spec.heads)
+        self._register_load_state_dict_pre_hook(_layer_keys_before_sharing)
 
     def summarize(self, batch):
-        z = self.encoder(self.embed(batch), batch.edge_index)
-        b, n, d = z.shape
-        mixed = torch.stack([self.attn(z[i], batch.edge_index) for i in range(b)])
-        h = self.norm(z + mixed)
-        return h + self.ff(h), None, None, {}
+        return self.attn(self.encoder(self.embed(batch), batch.edge_index), batch.edge_index), None, None, {}
+
+
+def _layer_keys_before_sharing(state, prefix, *args):
+    """Checkpoints written before the layer became :class:`NeighbourAttention` name its parts
+    ``attn.*``, ``norm.*`` and ``ff.*``; move them under ``attn.``."""
+    for key in [k for k in state if k.startswith(prefix)]:
+        rest = key[len(prefix):]
+        if rest.split(".")[0] in ("norm", "ff") or (rest.startswith("attn.") and
+                                                    rest.split(".")[1] not in ("attn", "norm", "ff")):
+            state[f"{prefix}attn.{rest}"] = state.pop(key)
 
 
 class Persistence(nn.Module):

@@ -1,12 +1,13 @@
-"""ROMA: graph encoder (Poincaré or Euclidean) -> neural RG (with the far field of every
-supernode) -> multiscale attention -> DeepONet; and its fixed-hierarchy ablation."""
+"""ROMA: graph encoder (Poincaré or Euclidean), optionally neighbour attention -> neural RG
+(with the far field of every supernode) -> multiscale attention -> DeepONet; and its
+fixed-hierarchy ablation."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from .angular import AngularKernel, neighbour_field
-from .attention import MultiscaleAttention
+from .attention import MultiscaleAttention, NeighbourAttention
 from .base import InputEmbedding, OperatorModel
 from .hyperbolic import GraphEncoder
 from .phases import in_node_frame, phase_model
@@ -34,6 +35,7 @@ class Roma(OperatorModel):
         c = spec.curvature if spec.manifold == "poincare" else 0.0
         self.embed = InputEmbedding(spec, d)
         self.encoder = GraphEncoder(d, spec.layers, c)
+        self.local = NeighbourAttention(d, spec.heads) if spec.node_attention else None
         self.sizes = level_sizes(spec.supernodes, spec.reduction, spec.levels)
         self.rg = NeuralRG(d, self.sizes, spec.prior, spec.prior_strength, field_dim=spec.lookback * spec.channels,
                            heads=spec.heads, learned=self.learned_hierarchy, identity=spec.supernode_identity)
@@ -62,7 +64,7 @@ class Roma(OperatorModel):
             ``(Σ_i S_0[i, s] z_i, Σ_i S_0[i, s])`` of shapes ``(B, N_1, d)`` and ``(B, N_1)``.
         """
         batch, _ = self.gauged(batch)
-        z = self.encoder(self.inputs(batch), batch.edge_index)
+        z = self.node_tokens(batch)
         s0 = self.rg.assignments(z, batch.prior)[0][0]
         return self.rg.pool(z, s0, batch.weight)
 
@@ -97,6 +99,24 @@ class Roma(OperatorModel):
             h = h + self.neighbours(neighbour_field(batch.x, batch.edge_index, self.phase).reshape(*h.shape[:2], -1))
         return h + (far if keep is None else far * keep)
 
+    def node_tokens(self, batch, keep=None):
+        """The node level: :meth:`inputs` through the graph encoder and, with
+        ``node_attention``, the neighbour-attention layer.
+
+        Parameters
+        ----------
+        batch : Batch
+        keep : torch.Tensor, optional
+            As for :meth:`inputs`.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, n, d)``.
+        """
+        z = self.encoder(self.inputs(batch, keep), batch.edge_index)
+        return z if self.local is None else self.local(z, batch.edge_index)
+
     def far_mask(self, batch):
         """Which node-windows read the whole graph in this pass.
 
@@ -118,7 +138,7 @@ class Roma(OperatorModel):
     def summarize(self, batch):
         """See :meth:`OperatorModel.summarize`; returns attention and learned assignments."""
         keep = self.far_mask(batch)
-        z = self.encoder(self.inputs(batch, keep), batch.edge_index)         # (B, n, d)
+        z = self.node_tokens(batch, keep)                                    # (B, n, d)
         tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight, batch.pooled, batch.field)
         h, attention = self.attn([z] + tokens, None if keep is None else keep[..., 0] > 0)
         # a fixed hierarchy has nothing to learn: no assignment losses
