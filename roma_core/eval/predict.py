@@ -36,6 +36,19 @@ class Forecast:
 
 
 @torch.no_grad()
+def receptive_hops(model) -> int:
+    """How many edges away a node's summary reads the graph: the halo a chunk of nodes needs
+    to be summarised as in one full-graph pass.
+
+    Encoder layers, +1 for the transformer's neighbour-attention layer, +1 because the
+    symmetric normalisation of the outermost layer reads its neighbours' degrees, and one
+    more for each of ROMA's options that reads graph neighbours.
+    """
+    spec = getattr(model, "spec", None)
+    return getattr(spec, "layers", 0) + 2 + sum(getattr(spec, option, False)
+                                                for option in ("node_attention", "neighbour_field"))
+
+
 def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: bool = True) -> Forecast:
     """Predict some windows on every node of a graph, in chunks of nodes with their halo
     (the result does not depend on the chunking).
@@ -59,9 +72,7 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: b
     """
     n = ctx.windows.graph.num_nodes
     starts = np.asarray(starts)
-    # receptive field: encoder layers, +1 for a neighbour-attention layer, +1 because the
-    # symmetric normalisation of the outermost layer reads its neighbours' degrees
-    hops = getattr(getattr(model, "spec", None), "layers", 0) + 2
+    hops = receptive_hops(model)
     chunks = []
     for lo in range(0, n, chunk_nodes):
         core = np.arange(lo, min(n, lo + chunk_nodes))

@@ -464,3 +464,64 @@ def test_supernode_tokens_without_identity(name):
     loss.backward()
     grads = {n: p.grad for n, p in without.named_parameters() if not n.startswith("pde.")}   # the PDE's: effective task
     assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+
+
+def test_node_attention_makes_romas_node_level_the_transformers():
+    """With ``node_attention`` and the transformer's weights, ROMA's node tokens are the
+    transformer's node summaries exactly (no whole-graph inputs, so nothing else differs)."""
+    spec = tiny_spec(pos_dim=0, near_field=0, node_attention=True)
+    torch.manual_seed(0)
+    roma, transformer = build("roma", spec), build("transformer", spec)
+    for p in transformer.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    for part in ("embed", "encoder"):
+        getattr(roma, part).load_state_dict(getattr(transformer, part).state_dict())
+    roma.local.load_state_dict(transformer.attn.state_dict())
+    batch = ring_batch(spec=spec)
+    with torch.no_grad():
+        assert torch.allclose(roma.node_tokens(batch), transformer.summarize(batch)[0], atol=1e-6)
+    assert build("roma", tiny_spec()).local is None
+
+
+def test_transformer_checkpoints_from_before_the_shared_layer_still_load():
+    """State dicts naming the layer's parts ``attn.*``, ``norm.*``, ``ff.*`` (before it became
+    a NeighbourAttention) load into today's transformer and give the same forecast."""
+    spec = tiny_spec()
+    torch.manual_seed(0)
+    model = build("transformer", spec)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    old = {}
+    for key, value in model.state_dict().items():
+        if key.startswith("attn."):
+            key = key[len("attn."):] if key.split(".")[1] in ("norm", "ff") else key.replace("attn.attn.", "attn.")
+        old[key] = value
+    assert "norm.weight" in old and "attn.lin_query.weight" in old and not any(k.startswith("attn.attn") for k in old)
+    again = build("transformer", spec)
+    again.load_state_dict(old)
+    batch = ring_batch(spec=spec)
+    with torch.no_grad():
+        assert torch.equal(model(batch).values, again(batch).values)
+
+
+@pytest.mark.parametrize("name, options", [("roma", {}), ("roma", {"node_attention": True}),
+                                           ("roma", {"node_attention": True, "neighbour_field": True}),
+                                           ("gnn", {}), ("transformer", {}), ("deeponet", {})])
+def test_chunk_halo_covers_what_a_node_summary_reads(name, options):
+    """On a ring, changing one node's window moves the node summaries up to some number of
+    hops away; a chunk's halo (``receptive_hops``) covers that, plus the hop whose degrees
+    the encoder's normalisation reads."""
+    from roma_core.eval.predict import receptive_hops
+
+    spec = tiny_spec(pos_dim=0, near_field=0, **options)
+    torch.manual_seed(0)
+    model = build(name, spec)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    batch = replace(ring_batch(n=40, b=1, spec=spec), reference=torch.zeros(1))
+    moved = replace(batch, x=batch.x.clone().index_fill_(1, torch.tensor([20]), 1.0))
+    summary = model.node_tokens if name == "roma" else (lambda b: model.summarize(b)[0])
+    with torch.no_grad():
+        change = (summary(batch) - summary(moved)).abs().amax((0, 2))
+    reach = int((torch.arange(40) - 20).abs()[change > 1e-6].max())
+    assert receptive_hops(model) >= reach + 1
