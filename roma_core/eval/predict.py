@@ -35,7 +35,6 @@ class Forecast:
     tables: list | None = None
 
 
-@torch.no_grad()
 def receptive_hops(model) -> int:
     """How many edges away a node's summary reads the graph: the halo a chunk of nodes needs
     to be summarised as in one full-graph pass.
@@ -49,6 +48,7 @@ def receptive_hops(model) -> int:
                                                 for option in ("node_attention", "neighbour_field"))
 
 
+@torch.no_grad()
 def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: bool = True) -> Forecast:
     """Predict some windows on every node of a graph, in chunks of nodes with their halo
     (the result does not depend on the chunking).
