@@ -39,9 +39,17 @@ def receptive_hops(model) -> int:
     """How many edges away a node's summary reads the graph: the halo a chunk of nodes needs
     to be summarised as in one full-graph pass.
 
-    Encoder layers, +1 for the transformer's neighbour-attention layer, +1 because the
-    symmetric normalisation of the outermost layer reads its neighbours' degrees, and one
-    more for each of ROMA's options that reads graph neighbours.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model of :data:`roma_core.models.MODELS`.
+
+    Returns
+    -------
+    int
+        Encoder layers, +1 for the transformer's neighbour-attention layer, +1 because the
+        symmetric normalisation of the outermost layer reads its neighbours' degrees, and
+        one more for each of ROMA's options that reads graph neighbours.
     """
     spec = getattr(model, "spec", None)
     return getattr(spec, "layers", 0) + 2 + sum(getattr(spec, option, False)
