@@ -241,7 +241,7 @@ class ModelSpec(Spec):
     node_attention = param.Boolean(default=False,
                                    doc="ROMA's node level ends with the neighbour transformer's layer (attention "
                                        "of each node over its graph neighbours) before the supernodes and the "
-                                       "attention across scales, so its local path is the strongest baseline's")
+                                       "attention across scales, so ROMA is that baseline with the hierarchy on top")
     near_frame = param.Selector(default="node", objects=["global", "node"],
                                 doc="frame of the near field's phases: each node's own phase at each frame, "
                                     "which turns a neighbourhood's mean state into the terms R sin(ψ − θ_i), "
