@@ -88,9 +88,9 @@ class NeighbourAttention(nn.Module):
     Parameters
     ----------
     dim : int
-        Token width; a multiple of ``heads``.
+        Width of the node tokens, a multiple of ``heads``.
     heads : int
-        Attention heads.
+        Heads of the attention over neighbours.
     """
 
     def __init__(self, dim, heads):
