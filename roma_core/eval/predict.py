@@ -35,27 +35,6 @@ class Forecast:
     tables: list | None = None
 
 
-def receptive_hops(model) -> int:
-    """How many edges away a node's summary reads the graph: the halo a chunk of nodes needs
-    to be summarised as in one full-graph pass.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A model of :data:`roma_core.models.MODELS`.
-
-    Returns
-    -------
-    int
-        Encoder layers, +1 for the transformer's neighbour-attention layer, +1 because the
-        symmetric normalisation of the outermost layer reads its neighbours' degrees, and
-        one more for each of ROMA's options that reads graph neighbours.
-    """
-    spec = getattr(model, "spec", None)
-    return getattr(spec, "layers", 0) + 2 + sum(getattr(spec, option, False)
-                                                for option in ("node_attention", "neighbour_field"))
-
-
 @torch.no_grad()
 def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: bool = True) -> Forecast:
     """Predict some windows on every node of a graph, in chunks of nodes with their halo
@@ -80,7 +59,7 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: b
     """
     n = ctx.windows.graph.num_nodes
     starts = np.asarray(starts)
-    hops = receptive_hops(model)
+    hops = model.receptive_hops() if hasattr(model, "receptive_hops") else 0   # persistence reads no neighbour
     chunks = []
     for lo in range(0, n, chunk_nodes):
         core = np.arange(lo, min(n, lo + chunk_nodes))

@@ -97,6 +97,18 @@ class OperatorModel(nn.Module):
         """
         raise NotImplementedError
 
+    def receptive_hops(self) -> int:
+        """How many edges away a node's summary reads the graph: the halo a chunk of nodes
+        needs to be summarised as in one full-graph pass.
+
+        Returns
+        -------
+        int
+            Encoder layers, +1 for a neighbour-attention layer, +1 because the symmetric
+            normalisation of the outermost layer reads its neighbours' degrees.
+        """
+        return self.spec.layers + 2
+
     def reference_phase(self, batch: Batch) -> torch.Tensor:
         """The angle the phase gauge turns to 0: each window's mean phase at the last input
         frame, over the batch's nodes; for a model that reads the far field, over the whole

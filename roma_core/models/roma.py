@@ -117,6 +117,11 @@ class Roma(OperatorModel):
         z = self.encoder(self.inputs(batch, keep), batch.edge_index)
         return z if self.local is None else self.local(z, batch.edge_index)
 
+    def receptive_hops(self) -> int:
+        """See :meth:`OperatorModel.receptive_hops`; one more for each of the neighbour-attention
+        layer and the neighbour field, which read graph neighbours before or after the encoder."""
+        return super().receptive_hops() + (self.local is not None) + (self.neighbours is not None)
+
     def far_mask(self, batch):
         """Which node-windows read the whole graph in this pass.
 

@@ -511,8 +511,6 @@ def test_chunk_halo_covers_what_a_node_summary_reads(name, options):
     """On a ring, changing one node's window moves the node summaries up to some number of
     hops away; a chunk's halo (``receptive_hops``) covers that, plus the hop whose degrees
     the encoder's normalisation reads."""
-    from roma_core.eval.predict import receptive_hops
-
     spec = tiny_spec(pos_dim=0, near_field=0, **options)
     torch.manual_seed(0)
     model = build(name, spec)
@@ -524,4 +522,4 @@ def test_chunk_halo_covers_what_a_node_summary_reads(name, options):
     with torch.no_grad():
         change = (summary(batch) - summary(moved)).abs().amax((0, 2))
     reach = int((torch.arange(40) - 20).abs()[change > 1e-6].max())
-    assert receptive_hops(model) >= reach + 1
+    assert model.receptive_hops() >= reach + 1
