@@ -84,13 +84,14 @@ class NeighbourTransformer(OperatorModel):
 
 
 def _layer_keys_before_sharing(state, prefix, *args):
-    """Checkpoints written before the layer became :class:`NeighbourAttention` name its parts
-    ``attn.*``, ``norm.*`` and ``ff.*``; move them under ``attn.``."""
-    for key in [k for k in state if k.startswith(prefix)]:
-        rest = key[len(prefix):]
-        if rest.split(".")[0] in ("norm", "ff") or (rest.startswith("attn.") and
-                                                    rest.split(".")[1] not in ("attn", "norm", "ff")):
-            state[f"{prefix}attn.{rest}"] = state.pop(key)
+    """Checkpoints written before the layer became :class:`NeighbourAttention` (they have a
+    top-level ``norm``) name its parts ``attn.*``, ``norm.*`` and ``ff.*``; move them under
+    ``attn.``."""
+    if f"{prefix}norm.weight" not in state:
+        return
+    old = tuple(f"{prefix}{part}." for part in ("attn", "norm", "ff"))
+    for key in [k for k in state if k.startswith(old)]:
+        state[f"{prefix}attn.{key[len(prefix):]}"] = state.pop(key)
 
 
 class Persistence(nn.Module):
