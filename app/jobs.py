@@ -15,7 +15,9 @@ Rules:
   is running (the user can cancel it or wait). Sessions are independent.
 * **One queue for the server.** Jobs of all sessions run in one pool of ``workers()``
   threads (``ROMA_APP_JOB_WORKERS``, ``roma serve --workers``; default half the cores;
-  numba/torch kernels release the GIL). A job that finds every worker busy waits in line:
+  numba/torch kernels release the GIL). On Linux, where niceness is per thread, the
+  workers (and the numba/torch threads they start) run ``JOB_NICE`` nicer than the
+  server: jobs are batch work, and the event loop that answers every page comes first. A job that finds every worker busy waits in line:
   ``queued`` is its place (1 = next) and ``status`` says so, beside the progress bar.
 * **Limits.** ``start(..., needs=dict(nodes=, steps=, memory=))`` checks the needs against
   the server's :class:`app.limits.Limits` before anything runs, and refuses (False, the
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -56,6 +59,7 @@ from .turns import in_turn
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress updates sent to the page
+JOB_NICE = 10  # niceness of the job threads above the server's (Linux)
 
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
@@ -76,6 +80,18 @@ def workers() -> int:
                          f"{os.environ['ROMA_APP_JOB_WORKERS']!r}") from exc
 
 
+def _nicer() -> None:
+    """Lower the calling thread's priority by ``JOB_NICE`` (Linux only: elsewhere niceness
+    is per process, and the event loop must keep its own). Threads it starts inherit it."""
+    if not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + JOB_NICE))
+    except OSError as exc:  # not allowed here (a container's policy): jobs keep the server's priority
+        log.warning("job threads keep the server's priority: %s", exc)
+
+
 def pool() -> ThreadPoolExecutor:
     """The thread pool shared by all sessions' jobs (:func:`workers` threads; a new pool
     when that number changed while no job was queued or running)."""
@@ -86,7 +102,7 @@ def pool() -> ThreadPoolExecutor:
             _pool.shutdown(wait=False)
             _pool = None
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="roma-job")
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="roma-job", initializer=_nicer)
             _pool_workers = n
         return _pool
 
@@ -243,7 +259,7 @@ class Job(param.Parameterized):
             return
         if heavy:
             try:
-                in_turn(fn, doc)
+                in_turn(fn, f"{self.label}: result shown", doc)
             except Exception:  # the session is gone: nobody to tell
                 log.debug("job result dropped: the session has ended")
             return
@@ -326,4 +342,4 @@ class Job(param.Parameterized):
             self.param.update(running=False, queued=0)
 
 
-__all__ = ["Job", "cancel_all", "pool", "queue_length", "running_job", "workers"]
+__all__ = ["JOB_NICE", "Job", "cancel_all", "pool", "queue_length", "running_job", "workers"]

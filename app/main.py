@@ -6,7 +6,8 @@ Each browser session runs this file anew and gets its own views; the heavy data
 Building a session runs on the server's one event loop, which meanwhile answers no other
 request, so a page is served with empty tabs: each view is built when its tab is first
 shown (the Graph view once the page has loaded), one session's view after another
-(:mod:`app.turns`), and a session builds only what its user looks at. The first page of
+(:mod:`app.turns`: the view is made in a worker thread, only its widgets' models on the
+loop), and a session builds only what its user looks at. The first page of
 a process (``roma serve --warm``'s, at start) builds every view, so their data is loaded
 and their kernels compiled before the first visitor comes.
 """
@@ -48,28 +49,36 @@ def view(title: str, factory, session):
 def lazy_tabs(views: list, session, eager: bool = False, on_built=None) -> pn.Tabs:
     """Tabs of ``views`` (``(title, factory)`` pairs), each view built when its tab is first
     shown (the first one once the page has loaded), in turn with other sessions' heavy
-    updates (:func:`app.turns.in_turn`); with ``eager``, all of them now. ``on_built(view)``
+    updates (:func:`app.turns.in_turn`: the view is made in the worker thread, only its
+    widgets' models on the event loop); with ``eager``, all of them now. ``on_built(view)``
     is called for each view built."""
     built = [None] * len(views)
 
     def make(i: int):
-        title, factory = views[i]
-        built[i] = view(title, factory, session)
+        return None if built[i] is not None else view(views[i][0], views[i][1], session)
+
+    def place(i: int, made) -> None:
+        if built[i] is not None or made is None:
+            return
+        built[i] = made
         if on_built is not None:
-            on_built(built[i])
-        return built[i]
+            on_built(made)
+        tabs[i] = (views[i][0], made)
 
     if eager:
-        return pn.Tabs(*[(title, make(i)) for i, (title, _) in enumerate(views)], dynamic=True)
+        built[:] = [make(i) for i in range(len(views))]
+        for made in built:
+            if on_built is not None:
+                on_built(made)
+        return pn.Tabs(*[(title, made) for (title, _), made in zip(views, built)], dynamic=True)
     tabs = pn.Tabs(*[(title, pn.pane.Markdown(f"*Opening {title}…*", css_classes=["roma-opening"]))
                      for title, _ in views], dynamic=True)
 
-    def show(i: int) -> None:
-        if built[i] is None:
-            tabs[i] = (views[i][0], make(i))
-    tabs.param.watch(lambda e: e.new is not None and 0 <= e.new < len(views) and built[e.new] is None
-                     and in_turn(lambda: show(e.new)), "active")
-    pn.state.onload(lambda: in_turn(lambda: show(tabs.active)))
+    def show(i: int, what: str) -> None:
+        if 0 <= i < len(views) and built[i] is None:
+            in_turn(lambda made: place(i, made), what, prepare=lambda: make(i))
+    tabs.param.watch(lambda e: e.new is not None and show(e.new, f"{views[e.new][0]} view built"), "active")
+    pn.state.onload(lambda: show(tabs.active, "first view built (page load)"))
     return tabs
 
 

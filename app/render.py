@@ -265,14 +265,16 @@ def node_points(data: GraphData, quantity: str, values: np.ndarray | None = None
     return hv.Points(frame, kdims=["x", "y"], vdims=[hv.Dimension("value", label=label)])
 
 
-def rasterized_nodes(points: hv.DynamicMap, px: int = 1) -> hv.DynamicMap:
+def rasterized_nodes(points: hv.DynamicMap, px: int = 1, size: tuple[int, int] | None = None) -> hv.DynamicMap:
     """Rasterize nodes (the largest value per pixel, so hubs stay visible) and spread each
     by ``px`` pixels, keeping the largest value, so single nodes and hubs are readable.
     (``dynspread`` would not spread here: the dense rim of the disk already meets its
-    density threshold.)"""
+    density threshold.) ``size``: the image's pixels for a plot of that fixed frame size
+    (default: follow the plot's size as the browser reports it)."""
     from holoviews.operation.datashader import rasterize, spread
 
-    return spread(rasterize(points, aggregator=ds.max("value")), px=px, how="max")
+    fixed = {} if size is None else dict(width=size[0], height=size[1], streams=[hv.streams.RangeXY])
+    return spread(rasterize(points, aggregator=ds.max("value"), **fixed), px=px, how="max")
 
 
 def _edge_lut() -> np.ndarray:
@@ -352,7 +354,7 @@ def _rgb(rgba: np.ndarray, xs, ys) -> hv.RGB:
 
 
 def graph_layer(get_data, get_nodes, colour: dict, streams: list, edges=lambda: True, on_draw=None,
-                px: int = 1) -> hv.DynamicMap:
+                px: int = 1, size: tuple[int, int] = (800, 800)) -> hv.DynamicMap:
     """Nodes and edges of the current viewport as ONE server-shaded RGBA image per zoom:
     edges at their level of detail (:meth:`GraphData.edge_image`, grey on a log scale),
     nodes on top (the largest value per pixel, spread by ``px`` pixels, coloured with
@@ -362,13 +364,15 @@ def graph_layer(get_data, get_nodes, colour: dict, streams: list, edges=lambda: 
     per zoom, no client-side colour mapping, one HoloViews plot to update. ``get_data()``
     returns the :class:`GraphData` (None: draw nothing), ``get_nodes()`` a DataFrame with
     ``x, y, value`` per node, ``edges()`` whether to draw edges; ``streams`` must include
-    RangeXY and PlotSize. ``on_draw(mode, edges)`` is told each frame's edge level of detail."""
+    RangeXY, and PlotSize unless the plot has a fixed frame of ``size`` pixels (its image
+    size; without PlotSize the browser's first report of the size re-renders nothing).
+    ``on_draw(mode, edges)`` is told each frame's edge level of detail."""
 
     def draw(x_range=None, y_range=None, width=None, height=None, **_):
         data = get_data()
         x_range = tuple(x_range or EXTENT)
         y_range = tuple(y_range or EXTENT)
-        width, height = max(int(width or 800), 1), max(int(height or 800), 1)
+        width, height = max(int(width or size[0]), 1), max(int(height or size[1]), 1)
         if data is None:
             z = np.zeros((2, 2), np.uint32)
             return _rgb(z, list(x_range), list(y_range))
@@ -424,17 +428,18 @@ def warm_up() -> None:
 _WARM = False
 
 
-def edge_layer(get_data, streams: list, on_draw=None) -> hv.DynamicMap:
+def edge_layer(get_data, streams: list, on_draw=None, size: tuple[int, int] = (800, 800)) -> hv.DynamicMap:
     """A DynamicMap of the edges shaded for the current viewport; ``get_data()`` returns the
-    :class:`GraphData` (or None to draw nothing); ``streams`` must include RangeXY and PlotSize
-    plus whatever should trigger a redraw (e.g. an edges toggle). ``on_draw(mode, edges)``
-    is told the level of detail of each frame drawn."""
+    :class:`GraphData` (or None to draw nothing); ``streams`` must include RangeXY, and
+    PlotSize unless the plot has a fixed frame of ``size`` pixels, plus whatever should
+    trigger a redraw (e.g. an edges toggle). ``on_draw(mode, edges)`` is told the level of
+    detail of each frame drawn."""
 
     def draw(x_range=None, y_range=None, width=None, height=None, **_):
         data = get_data()
         x_range = x_range or EXTENT
         y_range = y_range or EXTENT
-        width, height = width or 800, height or 800
+        width, height = width or size[0], height or size[1]
         if data is None or len(data.segments) == 0:
             if on_draw is not None:
                 on_draw("none", 0)

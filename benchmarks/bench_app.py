@@ -47,6 +47,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from app.turns import SLOW
 from benchmarks._util import ROOT, machine_load
 
 SIZE = 680  # the plot's frame, in pixels
@@ -298,6 +299,7 @@ class Probe(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.proc, self.every = url, psutil.Process(pid), every
         self.samples: list[tuple] = []
+        self.niceness: dict[int, int] = {}  # niceness -> threads, the sample with most threads above 0
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -310,6 +312,9 @@ class Probe(threading.Thread):
             except OSError:
                 took = None
             self.samples.append((t, took, tree_rss_mib(self.proc)))
+            nice = thread_niceness(self.proc.pid)
+            if sum(c for k, c in nice.items() if k > 0) >= sum(c for k, c in self.niceness.items() if k > 0):
+                self.niceness = nice
             self.done.wait(max(0.0, self.every - (time.perf_counter() - t)))
 
     def latency(self, t0: float, t1: float) -> dict:
@@ -395,6 +400,37 @@ def main_thread_profile(raw: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def slow_updates(log: Path) -> dict:
+    """The page updates the server logged as holding its event loop (``app.turns``), per
+    kind: count, median, max and total seconds."""
+    import re
+
+    held: dict[str, list[tuple[float, float]]] = {}
+    pattern = r"page update '(.+?)' held the event loop ([0-9.]+) s \(([0-9.]+) s of CPU\)"
+    for m in re.finditer(pattern, log.read_text(errors="replace")):
+        what = re.sub(r"^[^:]*(Simulating|Opening)[^:]*:", r"\1:", m.group(1))  # one kind per job label
+        held.setdefault(what, []).append((float(m.group(2)), float(m.group(3))))
+
+    def median(xs):
+        return sorted(xs)[len(xs) // 2]
+    return {k: {"count": len(v), "median_s": median([w for w, _ in v]), "max_s": max(w for w, _ in v),
+                "total_s": sum(w for w, _ in v), "cpu_median_s": median([c for _, c in v]),
+                "cpu_max_s": max(c for _, c in v)}
+            for k, v in sorted(held.items(), key=lambda kv: -max(w for w, _ in kv[1]))}
+
+
+def thread_niceness(pid: int) -> dict:
+    """Niceness -> how many of the process's threads run at it (Linux ``/proc``)."""
+    counts: dict[int, int] = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            nice = int(stat.read_text().rsplit(")", 1)[1].split()[16])
+        except (OSError, IndexError, ValueError):
+            continue
+        counts[nice] = counts.get(nice, 0) + 1
+    return counts
+
+
 def niced(executable: str, nice: int, folder: Path) -> str:
     """A launcher in ``folder`` that runs ``executable`` (and so all its processes) at ``nice``."""
     launcher = folder / "chromium_niced"
@@ -410,7 +446,8 @@ def bench_sessions(counts: list[int], work: Path, chromium: str, jobs: bool = Tr
     into ``profile/sessions_N.txt``)."""
     rows = []
     for n in counts:
-        proc, url, start_s = start_server({}, work / f"serve_sessions_{n}.log", serve_args)
+        log = work / f"serve_sessions_{n}.log"
+        proc, url, start_s = start_server({}, log, serve_args)
         spy = py_spy(proc.pid, profile / f"sessions_{n}.txt") if profile else None
         probe = Probe(url.rsplit("/", 1)[0] + PROBE_PATH, proc.pid)
         try:
@@ -434,11 +471,19 @@ def bench_sessions(counts: list[int], work: Path, chromium: str, jobs: bool = Tr
                "get_during_loads": probe.latency(r["t_load"], r["t_jobs"]),
                "get_during_jobs": probe.latency(r["t_jobs"], r["t_end"]) if jobs else None,
                "jobs_done": len(done), "jobs_s": r["job_s"], "all_jobs_s": r["t_end"] - r["t_jobs"],
-               "server_peak_rss_mib": max(s[2] for s in probe.samples), "probe_url": probe.url}
+               "server_peak_rss_mib": max(s[2] for s in probe.samples), "probe_url": probe.url,
+               "thread_niceness_while_jobs_run": probe.niceness, "slow_updates": slow_updates(log)}
         rows.append(row)
         if spy is not None:
             print(main_thread_profile(profile / f"sessions_{n}.txt"), flush=True)
-        print(json.dumps({k: v for k, v in row.items() if k not in ("first_plot_s", "jobs_s")}), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k not in ("first_plot_s", "jobs_s", "slow_updates")}),
+              flush=True)
+        print(f"\npage updates holding the event loop >= {SLOW} s ({n} sessions):\n"
+              "| update | count | wall median / max (s) | CPU median / max (s) | wall total (s) |\n"
+              "|---|---|---|---|---|")
+        for what, h in row["slow_updates"].items():
+            print(f"| {what} | {h['count']} | {h['median_s']:.2f} / {h['max_s']:.2f} | "
+                  f"{h['cpu_median_s']:.2f} / {h['cpu_max_s']:.2f} | {h['total_s']:.1f} |")
 
     def f(x):
         return "-" if x is None else f"{x:.2f}"

@@ -29,12 +29,13 @@ from .. import render
 from ..jobs import Job
 from ..limits import Limits, graph_needs
 from ..pickers import path_field
-from ..turns import in_turn
+from ..turns import show_plot
 
 SPEC_FIELDS = ("nodes", "mean_degree", "gamma", "beta", "seed", "largest_component")
 PICK_RADIUS = 0.02  # tap tolerance, as a fraction of the viewport width
 NEIGHBOURS_SHOWN = 2_000  # most edges drawn as glyphs around a picked node
 HOVER_PX = 6  # a node under the cursor is the nearest one within this many screen pixels
+FRAME = 680  # pixels of the plot's frame (and of its images)
 
 
 class GraphView(pn.viewable.Viewer):
@@ -65,7 +66,6 @@ class GraphView(pn.viewable.Viewer):
         self._cancel = False
         self._range = hv.streams.RangeXY()
         self._tap = self._pointer = None
-        self._size = hv.streams.PlotSize()
         self._plot = None
         self._nodes, self._nodes_key = None, None
         self._embedding = Job(session=self.session)
@@ -75,8 +75,8 @@ class GraphView(pn.viewable.Viewer):
         self._build_widgets()
         self._plot = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-graph-plot"])
         self._drawn_revision = self.revision
-        # served, the plot is rendered in a turn of its own, after the widgets (unless drawn by then)
-        in_turn(lambda: self._plot.object is None and self._redraw())
+        self._drawing = False
+        self._redraw()  # served: in a turn of its own, after the widgets
 
     # ------------------------------------------------------------------ data
     @property
@@ -153,12 +153,19 @@ class GraphView(pn.viewable.Viewer):
     @param.depends("color_by", "revision", watch=True)
     def _redraw(self) -> None:
         """A new plot when the colouring or the graph changes (Bokeh cannot switch a colour
-        mapper in place); a new colouring keeps the current view, a new graph shows it whole."""
-        if self._plot is None:
+        mapper in place); a new colouring keeps the current view, a new graph shows it whole.
+        Served, the plot is rendered off the event loop (:func:`app.turns.show_plot`) and
+        shows what is current when its turn comes."""
+        if self._plot is None or self._drawing:
             return
-        keep = self.revision == self._drawn_revision
-        self._drawn_revision = self.revision
-        self._plot.object = self._overlay(keep_view=keep)
+        self._drawing = True
+
+        def make():
+            self._drawing = False
+            keep = self.revision == self._drawn_revision
+            self._drawn_revision = self.revision
+            return self._overlay(keep_view=keep)
+        show_plot(self._plot, make, "Graph view: new plot")
 
     def _values(self, name: str):
         return self.quantities.get(name) if name in self.quantities else None
@@ -311,8 +318,7 @@ class GraphView(pn.viewable.Viewer):
         if self._data is None or x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
             return None
         xr_ = self._range.x_range or render.EXTENT
-        width = self._size.width or 680
-        return self._data.nearest(x, y, HOVER_PX * (xr_[1] - xr_[0]) / max(width, 1))
+        return self._data.nearest(x, y, HOVER_PX * (xr_[1] - xr_[0]) / FRAME)
 
     def _on_pointer(self, x=None, y=None, **_):
         # HoloViews sends pointer moves at most every ~100 ms (adaptive throttling in the
@@ -382,14 +388,14 @@ class GraphView(pn.viewable.Viewer):
         disk's rim, as one overlay."""
         x_range = (self._range.x_range if keep_view else None) or render.EXTENT
         y_range = (self._range.y_range if keep_view else None) or render.EXTENT
-        self._range, self._size = hv.streams.RangeXY(), hv.streams.PlotSize()
+        self._range = hv.streams.RangeXY()
         colour = self._colour_opts()
         if not all(math.isfinite(c) for c in colour["clim"]):
             colour["clim"] = (0.0, 1.0)
         layer = render.graph_layer(
             lambda: self._data, self._node_frame, {k: colour[k] for k in ("cmap", "clim", "cnorm")},
-            streams=[self._range, self._size, self.param.show_edges],
-            edges=lambda: self.show_edges, on_draw=self._on_edges_drawn).opts(tools=["tap"])
+            streams=[self._range, self.param.show_edges], edges=lambda: self.show_edges,
+            on_draw=self._on_edges_drawn, size=(FRAME, FRAME)).opts(tools=["tap"])
         highlight = hv.DynamicMap(pn.bind(self._highlight, selected=self.param.selected))
         for stream in (self._tap, self._pointer):
             if stream is not None:
@@ -399,7 +405,7 @@ class GraphView(pn.viewable.Viewer):
         self._pointer = hv.streams.PointerXY(source=layer, x=None, y=None)
         self._pointer.add_subscriber(self._on_pointer)
         return (layer * render.colourbar(colour, colour["clabel"]) * highlight * render.disk_outline()).opts(
-            frame_width=680, frame_height=680, hooks=[render.frame_sized], xlim=tuple(x_range),
+            frame_width=FRAME, frame_height=FRAME, hooks=[render.frame_sized], xlim=tuple(x_range),
             ylim=tuple(y_range), xaxis=None, yaxis=None, bgcolor="white", toolbar="above",
             active_tools=["wheel_zoom"], show_legend=False, lod=render.ZOOM_LOD)
 

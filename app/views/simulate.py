@@ -37,7 +37,7 @@ from .. import render
 from ..jobs import Job
 from ..limits import simulation_needs
 from ..state import Session
-from ..turns import in_turn
+from ..turns import in_turn, show_plot
 
 DYNAMICS = {"Kuramoto": "kuramoto", "social Burgers": "burgers"}
 # parameters shown first; the others sit in a collapsed card
@@ -52,6 +52,7 @@ MAX_CURVES = 32  # above this many supernodes, R per supernode is drawn as a qua
 IN_MEMORY_BYTES = 256 << 20  # trajectories up to this size are held in memory for scrubbing
 CHUNK_BYTES = 64 << 20  # frames read at once when computing per-supernode series
 TWO_PI = 2 * math.pi
+GRAPH_FRAME = 480  # pixels of the graph plot's frame (and of its images)
 
 
 # ---------------------------------------------------------------- data (no panel)
@@ -505,24 +506,27 @@ class SimulateView(pn.viewable.Viewer):
 
     def _draw(self, name: str) -> None:
         """Show the current trajectory in the ``name`` plot ("graph" or "series"). A plot
-        that looks the same (colours, legend, title) only gets the new data: HoloViews
-        updates its Bokeh models in place (~0.1 s). Otherwise a new plot is made,
-        in its own turn (:func:`app.turns.in_turn`): rendering one takes ~0.3 s of the event
-        loop, more on a loaded machine."""
+        that looks the same (colours, legend, title) only gets the new data, in a turn of
+        its own (:func:`app.turns.in_turn`): HoloViews updates its Bokeh models in place
+        (~0.1 s). Otherwise a new plot is made in its own turn, rendered off the event loop
+        (:func:`app.turns.show_plot`: ~0.3-0.5 s of CPU), showing what is current when the
+        turn comes."""
         look = getattr(self, f"_{name}_look")
         if name in self._pending:  # a new plot is on its way: it shows what is current then
             return
         if name in self._looks and self._looks[name] == look():
-            setattr(self, f"{name}_pushes", getattr(self, f"{name}_pushes") + 1)
+            in_turn(lambda: setattr(self, f"{name}_pushes", getattr(self, f"{name}_pushes") + 1),
+                    f"Simulate view: {name} plot updated")
             return
         self._pending.add(name)
+        made = []
 
-        def turn():
+        def make():
             self._pending.discard(name)
-            plot = getattr(self, f"_{name}_plot")()
-            getattr(self, f"_{name}_pane").object = plot
-            self._looks[name] = look()
-        in_turn(turn)
+            made.append(look())
+            return getattr(self, f"_{name}_plot")()
+        show_plot(getattr(self, f"_{name}_pane"), make, f"Simulate view: new {name} plot",
+                  then=lambda: self._looks.__setitem__(name, made[-1]))
 
     def _graph_look(self) -> tuple:
         data = self._graph_data()
@@ -612,13 +616,13 @@ class SimulateView(pn.viewable.Viewer):
 
     def _graph_plot(self):
         points = hv.DynamicMap(pn.bind(self._points, frame=self.param.frame, pushes=self.param.graph_pushes))
-        nodes = render.rasterized_nodes(points, px=2).opts(
+        nodes = render.rasterized_nodes(points, px=2, size=(GRAPH_FRAME, GRAPH_FRAME)).opts(
             colorbar=True, colorbar_opts={"width": 12}, tools=["hover"], **self._colour_opts(),
             hover_tooltips=[("x", "$x{0.000}"), ("y", "$y{0.000}"), ("value", "@image{0.[000]}")])
         data = self._graph_data()  # the same in every plot of this look: only the nodes' values change
-        edges = render.edge_layer(lambda: data, streams=[hv.streams.RangeXY(), hv.streams.PlotSize()])
+        edges = render.edge_layer(lambda: data, streams=[hv.streams.RangeXY()], size=(GRAPH_FRAME, GRAPH_FRAME))
         return (edges.opts(tools=[]) * nodes * render.disk_outline()).opts(
-            frame_width=480, frame_height=480,
+            frame_width=GRAPH_FRAME, frame_height=GRAPH_FRAME,
             hooks=[render.frame_sized], lod=render.ZOOM_LOD, xlim=render.EXTENT, ylim=render.EXTENT, xaxis=None, yaxis=None,
             bgcolor="white", toolbar="above", active_tools=["wheel_zoom"], show_legend=False)
 

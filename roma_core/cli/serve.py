@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
 import os
 import secrets
 import signal
@@ -243,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
           f"{lim.max_nodes:,} nodes, {lim.max_steps:,} steps, {size(lim.max_memory)}", flush=True)
     if args.num_procs != 1:
         workers_die_with_the_server()
+    logging.getLogger("app").setLevel(logging.INFO)  # the dashboard's notes (slow page updates) beside Bokeh's
     parser = argparse.ArgumentParser(prog="panel serve")
     command = Serve(parser=parser)
     ns = parser.parse_args(argv)

@@ -1,15 +1,17 @@
 """app.jobs.Job without a browser: progress, result delivery, one job per session,
 cancel, error messages, delivery through a dispatcher (the event loop's stand-in), the
-server-wide queue with its places, and the per-job limits."""
+server-wide queue with its places, the per-job limits, and the job threads' lower priority."""
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 import time
 
 import pytest
 
-from app.jobs import Job, cancel_all, queue_length, running_job, workers
+from app.jobs import JOB_NICE, Job, cancel_all, queue_length, running_job, workers
 from app.limits import Limits, parse_bytes, physical_memory, simulation_needs
 from app.state import Session
 from roma_core.errors import SimulationError
@@ -232,3 +234,22 @@ def test_default_limits_are_sized_to_the_machine(monkeypatch):
     # a simulation: ceil(t_end / dt) steps; a chunk of at most 64 frames of float32 state in memory
     need = simulation_needs(1000, 5000, t_end=1.0, dt=0.001, save_every=10)
     assert need["steps"] == 1000 and need["memory"] == 12 * 5000 + 128 * 1000 + 64 * 1000 * 4
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux only")
+def test_jobs_and_the_threads_they_start_run_nicer_than_the_server():
+    def niceness():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def measure(progress=None):
+        inner = []
+        t = threading.Thread(target=lambda: inner.append(niceness()))
+        t.start()
+        t.join()
+        return niceness(), inner[0]
+    server = niceness()
+    job = Job(Session())
+    job.start(measure)
+    expected = min(19, server + JOB_NICE)
+    assert job.wait(10) == (expected, expected)
+    assert niceness() == server  # the caller (the event loop's thread) keeps its priority
