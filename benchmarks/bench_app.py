@@ -21,7 +21,9 @@ sessions opened at once (one chromium, a context each). Per session, the time fr
 the plot canvas's pixels clearly coloured, max - min channel > 60); then each session starts
 the Simulate view's default run and waits for it to finish. Meanwhile a thread GETs a small
 static file of the server (Panel's ``loading.css``, served by the same event loop) every 0.5 s
-and samples the resident memory of the server and its children. ``--browser-nice N`` runs
+and samples the resident memory of the server and its children and the niceness of its
+threads. After each count, the page updates the server logged as holding its event loop
+(:mod:`app.turns`, ≥ 0.25 s) are tabulated per kind, wall and CPU time. ``--browser-nice N`` runs
 chromium at niceness N: the browsers then stand for users' machines instead of taking the
 server's cores from it.
 
@@ -349,8 +351,12 @@ async def open_sessions(n: int, url: str, chromium: str, jobs: bool, timeout_s: 
             await page.get_by_role("button", name="Run").click()
             t = time.perf_counter()
             while time.perf_counter() - t < timeout_s:
-                text = await page.locator(".roma-sim-job").first.evaluate(TEXT_JS)
+                # a page starved of CPU (16 chromium pages on the server's cores) may take longer
+                # than Playwright's default 30 s to answer: that is the browser's, not the job's
+                text = await page.locator(".roma-sim-job").first.evaluate(TEXT_JS, timeout=ms)
                 if "done" in text or "⚠" in text:
+                    if "done" not in text:
+                        print(f"session's job ended without a result: {text.strip()}", flush=True)
                     return time.perf_counter() - t if "done" in text else None
                 await asyncio.sleep(1.0)
         except Exception as exc:

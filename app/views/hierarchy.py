@@ -35,6 +35,7 @@ from .. import render
 from ..jobs import Job
 from ..pickers import path_field
 from ..state import Session
+from ..turns import show_plot
 from ..cache import SharedCache
 
 METHODS = ("GRG", "LRG", "learned")
@@ -370,9 +371,11 @@ class HierarchyView(pn.viewable.Viewer):
         elif graph is not None and graph.num_nodes <= DIRECT_MAX:
             self._build_direct()
         self._build_widgets()
-        self._main = pn.pane.HoloViews(self._main_overlay(), linked_axes=False, css_classes=["roma-hier-plot"])
-        self._coarse = pn.pane.HoloViews(self._coarse_overlay(), linked_axes=False,
-                                         css_classes=["roma-hier-coarse"])
+        self._main = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-hier-plot"])
+        self._coarse = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-hier-coarse"])
+        # served: each rendered off the event loop, in a turn of its own after the widgets
+        show_plot(self._main, self._main_overlay, "Hierarchy view: new plot")
+        show_plot(self._coarse, self._coarse_overlay, "Hierarchy view: new coarse plot")
         if session is not None:
             session.param.watch(self._on_session_hierarchy, "hierarchy")
             session.param.watch(self._on_session_graph, "graph")
@@ -411,7 +414,7 @@ class HierarchyView(pn.viewable.Viewer):
         if self.session is not None and self.session.hierarchy is not h:
             self.session.hierarchy = h
         if self._main is not None and h.graph is not self._shown_graph:
-            self._main.object = self._main_overlay()  # a new graph: show it whole
+            show_plot(self._main, self._main_overlay, "Hierarchy view: new plot")  # a new graph: show it whole
         self._shown_graph = h.graph
 
     def _summary(self) -> str:
