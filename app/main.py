@@ -11,6 +11,7 @@ loop), and a session builds only what its user looks at. The first page of
 a process (``roma serve --warm``'s, at start) builds every view, so their data is loaded
 and their kernels compiled before the first visitor comes.
 """
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -95,7 +96,10 @@ def build() -> pn.template.BootstrapTemplate:
         if plain is not None:  # the views start empty; the Graph view embeds it, then every view follows
             session.graph = None
         shown = (lambda v: isinstance(v, GraphView) and v.show(plain)) if plain is not None else None
-        main = lazy_tabs(VIEWS, session, eager=first_build(), on_built=shown)
+        first = first_build()
+        main = lazy_tabs(VIEWS, session, eager=first, on_built=shown)
+        if first:  # what the process loaded to serve (modules, data, caches, kernels) stays for good:
+            gc.freeze()  # out of the garbage collector's full passes, which stop every thread
     # Panel builds a Divider's model without pointing its stylesheet at the server's copy; the
     # one shared by the page's Dividers is pointed there only when a Divider is in the first
     # page (the views come later): without this one, browsers fetch it from the CDN

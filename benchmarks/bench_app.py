@@ -346,13 +346,13 @@ async def open_sessions(n: int, url: str, chromium: str, jobs: bool, timeout_s: 
 
     async def simulate(page):
         try:
-            await page.locator(".bk-tab", has_text="Simulate").first.click()
+            # a page starved of CPU (16 chromium pages on the server's cores) may take longer
+            # than Playwright's default 30 s to answer: that is the browser's, not the server's
+            await page.locator(".bk-tab", has_text="Simulate").first.click(timeout=ms)
             await page.wait_for_selector(".roma-sim-plot canvas", timeout=ms)
-            await page.get_by_role("button", name="Run").click()
+            await page.get_by_role("button", name="Run").click(timeout=ms)
             t = time.perf_counter()
             while time.perf_counter() - t < timeout_s:
-                # a page starved of CPU (16 chromium pages on the server's cores) may take longer
-                # than Playwright's default 30 s to answer: that is the browser's, not the job's
                 text = await page.locator(".roma-sim-job").first.evaluate(TEXT_JS, timeout=ms)
                 if "done" in text or "⚠" in text:
                     if "done" not in text:
