@@ -9,7 +9,8 @@ shown (the Graph view once the page has loaded), one session's view after anothe
 (:mod:`app.turns`: the view is made in a worker thread, only its widgets' models on the
 loop), and a session builds only what its user looks at. The first page of
 a process (``roma serve --warm``'s, at start) builds every view, so their data is loaded
-and their kernels compiled before the first visitor comes.
+and their kernels compiled before the first visitor comes; all that is then frozen out of
+the garbage collector's full passes (``gc.freeze``), which stop every thread while they run.
 """
 import gc
 import logging
