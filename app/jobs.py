@@ -17,8 +17,9 @@ Rules:
   threads (``ROMA_APP_JOB_WORKERS``, ``roma serve --workers``; default half the cores;
   numba/torch kernels release the GIL). On Linux, where niceness is per thread, the
   workers (and the numba/torch threads they start) run ``JOB_NICE`` nicer than the
-  server: jobs are batch work, and the event loop that answers every page comes first. A job that finds every worker busy waits in line:
-  ``queued`` is its place (1 = next) and ``status`` says so, beside the progress bar.
+  server: jobs are batch work, and the event loop that answers every page comes first.
+  A job that finds every worker busy waits in line: ``queued`` is its place (1 = next)
+  and ``status`` says so, beside the progress bar.
 * **Limits.** ``start(..., needs=dict(nodes=, steps=, memory=))`` checks the needs against
   the server's :class:`app.limits.Limits` before anything runs, and refuses (False, the
   limit in ``status``) a job that asks for more.

@@ -27,6 +27,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -37,6 +38,7 @@ SLOW = 0.25  # updates holding the loop this long or longer are logged
 _lock: asyncio.Lock | None = None
 _preparer: ThreadPoolExecutor | None = None  # one thread: turns prepare one at a time
 _rendering = threading.local()  # .active while this thread renders a plot not yet on the page
+_coming: "weakref.WeakSet" = weakref.WeakSet()  # panes whose new plot is queued and not yet made
 
 
 class _NotOnAPageYet(logging.Filter):
@@ -110,12 +112,31 @@ def show_plot(pane, make: Callable[[], Any], what: str, then: Callable[[], None]
     """Show the HoloViews object ``make()`` returns in the HoloViews ``pane``, in a turn
     (:func:`in_turn`) whose slow half, making the object and rendering its Bokeh plot, runs
     in the worker thread: only attaching the plot to the page holds the event loop.
-    ``then()`` runs on the loop after."""
+    ``then()`` runs on the loop after. While a new plot for ``pane`` is queued and not yet
+    made (:func:`plot_coming`), another call does nothing: that plot shows what is current
+    when it is made."""
+    if pane in _coming:
+        return
+    _coming.add(pane)
+
+    def prepare():
+        _coming.discard(pane)
+        return rendered(pane, make())
+
     def attach(plot) -> None:
         pane.object = plot
         if then is not None:
             then()
-    in_turn(attach, what, doc, prepare=lambda: rendered(pane, make()))
+    try:
+        in_turn(attach, what, doc, prepare=prepare)
+    except Exception:  # not queued: the next call may try again
+        _coming.discard(pane)
+        raise
+
+
+def plot_coming(pane) -> bool:
+    """Whether a new plot for ``pane`` is queued (:func:`show_plot`) and not yet made."""
+    return pane in _coming
 
 
 def rendered(pane, obj):
@@ -141,4 +162,4 @@ def rendered(pane, obj):
         _rendering.active = False
 
 
-__all__ = ["PAUSE", "SLOW", "in_turn", "rendered", "show_plot"]
+__all__ = ["PAUSE", "SLOW", "in_turn", "plot_coming", "rendered", "show_plot"]

@@ -75,7 +75,6 @@ class GraphView(pn.viewable.Viewer):
         self._build_widgets()
         self._plot = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-graph-plot"])
         self._drawn_revision = self.revision
-        self._drawing = False
         self._redraw()  # served: in a turn of its own, after the widgets
 
     # ------------------------------------------------------------------ data
@@ -156,12 +155,10 @@ class GraphView(pn.viewable.Viewer):
         mapper in place); a new colouring keeps the current view, a new graph shows it whole.
         Served, the plot is rendered off the event loop (:func:`app.turns.show_plot`) and
         shows what is current when its turn comes."""
-        if self._plot is None or self._drawing:
+        if self._plot is None:
             return
-        self._drawing = True
 
         def make():
-            self._drawing = False
             keep = self.revision == self._drawn_revision
             self._drawn_revision = self.revision
             return self._overlay(keep_view=keep)

@@ -37,7 +37,7 @@ from .. import render
 from ..jobs import Job
 from ..limits import simulation_needs
 from ..state import Session
-from ..turns import in_turn, show_plot
+from ..turns import in_turn, plot_coming, show_plot
 
 DYNAMICS = {"Kuramoto": "kuramoto", "social Burgers": "burgers"}
 # parameters shown first; the others sit in a collapsed card
@@ -425,7 +425,6 @@ class SimulateView(pn.viewable.Viewer):
         self._graph_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-sim-plot"])
         self._series_pane = pn.pane.HoloViews(None, linked_axes=False, css_classes=["roma-sim-series"])
         self._looks: dict = {}  # "graph" / "series": the look of the plot shown
-        self._pending: set = set()  # the plots to be made anew in a turn to come
         self._build_widgets()
         self.session.param.watch(self._on_session_trajectory, "trajectory")
         self.session.param.watch(self._on_session_hierarchy, "hierarchy")
@@ -511,22 +510,19 @@ class SimulateView(pn.viewable.Viewer):
         (~0.1 s). Otherwise a new plot is made in its own turn, rendered off the event loop
         (:func:`app.turns.show_plot`: ~0.3-0.5 s of CPU), showing what is current when the
         turn comes."""
-        look = getattr(self, f"_{name}_look")
-        if name in self._pending:  # a new plot is on its way: it shows what is current then
+        look, pane = getattr(self, f"_{name}_look"), getattr(self, f"_{name}_pane")
+        if plot_coming(pane):  # a new plot is on its way: it shows what is current then
             return
         if name in self._looks and self._looks[name] == look():
             in_turn(lambda: setattr(self, f"{name}_pushes", getattr(self, f"{name}_pushes") + 1),
                     f"Simulate view: {name} plot updated")
             return
-        self._pending.add(name)
         made = []
 
         def make():
-            self._pending.discard(name)
             made.append(look())
             return getattr(self, f"_{name}_plot")()
-        show_plot(getattr(self, f"_{name}_pane"), make, f"Simulate view: new {name} plot",
-                  then=lambda: self._looks.__setitem__(name, made[-1]))
+        show_plot(pane, make, f"Simulate view: new {name} plot", then=lambda: self._looks.__setitem__(name, made[-1]))
 
     def _graph_look(self) -> tuple:
         data = self._graph_data()

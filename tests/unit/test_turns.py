@@ -112,3 +112,28 @@ def test_a_plot_for_a_pane_on_no_page_is_the_object_itself():
     done = []
     turns.show_plot(pane, lambda: curve, "a plot", then=lambda: done.append(pane.object))
     assert done == [curve]
+
+
+def test_a_plot_already_coming_for_a_pane_is_not_queued_again():
+    import holoviews as hv
+    import panel as pn
+
+    doc, pane = FakeDoc(), pn.pane.HoloViews(None)
+    made = []
+
+    def make():
+        made.append(len(made))
+        return hv.Curve([1, 2, len(made)])
+    turns.show_plot(pane, make, "a plot", doc=doc)
+    turns.show_plot(pane, make, "the same plot", doc=doc)  # shown by the one queued: nothing more
+    assert len(doc.callbacks) == 1 and turns.plot_coming(pane)
+
+    async def main():
+        turns._lock = None
+        for cb in list(doc.callbacks):
+            await cb()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, main()).result()
+    assert made == [0] and not turns.plot_coming(pane) and isinstance(pane.object, hv.Curve)
+    turns.show_plot(pane, make, "a later plot", doc=doc)
+    assert len(doc.callbacks) == 2
