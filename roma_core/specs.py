@@ -242,6 +242,11 @@ class ModelSpec(Spec):
                                    doc="ROMA's node level ends with the neighbour transformer's layer (attention "
                                        "of each node over its graph neighbours) before the supernodes and the "
                                        "attention across scales, so ROMA is that baseline with the hierarchy on top")
+    far_response = param.Boolean(default=False,
+                                 doc="ROMA adds to its decoder coefficients a part linear in the states around each "
+                                     "node relative to its own (near field, and the first level's blocks through "
+                                     "learned kernels of angular distance), the form of a pairwise coupling, which "
+                                     "carries over to global states the training data did not show")
     near_frame = param.Selector(default="node", objects=["global", "node"],
                                 doc="frame of the near field's phases: each node's own phase at each frame, "
                                     "which turns a neighbourhood's mean state into the terms R sin(ψ − θ_i), "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .angular import AngularKernel, neighbour_field
+from .angular import AngularKernel, FarResponse, neighbour_field
 from .attention import MultiscaleAttention, NeighbourAttention
 from .base import InputEmbedding, OperatorModel
 from .hyperbolic import GraphEncoder
@@ -46,6 +46,9 @@ class Roma(OperatorModel):
         self.neighbours = nn.Linear(spec.lookback * spec.channels, d) if spec.neighbour_field else None
         self.angular = AngularKernel(spec.lookback * spec.channels, d, spec.heads, phase_model(spec)) \
             if spec.angular_neighbours else None
+        self.response = FarResponse(spec.near_field * spec.lookback * spec.channels, spec.lookback * spec.channels,
+                                    self.sizes[0], spec.heads, spec.basis, 1 if self.phase else spec.channels,
+                                    self.phase) if spec.far_response else None
         self.loss_weights = {"entropy": spec.entropy_weight, "link": spec.link_weight,
                              "balance": spec.balance_weight, "prior": spec.prior_weight}
 
@@ -123,7 +126,7 @@ class Roma(OperatorModel):
         return super().receptive_hops() + (self.local is not None) + (self.neighbours is not None)
 
     def far_mask(self, batch):
-        """Which node-windows read the whole graph in this pass.
+        """Which node-windows read the whole graph in this pass (see :meth:`OperatorModel.far_mask`).
 
         Parameters
         ----------
@@ -140,9 +143,15 @@ class Roma(OperatorModel):
         b, n = batch.x.shape[:2]
         return (torch.rand(b, n, 1, device=batch.x.device) >= self.far_dropout).to(batch.x.dtype)
 
-    def summarize(self, batch):
+    def far_response(self, batch, keep=None):
+        """See :meth:`OperatorModel.far_response`: with ``far_response``, the
+        :class:`~roma_core.models.angular.FarResponse` of the batch's near and far fields."""
+        if self.response is None or batch.field is None:
+            return None
+        return self.response(batch.x, batch.theta, batch.field, batch.near, keep)
+
+    def summarize(self, batch, keep=None):
         """See :meth:`OperatorModel.summarize`; returns attention and learned assignments."""
-        keep = self.far_mask(batch)
         z = self.node_tokens(batch, keep)                                    # (B, n, d)
         tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight, batch.pooled, batch.field)
         h, attention = self.attn([z] + tokens, None if keep is None else keep[..., 0] > 0)

@@ -78,6 +78,7 @@ def test_block_order_parameters_by_hand():
 
 
 @pytest.mark.parametrize("name, options", [("roma", {}), ("roma", {"node_attention": True, "neighbour_field": True}),
+                                           ("roma", {"far_response": True}),
                                            ("gnn", {}), ("transformer", {}), ("deeponet", {})])
 def test_chunked_inference_equals_full_graph(stores, name, options):
     spec = ModelSpec(lookback=4, horizon=2, hidden=8, heads=2, pos_dim=2, basis=4, channels=2, supernodes=8, levels=2,

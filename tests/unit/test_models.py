@@ -523,3 +523,49 @@ def test_chunk_halo_covers_what_a_node_summary_reads(name, options):
         change = (summary(batch) - summary(moved)).abs().amax((0, 2))
     reach = int((torch.arange(40) - 20).abs()[change > 1e-6].max())
     assert model.receptive_hops() >= reach + 1
+
+
+def test_far_response_is_linear_in_the_far_states_and_starts_at_zero():
+    """The far response's coefficients scale with the far states' coherence (a phase field
+    R e^{iψ} -> a R e^{iψ} scales them by a), so what it learned carries over to other R; its
+    kernels sum to 1 over the blocks; at initialisation ROMA forecasts as without it."""
+    spec = tiny_spec(pos_dim=0, near_field=2, far_response=True)
+    torch.manual_seed(0)
+    model = build("roma", spec)
+    batch = replace(ring_batch(spec=spec), reference=torch.zeros(2))
+    plain = build("roma", tiny_spec(pos_dim=0, near_field=2))
+    plain.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad():
+        assert torch.equal(model(batch).values, plain(batch).values)
+        torch.nn.init.normal_(model.response.drift.weight)
+        r = model.response
+        w = r.weights(batch.theta)
+        assert w.shape == (40, spec.supernodes, spec.heads) and torch.allclose(w.sum(1), torch.ones(40, spec.heads))
+        base = r(batch.x, batch.theta, batch.field, batch.near)
+        assert base.shape == (2, 40, spec.basis, 1) and base.abs().max() > 1e-3
+        half = r(batch.x, batch.theta, 0.5 * batch.field, 0.5 * batch.near)
+        assert torch.allclose(half, 0.5 * base, atol=1e-5)
+        moved = replace(batch, field=torch.randn_like(batch.field))
+        assert not torch.allclose(model(batch).values, model(moved).values)
+    ((model(batch).values - batch.y) ** 2).mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.response.parameters())
+    explained = torch._dynamo.explain(model)(batch)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+
+
+def test_far_response_of_a_phase_field_is_the_coupling_in_the_node_frame():
+    """For phases the response reads the blocks' mean states turned into each node's frame:
+    turning every phase (the node's and the far field's) by one angle leaves it unchanged."""
+    spec = tiny_spec(pos_dim=0, near_field=2, far_response=True)
+    torch.manual_seed(0)
+    r = build("roma", spec).response
+    torch.nn.init.normal_(r.drift.weight)
+    b = ring_batch(spec=spec)
+    th = 2 * math.pi * torch.rand(b.x.shape[:-1])
+    unit = lambda a: torch.stack([a.sin(), a.cos()], -1)
+    field, near = unit(torch.rand(b.field.shape[:-1]) * 6.3), unit(torch.rand(b.near.shape[:-1]) * 6.3)
+    from roma_core.models.phases import turn_phases
+    with torch.no_grad():
+        one = r(unit(th), b.theta, field, near)
+        turned = r(unit(th + 1.3), b.theta, turn_phases(field, torch.tensor(1.3)), turn_phases(near, torch.tensor(1.3)))
+    assert torch.allclose(one, turned, atol=1e-5)
