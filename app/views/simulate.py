@@ -34,6 +34,7 @@ from roma_core.graphs import Graph
 from roma_core.specs import BurgersSpec, KuramotoSpec, SimulationSpec
 
 from .. import render
+from ..cards import lazy_card
 from ..jobs import Job
 from ..limits import simulation_needs
 from ..state import Session
@@ -802,15 +803,15 @@ class SimulateView(pn.viewable.Viewer):
             main = MAIN_FIELDS[kind]
             more = [f for f in type(spec)._fields() if f not in main]
             return pn.Column(pn.Param(spec, parameters=list(main), show_name=False, width=280),
-                             pn.Card(pn.Param(spec, parameters=more, show_name=False, width=270),
-                                     title="More parameters", collapsed=True, width=290))
+                             lazy_card(lambda: pn.Param(spec, parameters=more, show_name=False, width=270),
+                                       "More parameters", width=290))
 
         dyn_params = pn.Column(spec_widgets(self.dynamics))
         self.param.watch(lambda e: setattr(dyn_params, "objects", [spec_widgets(e.new)]), "dynamics")
         sim_widgets = pn.Column(
             pn.Param(self.simulation, parameters=list(SIM_FIELDS), show_name=False, width=280),
-            pn.Card(pn.Param(self.simulation, parameters=list(SIM_MORE), show_name=False, width=270),
-                    title="Device and integrator", collapsed=True, width=290))
+            lazy_card(lambda: pn.Param(self.simulation, parameters=list(SIM_MORE), show_name=False, width=270),
+                      "Device and integrator", width=290))
         self._controls = pn.Column(
             pn.widgets.RadioButtonGroup.from_param(self.param.dynamics, sizing_mode="stretch_width"),
             run, progress,

@@ -76,6 +76,10 @@ def test_shipped_trajectory_at_load_and_time_slider(open_page, page_text, tmp_pa
     pixels(page, PLOT, tmp_path / "simulate_plot_t15.png")
     page.screenshot(path=tmp_path / "simulate_view.png")
     publish(tmp_path / "simulate_view.png", "simulate_view.png")
+    # a collapsed card builds its widgets when first opened
+    assert page.get_by_text("Method", exact=True).count() == 0
+    page.get_by_text("Device and integrator").click()
+    page.get_by_text("Method", exact=True).wait_for(timeout=30_000)
     assert page.roma_errors == [], page.roma_errors
 
 

@@ -14,6 +14,7 @@ from roma_core.dynamics.simulate import device_label
 from roma_core.errors import RomaError
 from roma_core.specs import ModelSpec, TrainSpec
 
+from ...cards import lazy_card
 from ...jobs import running_job
 
 MODEL_MAIN = ("lookback", "horizon", "hidden", "heads", "layers", "levels", "supernodes")
@@ -248,10 +249,10 @@ class Launching:
             self._cancel_button,
             pn.Param(self.train_spec, parameters=list(TRAIN_MAIN), show_name=False, width=270),
             pn.Param(self.model_spec, parameters=list(MODEL_MAIN), show_name=False, width=270),
-            pn.Card(pn.Param(self.train_spec, parameters=train_more, show_name=False, width=270),
-                    title="More training settings", collapsed=True, width=290),
-            pn.Card(pn.Param(self.model_spec, parameters=model_more, show_name=False, width=270),
-                    title="More model settings", collapsed=True, width=290),
+            lazy_card(lambda: pn.Param(self.train_spec, parameters=train_more, show_name=False, width=270),
+                      "More training settings", width=290),
+            lazy_card(lambda: pn.Param(self.model_spec, parameters=model_more, show_name=False, width=270),
+                      "More model settings", width=290),
         ]
 
 
