@@ -105,8 +105,10 @@ def build() -> pn.template.BootstrapTemplate:
     # one shared by the page's Dividers is pointed there only when a Divider is in the first
     # page (the views come later): without this one, browsers fetch it from the CDN
     css = pn.layout.Divider(visible=False)
+    # no busy indicator: Panel's is server-wide (every session's spinner turns for any session's
+    # callback), and each of its turns updates every open page's spinner on the event loop
     return pn.template.BootstrapTemplate(title="ROMA Explorer", main=[main, css], header_background="#1f4e79",
-                                         collapsed_sidebar=True)
+                                         collapsed_sidebar=True, busy_indicator=None)
 
 
 build().servable(title="ROMA Explorer")
