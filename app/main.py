@@ -24,9 +24,10 @@ import panel as pn  # noqa: E402
 
 from app.data import default_session, first_build  # noqa: E402
 from app.render import warm_up  # noqa: E402
-from app.turns import in_turn  # noqa: E402
+from app.turns import GIL_SWITCH, in_turn  # noqa: E402
 from app.views import VIEWS, GraphView  # noqa: E402
 
+sys.setswitchinterval(GIL_SWITCH)  # see app.turns
 pn.extension(notifications=True)
 # names, paths and messages in the page are text: raw HTML in Markdown is escaped, never rendered
 pn.pane.Markdown.param.renderer_options.default = {"html": False}

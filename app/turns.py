@@ -34,6 +34,11 @@ from typing import Any, Callable
 log = logging.getLogger(__name__)
 
 PAUSE = 0.02  # seconds the loop serves other requests before each heavy update
+# seconds a thread may hold the GIL while another waits for it (Python's default: 0.005); the
+# server sets it (app.main). When a job or render thread wants the GIL, the loop hands it over
+# at the next interval and then waits until that thread has run, and a job thread runs niced
+# among busy processes: with the default a 0.2 s update took up to 1 s of wall time
+GIL_SWITCH = 0.05
 SLOW = 0.25  # updates holding the loop this long or longer are logged
 _lock: asyncio.Lock | None = None
 _preparer: ThreadPoolExecutor | None = None  # one thread: turns prepare one at a time
