@@ -126,18 +126,8 @@ class Roma(OperatorModel):
         return super().receptive_hops() + (self.local is not None) + (self.neighbours is not None)
 
     def far_mask(self, batch):
-        """Which node-windows read the whole graph in this pass (see :meth:`OperatorModel.far_mask`).
-
-        Parameters
-        ----------
-        batch : Batch
-
-        Returns
-        -------
-        torch.Tensor or None
-            In training with ``far_dropout`` p > 0: ``(B, n, 1)`` 0/1, each node-window kept
-            with probability 1 − p; else None (every node reads the whole graph).
-        """
+        """See :meth:`OperatorModel.far_mask`: in training with ``far_dropout`` p > 0, each
+        node-window is kept with probability 1 − p."""
         if not (self.training and self.far_dropout > 0):
             return None
         b, n = batch.x.shape[:2]
