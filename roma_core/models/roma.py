@@ -135,7 +135,7 @@ class Roma(OperatorModel):
 
     def far_response(self, batch, keep=None):
         """See :meth:`OperatorModel.far_response`: with ``far_response``, the
-        :class:`~roma_core.models.angular.FarResponse` of the batch's near and far fields."""
+        ``FarResponse`` (``roma_core.models.angular``) of the batch's near and far fields."""
         if self.response is None or batch.field is None:
             return None
         return self.response(batch.x, batch.theta, batch.field, batch.near, keep)
