@@ -32,7 +32,8 @@ OUT = Path(os.environ.get("ROMA_BENCH_OUT", "/tmp/roma_bench_models"))
 BASELINES = ["transformer", "gnn", "deeponet"]
 ABLATIONS = ["roma_fixed"]
 SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0, "graph": "s1",
-         "long_range": 0.0, "exponent": 1.0, "pos_dim": 8, "train_graphs": 1, "roma": {}}   # set in main()
+         "long_range": 0.0, "exponent": 1.0, "pos_dim": 8, "train_graphs": 1, "roma": {},
+         "residual": "autograd"}   # set in main()
 # graphs: "s1" (<k> = 10, γ = 2.7, β = 2) or "paper" (the paper's: zero temperature, <k> = 3, γ = 3, largest component)
 DEFAULT_T_END, DEFAULT_NOISE = {"kuramoto": 40.0, "burgers": 10.0}, {"kuramoto": 0.1, "burgers": 0.01}
 GRAPHS = {"s1": dict(mean_degree=10), "paper": dict(mean_degree=3, gamma=3.0, beta=float("inf"), largest_component=True)}
@@ -75,6 +76,11 @@ def _graphs_tag() -> str:
 def _roma_tag() -> str:
     """Names ROMA's departures from its default spec (``--roma``)."""
     return "".join(f"_{k}-{v}" for k, v in sorted(SETUP["roma"].items()))
+
+
+def _residual_tag(task: str) -> str:
+    """Names the effective-dynamics residual where it departs from autograd."""
+    return "" if task == "forecast" or SETUP["residual"] == "autograd" else f"_{SETUP['residual']}"
 
 
 def _data_tag(dynamics: str) -> str:
@@ -137,10 +143,11 @@ def run_models(dynamics, nodes, budget, models, tasks, tag, steps=0):
         s = variant if roma else spec if name == "persistence" else match_width(name, spec, target)
         run = OUT / (f"{tag}_{dynamics}_{nodes}{_data_tag(dynamics)}_L{SETUP['lookback']}H{SETUP['horizon']}"
                      f"s{SETUP['seed']}{f'_steps{steps}' if steps else ''}{_graphs_tag()}_{name}"
-                     f"{_roma_tag() if roma else ''}_{task}")
+                     f"{_roma_tag() if roma else ''}_{task}{_residual_tag(task)}")
         shutil.rmtree(run, ignore_errors=True)   # every run trains from scratch
         t = time.perf_counter()
-        ts = train_spec(0.0, task=task, steps=steps) if steps else train_spec(budget, task=task)
+        residual = dict(residual=SETUP["residual"]) if task != "forecast" else {}
+        ts = train_spec(0.0, task=task, steps=steps, **residual) if steps else train_spec(budget, task=task, **residual)
         res = train([win] + more, name, s, ts, run)
         wall = time.perf_counter() - t
         test = evaluate(run, None, windows=win, max_windows=16)
@@ -545,6 +552,8 @@ def main(argv=None):
                          "(persistence and roma always run; empty: all)")
     ap.add_argument("--pos-dim", type=int, default=8,
                     help="Laplacian positional encodings per node (0: none; they do not carry over between graphs)")
+    ap.add_argument("--residual", default="autograd", choices=["autograd", "stencil"],
+                    help="transfer: the effective-dynamics residual of the 'both' run (TrainSpec.residual)")
     ap.add_argument("--roma", default="",
                     help="compare: spec options of ROMA and its ablation only, e.g. near_frame=node,near_field=0 "
                          "(the baselines keep the width matched to the default ROMA)")
@@ -555,7 +564,7 @@ def main(argv=None):
         ap.error(str(exc))
     SETUP.update(roma=roma, lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed, noise=args.noise,
                  graph=args.graph, long_range=args.long_range, exponent=args.exponent, pos_dim=args.pos_dim,
-                 train_graphs=args.train_graphs)
+                 train_graphs=args.train_graphs, residual=args.residual)
     args.models = [m for m in args.models.split(",") if m]
     unknown = sorted(set(args.models) - set(ABLATIONS + BASELINES))
     if unknown or (args.models and not set(args.models) & set(BASELINES)):
@@ -572,7 +581,7 @@ def main(argv=None):
         ("" if args.pos_dim == 8 else f"_pe{args.pos_dim}") + _graphs_tag() + \
         (f"_hops{args.hops.replace(',', '-')}" if args.part == "oracle" and args.hops else "") + \
         ("_" + "-".join(args.models) if args.part == "compare" and args.models else "") + \
-        (_roma_tag() if args.part == "compare" else "")
+        (_roma_tag() if args.part == "compare" else "") + (_residual_tag("both") if args.part == "transfer" else "")
     name = f"{args.part}_{args.dynamics}_{args.nodes}{window}{tags}{f'_steps{args.train_steps}' if args.train_steps else ''}.json"
     (OUT / name).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in res.items() if k not in ("rows", "points")}, indent=1))

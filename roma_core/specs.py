@@ -307,7 +307,8 @@ class TrainSpec(Spec):
     collocation = param.Integer(default=2048, bounds=(1, None), doc="PDE-residual points per step")
     residual = param.Selector(default="autograd", objects=["autograd", "stencil"],
                               doc="PDE residual: derivatives by autograd in each node's own angle, or by finite "
-                                  "differences over its angular neighbours in the batch (autograd in time only)")
+                                  "differences over its graph neighbours in the batch, in the simulator's graph form "
+                                  "(autograd in time only)")
     features = param.Selector(default="auto", objects=["auto", "phase", "identity"],
                               doc="state transform: phase -> (sin, cos); auto picks phase for Kuramoto")
     checkpoint_every = param.Integer(default=200, bounds=(1, None), doc="steps between checkpoints")

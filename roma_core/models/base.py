@@ -199,7 +199,7 @@ class OperatorModel(nn.Module):
             effective-dynamics residual to ``aux_losses['effective']`` (unweighted).
         residual : {"autograd", "stencil"}
             Derivatives in each node's own angle by automatic differentiation, or by finite
-            differences over each node's angular neighbours in the batch.
+            differences over each node's graph neighbours in the batch.
 
         Returns
         -------
@@ -219,13 +219,8 @@ class OperatorModel(nn.Module):
             coef = self.decoder.coefficients(h, extra)
             s = (ki + 1).to(h.dtype) / self.horizon
             if residual == "stencil":
-                order = torch.argsort(batch.theta)
-                rank = torch.empty_like(order)
-                rank[order] = torch.arange(len(order), device=order.device)
-                n = len(order)
-                points = [(coef[bi, j], last[bi, j], batch.theta[j], batch.kappa[j])
-                          for j in (ni, order[(rank[ni] - 1) % n], order[(rank[ni] + 1) % n])]
-                aux["effective"] = self.pde.across_nodes(self.decoder, points, s)
+                aux["effective"] = self.pde.across_edges(self.decoder, coef, last, batch.theta, batch.kappa,
+                                                         batch.edge_index, bi, ni, s)
             else:
                 aux["effective"] = self.pde(self.decoder, coef[bi, ni], last[bi, ni], batch.theta[ni],
                                             batch.kappa[ni], s)

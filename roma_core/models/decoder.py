@@ -186,28 +186,34 @@ class OperatorDecoder(nn.Module):
         return self._step(last[:, :, None, :], change)
 
 
-def stencil_derivatives(u, ul, ur, h1, h2):
-    """First and second derivatives at the middle of three points at gaps ``h1`` (left)
-    and ``h2`` (right): the exact derivatives of the parabola through them.
+def neighbours_of(points, edge_index, num_nodes):
+    """Every in-batch neighbour of some nodes, as (point, neighbour) pairs.
 
     Parameters
     ----------
-    u, ul, ur : torch.Tensor
-        Values at the middle, left and right points (broadcasting shapes).
-    h1, h2 : torch.Tensor
-        Positive gaps from the middle point to the left and the right one.
+    points : torch.Tensor
+        ``(m,)`` int64 local node ids (repeats allowed).
+    edge_index : torch.Tensor
+        ``(2, E)`` int64 local ids, both directions of every edge.
+    num_nodes : int
+        Nodes in the batch.
 
     Returns
     -------
-    d1 : torch.Tensor
-        First derivative at the middle point.
-    d2 : torch.Tensor
-        Second derivative at the middle point.
+    point : torch.Tensor
+        ``(P,)`` index into ``points`` of each pair.
+    neighbour : torch.Tensor
+        ``(P,)`` local id of the neighbour.
     """
-    span = h1 * h2 * (h1 + h2)
-    d1 = (h1 ** 2 * ur - h2 ** 2 * ul + (h2 ** 2 - h1 ** 2) * u) / span
-    d2 = 2 * (h1 * ur - (h1 + h2) * u + h2 * ul) / span
-    return d1, d2
+    src, dst = edge_index
+    order = torch.argsort(src)
+    dst = dst[order]
+    degree = torch.bincount(src, minlength=num_nodes)
+    first = torch.cumsum(degree, 0) - degree
+    count = degree[points]
+    point = torch.repeat_interleave(torch.arange(len(points), device=points.device), count)
+    offset = torch.arange(len(point), device=points.device) - (torch.cumsum(count, 0) - count)[point]
+    return point, dst[first[points][point] + offset]
 
 
 class BurgersResidual(nn.Module):
@@ -216,9 +222,10 @@ class BurgersResidual(nn.Module):
 
     ``forward`` takes the residual through autograd of the decoder in the node's own angle
     (it constrains each node's forecast as a function of where the node sits);
-    :meth:`across_nodes` takes u_θ and u_θθ from the forecasts of the node and its two
-    angular neighbours (a finite-difference stencil over the graph's nodes, autograd in
-    time only), so the residual ties neighbouring forecasts together as the PDE does.
+    :meth:`across_edges` takes u_θ and u_θθ over the node's graph neighbours in the batch,
+    from their forecasts, in the graph form the simulator integrates (upwind advection and
+    diffusion over the angular gaps h_ij; autograd in time only), so the residual ties
+    coupled nodes' forecasts together as the equation does.
 
     F starts at 0 and ν at e^-3.
     """
@@ -228,35 +235,60 @@ class BurgersResidual(nn.Module):
         self.F = nn.Parameter(torch.zeros(()))
         self.log_nu = nn.Parameter(torch.tensor(-3.0))
 
-    def across_nodes(self, decoder, points, s, min_gap: float = 1e-4):
-        """The residual with angular derivatives from a three-node stencil.
+    def across_edges(self, decoder, coef, last, theta, kappa, edge_index, window, node, s, min_gap: float = 0.2):
+        """The residual over each collocation node's graph neighbours in the batch:
+        u_s + F u Σ_{j upwind} w (u_j − u_i)/(sign(d_ij) h_ij) − ν Σ_j w (u_j − u_i)/h_ij²,
+        with w the mean over the node's neighbours in the batch, d_ij the signed angular gap
+        and h_ij = |d_ij| in units of the batch's median edge gap (floored at ``min_gap``),
+        so F and ν are free of the graph's size.
 
         Parameters
         ----------
         decoder : OperatorDecoder
             Evaluates the forecasts (:meth:`OperatorDecoder.evaluate`).
-        points : sequence of tuple
-            Three ``(coef (m, p, C'), last (m, C), theta (m,), kappa (m,))`` tuples: the
-            collocation nodes, then their left and their right angular neighbours.
+        coef : torch.Tensor
+            ``(B, n, p, C')`` coefficients of every batch node.
+        last : torch.Tensor
+            ``(B, n, C)`` last observed states.
+        theta, kappa : torch.Tensor
+            ``(n,)`` node angles and standardised log hidden degrees.
+        edge_index : torch.Tensor
+            ``(2, E)`` the batch's edges, both directions.
+        window, node : torch.Tensor
+            ``(m,)`` int64 collocation windows and nodes.
         s : torch.Tensor
             ``(m,)`` lead times as a fraction of the horizon.
         min_gap : float
-            Floor of the angular gaps, in radians.
+            Floor of the gaps, in units of the median edge gap.
 
         Returns
         -------
         torch.Tensor
-            Scalar mean squared residual over points and channels.
+            Scalar mean squared residual over the collocation nodes that have a neighbour
+            in the batch (0 if none has).
         """
+        point, nb = neighbours_of(node, edge_index, theta.shape[0])
+        count = torch.bincount(point, minlength=len(node))
+        if not len(point):
+            return coef.new_zeros(())
         s = s.detach().requires_grad_(True)
-        u, ul, ur = (decoder.evaluate(c, last, s, th, k) for c, last, th, k in points)
-        wrap = lambda d: torch.remainder(d, 2 * torch.pi)
-        h1 = wrap(points[0][2] - points[1][2]).clamp(min=min_gap)[:, None]
-        h2 = wrap(points[2][2] - points[0][2]).clamp(min=min_gap)[:, None]
-        d1, d2 = stencil_derivatives(u, ul, ur, h1, h2)
+        u = decoder.evaluate(coef[window, node], last[window, node], s, theta[node], kappa[node])    # (m, C)
         du_s = torch.autograd.grad(u.sum(), s, create_graph=True)[0][:, None]
-        r = du_s + self.F * u * d1 - self.log_nu.exp() * d2
-        return (r ** 2).mean()
+        b = window[point]
+        uj = decoder.evaluate(coef[b, nb], last[b, nb], s[point], theta[nb], kappa[nb])          # (P, C)
+        d = torch.remainder(theta[nb] - theta[node][point] + torch.pi, 2 * torch.pi) - torch.pi
+        src, dst = edge_index
+        gap = torch.remainder(theta[dst] - theta[src] + torch.pi, 2 * torch.pi) - torch.pi
+        scale = gap.abs().median().clamp(min=torch.finfo(d.dtype).tiny)
+        h = (d.abs() / scale).clamp(min=min_gap)[:, None]
+        ui, du = u[point], uj - u[point]
+        w = (1.0 / count[point].to(u.dtype))[:, None]
+        upwind = ((ui > 0) & (d[:, None] < 0)) | ((ui < 0) & (d[:, None] > 0))
+        adv = torch.where(upwind, w * du / (torch.sign(d)[:, None] * h), torch.zeros_like(du))
+        diffusion = torch.zeros_like(u).index_add_(0, point, w * du / h ** 2)
+        advection = torch.zeros_like(u).index_add_(0, point, adv)
+        r = du_s + self.F * u * advection - self.log_nu.exp() * diffusion
+        return (r[count > 0] ** 2).mean()
 
     def forward(self, decoder, coef, last, theta, kappa, s):
         """The residual with derivatives by autograd in each node's own angle and lead time.

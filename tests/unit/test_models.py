@@ -251,54 +251,64 @@ def test_sampled_batch_sees_the_far_field_only_through_roma(name):
     assert (change > 1e-3) if name.startswith("roma") else (change == 0.0)
 
 
-def test_stencil_derivatives_are_exact_for_parabolas():
-    """The three-point stencil on uneven gaps gives a parabola's derivatives exactly."""
-    from roma_core.models.decoder import stencil_derivatives
+def test_neighbours_of_lists_every_in_batch_neighbour():
+    """(point, neighbour) pairs: every edge out of each point, repeated points included."""
+    from roma_core.models.decoder import neighbours_of
 
-    x0, h1, h2 = 0.3, torch.tensor(0.02, dtype=torch.double), torch.tensor(0.05, dtype=torch.double)
-    f = lambda x: 2.0 - 3.0 * x + 4.0 * x ** 2
-    d1, d2 = stencil_derivatives(f(torch.tensor(x0, dtype=torch.double)), f(x0 - h1), f(x0 + h2), h1, h2)
-    assert abs(float(d1) - (-3.0 + 8.0 * x0)) < 1e-9 and abs(float(d2) - 8.0) < 1e-9
+    ei = torch.tensor([[0, 1, 1, 2, 3, 3, 3], [1, 0, 2, 1, 0, 1, 2]])
+    point, nb = neighbours_of(torch.tensor([3, 1, 4, 1]), ei, 5)
+    got = sorted(zip(point.tolist(), nb.tolist()))
+    assert got == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (3, 0), (3, 2)]
 
 
-def test_residual_across_nodes_is_the_pde_on_neighbouring_forecasts():
-    """The stencil residual equals the Burgers residual computed by hand from the decoder's
-    forecasts at each collocation node and at its angular neighbours in the batch (which
-    wrap around the circle)."""
+def test_residual_across_edges_is_the_graph_burgers_form_on_neighbouring_forecasts():
+    """The stencil residual equals the simulator's graph Burgers form (upwind advection and
+    diffusion over the angular gaps to the graph neighbours, gaps in units of the median
+    edge gap and floored) computed by hand from the decoder's forecasts, with the time
+    derivative by central differences."""
     torch.manual_seed(0)
     spec = tiny_spec(channels=1)
     model = build("deeponet", spec).double()
     torch.nn.init.normal_(model.decoder.branch.weight, std=0.5)
+    torch.nn.init.normal_(model.decoder.bias, std=0.5)
     with torch.no_grad():
         model.pde.F.fill_(0.7)
         model.pde.log_nu.fill_(math.log(0.05))
     n = 30
     batch = ring_batch(n=n, b=2, spec=spec)
-    perm = torch.randperm(n)                                   # angles in no particular node order
-    batch.theta = (torch.rand(n) * 2 * math.pi)[perm]
+    extra = torch.tensor([[0, 7, 12], [15, 21, 3]])                  # chords: nodes with 3 neighbours
+    batch.edge_index = torch.cat([batch.edge_index, extra, extra.flip(0)], 1)
+    batch.theta = torch.rand(n) * 2 * math.pi                       # angles in no particular node order
+    batch.theta[4] = batch.theta[3] + 1e-6                          # a gap under the floor
     for k, v in vars(batch).items():
         if isinstance(v, torch.Tensor) and v.is_floating_point():
             setattr(batch, k, v.double())
-    col = torch.tensor([[0, 3, 0], [1, 17, 2], [1, int(batch.theta.argmin()), 1]])
+    col = torch.tensor([[0, 3, 0], [1, 17, 2], [1, 7, 1], [0, 4, 2], [1, 0, 0]])
     got = model(batch, collocation=col, residual="stencil").aux_losses["effective"]
-    order = torch.argsort(batch.theta).tolist()
+
     h = model.summarize(batch)[0]
     coef = model.decoder.coefficients(h)
+    wrap = lambda a: (a + math.pi) % (2 * math.pi) - math.pi
+    src, dst = batch.edge_index.tolist()
+    scale = float(torch.tensor([abs(wrap(float(batch.theta[j] - batch.theta[i]))) for i, j in zip(src, dst)]).median())
+    u = lambda b, j, s_: float(model.decoder.evaluate(coef[b, j], batch.x[b, j, -1], torch.tensor(s_, dtype=torch.double),
+                                                      batch.theta[j], batch.kappa[j])[0])
     res = []
     for b, i, k in col.tolist():
-        r = order.index(i)
-        left, right = order[r - 1], order[(r + 1) % n]
-        s = torch.tensor((k + 1) / spec.horizon, dtype=torch.double)
-        u = lambda j, s_: model.decoder.evaluate(coef[b, j], batch.x[b, j, -1], s_, batch.theta[j], batch.kappa[j])[0]
-        h1 = (batch.theta[i] - batch.theta[left]) % (2 * math.pi)
-        h2 = (batch.theta[right] - batch.theta[i]) % (2 * math.pi)
-        ui, ul, ur = u(i, s), u(left, s), u(right, s)
-        d1 = (h1 ** 2 * ur - h2 ** 2 * ul + (h2 ** 2 - h1 ** 2) * ui) / (h1 * h2 * (h1 + h2))
-        d2 = 2 * (h1 * ur - (h1 + h2) * ui + h2 * ul) / (h1 * h2 * (h1 + h2))
-        eps = 1e-5
-        us = (u(i, s + eps) - u(i, s - eps)) / (2 * eps)
-        res.append(us + 0.7 * ui * d1 - 0.05 * d2)
-    assert torch.allclose(got, (torch.stack(res) ** 2).mean(), rtol=1e-5)
+        s = (k + 1) / spec.horizon
+        ui, eps = u(b, i, s), 1e-5
+        us = (u(b, i, s + eps) - u(b, i, s - eps)) / (2 * eps)
+        nbs = [j for a, j in zip(src, dst) if a == i]
+        adv = dif = 0.0
+        for j in nbs:
+            d = wrap(float(batch.theta[j] - batch.theta[i]))
+            hh = max(abs(d) / scale, 0.2)
+            du = (u(b, j, s) - ui) / len(nbs)
+            dif += du / hh ** 2
+            if (ui > 0 and d < 0) or (ui < 0 and d > 0):
+                adv += du / (math.copysign(1, d) * hh)
+        res.append(us + 0.7 * ui * adv - 0.05 * dif)
+    assert abs(float(got) - float(np.mean(np.square(res)))) <= 1e-6 * float(got)
 
 
 def test_cli_model_names_are_the_registry():
