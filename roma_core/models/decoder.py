@@ -284,7 +284,8 @@ class BurgersResidual(nn.Module):
         ui, du = u[point], uj - u[point]
         w = (1.0 / count[point].to(u.dtype))[:, None]
         upwind = ((ui > 0) & (d[:, None] < 0)) | ((ui < 0) & (d[:, None] > 0))
-        adv = torch.where(upwind, w * du / (torch.sign(d)[:, None] * h), torch.zeros_like(du))
+        side = torch.where(d < 0, -1.0, 1.0).to(u.dtype)[:, None]     # never 0: both branches of where are differentiated
+        adv = torch.where(upwind, w * du / (side * h), torch.zeros_like(du))
         diffusion = torch.zeros_like(u).index_add_(0, point, w * du / h ** 2)
         advection = torch.zeros_like(u).index_add_(0, point, adv)
         r = du_s + self.F * u * advection - self.log_nu.exp() * diffusion
