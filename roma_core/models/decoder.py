@@ -216,6 +216,31 @@ def neighbours_of(points, edge_index, num_nodes):
     return point, dst[first[points][point] + offset]
 
 
+def fit_burgers(u_s, a, b):
+    """The F and ν ≥ 0 that minimise Σ (u_s + F a − ν b)² (least squares), detached: at the
+    minimum the loss's gradient in them vanishes, so the gradient in the forecasts is the
+    same as if they were differentiated.
+
+    Parameters
+    ----------
+    u_s, a, b : torch.Tensor
+        The time derivative, u times the advection stencil and the diffusion stencil at the
+        same points (equal shapes).
+
+    Returns
+    -------
+    F, nu : torch.Tensor
+        Scalars in the inputs' dtype.
+    """
+    y, a, b = (t.detach().flatten().double() for t in (u_s, a, b))
+    if not len(y):
+        return u_s.new_zeros(()), u_s.new_zeros(())
+    F, nu = torch.linalg.lstsq(torch.stack([a, -b], 1), -y[:, None]).solution[:, 0]
+    if nu < 0:                                  # no anti-diffusion: the best F with ν = 0
+        F, nu = -(a @ y) / (a @ a).clamp(min=torch.finfo(y.dtype).tiny), torch.zeros_like(nu)
+    return F.to(u_s.dtype), nu.to(u_s.dtype)
+
+
 class BurgersResidual(nn.Module):
     """Effective dynamics of Burgers form in node coordinates, u_s = -F u u_θ + ν u_θθ,
     with learned F and ν ≥ 0 (s: lead time in units of the horizon).
@@ -227,7 +252,9 @@ class BurgersResidual(nn.Module):
     diffusion over the angular gaps h_ij; autograd in time only), so the residual ties
     coupled nodes' forecasts together as the equation does.
 
-    F starts at 0 and ν at e^-3.
+    ``forward`` learns F (from 0) and ν (from e^-3) as parameters; :meth:`across_edges`
+    takes them as each batch's least-squares fit (:func:`fit_burgers`), since in its units
+    (gaps of about one edge) the true coefficients are of order 10–1,000.
     """
 
     def __init__(self):
@@ -238,9 +265,10 @@ class BurgersResidual(nn.Module):
     def across_edges(self, decoder, coef, last, theta, kappa, edge_index, window, node, s, min_gap: float = 0.2):
         """The residual over each collocation node's graph neighbours in the batch:
         u_s + F u Σ_{j upwind} w (u_j − u_i)/(sign(d_ij) h_ij) − ν Σ_j w (u_j − u_i)/h_ij²,
-        with w the mean over the node's neighbours in the batch, d_ij the signed angular gap
-        and h_ij = |d_ij| in units of the batch's median edge gap (floored at ``min_gap``),
-        so F and ν are free of the graph's size.
+        with w the mean over the node's neighbours in the batch, d_ij the signed angular gap,
+        h_ij = |d_ij| in units of the batch's median edge gap (floored at ``min_gap``), and
+        F, ν ≥ 0 the least-squares fit over the collocation points: what is left is what no
+        equation of this form explains.
 
         Parameters
         ----------
@@ -288,8 +316,10 @@ class BurgersResidual(nn.Module):
         adv = torch.where(upwind, w * du / (side * h), torch.zeros_like(du))
         diffusion = torch.zeros_like(u).index_add_(0, point, w * du / h ** 2)
         advection = torch.zeros_like(u).index_add_(0, point, adv)
-        r = du_s + self.F * u * advection - self.log_nu.exp() * diffusion
-        return (r[count > 0] ** 2).mean()
+        has = count > 0
+        y, a, b = du_s[has], (u * advection)[has], diffusion[has]
+        F, nu = fit_burgers(y, a, b)
+        return ((y + F * a - nu * b) ** 2).mean()
 
     def forward(self, decoder, coef, last, theta, kappa, s):
         """The residual with derivatives by autograd in each node's own angle and lead time.

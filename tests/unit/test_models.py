@@ -265,15 +265,12 @@ def test_residual_across_edges_is_the_graph_burgers_form_on_neighbouring_forecas
     """The stencil residual equals the simulator's graph Burgers form (upwind advection and
     diffusion over the angular gaps to the graph neighbours, gaps in units of the median
     edge gap and floored) computed by hand from the decoder's forecasts, with the time
-    derivative by central differences."""
+    derivative by central differences and F, ν fitted by numpy's least squares."""
     torch.manual_seed(0)
     spec = tiny_spec(channels=1)
     model = build("deeponet", spec).double()
     torch.nn.init.normal_(model.decoder.branch.weight, std=0.5)
     torch.nn.init.normal_(model.decoder.bias, std=0.5)
-    with torch.no_grad():
-        model.pde.F.fill_(0.7)
-        model.pde.log_nu.fill_(math.log(0.05))
     n = 30
     batch = ring_batch(n=n, b=2, spec=spec)
     extra = torch.tensor([[0, 7, 12], [15, 21, 3]])                  # chords: nodes with 3 neighbours
@@ -293,7 +290,7 @@ def test_residual_across_edges_is_the_graph_burgers_form_on_neighbouring_forecas
     scale = float(torch.tensor([abs(wrap(float(batch.theta[j] - batch.theta[i]))) for i, j in zip(src, dst)]).median())
     u = lambda b, j, s_: float(model.decoder.evaluate(coef[b, j], batch.x[b, j, -1], torch.tensor(s_, dtype=torch.double),
                                                       batch.theta[j], batch.kappa[j])[0])
-    res = []
+    rows = []
     for b, i, k in col.tolist():
         s = (k + 1) / spec.horizon
         ui, eps = u(b, i, s), 1e-5
@@ -307,8 +304,27 @@ def test_residual_across_edges_is_the_graph_burgers_form_on_neighbouring_forecas
             dif += du / hh ** 2
             if (ui > 0 and d < 0) or (ui < 0 and d > 0):
                 adv += du / (math.copysign(1, d) * hh)
-        res.append(us + 0.7 * ui * adv - 0.05 * dif)
-    assert abs(float(got) - float(np.mean(np.square(res)))) <= 1e-6 * float(got)
+        rows.append((us, ui * adv, dif))
+    us, a, b = np.array(rows).T
+    F, nu = np.linalg.lstsq(np.stack([a, -b], 1), -us, rcond=None)[0]
+    if nu < 0:                                                       # no anti-diffusion
+        F, nu = -(a @ us) / (a @ a), 0.0
+    want = np.mean((us + F * a - nu * b) ** 2)
+    assert want > 1e-8 and abs(float(got) - want) <= 1e-6 * want
+
+
+def test_fit_burgers_recovers_the_coefficients_and_never_anti_diffuses():
+    """Exact data u_s = −F a + ν b give F and ν back; data that would need ν < 0 get ν = 0 and
+    the best F alone."""
+    from roma_core.models.decoder import fit_burgers
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(200, 1, generator=g, dtype=torch.double), torch.randn(200, 1, generator=g, dtype=torch.double)
+    F, nu = fit_burgers(-626.0 * a + 10.9 * b, a, b)
+    assert abs(float(F) - 626.0) < 1e-8 and abs(float(nu) - 10.9) < 1e-8
+    y = -2.0 * a - 3.0 * b
+    F, nu = fit_burgers(y, a, b)
+    assert float(nu) == 0.0 and abs(float(F) - float(-(a * y).sum() / (a * a).sum())) < 1e-12
 
 
 def test_residual_across_edges_has_finite_gradients_when_neighbours_share_an_angle():
