@@ -219,8 +219,9 @@ class OperatorModel(nn.Module):
             coef = self.decoder.coefficients(h, extra)
             s = (ki + 1).to(h.dtype) / self.horizon
             if residual == "stencil":
+                near = None if batch.near is None else batch.near[:, :, :, -1, :]
                 aux["effective"] = self.pde.across_edges(self.decoder, coef, last, batch.theta, batch.kappa,
-                                                         batch.edge_index, bi, ni, s)
+                                                         batch.edge_index, bi, ni, s, near)
             else:
                 aux["effective"] = self.pde(self.decoder, coef[bi, ni], last[bi, ni], batch.theta[ni],
                                             batch.kappa[ni], s)

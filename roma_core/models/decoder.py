@@ -216,29 +216,39 @@ def neighbours_of(points, edge_index, num_nodes):
     return point, dst[first[points][point] + offset]
 
 
-def fit_burgers(u_s, a, b):
-    """The F and ν ≥ 0 that minimise Σ (u_s + F a − ν b)² (least squares), detached: at the
-    minimum the loss's gradient in them vanishes, so the gradient in the forecasts is the
-    same as if they were differentiated.
+def fit_equation(u_s, terms, nonnegative):
+    """The coefficients c that minimise Σ (u_s − Σ_k c_k X_k)² with c_k ≥ 0 where asked
+    (least squares; an active set drops the most negative constrained coefficient until
+    none is left), detached: at the minimum the loss's gradient in them vanishes, so the
+    gradient in the forecasts is the same as if they were differentiated.
 
     Parameters
     ----------
-    u_s, a, b : torch.Tensor
-        The time derivative, u times the advection stencil and the diffusion stencil at the
-        same points (equal shapes).
+    u_s : torch.Tensor
+        The time derivative at some points.
+    terms : torch.Tensor
+        ``u_s.shape + (K,)`` the equation's K terms at the same points.
+    nonnegative : sequence of bool
+        Which coefficients must be ≥ 0.
 
     Returns
     -------
-    F, nu : torch.Tensor
-        Scalars in the inputs' dtype.
+    torch.Tensor
+        ``(K,)`` coefficients in the inputs' dtype.
     """
-    y, a, b = (t.detach().flatten().double() for t in (u_s, a, b))
-    if not len(y):
-        return u_s.new_zeros(()), u_s.new_zeros(())
-    F, nu = torch.linalg.lstsq(torch.stack([a, -b], 1), -y[:, None]).solution[:, 0]
-    if nu < 0:                                  # no anti-diffusion: the best F with ν = 0
-        F, nu = -(a @ y) / (a @ a).clamp(min=torch.finfo(y.dtype).tiny), torch.zeros_like(nu)
-    return F.to(u_s.dtype), nu.to(u_s.dtype)
+    y = u_s.detach().flatten().double()
+    X = terms.detach().flatten(0, -2).double()
+    coef = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
+    free = torch.ones(X.shape[1], dtype=torch.bool, device=X.device)
+    bound = torch.as_tensor(nonnegative, device=X.device)
+    while len(y) and free.any():
+        coef = torch.zeros_like(coef)
+        coef[free] = torch.linalg.lstsq(X[:, free], y[:, None]).solution[:, 0]
+        low = torch.where(bound & free & (coef < 0), coef, torch.zeros_like(coef))
+        if not (low < 0).any():
+            break
+        free[torch.argmin(low)] = False
+    return coef.to(u_s.dtype)
 
 
 class BurgersResidual(nn.Module):
@@ -253,8 +263,8 @@ class BurgersResidual(nn.Module):
     coupled nodes' forecasts together as the equation does.
 
     ``forward`` learns F (from 0) and ν (from e^-3) as parameters; :meth:`across_edges`
-    takes them as each batch's least-squares fit (:func:`fit_burgers`), since in its units
-    (gaps of about one edge) the true coefficients are of order 10–1,000.
+    takes its coefficients as each batch's least-squares fit (:func:`fit_equation`), since
+    in its units (gaps of about one edge) the true ones are of order 10–1,000.
     """
 
     def __init__(self):
@@ -262,13 +272,16 @@ class BurgersResidual(nn.Module):
         self.F = nn.Parameter(torch.zeros(()))
         self.log_nu = nn.Parameter(torch.tensor(-3.0))
 
-    def across_edges(self, decoder, coef, last, theta, kappa, edge_index, window, node, s, min_gap: float = 0.2):
+    def across_edges(self, decoder, coef, last, theta, kappa, edge_index, window, node, s, near=None,
+                     min_gap: float = 0.2):
         """The residual over each collocation node's graph neighbours in the batch:
-        u_s + F u Σ_{j upwind} w (u_j − u_i)/(sign(d_ij) h_ij) − ν Σ_j w (u_j − u_i)/h_ij²,
-        with w the mean over the node's neighbours in the batch, d_ij the signed angular gap,
-        h_ij = |d_ij| in units of the batch's median edge gap (floored at ``min_gap``), and
-        F, ν ≥ 0 the least-squares fit over the collocation points: what is left is what no
-        equation of this form explains.
+        u_s + F u Σ_{j upwind} w (u_j − u_i)/(sign(d_ij) h_ij) − ν Σ_j w (u_j − u_i)/h_ij²
+        − Σ_k λ_k (ū_k − u), with w the mean over the node's neighbours in the batch, d_ij
+        the signed angular gap, h_ij = |d_ij| in units of the batch's median edge gap
+        (floored at ``min_gap``), ū_k the whole graph's mean state over the node's angular
+        neighbourhood at scale k at the last observed frame (a long-range relaxation, where
+        ``near`` is given), and F, ν ≥ 0, λ_k ≥ 0 the least-squares fit over the collocation
+        points: what is left is what no equation of this form explains.
 
         Parameters
         ----------
@@ -286,6 +299,8 @@ class BurgersResidual(nn.Module):
             ``(m,)`` int64 collocation windows and nodes.
         s : torch.Tensor
             ``(m,)`` lead times as a fraction of the horizon.
+        near : torch.Tensor, optional
+            ``(B, n, S, C)`` the near field's S scales at the last observed frame.
         min_gap : float
             Floor of the gaps, in units of the median edge gap.
 
@@ -316,10 +331,13 @@ class BurgersResidual(nn.Module):
         adv = torch.where(upwind, w * du / (side * h), torch.zeros_like(du))
         diffusion = torch.zeros_like(u).index_add_(0, point, w * du / h ** 2)
         advection = torch.zeros_like(u).index_add_(0, point, adv)
-        has = count > 0
-        y, a, b = du_s[has], (u * advection)[has], diffusion[has]
-        F, nu = fit_burgers(y, a, b)
-        return ((y + F * a - nu * b) ** 2).mean()
+        terms = [-u * advection, diffusion]
+        if near is not None:
+            terms += list((near[window, node] - u[:, None, :]).unbind(1))
+        terms = torch.stack(terms, -1)[count > 0]
+        y = du_s[count > 0]
+        coef = fit_equation(y, terms, [False] + [True] * (terms.shape[-1] - 1))
+        return ((y - terms @ coef) ** 2).mean()
 
     def forward(self, decoder, coef, last, theta, kappa, s):
         """The residual with derivatives by autograd in each node's own angle and lead time.

@@ -265,7 +265,10 @@ def test_residual_across_edges_is_the_graph_burgers_form_on_neighbouring_forecas
     """The stencil residual equals the simulator's graph Burgers form (upwind advection and
     diffusion over the angular gaps to the graph neighbours, gaps in units of the median
     edge gap and floored) computed by hand from the decoder's forecasts, with the time
-    derivative by central differences and F, ν fitted by numpy's least squares."""
+    derivative by central differences, the near field's relaxation at every scale, and the
+    coefficients fitted by scipy's bounded least squares."""
+    from scipy.optimize import lsq_linear
+
     torch.manual_seed(0)
     spec = tiny_spec(channels=1)
     model = build("deeponet", spec).double()
@@ -304,27 +307,32 @@ def test_residual_across_edges_is_the_graph_burgers_form_on_neighbouring_forecas
             dif += du / hh ** 2
             if (ui > 0 and d < 0) or (ui < 0 and d > 0):
                 adv += du / (math.copysign(1, d) * hh)
-        rows.append((us, ui * adv, dif))
-    us, a, b = np.array(rows).T
-    F, nu = np.linalg.lstsq(np.stack([a, -b], 1), -us, rcond=None)[0]
-    if nu < 0:                                                       # no anti-diffusion
-        F, nu = -(a @ us) / (a @ a), 0.0
-    want = np.mean((us + F * a - nu * b) ** 2)
+        near = [float(batch.near[b, i, k_, -1, 0]) - ui for k_ in range(batch.near.shape[2])]
+        rows.append((us, [-ui * adv, dif] + near))
+    us = np.array([r[0] for r in rows])
+    X = np.array([r[1] for r in rows])
+    coef = lsq_linear(X, us, bounds=([-np.inf] + [0] * (X.shape[1] - 1), np.inf), tol=1e-12).x
+    want = np.mean((us - X @ coef) ** 2)
     assert want > 1e-8 and abs(float(got) - want) <= 1e-6 * want
 
 
-def test_fit_burgers_recovers_the_coefficients_and_never_anti_diffuses():
-    """Exact data u_s = −F a + ν b give F and ν back; data that would need ν < 0 get ν = 0 and
-    the best F alone."""
-    from roma_core.models.decoder import fit_burgers
+def test_fit_equation_is_bounded_least_squares():
+    """Exact data give their coefficients back (626 for an unbounded one, as the advection's
+    are in the stencil's units); with coefficients held ≥ 0 the fit is scipy's bounded
+    least squares."""
+    from scipy.optimize import lsq_linear
+
+    from roma_core.models.decoder import fit_equation
 
     g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(200, 1, generator=g, dtype=torch.double), torch.randn(200, 1, generator=g, dtype=torch.double)
-    F, nu = fit_burgers(-626.0 * a + 10.9 * b, a, b)
-    assert abs(float(F) - 626.0) < 1e-8 and abs(float(nu) - 10.9) < 1e-8
-    y = -2.0 * a - 3.0 * b
-    F, nu = fit_burgers(y, a, b)
-    assert float(nu) == 0.0 and abs(float(F) - float(-(a * y).sum() / (a * a).sum())) < 1e-12
+    X = torch.randn(300, 1, 4, generator=g, dtype=torch.double)
+    truth = torch.tensor([-626.0, 10.9, 0.5, 3.0], dtype=torch.double)
+    got = fit_equation(X @ truth, X, [False, True, True, True])
+    assert torch.allclose(got, truth, rtol=1e-10)
+    y = X @ torch.tensor([1.0, -2.0, 0.7, -0.3], dtype=torch.double) + 0.1 * torch.randn(300, 1, generator=g, dtype=torch.double)
+    got = fit_equation(y, X, [False, True, True, True])
+    want = lsq_linear(X[:, 0].numpy(), y[:, 0].numpy(), bounds=([-np.inf, 0, 0, 0], np.inf)).x
+    assert (got[1:] >= 0).all() and np.allclose(got.numpy(), want, atol=1e-8)
 
 
 def test_residual_across_edges_has_finite_gradients_when_neighbours_share_an_angle():
