@@ -280,8 +280,8 @@ class BurgersResidual(nn.Module):
         the signed angular gap, h_ij = |d_ij| in units of the batch's median edge gap
         (floored at ``min_gap``), ū_k the whole graph's mean state over the node's angular
         neighbourhood at scale k at the last observed frame (a long-range relaxation, where
-        ``near`` is given), and F, ν ≥ 0, λ_k ≥ 0 the least-squares fit over the collocation
-        points: what is left is what no equation of this form explains.
+        ``near`` is given), and F (either sign), ν ≥ 0 and λ_k ≥ 0 the least-squares fit over
+        the collocation points: what is left is what no equation of this form explains.
 
         Parameters
         ----------
@@ -336,8 +336,8 @@ class BurgersResidual(nn.Module):
             terms += list((near[window, node] - u[:, None, :]).unbind(1))
         terms = torch.stack(terms, -1)[count > 0]
         y = du_s[count > 0]
-        coef = fit_equation(y, terms, [False] + [True] * (terms.shape[-1] - 1))
-        return ((y - terms @ coef) ** 2).mean()
+        fit = fit_equation(y, terms, [False] + [True] * (terms.shape[-1] - 1))
+        return ((y - terms @ fit) ** 2).mean()
 
     def forward(self, decoder, coef, last, theta, kappa, s):
         """The residual with derivatives by autograd in each node's own angle and lead time.
