@@ -48,6 +48,34 @@ def sender_weights(graph, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     return w, inv
 
 
+def burgers_edge_terms(ui, uj, d, h, w):
+    """The graph form of Burgers on edges i → j: the diffusion w (u_j − u_i)/h² and, on
+    upwind edges (by the sign of u_i and of the signed gap d), the advection
+    w (u_j − u_i)/(sign(d) h); 0 on the others. The simulator and the effective-dynamics
+    residual (``BurgersResidual.across_edges``) both take them from here.
+
+    Parameters
+    ----------
+    ui, uj : torch.Tensor
+        States at the edges' two ends.
+    d : torch.Tensor
+        Signed angular gaps θ_j − θ_i.
+    h : torch.Tensor
+        Gaps used (|d|, floored).
+    w : torch.Tensor
+        Edge weights.
+
+    Returns
+    -------
+    diffusion, advection : torch.Tensor
+        Per edge, broadcast over the inputs' shapes.
+    """
+    du = uj - ui
+    up = ((ui > 0) & (d < 0)) | ((ui < 0) & (d > 0))
+    side = torch.where(d < 0, -1.0, 1.0).to(du.dtype)     # never 0: both branches of where are differentiated
+    return w * du / (h * h), torch.where(up, w * du / (side * h), torch.zeros_like(du))
+
+
 def is_complete(graph) -> bool:
     """All N(N−1) off-diagonal entries present, no weights (each row has every other node).
 
@@ -581,11 +609,9 @@ class BurgersSystem(System):
             d, w = d.to(y.dtype), self.W
             if y.ndim == 2:                      # k states: the edge arrays broadcast over columns
                 d, h, w = d[:, None], h[:, None], w[:, None]
-            du = uj - ui
-            up = ((ui > 0) & (d < 0)) | ((ui < 0) & (d > 0))
-            adv = torch.where(up, w * du / (torch.sign(d) * h), torch.zeros_like(du))
+            dif, adv = burgers_edge_terms(ui, uj, d, h, w)
             out.zero_()
-            out.index_add_(0, self.rows, s.viscosity * w * du / (h * h) - s.advection * ui * adv)
+            out.index_add_(0, self.rows, s.viscosity * dif - s.advection * ui * adv)
         if len(self.src_nodes):
             amp, onset = self.src_amp, self.src_time
             if y.ndim == 2:

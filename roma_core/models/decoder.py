@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..dynamics.systems import burgers_edge_terms
 from .phases import turn_phases
 
 
@@ -186,8 +187,8 @@ class OperatorDecoder(nn.Module):
         return self._step(last[:, :, None, :], change)
 
 
-def neighbours_of(points, edge_index, num_nodes):
-    """Every in-batch neighbour of some nodes, as (point, neighbour) pairs.
+def edges_of(points, edge_index, num_nodes):
+    """Every in-batch edge out of some nodes, as (point, edge) pairs.
 
     Parameters
     ----------
@@ -202,18 +203,16 @@ def neighbours_of(points, edge_index, num_nodes):
     -------
     point : torch.Tensor
         ``(P,)`` index into ``points`` of each pair.
-    neighbour : torch.Tensor
-        ``(P,)`` local id of the neighbour.
+    edge : torch.Tensor
+        ``(P,)`` column of ``edge_index`` (its second row is the neighbour).
     """
-    src, dst = edge_index
-    order = torch.argsort(src)
-    dst = dst[order]
-    degree = torch.bincount(src, minlength=num_nodes)
+    order = torch.argsort(edge_index[0])
+    degree = torch.bincount(edge_index[0], minlength=num_nodes)
     first = torch.cumsum(degree, 0) - degree
     count = degree[points]
     point = torch.repeat_interleave(torch.arange(len(points), device=points.device), count)
     offset = torch.arange(len(point), device=points.device) - (torch.cumsum(count, 0) - count)[point]
-    return point, dst[first[points][point] + offset]
+    return point, order[first[points][point] + offset]
 
 
 def fit_equation(u_s, terms, nonnegative):
@@ -310,26 +309,22 @@ class BurgersResidual(nn.Module):
             Scalar mean squared residual over the collocation nodes that have a neighbour
             in the batch (0 if none has).
         """
-        point, nb = neighbours_of(node, edge_index, theta.shape[0])
+        point, edge = edges_of(node, edge_index, theta.shape[0])
         count = torch.bincount(point, minlength=len(node))
         if not len(point):
             return coef.new_zeros(())
         s = s.detach().requires_grad_(True)
         u = decoder.evaluate(coef[window, node], last[window, node], s, theta[node], kappa[node])    # (m, C)
         du_s = torch.autograd.grad(u.sum(), s, create_graph=True)[0][:, None]
-        b = window[point]
+        b, nb = window[point], edge_index[1, edge]
         uj = decoder.evaluate(coef[b, nb], last[b, nb], s[point], theta[nb], kappa[nb])          # (P, C)
-        d = torch.remainder(theta[nb] - theta[node][point] + torch.pi, 2 * torch.pi) - torch.pi
-        src, dst = edge_index
-        gap = torch.remainder(theta[dst] - theta[src] + torch.pi, 2 * torch.pi) - torch.pi
-        scale = gap.abs().median().clamp(min=torch.finfo(d.dtype).tiny)
-        h = (d.abs() / scale).clamp(min=min_gap)[:, None]
-        ui, du = u[point], uj - u[point]
+        gap = torch.remainder(theta[edge_index[1]] - theta[edge_index[0]] + torch.pi, 2 * torch.pi) - torch.pi
+        scale = gap.abs().median().clamp(min=torch.finfo(gap.dtype).tiny)
+        d = gap[edge][:, None]
+        h = (d.abs() / scale).clamp(min=min_gap)
         w = (1.0 / count[point].to(u.dtype))[:, None]
-        upwind = ((ui > 0) & (d[:, None] < 0)) | ((ui < 0) & (d[:, None] > 0))
-        side = torch.where(d < 0, -1.0, 1.0).to(u.dtype)[:, None]     # never 0: both branches of where are differentiated
-        adv = torch.where(upwind, w * du / (side * h), torch.zeros_like(du))
-        diffusion = torch.zeros_like(u).index_add_(0, point, w * du / h ** 2)
+        dif, adv = burgers_edge_terms(u[point], uj, d, h, w)
+        diffusion = torch.zeros_like(u).index_add_(0, point, dif)
         advection = torch.zeros_like(u).index_add_(0, point, adv)
         terms = [-u * advection, diffusion]
         if near is not None:

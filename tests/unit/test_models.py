@@ -251,13 +251,13 @@ def test_sampled_batch_sees_the_far_field_only_through_roma(name):
     assert (change > 1e-3) if name.startswith("roma") else (change == 0.0)
 
 
-def test_neighbours_of_lists_every_in_batch_neighbour():
-    """(point, neighbour) pairs: every edge out of each point, repeated points included."""
-    from roma_core.models.decoder import neighbours_of
+def test_edges_of_lists_every_in_batch_neighbour():
+    """(point, edge) pairs: every edge out of each point, repeated points included."""
+    from roma_core.models.decoder import edges_of
 
-    ei = torch.tensor([[0, 1, 1, 2, 3, 3, 3], [1, 0, 2, 1, 0, 1, 2]])
-    point, nb = neighbours_of(torch.tensor([3, 1, 4, 1]), ei, 5)
-    got = sorted(zip(point.tolist(), nb.tolist()))
+    ei = torch.tensor([[3, 1, 0, 3, 2, 1, 3], [0, 2, 1, 2, 1, 0, 1]])         # in no particular order
+    point, edge = edges_of(torch.tensor([3, 1, 4, 1]), ei, 5)
+    got = sorted(zip(point.tolist(), ei[1, edge].tolist()))
     assert got == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (3, 0), (3, 2)]
 
 
