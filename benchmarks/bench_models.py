@@ -33,7 +33,7 @@ BASELINES = ["transformer", "gnn", "deeponet"]
 ABLATIONS = ["roma_fixed"]
 SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0, "graph": "s1",
          "long_range": 0.0, "exponent": 1.0, "pos_dim": 8, "train_graphs": 1, "roma": {},
-         "residual": "autograd"}   # set in main()
+         "residual": "autograd", "extra_spans": "train"}   # set in main()
 # graphs: "s1" (<k> = 10, γ = 2.7, β = 2) or "paper" (the paper's: zero temperature, <k> = 3, γ = 3, largest component)
 DEFAULT_T_END, DEFAULT_NOISE = {"kuramoto": 40.0, "burgers": 10.0}, {"kuramoto": 0.1, "burgers": 0.01}
 GRAPHS = {"s1": dict(mean_degree=10), "paper": dict(mean_degree=3, gamma=3.0, beta=float("inf"), largest_component=True)}
@@ -69,8 +69,10 @@ def _length_and_noise(dynamics: str) -> tuple[float, float]:
 
 
 def _graphs_tag() -> str:
-    """Names training on several graphs."""
-    return f"_g{SETUP['train_graphs']}" if SETUP["train_graphs"] > 1 else ""
+    """Names training on several graphs, and on every window of the later ones."""
+    if SETUP["train_graphs"] == 1:
+        return ""
+    return f"_g{SETUP['train_graphs']}" + ("_whole" if SETUP["extra_spans"] == "all" else "")
 
 
 def _roma_tag() -> str:
@@ -104,7 +106,8 @@ def train_spec(budget, **kw):
 
     # ~1,000-node random-walk subgraphs: many cheap steps fit the budget on a shared 2-core CPU
     base = dict(steps=100_000, time_budget=budget, windows=4, roots=128, walk_length=8, eval_every=0,
-                checkpoint_every=100_000, device="cpu", threads=1, lr=3e-3, seed=SETUP["seed"])
+                checkpoint_every=100_000, device="cpu", threads=1, lr=3e-3, seed=SETUP["seed"],
+                extra_spans=SETUP["extra_spans"])
     return TrainSpec(**{**base, **kw})
 
 
@@ -171,7 +174,7 @@ def part_compare(args):
     by = {r["model"]: r for r in rows}
     best = min(baselines, key=lambda m: by[m]["test_rel_l2"])
     summary = {"dynamics": args.dynamics, "nodes": args.nodes, "budget_s": args.budget, "load": machine_load(),
-               "equal_steps": args.train_steps, "train_graph_seeds": train_seeds(),
+               "equal_steps": args.train_steps, "train_graph_seeds": train_seeds(), "extra_spans": SETUP["extra_spans"],
                "rows": rows, "best_baseline": best,
                "roma_over_best_test": by["roma"]["test_rel_l2"] / by[best]["test_rel_l2"],
                "roma_over_best_heldout": by["roma"]["heldout_rel_l2"] / min(by[m]["heldout_rel_l2"] for m in baselines),
@@ -547,6 +550,9 @@ def main(argv=None):
     ap.add_argument("--train-graphs", type=int, default=1,
                     help="compare/transfer: train on this many graphs of the family (seeds 1, 3, 4, ...; "
                          "seed 2 is the held-out graph)")
+    ap.add_argument("--extra-spans", default="train", choices=["train", "all"],
+                    help="compare/transfer: windows of the training graphs after the first: their train span, "
+                         "or every window (TrainSpec.extra_spans)")
     ap.add_argument("--models", default="",
                     help="compare: only these of the ablations and baselines, e.g. transformer,gnn "
                          "(persistence and roma always run; empty: all)")
@@ -564,7 +570,7 @@ def main(argv=None):
         ap.error(str(exc))
     SETUP.update(roma=roma, lookback=args.lookback, horizon=args.horizon, t_end=args.t_end, seed=args.seed, noise=args.noise,
                  graph=args.graph, long_range=args.long_range, exponent=args.exponent, pos_dim=args.pos_dim,
-                 train_graphs=args.train_graphs, residual=args.residual)
+                 train_graphs=args.train_graphs, residual=args.residual, extra_spans=args.extra_spans)
     args.models = [m for m in args.models.split(",") if m]
     unknown = sorted(set(args.models) - set(ABLATIONS + BASELINES))
     if unknown or (args.models and not set(args.models) & set(BASELINES)):

@@ -302,6 +302,10 @@ class TrainSpec(Spec):
     walk_length = param.Integer(default=16, bounds=(0, None), doc="random-walk length")
     val_fraction = param.Number(default=0.15, bounds=(0, 0.9), doc="share of time steps held out for validation")
     test_fraction = param.Number(default=0.15, bounds=(0, 0.9), doc="share of time steps held out for testing")
+    extra_spans = param.Selector(default="train", objects=["train", "all"],
+                                 doc="windows drawn from the second and later graphs of a several-graph run: their "
+                                     "train span only, or every window (graphs only trained on; validation and "
+                                     "test stay on the first graph)")
     noise = param.Number(default=0.0, bounds=(0, None), doc="multiplicative input noise: x * (1 + noise * N(0,1))")
     effective_weight = param.Number(default=0.1, bounds=(0, None), doc="weight of the PDE-residual loss")
     collocation = param.Integer(default=2048, bounds=(1, None), doc="PDE-residual points per step")

@@ -341,7 +341,7 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
         out.mkdir(parents=True, exist_ok=True)
     net = DDP(model, find_unused_parameters=True) if (world > 1 and trainable) else model
     contexts = [Context(w, model_spec, device, far_field=reads_far_field(model), resident=resident) for w in graphs]
-    train_starts = [w.starts("train") for w in graphs]
+    train_starts = [w.starts("train" if k == 0 else train_spec.extra_spans) for k, w in enumerate(graphs)]
     if resident:
         train_starts = [torch.as_tensor(s, device=device) for s in train_starts]
     for c in contexts:

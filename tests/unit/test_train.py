@@ -182,6 +182,29 @@ def test_one_model_trains_over_several_graphs(windows, tmp_path):
     assert res["steps"] == 6
 
 
+@pytest.mark.parametrize("extra_spans", ["train", "all"])
+def test_later_graphs_give_their_train_span_or_every_window(windows, tmp_path, monkeypatch, extra_spans):
+    """The first graph always trains on its train span alone; the others on theirs, or on
+    every window with ``extra_spans="all"``."""
+    from roma_core.train.loop import Context
+
+    drawn = {}
+    batch = Context.batch
+
+    def record(self, starts, *args, **kwargs):
+        drawn.setdefault(self.windows.graph.num_nodes, set()).update(np.asarray(starts).tolist())
+        return batch(self, starts, *args, **kwargs)
+
+    monkeypatch.setattr(Context, "batch", record)
+    g2 = hyperbolic_graph(200, mean_degree=6, seed=5)
+    other = Windows(g2, kuramoto_states(g2, seed=3), lookback=6, horizon=3, features="phase")
+    train([windows, other], "gnn", spec(), tspec(steps=40, task="forecast", sampler="full", extra_spans=extra_spans),
+          tmp_path / "run")
+    assert drawn[300] <= set(windows.starts("train").tolist())
+    assert drawn[200] <= set(other.starts(extra_spans).tolist())
+    assert (max(drawn[200]) > other.starts("train").max()) == (extra_spans == "all")
+
+
 def test_stencil_residual_trains_roma_on_burgers(tmp_path):
     """`residual="stencil"` on long-range Burgers data: ROMA trains with the residual over
     the graph's edges and the near field, finite at every step and positive once the
