@@ -129,3 +129,26 @@ class Prediction:
             return None
         from ..renorm.neural import to_hierarchy
         return to_hierarchy([a.detach().cpu().numpy() for a in self.assign], graph)
+
+
+def csr_rows(starts, counts):
+    """Every element of some rows of a compressed sparse row array, row by row.
+
+    Parameters
+    ----------
+    starts : torch.Tensor
+        ``(m,)`` int64 offset of each row's first element.
+    counts : torch.Tensor
+        ``(m,)`` int64 length of each row.
+
+    Returns
+    -------
+    row : torch.Tensor
+        ``(P,)`` which of the ``m`` rows each element is in.
+    position : torch.Tensor
+        ``(P,)`` its offset in the array.
+    """
+    total = int(counts.sum())
+    row = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts, output_size=total)
+    first = torch.cumsum(counts, 0) - counts
+    return row, starts[row] + torch.arange(total, device=counts.device) - first[row]

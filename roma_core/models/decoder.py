@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ..dynamics.systems import burgers_edge_terms
+from .batch import csr_rows
 from .phases import turn_phases
 
 
@@ -208,11 +209,8 @@ def edges_of(points, edge_index, num_nodes):
     """
     order = torch.argsort(edge_index[0])
     degree = torch.bincount(edge_index[0], minlength=num_nodes)
-    first = torch.cumsum(degree, 0) - degree
-    count = degree[points]
-    point = torch.repeat_interleave(torch.arange(len(points), device=points.device), count)
-    offset = torch.arange(len(point), device=points.device) - (torch.cumsum(count, 0) - count)[point]
-    return point, order[first[points][point] + offset]
+    point, position = csr_rows((torch.cumsum(degree, 0) - degree)[points], degree[points])
+    return point, order[position]
 
 
 def fit_equation(u_s, terms, nonnegative):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..models.batch import csr_rows
+
 
 class Sampler:
     """Random-walk subgraphs of ``graph``: ``roots`` uniform start nodes, walks of
@@ -175,16 +177,11 @@ class Sampler:
         if self.device is None:
             raise RuntimeError("Sampler.induced_edges_tensor needs the graph on a device: call Sampler.to(device) "
                                "first")
-        local, n = self._local_t, len(nodes)
-        here = torch.arange(n, device=nodes.device)
-        local[nodes] = here
+        local = self._local_t
+        local[nodes] = torch.arange(len(nodes), device=nodes.device)
         starts = self._indptr[nodes]
-        counts = self._indptr[nodes + 1] - starts
-        total = int(counts.sum())
-        src = torch.repeat_interleave(here, counts, output_size=total)
-        first = torch.cumsum(counts, 0) - counts
-        offs = torch.arange(total, device=nodes.device) - torch.repeat_interleave(first, counts, output_size=total)
-        dst = local[self._indices[torch.repeat_interleave(starts, counts, output_size=total) + offs]]
+        src, position = csr_rows(starts, self._indptr[nodes + 1] - starts)
+        dst = local[self._indices[position]]
         local[nodes] = -1
         keep = dst >= 0
         return torch.stack([src[keep], dst[keep]])
