@@ -1,6 +1,7 @@
 """bench_models compare --roma: ROMA's spec options, checked against ModelSpec before any run."""
 import pytest
 
+from benchmarks import bench_models
 from benchmarks.bench_models import roma_options
 
 
@@ -17,3 +18,11 @@ def test_roma_options_take_the_specs_types():
 def test_bad_roma_options_say_what_to_fix(text, message):
     with pytest.raises(ValueError, match=message):
         roma_options(text)
+
+
+@pytest.mark.parametrize("train_graphs,heldout_graphs,seeds", [(1, 1, [2]), (8, 4, [2, 10, 11, 12]), (16, 2, [2, 18])])
+def test_heldout_graphs_never_include_a_training_graph(monkeypatch, train_graphs, heldout_graphs, seeds):
+    monkeypatch.setitem(bench_models.SETUP, "train_graphs", train_graphs)
+    monkeypatch.setitem(bench_models.SETUP, "heldout_graphs", heldout_graphs)
+    assert bench_models.heldout_seeds() == seeds
+    assert not set(seeds) & set(bench_models.train_seeds())
