@@ -1,4 +1,5 @@
-"""bench_models compare --roma: ROMA's spec options, checked against ModelSpec before any run."""
+"""bench_models compare: ROMA's spec options (--roma), checked against ModelSpec before any run, and
+the held-out graphs (--heldout-graphs), never a training graph."""
 import pytest
 
 from benchmarks import bench_models
