@@ -31,7 +31,7 @@ from pathlib import Path
 from benchmarks._util import isolated, machine_load
 
 OUT = Path(os.environ.get("ROMA_BENCH_OUT", "/tmp/roma_bench_models"))
-BASELINES = ["transformer", "gnn", "deeponet"]
+BASELINES = ["transformer", "gnn", "deeponet", "gino"]
 ABLATIONS = ["roma_fixed"]
 SETUP = {"lookback": 16, "horizon": 8, "t_end": 0.0, "seed": 0, "noise": -1.0, "graph": "s1",
          "long_range": 0.0, "exponent": 1.0, "pos_dim": 8, "train_graphs": 1, "roma": {},
@@ -206,21 +206,27 @@ def part_transfer(args):
 
 
 def part_scaling(args):
+    """Every model of ``--models`` at every ROMA width of ``--sizes`` (the others matched to
+    ROMA's parameter count there) and every seed of ``--seeds``, on SETUP's training and
+    held-out graphs; steps by the early-stopping rule (``--patience``, capped at
+    ``--train-steps``); the laws fitted above the full-equation floors of ``--floors``."""
     from roma_core.eval.scaling import run_ladder
     from roma_core.specs import ModelSpec
 
-    data, held = dataset(args.dynamics, args.nodes, 1), dataset(args.dynamics, args.nodes, 2)
+    data = dataset(args.dynamics, args.nodes, 1)
     spec = model_spec()
-    # equal optimiser steps (equal data) for every width when --train-steps is given
-    tspec = train_spec(0.0, steps=args.train_steps) if args.train_steps else train_spec(args.budget)
+    tspec = train_spec(0.0, steps=args.train_steps or 1200, eval_every=100, patience=args.patience)
     win = _windows(data, spec, tspec)
+    more = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in train_seeds()[1:]]
+    held = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in heldout_seeds()]
     spec = ModelSpec.from_dict({**spec.to_dict(), "channels": win.channels})
-    widths = [int(s) for s in args.sizes.split(",")]
-    res = run_ladder(win, "roma", spec, tspec, widths, OUT / f"scaling_{args.dynamics}_{args.nodes}",
-                     heldout=_windows(held, spec, tspec, ref=win))
-    for p in res["points"]:
-        print(json.dumps(p), flush=True)
-    return {"load": machine_load(), **res}
+    models = args.models or ["roma"] + BASELINES
+    floors = dict(item.split("=") for item in args.floors.split(",") if item) if args.floors else {}
+    out = OUT / f"scaling_{args.dynamics}_{args.nodes}{_data_tag(args.dynamics)}{_graphs_tag()}"
+    res = run_ladder([win] + more, models, spec, tspec, [int(s) for s in args.sizes.split(",")],
+                     [int(s) for s in args.seeds.split(",")], out, heldout=held,
+                     floors={k: float(v) for k, v in floors.items()})
+    return {"load": machine_load(), "out": str(out), **res}
 
 
 def hop_kernel(graph, hops: int, kernel):
@@ -569,7 +575,15 @@ def main(argv=None):
                          "training graphs'); heldout_rel_l2 is their mean")
     ap.add_argument("--models", default="",
                     help="compare: only these of the ablations and baselines, e.g. transformer,gnn "
-                         "(persistence and roma always run; empty: all)")
+                         "(persistence and roma always run; empty: all); scaling: the models of the ladder "
+                         "(empty: roma and every baseline)")
+    ap.add_argument("--seeds", default="0,1", help="scaling: training seeds of every (model, size)")
+    ap.add_argument("--patience", type=int, default=4,
+                    help="scaling: stop a run once this many validation passes (every 100 steps) in a row have "
+                         "not lowered its best validation error by 1 %%; --train-steps caps it (default 1200)")
+    ap.add_argument("--floors", default="",
+                    help="scaling: the full-equation floors the laws are fitted above, e.g. "
+                         "test=0.00813,heldout=0.0123 (bench_models oracle; empty: 0)")
     ap.add_argument("--pos-dim", type=int, default=8,
                     help="Laplacian positional encodings per node (0: none; they do not carry over between graphs)")
     ap.add_argument("--residual", default="autograd", choices=["autograd", "stencil"],
@@ -587,8 +601,10 @@ def main(argv=None):
                  train_graphs=args.train_graphs, residual=args.residual, extra_spans=args.extra_spans,
                  heldout_graphs=args.heldout_graphs)
     args.models = [m for m in args.models.split(",") if m]
-    unknown = sorted(set(args.models) - set(ABLATIONS + BASELINES))
-    if unknown or (args.models and not set(args.models) & set(BASELINES)):
+    unknown = sorted(set(args.models) - set(ABLATIONS + BASELINES + ["roma"]))
+    if args.part == "scaling" and unknown:
+        ap.error(f"--models takes a comma list of {['roma'] + ABLATIONS + BASELINES}, got {unknown}")
+    if args.part != "scaling" and (unknown or (args.models and not set(args.models) & set(BASELINES))):
         ap.error(f"--models takes a comma list of {ABLATIONS + BASELINES} with at least one baseline, got {unknown or args.models}")
     if args.train_graphs < 1:
         ap.error(f"--train-graphs must be >= 1, got {args.train_graphs}")

@@ -317,6 +317,9 @@ class TrainSpec(Spec):
                               doc="state transform: phase -> (sin, cos); auto picks phase for Kuramoto")
     checkpoint_every = param.Integer(default=200, bounds=(1, None), doc="steps between checkpoints")
     eval_every = param.Integer(default=200, bounds=(0, None), doc="steps between validation passes (0: off)")
+    patience = param.Integer(default=0, bounds=(0, None),
+                             doc="stop early once this many validation passes in a row have not lowered the "
+                                 "best validation error by 1 % (0: train every step)")
     seed = param.Integer(default=0, doc="random seed (weights, sampling, noise)")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="compute device")
     pipeline = param.Selector(default="auto", objects=["auto", "host", "device"],

@@ -41,7 +41,7 @@ CACHE_SIZE = 4
 PICK_RADIUS = 0.03  # tap tolerance, as a fraction of the viewport width
 SPLITS = ("test", "val", "train", "all")
 MODEL_COLOURS = {"persistence": "#7f7f7f", "roma": "#d62728", "roma_fixed": "#ff7f0e", "deeponet": "#1f77b4", "gnn": "#2ca02c",
-                 "transformer": "#9467bd"}
+                 "transformer": "#9467bd", "gino": "#8c564b"}
 
 
 # ------------------------------------------------------------------ computation

@@ -7,7 +7,7 @@ import os
 from ..specs import ModelSpec, TrainSpec
 
 
-MODEL_NAMES = ["roma", "roma_fixed", "deeponet", "gnn", "transformer", "persistence"]   # roma_core.models.MODELS
+MODEL_NAMES = ["roma", "roma_fixed", "deeponet", "gnn", "transformer", "gino", "persistence"]   # roma_core.models.MODELS
 
 
 def register(sub) -> None:

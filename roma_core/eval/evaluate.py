@@ -9,9 +9,10 @@ import torch
 from ..specs import TrainSpec
 from ..train import checkpoint as ckpt
 from ..train.data import load_windows
-from ..train.loop import Context, reads_far_field
+from ..train.loop import Context, reads_far_field, reads_whole_graph
 from .metrics import (attention_summary, block_order_parameters, order_parameter, relative_l2,
-                      relative_l2_per_step)
+                      relative_l2_per_step,
+                      relative_l2_per_window)
 from .predict import forecast
 
 
@@ -74,7 +75,8 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         from ..errors import SpecError
         raise SpecError(f"no {split} windows of lookback {windows.lookback} + horizon {windows.horizon} in {data}")
     starts = starts[np.unique(np.linspace(0, len(starts) - 1, min(max_windows, len(starts))).astype(int))]
-    ctx = Context(windows, model.spec, torch.device(device), far_field=reads_far_field(model))
+    ctx = Context(windows, model.spec, torch.device(device), far_field=reads_far_field(model),
+                  whole_graph=reads_whole_graph(model))
     model.eval()
     t0 = time.perf_counter()
     f = forecast(model, ctx, starts, chunk_nodes=chunk_nodes)
@@ -83,6 +85,7 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
            "checkpoint": state["path"], "step": state["step"], "train_seconds": state["elapsed"],
            "task": tspec.task, "split": split, "held_out_graph": not same_graph, "windows": len(starts),
            "nodes": windows.graph.num_nodes, "rel_l2": relative_l2(f.values, f.target),
+           "rel_l2_per_window": relative_l2_per_window(f.values, f.target).tolist(),
            "rel_l2_per_step": relative_l2_per_step(f.values, f.target).tolist(),
            "inference_seconds": seconds, "attention": attention_summary(f.attention)}
     if windows.features == "phase":
@@ -152,7 +155,8 @@ def load_run(checkpoint, data, *, device: str = "cpu"):
     windows = load_windows(data, model.spec, tspec, features=state["features"],
                            norm=None if state["norm"] is None else tuple(state["norm"]))
     model.eval()
-    return model, Context(windows, model.spec, torch.device(device), far_field=reads_far_field(model)), state
+    return model, Context(windows, model.spec, torch.device(device), far_field=reads_far_field(model),
+                          whole_graph=reads_whole_graph(model)), state
 
 
 def forecast_run(checkpoint, data, starts=None, *, split: str = "test", device: str = "cpu",

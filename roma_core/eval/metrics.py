@@ -23,6 +23,25 @@ def relative_l2_per_step(values, target, eps: float = 1e-12) -> np.ndarray:
     return (np.sqrt(diff) / (np.sqrt(ref) + eps)).mean(0)
 
 
+def relative_l2_per_window(values, target, eps: float = 1e-12) -> np.ndarray:
+    """(B,) relative L2 error of each window over the whole horizon.
+
+    Parameters
+    ----------
+    values, target : numpy.ndarray
+        Forecast and truth, (B, N, horizon, C).
+    eps : float
+        Added to the truth's norm.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    diff = ((values - target) ** 2).sum(axis=(1, 2, 3))
+    ref = (target ** 2).sum(axis=(1, 2, 3))
+    return np.sqrt(diff) / (np.sqrt(ref) + eps)
+
+
 def relative_l2(values, target, eps: float = 1e-12) -> float:
     """Mean over windows of the relative L2 error over the whole horizon.
 
@@ -37,9 +56,7 @@ def relative_l2(values, target, eps: float = 1e-12) -> float:
     -------
     float
     """
-    diff = ((values - target) ** 2).sum(axis=(1, 2, 3))
-    ref = (target ** 2).sum(axis=(1, 2, 3))
-    return float((np.sqrt(diff) / (np.sqrt(ref) + eps)).mean())
+    return float(relative_l2_per_window(values, target, eps).mean())
 
 
 def _unit_phasors(features) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""Scaling: test loss against parameter count, L = A · P^(-α), fitted by least squares in
-log-log space; the confidence interval of α comes from a bootstrap over the points."""
+"""Scaling: test error against parameter count for several models, L(P) = L_floor + a · P^(-α),
+with L_floor fixed (the full-equation floor of the data, or 0) and (a, α) fitted by least
+squares in log–log space; intervals from a bootstrap over seeds and windows."""
 from __future__ import annotations
 
 import json
@@ -10,18 +11,24 @@ import numpy as np
 
 from ..errors import SpecError
 
+#: What the result file's runs and fits report, on the test span and on the held-out graphs.
+SPANS = ("test", "heldout")
 
-def fit_power_law(params, losses, *, bootstrap: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
-    """Fit the power law L = A P^-α of loss against parameter count (least squares of
-    log L on log P), with a bootstrap percentile interval of α (points resampled with
-    replacement; resamples with fewer than 2 distinct P skipped).
+
+def fit_power_law(params, losses, *, floor: float = 0.0, bootstrap: int = 2000, level: float = 0.95,
+                  seed: int = 0) -> dict:
+    """Fit L = floor + A P^-α of loss against parameter count (least squares of log(L − floor)
+    on log P), with a bootstrap percentile interval of α (points resampled with replacement;
+    resamples with fewer than 2 distinct P skipped).
 
     Parameters
     ----------
     params : array_like
         Parameter counts P (positive).
     losses : array_like
-        Losses L (positive), one per count; at least 3 points.
+        Losses L, one per count, above ``floor``; at least 3 points.
+    floor : float
+        The loss no model can go below (not fitted); 0 gives the pure power law.
     bootstrap : int
         Number of bootstrap resamples.
     level : float
@@ -32,104 +39,349 @@ def fit_power_law(params, losses, *, bootstrap: int = 2000, level: float = 0.95,
     Returns
     -------
     dict
-        ``alpha``, ``prefactor`` (A), ``r2``, ``alpha_ci`` (low, high) at ``ci_level``,
-        ``alpha_se`` (the classical standard error of the slope) and ``bootstrap`` (the
-        resamples used).
+        ``alpha``, ``prefactor`` (A), ``floor``, ``r2`` (of log(L − floor)), ``alpha_ci``
+        (low, high) at ``ci_level``, ``alpha_se`` (the classical standard error of the slope)
+        and ``bootstrap`` (the resamples used).
 
     Raises
     ------
     roma_core.errors.SpecError
-        For fewer than 3 points, unequal lengths or non-positive values.
+        For fewer than 3 points, unequal lengths, non-positive counts or a loss at or below
+        the floor.
     """
     p = np.asarray(params, dtype=float)
-    l = np.asarray(losses, dtype=float)
+    l = np.asarray(losses, dtype=float) - floor
     if p.shape != l.shape or len(p) < 3:
         raise SpecError(f"a power-law fit needs >= 3 (params, loss) points of equal count, got {p.shape}, {l.shape}")
     if np.any(p <= 0) or np.any(l <= 0):
-        raise SpecError("parameter counts and losses must be positive for a log-log fit")
+        raise SpecError(f"parameter counts must be positive and losses above the floor ({floor:g}) for a log-log fit")
     x, y = np.log(p), np.log(l)
-    slope, icpt = np.polyfit(x, y, 1)
-    resid = y - (slope * x + icpt)
-    r2 = 1 - (resid ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-300)
+    slope, icpt, r2 = _line(x, y)
     rng = np.random.default_rng(seed)
     alphas = []
     for _ in range(bootstrap):
         idx = rng.integers(0, len(x), len(x))
         if len(np.unique(x[idx])) < 2:
             continue
-        alphas.append(-np.polyfit(x[idx], y[idx], 1)[0])
+        alphas.append(-_line(x[idx], y[idx])[0])
     lo, hi = np.quantile(alphas, [(1 - level) / 2, 1 - (1 - level) / 2])
+    resid = y - (slope * x + icpt)
     # the classical standard error of the slope, for comparison with the paper's "± s.e."
     se = np.sqrt((resid ** 2).sum() / max(len(x) - 2, 1) / ((x - x.mean()) ** 2).sum())
-    return {"alpha": float(-slope), "prefactor": float(np.exp(icpt)), "r2": float(r2), "ci_level": level,
-            "alpha_ci": [float(lo), float(hi)], "alpha_se": float(se), "bootstrap": len(alphas)}
+    return {"alpha": float(-slope), "prefactor": float(np.exp(icpt)), "floor": float(floor), "r2": float(r2),
+            "ci_level": level, "alpha_ci": [float(lo), float(hi)], "alpha_se": float(se), "bootstrap": len(alphas)}
 
 
-def run_ladder(windows, model_name, model_spec, train_spec, widths, out, *, heldout=None, progress=None,
-               max_windows: int = 16) -> dict:
-    """Train ``model_name`` at each hidden width of ``widths`` (same training budget), test
-    each on the test span (and ``heldout`` windows), fit the power law; writes
-    ``out/scaling.json`` and ``out/scaling.nc`` and returns the JSON dict.
+def _line(x, y):
+    """Least-squares slope, intercept and R² of y on x."""
+    slope, icpt = np.polyfit(x, y, 1)
+    resid = y - (slope * x + icpt)
+    return slope, icpt, 1 - (resid ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-300)
+
+
+def fit_ladder(runs, floors: dict | None = None, *, bootstrap: int = 2000, level: float = 0.95, seed: int = 0,
+               reference: str = "roma") -> dict:
+    """Fit every model's scaling law on each span from a ladder's runs, with bootstrap
+    intervals over seeds and windows, and compare each model with ``reference``.
+
+    Each bootstrap resample draws, for every model and size, its seeds with replacement, and
+    one set of window indices with replacement shared by every model and size (the windows
+    are the same data for all), then refits; intervals are percentiles over resamples.
 
     Parameters
     ----------
-    windows : roma_core.data.windows.Windows
-        The training trajectory's windows.
-    model_name : str
-        A model of the registry.
-    model_spec : ModelSpec
-        The model's specification; ``hidden`` is replaced by each width.
-    train_spec : TrainSpec
-        The training's specification (the same for every width).
-    widths : sequence of int
-        Hidden widths.
-    out : str or Path
-        The ladder's folder: one run folder per width (resumed when present) and the results.
-    heldout : roma_core.data.windows.Windows, optional
-        Windows of a held-out graph.
-    progress : callable, optional
-        ``progress(done, total)`` over the widths.
-    max_windows : int
-        Windows evaluated per point.
+    runs : list of dict
+        One per (model, size, seed): ``model``, ``params``, ``seed`` and, per span of
+        :data:`SPANS` present, ``{span}_per_window`` (errors of the same windows in every run).
+    floors : dict, optional
+        The floor per span (``{"test": 0.0081, ...}``); missing spans use 0.
+    bootstrap, level, seed
+        Resamples, confidence level and the resampling's seed.
+    reference : str
+        The model the others are compared with (ROMA).
 
     Returns
     -------
     dict
-        ``roma_kind``, ``model``, ``model_spec``, ``train_spec``, ``points`` (one dict per
-        width) and ``fit`` (:func:`fit_power_law`).
+        Per span: ``models`` (per model: ``points`` — mean error and its spread over seeds
+        per size —, ``alpha``, ``prefactor``, ``r2``, ``alpha_ci``), ``best_peer`` (the model
+        other than the reference with the lowest error at the largest size), ``alpha_diff``
+        (reference − best peer, with its interval) and ``crossover`` (the parameter count P*
+        where the two fitted laws cross, its interval, and the share of resamples in which the
+        reference's law falls below the peer's at large P).
+    """
+    floors = floors or {}
+    rng = np.random.default_rng(seed)
+    out = {}
+    for span in SPANS:
+        key = f"{span}_per_window"
+        have = [r for r in runs if r.get(key)]
+        models = sorted({r["model"] for r in have})
+        grids = {m: _grid(have, m, key) for m in models}
+        grids = {m: g for m, g in grids.items() if len(g[0]) >= 3}
+        if not grids:
+            continue
+        floor = float(floors.get(span, 0.0))
+        windows = min(g[1].shape[-1] for g in grids.values())
+        fits = {m: _fit_grid(p, e[..., :windows], floor) for m, (p, e) in grids.items()}
+        draws = {m: [] for m in grids}
+        for _ in range(bootstrap):
+            w = rng.integers(0, windows, windows)
+            for m, (p, e) in grids.items():
+                seeds = rng.integers(0, e.shape[1], e.shape[1])
+                draws[m].append(_fit_grid(p, e[:, seeds][..., w], floor, points=False))
+        q = [(1 - level) / 2, 1 - (1 - level) / 2]
+        span_out = {"floor": floor, "windows": windows, "ci_level": level, "models": {}}
+        for m, f in fits.items():
+            alphas = np.array([d["alpha"] for d in draws[m]], float)
+            f["alpha_ci"] = np.nanquantile(alphas, q).tolist() if np.isfinite(alphas).any() else [np.nan, np.nan]
+            span_out["models"][m] = f
+        peers = [m for m in fits if m != reference]
+        if reference in fits and peers:
+            best = min(peers, key=lambda m: fits[m]["points"][-1]["mean"])
+            span_out["best_peer"] = best
+            span_out.update(_compare(fits[reference], fits[best], draws[reference], draws[best], q))
+        out[span] = span_out
+    return out
+
+
+def _grid(runs, model, key):
+    """(params per size, errors (size, seed, window)) of one model; sizes with fewer seeds
+    than the most common count are dropped, so every size has as many seeds."""
+    by = {}
+    for r in runs:
+        if r["model"] == model:
+            by.setdefault(int(r["rung"]), []).append(r)
+    if not by:
+        return np.zeros(0), np.zeros((0, 0, 0))
+    seeds = max(len(v) for v in by.values())
+    rungs = sorted(k for k, v in by.items() if len(v) == seeds)
+    params = np.array([np.mean([r["params"] for r in by[k]]) for k in rungs], float)
+    errors = np.array([[r[key] for r in sorted(by[k], key=lambda r: r["seed"])] for k in rungs], float)
+    return params, errors
+
+
+def _fit_grid(params, errors, floor, points: bool = True) -> dict:
+    """The law of one model from errors (size, seed, window): each size's mean over seeds
+    and windows; NaNs where a mean is at or below the floor."""
+    means = errors.mean(axis=(1, 2))
+    if np.any(means <= floor):
+        fit = {"alpha": np.nan, "prefactor": np.nan, "r2": np.nan}
+    else:
+        slope, icpt, r2 = _line(np.log(params), np.log(means - floor))
+        fit = {"alpha": float(-slope), "prefactor": float(np.exp(icpt)), "r2": float(r2)}
+    if points:
+        per_seed = errors.mean(axis=2)
+        fit["points"] = [{"params": float(p), "mean": float(m), "seed_sd": float(s.std(ddof=1)) if len(s) > 1 else 0.0,
+                          "seeds": s.tolist()} for p, m, s in zip(params, means, per_seed)]
+    return fit
+
+
+def crossover(a_ref: float, alpha_ref: float, a_peer: float, alpha_peer: float) -> float:
+    """Where ``floor + a_ref P^-alpha_ref`` falls below ``floor + a_peer P^-alpha_peer``: the
+    P* above which the reference's law is the lower one; ``inf`` when it never is, 0 when it
+    always is.
+
+    Parameters
+    ----------
+    a_ref, alpha_ref, a_peer, alpha_peer : float
+        The two laws' prefactors and exponents.
+
+    Returns
+    -------
+    float
+    """
+    if alpha_ref == alpha_peer:
+        return 0.0 if a_ref < a_peer else np.inf
+    p = (a_ref / a_peer) ** (1.0 / (alpha_ref - alpha_peer))
+    return float(p) if alpha_ref > alpha_peer else (np.inf if a_ref >= a_peer or p <= 1 else 0.0)
+
+
+def _compare(ref, peer, ref_draws, peer_draws, q) -> dict:
+    """α_ref − α_peer and the crossover P*, with bootstrap intervals (resamples paired)."""
+    diff = np.array([r["alpha"] - p["alpha"] for r, p in zip(ref_draws, peer_draws)], float)
+    stars = np.array([crossover(r["prefactor"], r["alpha"], p["prefactor"], p["alpha"])
+                      for r, p in zip(ref_draws, peer_draws)
+                      if np.isfinite(r["alpha"]) and np.isfinite(p["alpha"])], float)
+    star = crossover(ref["prefactor"], ref["alpha"], peer["prefactor"], peer["alpha"])
+    finite = stars[np.isfinite(stars)]
+    return {"alpha_diff": float(ref["alpha"] - peer["alpha"]),
+            "alpha_diff_ci": np.nanquantile(diff, q).tolist() if np.isfinite(diff).any() else [np.nan, np.nan],
+            "crossover_params": star if np.isfinite(star) else None,
+            "crossover_ci": np.quantile(finite, q).tolist() if len(finite) else None,
+            "crossover_share": float(len(finite) / max(len(stars), 1))}
+
+
+def rungs(model_names, model_spec, widths) -> list[tuple[int, str, object]]:
+    """The ladder's (rung, model, spec): at each of ROMA's hidden ``widths`` (the rung), every
+    model at the width whose parameter count is closest to ROMA's there
+    (:func:`roma_core.models.match_width`).
+
+    Parameters
+    ----------
+    model_names : sequence of str
+    model_spec : ModelSpec
+        Everything but ``hidden``.
+    widths : sequence of int
+        ROMA's widths, one per rung.
+
+    Returns
+    -------
+    list of tuple
+    """
+    from ..models import build, match_width, parameter_count
+    from ..specs import ModelSpec
+
+    out = []
+    for width in widths:
+        spec = ModelSpec.from_dict({**model_spec.to_dict(), "hidden": int(width)})
+        target = parameter_count(build("roma", spec))
+        for name in model_names:
+            out.append((int(width), name, spec if name == "roma" else match_width(name, spec, target)))
+    return out
+
+
+def run_one(train_windows, model_name, spec, train_spec, run, *, heldout=(), max_windows: int = 16) -> dict:
+    """Train one model of a ladder (resumed when its folder holds a checkpoint) and score it on
+    the first training graph's test span and on each held-out graph; the result is written
+    to ``run/result.json`` (atomically) and returned. A run whose result exists is read back.
+
+    Parameters
+    ----------
+    train_windows : list of Windows
+        The training graphs (the first gives validation and test).
+    model_name : str
+    spec : ModelSpec
+    train_spec : TrainSpec
+    run : str or Path
+        The run's folder.
+    heldout : sequence of Windows
+        Windows of held-out graphs (every window of each is scored).
+    max_windows : int
+        Windows scored per graph.
+
+    Returns
+    -------
+    dict
+        ``model``, ``hidden``, ``params``, ``seed``, ``steps``, ``train_seconds``,
+        ``seconds_per_step``, ``test_rel_l2``, ``test_per_window``, ``heldout_rel_l2`` and
+        ``heldout_per_window`` (the held-out graphs' windows one after another).
+    """
+    from ..train import train
+    from .evaluate import evaluate
+
+    run = Path(run)
+    done = run / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    res = train(list(train_windows), model_name, spec, train_spec, run, resume=True)
+    test = evaluate(run, None, windows=train_windows[0], split="test", max_windows=max_windows, scales=False)
+    held = [evaluate(run, None, windows=w, split="all", max_windows=max_windows, scales=False) for w in heldout]
+    out = {"model": model_name, "hidden": spec.hidden, "params": res["params"], "seed": train_spec.seed,
+           "steps": res["steps"], "train_seconds": test["train_seconds"],
+           "seconds_per_step": test["train_seconds"] / max(res["steps"], 1),
+           "test_rel_l2": test["rel_l2"], "test_per_window": test["rel_l2_per_window"],
+           "test_per_step": test["rel_l2_per_step"]}
+    if held:
+        out["heldout_per_window"] = [e for h in held for e in h["rel_l2_per_window"]]
+        out["heldout_rel_l2"] = float(np.mean(out["heldout_per_window"]))
+    _write_json(done, out)
+    return out
+
+
+def run_ladder(train_windows, model_names, model_spec, train_spec, widths, seeds, out, *, heldout=(),
+               floors=None, progress=None, max_windows: int = 16) -> dict:
+    """Train every model at every rung and seed (each run resumed or read back when its folder
+    already holds it), write ``out/scaling.json`` after each run, and fit the laws.
+
+    Parameters
+    ----------
+    train_windows : Windows or list of Windows
+        The training graphs (the first gives validation and test).
+    model_names : sequence of str
+        Models of the registry.
+    model_spec : ModelSpec
+        The models' specification; ``hidden`` is set per rung (:func:`rungs`).
+    train_spec : TrainSpec
+        The same for every run but its ``seed``.
+    widths : sequence of int
+        ROMA's hidden widths, one per rung (at least 3).
+    seeds : sequence of int
+        Training seeds of every (model, rung).
+    out : str or Path
+        The ladder's folder: one run folder per (model, rung, seed), and ``scaling.json``.
+    heldout : sequence of Windows
+        Held-out graphs.
+    floors : dict, optional
+        The floor of each span (:func:`fit_ladder`).
+    progress : callable, optional
+        ``progress(done, total)`` over the runs.
+    max_windows : int
+        Windows scored per graph.
+
+    Returns
+    -------
+    dict
+        What ``scaling.json`` holds: ``roma_kind``, ``models``, ``widths``, ``seeds``, the
+        specs, ``floors``, ``runs`` and ``fits`` (:func:`fit_ladder`).
 
     Raises
     ------
     SpecError
-        If fewer than 3 widths are given (the fit needs 3 points) or a spec is invalid.
+        For fewer than 3 widths, no seed, or an unknown model.
     """
-    from ..specs import ModelSpec
-    from ..train import train
-    from .evaluate import evaluate
+    from ..models import MODELS
+    from ..specs import TrainSpec
 
+    if len(set(widths)) < 3:
+        raise SpecError(f"a scaling ladder needs at least 3 distinct widths, got {list(widths)}")
+    if not seeds:
+        raise SpecError("a scaling ladder needs at least one seed")
+    unknown = sorted(set(model_names) - set(MODELS) | ({"persistence"} & set(model_names)))
+    if unknown:
+        raise SpecError(f"cannot scale {unknown}; choose among {sorted(set(MODELS) - {'persistence'})}")
+    train_windows = list(train_windows) if isinstance(train_windows, (list, tuple)) else [train_windows]
     out = Path(out)
-    points = []
-    for i, width in enumerate(widths):
-        spec = ModelSpec.from_dict({**model_spec.to_dict(), "hidden": int(width)})
-        run = out / f"{model_name}_h{int(width)}"
-        res = train(windows, model_name, spec, train_spec, run, resume=True)
-        ev = evaluate(run, None, windows=windows, max_windows=max_windows, scales=False)
-        pt = {"hidden": int(width), "params": res["params"], "test_rel_l2": ev["rel_l2"],
-              "train_seconds": ev["train_seconds"], "steps": res["steps"], "run": str(run)}
-        if heldout is not None:
-            pt["heldout_rel_l2"] = evaluate(run, None, windows=heldout, max_windows=max_windows, scales=False)["rel_l2"]
-        points.append(pt)
+    plan = [(rung, name, spec, seed) for rung, name, spec in rungs(model_names, model_spec, widths) for seed in seeds]
+    result = {"roma_kind": "scaling", "models": list(model_names), "widths": [int(w) for w in widths],
+              "seeds": [int(s) for s in seeds], "model_spec": model_spec.to_dict(), "train_spec": train_spec.to_dict(),
+              "floors": dict(floors or {}), "runs": [], "fits": {}}
+    for i, (rung, name, spec, seed) in enumerate(plan):
+        ts = TrainSpec.from_dict({**train_spec.to_dict(), "seed": int(seed)})
+        r = run_one(train_windows, name, spec, ts, out / f"{name}_w{rung}_s{seed}", heldout=heldout,
+                    max_windows=max_windows)
+        result["runs"].append({**r, "rung": rung})
+        result["fits"] = _fits_so_far(result)
+        save_scaling(result, out)
         if progress:
-            progress(i + 1, len(widths))
-    fit = fit_power_law([p["params"] for p in points], [p["test_rel_l2"] for p in points])
-    result = {"roma_kind": "scaling", "model": model_name, "model_spec": model_spec.to_dict(),
-              "train_spec": train_spec.to_dict(), "points": points, "fit": fit}
-    save_scaling(result, out)
+            progress(i + 1, len(plan))
     return result
 
 
+def _fits_so_far(result) -> dict:
+    """:func:`fit_ladder` of the runs finished, where some model has 3 sizes."""
+    try:
+        return fit_ladder(result["runs"], result["floors"], bootstrap=1000)
+    except (SpecError, ValueError, FloatingPointError):
+        return {}
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_plain))
+    os.replace(tmp, path)
+
+
+def _plain(value):
+    """JSON for numpy scalars and infinities."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def save_scaling(result: dict, out) -> None:
-    """Write a ladder's result as ``out/scaling.json`` and ``out/scaling.nc`` (each atomically).
+    """Write a ladder's result as ``out/scaling.json`` (atomically).
 
     Parameters
     ----------
@@ -138,19 +390,4 @@ def save_scaling(result: dict, out) -> None:
     out : str or Path
         The folder (created).
     """
-    import xarray as xr
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".scaling.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, out / "scaling.json")
-    pts = result["points"]
-    ds = xr.Dataset({k: ("point", np.array([p.get(k, np.nan) for p in pts], dtype=float))
-                     for k in ("params", "test_rel_l2", "heldout_rel_l2", "train_seconds")},
-                    coords={"hidden": ("point", [p["hidden"] for p in pts])},
-                    attrs={"roma_kind": "scaling", "model": result["model"],
-                           **{f"fit_{k}": (json.dumps(v) if isinstance(v, list) else v) for k, v in result["fit"].items()}})
-    tmp = out / f".scaling.nc.{os.getpid()}.tmp"
-    ds.to_netcdf(tmp)
-    os.replace(tmp, out / "scaling.nc")
+    _write_json(Path(out) / "scaling.json", result)

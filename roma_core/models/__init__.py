@@ -1,6 +1,7 @@
 """ROMA and its baselines, chosen by name: ``build(name, spec)``.
 
-Names: ``roma``, ``roma_fixed`` (ROMA on the fixed geometric hierarchy), ``deeponet``, ``gnn``, ``transformer``, ``persistence``. Every model takes
+Names: ``roma``, ``roma_fixed`` (ROMA on the fixed geometric hierarchy), ``deeponet``, ``gnn``, ``transformer``,
+``gino`` (the geometry-informed neural operator of the ``neuraloperator`` library), ``persistence``. Every model takes
 a :class:`Batch` and returns a :class:`Prediction`.
 """
 from __future__ import annotations
@@ -10,11 +11,12 @@ from ..specs import ModelSpec
 from .base import parameter_count
 from .baselines import GNN, DeepONet, NeighbourTransformer, Persistence
 from .batch import Batch, Prediction
+from .gino import GINO
 from .roma import Roma, RomaFixed
 
 #: Every model class by the name :func:`build` takes.
 MODELS = {"roma": Roma, "roma_fixed": RomaFixed, "deeponet": DeepONet, "gnn": GNN, "transformer": NeighbourTransformer,
-          "persistence": Persistence}
+          "gino": GINO, "persistence": Persistence}
 
 
 def build(name: str, spec: ModelSpec | None = None):

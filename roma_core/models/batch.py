@@ -49,6 +49,11 @@ class Batch:
     reference : torch.Tensor or None
         ``(B,)`` reference phases of the phase gauge, when given (chunked inference gives
         the whole graph's, so that every chunk turns alike); None: the model takes them.
+    graph_x : torch.Tensor or None
+        ``(B, N, lookback, C)`` past states of every node of the graph, for a model that reads
+        the whole graph (``reads_whole_graph``, GINO); None: not built.
+    graph_theta : torch.Tensor or None
+        ``(N,)`` the angles of every node, beside ``graph_x``.
     """
 
     x: torch.Tensor
@@ -66,6 +71,8 @@ class Batch:
     angular: torch.Tensor | None = None
     angular_distance: torch.Tensor | None = None
     reference: torch.Tensor | None = None
+    graph_x: torch.Tensor | None = None
+    graph_theta: torch.Tensor | None = None
 
     @property
     def num_nodes(self) -> int:

@@ -56,10 +56,15 @@ class Context:
     resident : bool
         Keep the states, the per-graph tensors and the sampler's graph on ``device``
         (:meth:`make_resident`): batches are then built there from tensors.
+    whole_graph : bool
+        Give every batch the past states of every node (``Batch.graph_x``), for a model
+        that reads the whole graph (``reads_whole_graph``, GINO).
     """
 
-    def __init__(self, windows, spec, device, far_field: bool = True, resident: bool = False):
+    def __init__(self, windows, spec, device, far_field: bool = True, resident: bool = False,
+                 whole_graph: bool = False):
         self.windows = windows
+        self.whole_graph = whole_graph
         theta, kappa, pe, prior = windows.node_features(spec.pos_dim, spec.supernodes)
         self.theta = torch.from_numpy(theta)
         self.kappa = torch.from_numpy(kappa)
@@ -146,10 +151,13 @@ class Context:
             edges = self.sampler.induced_edges_tensor(idx) if edges is None else torch.as_tensor(edges, device=dev)
             x, y = w.get_tensor(starts, None if nodes is None else idx)
             frames = starts[:, None] + torch.arange(w.lookback, device=dev)
+            whole = {}
+            if self.whole_graph:
+                whole = {"graph_x": x if nodes is None else w.get_tensor(starts)[0], "graph_theta": self.theta}
             return Batch(x=x, y=y, edge_index=edges, theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx],
                          prior=self.prior[idx], nodes=idx,
                          weight=None if weight is None else torch.as_tensor(weight, device=dev),
-                         **self._fields(starts, frames, idx))
+                         **self._fields(starts, frames, idx), **whole)
         if nodes is None:
             nodes = np.arange(w.graph.num_nodes)
         if edges is None:
@@ -157,10 +165,14 @@ class Context:
         x, y = w.get(starts, nodes)
         idx = torch.from_numpy(nodes)
         frames = torch.from_numpy(np.asarray(starts, np.int64)[:, None] + np.arange(w.lookback))
+        whole = {}
+        if self.whole_graph:
+            whole = {"graph_x": torch.from_numpy(x if len(nodes) == w.graph.num_nodes else w.get(starts)[0]),
+                     "graph_theta": self.theta}
         return Batch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edges),
                      theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
                      nodes=idx, weight=None if weight is None else torch.from_numpy(weight),
-                     **self._fields(starts, frames, idx)).to(self.device)
+                     **self._fields(starts, frames, idx), **whole).to(self.device)
 
 
 def reads_far_field(model) -> bool:
@@ -176,6 +188,20 @@ def reads_far_field(model) -> bool:
     bool
     """
     return bool(getattr(model, "reads_far_field", False))
+
+
+def reads_whole_graph(model) -> bool:
+    """Whether a model reads the past states of every node in each pass (GINO does).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    bool
+    """
+    return bool(getattr(model, "reads_whole_graph", False))
 
 
 def resident_pipeline(train_spec, device: torch.device) -> bool:
@@ -305,6 +331,7 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
     opt = torch.optim.AdamW(model.parameters(), lr=train_spec.lr, weight_decay=train_spec.weight_decay,
                             fused=device.type == "cuda") if trainable else None      # fused: one launch per step
     rng = np.random.default_rng([train_spec.seed, rank])
+    stopper = EarlyStop(train_spec.patience)
     resident = resident_pipeline(train_spec, device)
     noise_gen = torch.Generator(device if resident else "cpu").manual_seed(train_spec.seed * 1000 + rank)
     step, elapsed = 0, 0.0
@@ -333,6 +360,9 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
             if rank == 0 and metrics_path.exists():
                 keep = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
                 _atomic_write(metrics_path, "".join(k + "\n" for k in keep))
+                for record in map(json.loads, keep):
+                    if record["split"] == "val":
+                        stopper.update(record["rel_l2"])
     elif rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         if metrics_path.exists():
@@ -340,7 +370,8 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     net = DDP(model, find_unused_parameters=True) if (world > 1 and trainable) else model
-    contexts = [Context(w, model_spec, device, far_field=reads_far_field(model), resident=resident) for w in graphs]
+    contexts = [Context(w, model_spec, device, far_field=reads_far_field(model), resident=resident,
+                        whole_graph=reads_whole_graph(model)) for w in graphs]
     train_starts = [w.starts("train" if k == 0 else train_spec.extra_spans) for k, w in enumerate(graphs)]
     if resident:
         train_starts = [torch.as_tensor(s, device=device) for s in train_starts]
@@ -418,11 +449,16 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
             if log:
                 log(last)
             report(progress, step, train_spec.steps)
-            if train_spec.eval_every and step % train_spec.eval_every == 0 and rank == 0:
-                val = validate(model, ctx, "val")
+            if train_spec.eval_every and step % train_spec.eval_every == 0:
+                val = validate(model, ctx, "val") if rank == 0 else None
                 if metrics_file and val is not None:
                     metrics_file.write(json.dumps({"split": "val", "step": step, "rel_l2": val,
                                                    "time": round(time.perf_counter() - t_start, 4)}) + "\n")
+                done = torch.tensor(float(val is not None and stopper.update(val)))
+                if world > 1 and train_spec.patience:
+                    torch.distributed.broadcast(done, 0)
+                if done:
+                    stop = step
             if step % train_spec.checkpoint_every == 0 or step == stop:
                 _save(out, model, opt, base_state, step, t_start, rng, noise_gen, rank, world, metrics_file)
         if step == 0 or not trainable or (step % train_spec.checkpoint_every and step != stop):
@@ -436,6 +472,37 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
         if own_group:           # left to interpreter exit, gloo's threads could abort the process
             torch.distributed.destroy_process_group()
     return {**last, "params": params, "steps": step, "model": model}
+
+
+class EarlyStop:
+    """The early-stopping rule of ``TrainSpec.patience``: stop once ``patience`` validation
+    passes in a row have not lowered the best validation error by 1 %.
+
+    Parameters
+    ----------
+    patience : int
+        Passes without such an improvement before stopping (0: never stop).
+    """
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.stale = patience, math.inf, 0
+
+    def update(self, error: float) -> bool:
+        """Record one validation error; whether training should stop now.
+
+        Parameters
+        ----------
+        error : float
+
+        Returns
+        -------
+        bool
+        """
+        if error < 0.99 * self.best:
+            self.best, self.stale = error, 0
+        else:
+            self.best, self.stale = min(self.best, error), self.stale + 1
+        return bool(self.patience) and self.stale >= self.patience
 
 
 def _atomic_write(path: Path, text: str) -> None:
