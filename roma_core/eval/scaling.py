@@ -128,8 +128,8 @@ def fit_ladder(runs, floors: dict | None = None, *, bootstrap: int = 2000, level
         for _ in range(bootstrap):
             w = rng.integers(0, windows, windows)
             for m, (p, e) in grids.items():
-                seeds = rng.integers(0, e.shape[1], e.shape[1])
-                draws[m].append(_fit_grid(p, e[:, seeds][..., w], floor, points=False))
+                seeds = rng.integers(0, e.shape[1], e.shape[:2])       # each size its own draw of seeds
+                draws[m].append(_fit_grid(p, e[np.arange(len(p))[:, None], seeds][..., w], floor, points=False))
         q = [(1 - level) / 2, 1 - (1 - level) / 2]
         span_out = {"floor": floor, "windows": windows, "ci_level": level, "models": {}}
         for m, f in fits.items():
@@ -193,8 +193,9 @@ def crossover(a_ref: float, alpha_ref: float, a_peer: float, alpha_peer: float) 
     """
     if alpha_ref == alpha_peer:
         return 0.0 if a_ref < a_peer else np.inf
-    p = (a_ref / a_peer) ** (1.0 / (alpha_ref - alpha_peer))
-    return float(p) if alpha_ref > alpha_peer else (np.inf if a_ref >= a_peer or p <= 1 else 0.0)
+    if not alpha_ref > alpha_peer:      # shallower (or NaN): above any P the peer's law ends up lower
+        return np.inf
+    return float((a_ref / a_peer) ** (1.0 / (alpha_ref - alpha_peer)))
 
 
 def _compare(ref, peer, ref_draws, peer_draws, q) -> dict:
