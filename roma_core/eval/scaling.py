@@ -1,15 +1,22 @@
 """Scaling: test error against parameter count for several models, L(P) = L_floor + a · P^(-α),
 with L_floor fixed (the full-equation floor of the data, or 0) and (a, α) fitted by least
-squares in log–log space; intervals from a bootstrap over seeds and windows."""
+squares in log–log space; intervals from a bootstrap over seeds and windows.
+
+A ladder (:func:`plan_ladder`) is one run per (rung, model, seed); :func:`run_ladder` trains
+them in this process, :func:`run_ladder_dask` as Dask tasks; both read back the runs already
+finished and rewrite ``scaling.json`` after each run (:func:`fit_ladder` of those so far)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SpecError
+from ..progress import report
 
 #: What the result file's runs and fits report, on the test span and on the held-out graphs.
 SPANS = ("test", "heldout")
@@ -292,8 +299,9 @@ def run_one(train_windows, model_name, spec, train_spec, run, *, heldout=(), max
 
 def run_ladder(train_windows, model_names, model_spec, train_spec, widths, seeds, out, *, heldout=(),
                floors=None, progress=None, max_windows: int = 16) -> dict:
-    """Train every model at every rung and seed (each run resumed or read back when its folder
-    already holds it), write ``out/scaling.json`` after each run, and fit the laws.
+    """Train every model at every rung and seed in this process (each run resumed or read back
+    when its folder already holds it), write ``out/scaling.json`` after each run, and fit the
+    laws. :func:`run_ladder_dask` does the same with the runs as Dask tasks.
 
     Parameters
     ----------
@@ -316,7 +324,7 @@ def run_ladder(train_windows, model_names, model_spec, train_spec, widths, seeds
     floors : dict, optional
         The floor of each span (:func:`fit_ladder`).
     progress : callable, optional
-        ``progress(done, total)`` over the runs.
+        ``progress(done, total)`` over the runs (runs read back count as done).
     max_windows : int
         Windows scored per graph.
 
@@ -324,39 +332,218 @@ def run_ladder(train_windows, model_names, model_spec, train_spec, widths, seeds
     -------
     dict
         What ``scaling.json`` holds: ``roma_kind``, ``models``, ``widths``, ``seeds``, the
-        specs, ``floors``, ``runs`` and ``fits`` (:func:`fit_ladder`).
+        specs, ``floors``, ``runs`` (in the plan's order: rung, then model, then seed) and
+        ``fits`` (:func:`fit_ladder`).
 
     Raises
     ------
     SpecError
-        For fewer than 3 widths, no seed, or an unknown model.
+        For fewer than 3 widths, no seed, a repeated seed, or an unknown model.
+    """
+    train_windows = list(train_windows) if isinstance(train_windows, (list, tuple)) else [train_windows]
+    heldout = list(heldout or ())
+
+    def execute(pending):
+        for i, job in pending:
+            yield i, run_one(train_windows, job["model"], job["spec"], job["train_spec"], job["run"],
+                             heldout=heldout, max_windows=max_windows)
+
+    jobs, result = plan_ladder(model_names, model_spec, train_spec, widths, seeds, floors)
+    return _collect(jobs, result, out, execute, progress)
+
+
+def run_ladder_dask(train_paths, model_names, model_spec, train_spec, widths, seeds, out, *, heldout=(),
+                    floors=None, progress=None, max_windows: int = 16, client=None) -> dict:
+    """:func:`run_ladder` with each run a Dask task: the workers load the windows from the
+    trajectory paths themselves (:func:`load_ladder_windows`, once per worker process) and
+    write their run's folder and ``result.json``; the driver collects the runs as they finish
+    and rewrites ``out/scaling.json`` after each. Runs already finished are read back, not
+    submitted, so the same call resumes a ladder (a half-trained run from its checkpoint).
+
+    Parameters
+    ----------
+    train_paths : sequence of str or Path
+        Trajectory stores of the training graphs (the first gives validation and test, and
+        the feature transform of all).
+    model_names, model_spec, train_spec, widths, seeds, floors, progress, max_windows
+        As in :func:`run_ladder`; ``model_spec.channels`` must match the data's.
+    out : str or Path
+        The ladder's folder; on a remote cluster it and the trajectories must be on a file
+        system the workers share.
+    heldout : sequence of str or Path
+        Trajectory stores of held-out graphs.
+    client : distributed.Client or str, optional
+        A Dask client, a scheduler address (``"tcp://host:8786"``), or None / ``"local"`` for
+        a LocalCluster of processes (closed afterwards), as in
+        :func:`roma_core.dynamics.simulate_ensemble`.
+
+    Returns
+    -------
+    dict
+        As :func:`run_ladder`.
+
+    Raises
+    ------
+    SpecError
+        As :func:`run_ladder`.
+    roma_core.errors.SimulationError
+        When the scheduler cannot be reached; a failing run's error is raised as is (the
+        runs still queued are cancelled; those finished are kept and read back next time).
+    """
+    from dask.distributed import as_completed
+
+    from ..dynamics.ensemble import _client
+
+    train_paths = [str(Path(p).resolve()) for p in train_paths]     # workers may start elsewhere
+    heldout = [str(Path(p).resolve()) for p in heldout or ()]
+    if not train_paths:
+        raise SpecError("a scaling ladder needs at least one training trajectory")
+    jobs, result = plan_ladder(model_names, model_spec, train_spec, widths, seeds, floors)
+    token = uuid.uuid4().hex[:8]
+
+    def execute(pending):
+        if not pending:
+            return
+        dask_client, owned = _client(client, len(pending))
+        futures = {}
+        try:
+            for i, job in pending:
+                fut = dask_client.submit(_ladder_task, train_paths, heldout, job["model"], job["spec"].to_json(),
+                                         job["train_spec"].to_json(), str(Path(job["run"]).resolve()), max_windows,
+                                         key=f"roma-scaling-{job['name']}-{token}", pure=False)
+                futures[fut] = i
+            for fut in as_completed(list(futures)):
+                yield futures[fut], fut.result()
+        finally:
+            left = [f for f in futures if not f.done()]
+            if left and not owned:
+                dask_client.cancel(left)
+            if owned:
+                cluster = getattr(dask_client, "cluster", None)
+                dask_client.close()
+                if cluster is not None:
+                    cluster.close()
+
+    return _collect(jobs, result, out, execute, progress)
+
+
+def plan_ladder(model_names, model_spec, train_spec, widths, seeds, floors=None) -> tuple[list[dict], dict]:
+    """A ladder's runs, and the head of its result, after checking the request.
+
+    Parameters
+    ----------
+    model_names, model_spec, train_spec, widths, seeds, floors
+        As in :func:`run_ladder`.
+
+    Returns
+    -------
+    tuple
+        ``(jobs, result)``: one dict per run — ``rung``, ``model``, ``spec``, ``train_spec``
+        (with the run's seed) and ``name`` (its folder's, ``<model>_w<rung>_s<seed>``) —, and the
+        result without runs and fits.
+
+    Raises
+    ------
+    SpecError
+        For fewer than 3 widths, no seed, a repeated seed, or an unknown model.
     """
     from ..models import MODELS
     from ..specs import TrainSpec
 
+    widths, seeds, model_names = [int(w) for w in widths], [int(s) for s in seeds], list(model_names)
     if len(set(widths)) < 3:
-        raise SpecError(f"a scaling ladder needs at least 3 distinct widths, got {list(widths)}")
+        raise SpecError(f"a scaling ladder needs at least 3 distinct widths, got {widths}")
     if not seeds:
         raise SpecError("a scaling ladder needs at least one seed")
-    unknown = sorted(set(model_names) - set(MODELS) | ({"persistence"} & set(model_names)))
-    if unknown:
-        raise SpecError(f"cannot scale {unknown}; choose among {sorted(set(MODELS) - {'persistence'})}")
-    train_windows = list(train_windows) if isinstance(train_windows, (list, tuple)) else [train_windows]
+    if len(set(seeds)) < len(seeds) or len(set(model_names)) < len(model_names):
+        raise SpecError(f"a scaling ladder's seeds and models must not repeat, got seeds {seeds}, models {model_names}")
+    trainable = sorted(set(MODELS) - {"persistence"})
+    unknown = sorted(set(model_names) - set(trainable))
+    if unknown or not model_names:
+        raise SpecError(f"cannot scale {unknown or 'no model'}; choose among {trainable}")
+    jobs = [{"rung": rung, "model": name, "spec": spec, "name": f"{name}_w{rung}_s{seed}",
+             "train_spec": TrainSpec.from_dict({**train_spec.to_dict(), "seed": seed})}
+            for rung, name, spec in rungs(model_names, model_spec, widths) for seed in seeds]
+    result = {"roma_kind": "scaling", "models": model_names, "widths": widths, "seeds": seeds,
+              "model_spec": model_spec.to_dict(), "train_spec": train_spec.to_dict(),
+              "floors": {k: float(v) for k, v in (floors or {}).items()}, "runs": [], "fits": {}}
+    return jobs, result
+
+
+def _collect(jobs, result, out, execute, progress) -> dict:
+    """Read back the runs already finished, then take ``(index, run)`` from
+    ``execute(pending)`` as the others finish; after each, refit and rewrite scaling.json."""
     out = Path(out)
-    plan = [(rung, name, spec, seed) for rung, name, spec in rungs(model_names, model_spec, widths) for seed in seeds]
-    result = {"roma_kind": "scaling", "models": list(model_names), "widths": [int(w) for w in widths],
-              "seeds": [int(s) for s in seeds], "model_spec": model_spec.to_dict(), "train_spec": train_spec.to_dict(),
-              "floors": dict(floors or {}), "runs": [], "fits": {}}
-    for i, (rung, name, spec, seed) in enumerate(plan):
-        ts = TrainSpec.from_dict({**train_spec.to_dict(), "seed": int(seed)})
-        r = run_one(train_windows, name, spec, ts, out / f"{name}_w{rung}_s{seed}", heldout=heldout,
-                    max_windows=max_windows)
-        result["runs"].append({**r, "rung": rung})
+    for job in jobs:
+        job["run"] = out / job["name"]
+    done = {}
+    for i, job in enumerate(jobs):
+        path = job["run"] / "result.json"
+        if path.exists():
+            done[i] = json.loads(path.read_text())
+
+    def record():
+        result["runs"] = [{**done[i], "rung": jobs[i]["rung"]} for i in sorted(done)]
         result["fits"] = _fits_so_far(result)
         save_scaling(result, out)
-        if progress:
-            progress(i + 1, len(plan))
+        report(progress, len(done), len(jobs))
+
+    if done:
+        record()
+    for i, run in execute([(i, job) for i, job in enumerate(jobs) if i not in done]):
+        done[i] = run
+        record()
     return result
+
+
+def load_ladder_windows(train_paths, heldout_paths, model_spec, train_spec) -> tuple[list, list]:
+    """The windows of a ladder's trajectories: the first training graph's with its own
+    transform, the other training graphs' and the held-out graphs' with the first one's
+    features and normalisation.
+
+    Parameters
+    ----------
+    train_paths : sequence of str or Path
+        Training trajectories (at least one).
+    heldout_paths : sequence of str or Path
+        Held-out trajectories.
+    model_spec : ModelSpec
+        Gives ``lookback`` and ``horizon``.
+    train_spec : TrainSpec
+        Gives the stride, the split fractions and the feature transform.
+
+    Returns
+    -------
+    tuple of list
+        ``(train windows, held-out windows)``.
+    """
+    from ..train.data import load_windows
+
+    first = load_windows(train_paths[0], model_spec, train_spec)
+    ref = {"features": first.features, "norm": first.norm}
+    return ([first] + [load_windows(p, model_spec, train_spec, **ref) for p in train_paths[1:]],
+            [load_windows(p, model_spec, train_spec, **ref) for p in heldout_paths])
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_windows(train_paths: tuple, heldout_paths: tuple, lookback: int, horizon: int, train_json: str):
+    """:func:`load_ladder_windows` once per worker process (the runs of a ladder share them)."""
+    from ..specs import ModelSpec, TrainSpec
+
+    return load_ladder_windows(list(train_paths), list(heldout_paths), ModelSpec(lookback=lookback, horizon=horizon),
+                               TrainSpec.from_json(train_json))
+
+
+def _ladder_task(train_paths, heldout_paths, model_name, spec_json, train_json, run, max_windows):
+    """One run of a ladder, inside a Dask worker."""
+    from ..specs import ModelSpec, TrainSpec
+
+    spec, ts = ModelSpec.from_json(spec_json), TrainSpec.from_json(train_json)
+    data = TrainSpec.from_dict({k: v for k, v in ts.to_dict().items()      # what the windows depend on
+                                if k in ("stride", "val_fraction", "test_fraction", "features")})
+    train_windows, heldout = _worker_windows(tuple(train_paths), tuple(heldout_paths), spec.lookback, spec.horizon,
+                                             data.to_json())
+    return run_one(train_windows, model_name, spec, ts, run, heldout=heldout, max_windows=max_windows)
 
 
 def _fits_so_far(result) -> dict:

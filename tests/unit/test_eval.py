@@ -138,11 +138,12 @@ def test_cli_train_evaluate_compare_scaling(stores, tmp_path, capsys):
         errs.append(num / np.sqrt(fut.size))
     assert rows["persistence"]["test_rel_l2"] == pytest.approx(np.mean(errs), rel=1e-4)
     assert "roma" in capsys.readouterr().out
-    assert main(["scaling", "--data", str(a), "--model", "deeponet", "--sizes", "4,8,12", "--steps", "2",
-                 "--out", str(tmp_path / "sc"), *common[:4], *common[6:]]) == 0
+    assert main(["scaling", "--data", str(a), "--heldout", str(b), "--models", "deeponet", "--sizes", "4,8,12",
+                 "--steps", "2", "--out", str(tmp_path / "sc"), *common[:4], *common[6:]]) == 0
     sc = json.loads((tmp_path / "sc" / "scaling.json").read_text())
-    assert [p["hidden"] for p in sc["points"]] == [4, 8, 12] and "alpha_ci" in sc["fit"]
-    assert (tmp_path / "sc" / "scaling.nc").exists()
+    assert [(r["model"], r["rung"], r["seed"]) for r in sc["runs"]] == [("deeponet", w, 0) for w in (4, 8, 12)]
+    assert {"alpha", "alpha_ci", "points"} <= set(sc["fits"]["test"]["models"]["deeponet"])
+    assert "deeponet" in sc["fits"]["heldout"]["models"]
 
 
 def test_cli_reports_bad_checkpoint(tmp_path, capsys):
