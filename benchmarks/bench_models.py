@@ -433,6 +433,14 @@ def part_oracle(args):
                 res[key] = oracle(path, split, omega=omegas[0], hops=k, far=far, ref=ref, windows=args.windows)
                 print(key, json.dumps(res[key]), flush=True)
     om = omegas[0]
+    for k in heldout_seeds()[1:]:          # --heldout-graphs K: the full floor of each further held-out graph
+        key = f"heldout{k}_full_{om}"
+        res[key] = oracle(dataset(args.dynamics, args.nodes, k), "all", omega=om, ref=ref, windows=args.windows,
+                          device=args.oracle_device)
+        print(key, json.dumps(res[key]), flush=True)
+    if len(heldout_seeds()) > 1:           # the floor of every held-out window, as the models are scored
+        res[f"heldout_mean_full_{om}"] = sum(res[f"heldout{k}_full_{om}" if k != 2 else f"heldout_full_{om}"]["rel_l2"]
+                                             for k in heldout_seeds()) / len(heldout_seeds())
     res["local_over_full"] = {g: res[f"{g}_local_{om}"]["rel_l2"] / res[f"{g}_full_{om}"]["rel_l2"]
                               for g in ("test", "heldout")}
     for k in [f"hops{k}{m}" for k in hops for m in ("", "mean")]:
