@@ -203,6 +203,18 @@ class GraphSpec(Spec):
         return self
 
 
+#: ModelSpec options that were taken out: name -> (the value that meant "off", the last
+#: version that had the option). A spec or checkpoint written before stores every field, so
+#: one that left an option off still loads; one that used it does not (see ModelSpec.from_dict).
+REMOVED_OPTIONS = {
+    "far_dropout": (0.0, "0.1.0"),
+    "neighbour_field": (False, "0.1.0"),
+    "angular_neighbours": (0, "0.1.0"),
+    "node_attention": (False, "0.1.0"),
+    "far_response": (False, "0.1.0"),
+}
+
+
 class ModelSpec(Spec):
     """ROMA and its baselines (docs/science.md §4): sizes of every part."""
 
@@ -246,6 +258,37 @@ class ModelSpec(Spec):
     entropy_weight = param.Number(default=0.01, bounds=(0, None), doc="weight of the assignment row-entropy loss")
     link_weight = param.Number(default=0.01, bounds=(0, None), doc="weight of the link-prediction loss")
     balance_weight = param.Number(default=0.01, bounds=(0, None), doc="weight of the supernode balance loss")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelSpec":
+        """A validated spec from plain data, as :meth:`Spec.from_dict`; an option of
+        ``REMOVED_OPTIONS`` is dropped where it holds its "off" value and refused where
+        it does not (the model it describes no longer exists).
+
+        Parameters
+        ----------
+        data : dict
+            Parameter values, with an optional ``kind`` that must name this class.
+
+        Returns
+        -------
+        ModelSpec
+
+        Raises
+        ------
+        roma_core.errors.SpecError
+            For a removed option that is on, another kind, unknown parameters or invalid values.
+        """
+        data = dict(data)
+        removed = []
+        for name, (off, version) in REMOVED_OPTIONS.items():
+            value = data.pop(name, off)
+            if value != off:
+                removed.append(f"option {name} = {value!r} was removed after roma-explorer {version}, "
+                               f"the last version that has it")
+        if removed:
+            raise SpecError(f"{cls.__name__} {'; '.join(removed)}; load this spec or checkpoint with that version")
+        return super().from_dict(data)
 
     def validate(self) -> "ModelSpec":
         super().validate()
