@@ -203,6 +203,18 @@ class GraphSpec(Spec):
         return self
 
 
+#: ModelSpec options that were taken out: name -> (the value that meant "off", the last
+#: version that had the option). A spec or checkpoint written before stores every field, so
+#: one that left an option off still loads; one that used it does not (see ModelSpec.from_dict).
+REMOVED_OPTIONS = {
+    "far_dropout": (0.0, "0.1.0"),
+    "neighbour_field": (False, "0.1.0"),
+    "angular_neighbours": (0, "0.1.0"),
+    "node_attention": (False, "0.1.0"),
+    "far_response": (False, "0.1.0"),
+}
+
+
 class ModelSpec(Spec):
     """ROMA and its baselines (docs/science.md §4): sizes of every part."""
 
@@ -225,28 +237,6 @@ class ModelSpec(Spec):
                                doc="scales of each node's angular neighbourhood (4·(2r + 1) nodes in angular "
                                    "order, r = 0, 2, 8, 32, ...) whose whole-graph mean state ROMA reads beside "
                                    "the supernodes' far field (0: none)")
-    far_dropout = param.Number(default=0.0, bounds=(0, 1), inclusive_bounds=(True, False),
-                               doc="ROMA, in training only: the share of node-windows that read nothing of the "
-                                   "whole graph beyond the batch (no near field, angular neighbours or coarser "
-                                   "levels), so that a local model must stand on its own under what they add")
-    neighbour_field = param.Boolean(default=False,
-                                    doc="ROMA also reads the mean of each node's graph neighbours' windows relative "
-                                        "to its own (phases: the local coupling terms sin(θ_j − θ_i), "
-                                        "cos(θ_j − θ_i); other states: u_j − u_i)")
-    angular_neighbours = param.Integer(default=0, bounds=(0, 64),
-                                       doc="nearest nodes in angle (from the whole graph) whose windows ROMA "
-                                           "reads relative to each node's own, through a learned kernel of "
-                                           "angular distance: the finest geometric scale, where a power-law "
-                                           "coupling puts most of its weight (0: none)")
-    node_attention = param.Boolean(default=False,
-                                   doc="ROMA's node level ends with the neighbour transformer's layer (attention "
-                                       "of each node over its graph neighbours) before the supernodes and the "
-                                       "attention across scales, so ROMA is that baseline with the hierarchy on top")
-    far_response = param.Boolean(default=False,
-                                 doc="ROMA adds to its decoder coefficients a part linear in the states around each "
-                                     "node relative to its own (near field, and the first level's blocks through "
-                                     "learned kernels of angular distance), the form of a pairwise coupling, which "
-                                     "carries over to global states the training data did not show")
     near_frame = param.Selector(default="node", objects=["global", "node"],
                                 doc="frame of the near field's phases: each node's own phase at each frame, "
                                     "which turns a neighbourhood's mean state into the terms R sin(ψ − θ_i), "
@@ -268,6 +258,37 @@ class ModelSpec(Spec):
     entropy_weight = param.Number(default=0.01, bounds=(0, None), doc="weight of the assignment row-entropy loss")
     link_weight = param.Number(default=0.01, bounds=(0, None), doc="weight of the link-prediction loss")
     balance_weight = param.Number(default=0.01, bounds=(0, None), doc="weight of the supernode balance loss")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelSpec":
+        """A validated spec from plain data, as :meth:`Spec.from_dict`; an option of
+        ``REMOVED_OPTIONS`` is dropped where it holds its "off" value and refused where
+        it does not (the model it describes no longer exists).
+
+        Parameters
+        ----------
+        data : dict
+            Parameter values, with an optional ``kind`` that must name this class.
+
+        Returns
+        -------
+        ModelSpec
+
+        Raises
+        ------
+        roma_core.errors.SpecError
+            For a removed option that is on, another kind, unknown parameters or invalid values.
+        """
+        data = dict(data)
+        removed = []
+        for name, (off, version) in REMOVED_OPTIONS.items():
+            value = data.pop(name, off)
+            if value != off:
+                removed.append(f"option {name} = {value!r} was removed after roma-explorer {version}, "
+                               f"the last version that has it")
+        if removed:
+            raise SpecError(f"{cls.__name__} {'; '.join(removed)}; load this spec or checkpoint with that version")
+        return super().from_dict(data)
 
     def validate(self) -> "ModelSpec":
         super().validate()

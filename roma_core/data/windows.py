@@ -381,41 +381,6 @@ def node_angles(graph) -> np.ndarray:
     return graph.theta if graph.theta is not None else 2 * math.pi * np.arange(n) / max(n, 1)
 
 
-def angular_neighbours(theta: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each node's ``k`` nearest other nodes in angle and the log of their angular
-    distances, in units of the mean spacing 2π/N and floored at 1e-3 of it (the floor of
-    the long-range term's distances).
-
-    Parameters
-    ----------
-    theta : numpy.ndarray
-        ``(N,)`` node angles.
-    k : int
-        Neighbours per node (fewer where the graph has fewer than k + 1 nodes).
-
-    Returns
-    -------
-    neighbours : numpy.ndarray
-        ``(N, k')`` int64 node ids, nearest first.
-    log_distance : numpy.ndarray
-        ``(N, k')`` float32.
-    """
-    n = len(theta)
-    side = min(k, (n - 1) // 2)              # the k nearest lie within k places on each side
-    order = np.argsort(theta, kind="stable")
-    angle = np.mod(np.asarray(theta, np.float64), 2 * math.pi)[order]
-    offsets = np.concatenate([np.arange(-side, 0), np.arange(1, side + 1)])
-    place = (np.arange(n)[:, None] + offsets) % n
-    gap = np.abs(angle[place] - angle[:, None])
-    gap = np.minimum(gap, 2 * math.pi - gap) * n / (2 * math.pi)
-    keep = np.argsort(gap, axis=1, kind="stable")[:, :min(k, 2 * side)]
-    neighbours = np.empty((n, keep.shape[1]), np.int64)
-    log_distance = np.empty((n, keep.shape[1]), np.float32)
-    neighbours[order] = order[np.take_along_axis(place, keep, 1)]
-    log_distance[order] = np.log(np.maximum(np.take_along_axis(gap, keep, 1), 1e-3))
-    return neighbours, log_distance
-
-
 def node_features(graph, pos_dim: int, supernodes: int):
     """Per-node inputs of the models.
 

@@ -42,7 +42,7 @@ class MultiscaleAttention(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
 
-    def forward(self, tokens, keep=None):
+    def forward(self, tokens):
         """Mix each node's tokens across scales.
 
         Parameters
@@ -50,8 +50,6 @@ class MultiscaleAttention(nn.Module):
         tokens : list of torch.Tensor
             ``(B, n, d)`` each, the node's own token first, then one per level (at most
             ``scales`` in all).
-        keep : torch.Tensor, optional
-            ``(B, n)`` bool: False where a node attends to its own token only.
 
         Returns
         -------
@@ -69,9 +67,6 @@ class MultiscaleAttention(nn.Module):
         k = nn.functional.linear(t, self.kv.weight[:d], self.kv.bias[:d])
         v = nn.functional.linear(t, self.kv.weight[d:], self.kv.bias[d:])
         scores = (k * q).view(s, b, n, self.heads, self.dh).sum(-1) / math.sqrt(self.dh)
-        if keep is not None:
-            own = torch.arange(s, device=scores.device)[:, None, None, None] == 0
-            scores = scores.masked_fill(~(own | keep[None, ..., None]), float("-inf"))
         weights = torch.softmax(scores, 0)                                   # (S, B, n, heads)
         mixed = (weights[..., None] * v.view(s, b, n, self.heads, self.dh)).sum(0).reshape(b, n, d)
         h = t[0] + self.out(mixed)
@@ -82,8 +77,7 @@ class MultiscaleAttention(nn.Module):
 class NeighbourAttention(nn.Module):
     """One transformer layer over each node's graph neighbours (torch_geometric
     TransformerConv, with the node's own token as root), a residual, a layer norm and a
-    feed-forward block: the neighbour transformer's layer, which ROMA can also use at its
-    node level.
+    feed-forward block: the neighbour transformer's layer.
 
     Parameters
     ----------

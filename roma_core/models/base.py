@@ -76,16 +76,13 @@ class OperatorModel(nn.Module):
                                        phase=self.phase)
         self.pde = BurgersResidual()
 
-    def summarize(self, batch, keep=None):
+    def summarize(self, batch):
         """The branch: one summary per node and window.
 
         Parameters
         ----------
         batch : Batch
             The input windows.
-        keep : torch.Tensor, optional
-            ``(B, n, 1)`` 0/1 from :meth:`far_mask`: which node-windows read the whole graph
-            (only models that read it use this).
 
         Returns
         -------
@@ -99,38 +96,6 @@ class OperatorModel(nn.Module):
             Auxiliary losses.
         """
         raise NotImplementedError
-
-    def far_mask(self, batch):
-        """Which node-windows read the whole graph in this pass; None: all (models that read
-        only the batch, and every model outside training).
-
-        Parameters
-        ----------
-        batch : Batch
-
-        Returns
-        -------
-        torch.Tensor or None
-            ``(B, n, 1)`` 0/1.
-        """
-        return None
-
-    def far_response(self, batch, keep=None):
-        """Decoder coefficients linear in what a node reads of the whole graph, added to the
-        branch's; None for models without such a part.
-
-        Parameters
-        ----------
-        batch : Batch
-        keep : torch.Tensor, optional
-            As for :meth:`summarize`.
-
-        Returns
-        -------
-        torch.Tensor or None
-            ``(B, n, p, C')``, as :meth:`OperatorDecoder.coefficients`.
-        """
-        return None
 
     def receptive_hops(self) -> int:
         """How many edges away a node's summary reads the graph: the halo a chunk of nodes
@@ -182,7 +147,7 @@ class OperatorModel(nn.Module):
             return batch, None
         angle = self.reference_phase(batch).detach()
         turned = {"x": turn_phases(batch.x, -angle)}
-        for name in ("field", "near", "angular"):
+        for name in ("field", "near"):
             if getattr(batch, name) is not None:
                 turned[name] = turn_phases(getattr(batch, name), -angle)
         return replace(batch, **turned), angle
@@ -206,17 +171,15 @@ class OperatorModel(nn.Module):
         Prediction
         """
         batch, angle = self.gauged(batch)
-        keep = self.far_mask(batch)
-        h, attention, assign, aux = self.summarize(batch, keep)
-        extra = self.far_response(batch, keep)
+        h, attention, assign, aux = self.summarize(batch)
         last = batch.x[:, :, -1, :]
-        values = self.decoder(h, last, batch.theta, batch.kappa, extra)
+        values = self.decoder(h, last, batch.theta, batch.kappa)
         if angle is not None:
             values = turn_phases(values, angle)
         aux = dict(aux)
         if collocation is not None:
             bi, ni, ki = collocation.unbind(1)
-            coef = self.decoder.coefficients(h, extra)
+            coef = self.decoder.coefficients(h)
             s = (ki + 1).to(h.dtype) / self.horizon
             if residual == "stencil":
                 near = None if batch.near is None else batch.near[:, :, :, -1, :]

@@ -27,7 +27,7 @@ class DeepONet(OperatorModel):
         self.embed = InputEmbedding(spec, spec.hidden)
         self.branch = ResidualMLP(spec.hidden, spec.hidden, spec.layers, spec.hidden)
 
-    def summarize(self, batch, keep=None):
+    def summarize(self, batch):
         return self.branch(torch.nn.functional.silu(self.embed(batch))), None, None, {}
 
 
@@ -50,7 +50,7 @@ class GNN(OperatorModel):
         self.convs = nn.ModuleList(SAGEConv(spec.hidden, spec.hidden) for _ in range(spec.layers))
         self.norms = nn.ModuleList(nn.LayerNorm(spec.hidden) for _ in range(spec.layers))
 
-    def summarize(self, batch, keep=None):
+    def summarize(self, batch):
         h = self.embed(batch)
         for conv, norm in zip(self.convs, self.norms):
             # windows share the graph: (B, n, d) goes through in one sparse pass (node axis -2)
@@ -79,7 +79,7 @@ class NeighbourTransformer(OperatorModel):
         self.attn = NeighbourAttention(d, spec.heads)
         self._register_load_state_dict_pre_hook(_layer_keys_before_sharing)
 
-    def summarize(self, batch, keep=None):
+    def summarize(self, batch):
         return self.attn(self.encoder(self.embed(batch), batch.edge_index), batch.edge_index), None, None, {}
 
 

@@ -41,11 +41,6 @@ class Batch:
     near : torch.Tensor or None
         ``(B, n, S, lookback, C)`` past states averaged over each node's angular
         neighbourhood in the whole graph at ``S`` scales (``ModelSpec.near_field``); None: none.
-    angular : torch.Tensor or None
-        ``(B, n, k, lookback, C)`` past states of each node's k nearest nodes in angle, taken
-        from the whole graph (``ModelSpec.angular_neighbours``); None: none.
-    angular_distance : torch.Tensor or None
-        ``(n, k)`` log angular distances of those neighbours (units of the mean spacing).
     reference : torch.Tensor or None
         ``(B,)`` reference phases of the phase gauge, when given (chunked inference gives
         the whole graph's, so that every chunk turns alike); None: the model takes them.
@@ -68,8 +63,6 @@ class Batch:
     pooled: tuple | None = None
     field: torch.Tensor | None = None
     near: torch.Tensor | None = None
-    angular: torch.Tensor | None = None
-    angular_distance: torch.Tensor | None = None
     reference: torch.Tensor | None = None
     graph_x: torch.Tensor | None = None
     graph_theta: torch.Tensor | None = None

@@ -109,15 +109,13 @@ class OperatorDecoder(nn.Module):
         self.trunk = ResidualMLP(4, width or dim, trunk_layers, basis)
         self.bias = nn.Parameter(torch.zeros(self.channels))
 
-    def coefficients(self, h, extra=None):
+    def coefficients(self, h):
         """The branch's coefficients.
 
         Parameters
         ----------
         h : torch.Tensor
             ``(B, n, dim)`` node summaries.
-        extra : torch.Tensor, optional
-            ``(B, n, p, C')`` coefficients added to the branch's (a model's far-field response).
 
         Returns
         -------
@@ -125,8 +123,7 @@ class OperatorDecoder(nn.Module):
             ``(B, n, p, C')`` coefficients, C' = 1 for phases, else C.
         """
         b, n, _ = h.shape
-        coef = self.branch(h).view(b, n, self.basis, self.channels)
-        return coef if extra is None else coef + extra
+        return self.branch(h).view(b, n, self.basis, self.channels)
 
     def _step(self, last, change):
         """The last state moved by the expansion's value ``change`` (..., C'): added, or
@@ -159,7 +156,7 @@ class OperatorDecoder(nn.Module):
         phi = self.trunk(trunk_inputs(s, theta, kappa))                  # (..., p)
         return self._step(last, torch.einsum("...pc,...p->...c", coef, phi) / self.basis ** 0.5 + self.bias)
 
-    def forward(self, h, last, theta, kappa, extra=None):
+    def forward(self, h, last, theta, kappa):
         """Forecast every node over the horizon (lead times s = 1/horizon, ..., 1).
 
         Parameters
@@ -172,15 +169,13 @@ class OperatorDecoder(nn.Module):
             ``(n,)`` node angles.
         kappa : torch.Tensor
             ``(n,)`` standardised log hidden degrees.
-        extra : torch.Tensor, optional
-            As for :meth:`coefficients`.
 
         Returns
         -------
         torch.Tensor
             ``(B, n, horizon, C)`` forecast states.
         """
-        coef = self.coefficients(h, extra)
+        coef = self.coefficients(h)
         n, t = theta.shape[0], self.horizon
         s = (torch.arange(1, t + 1, device=h.device, dtype=h.dtype) / t)[None, :].expand(n, t)
         phi = self.trunk(trunk_inputs(s, theta[:, None].expand(n, t), kappa[:, None].expand(n, t)))  # (n, t, p)

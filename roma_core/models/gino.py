@@ -119,7 +119,7 @@ class GINO(OperatorModel):
             return turned, None
         return replace(turned, graph_x=turn_phases(batch.graph_x, -angle)), angle
 
-    def summarize(self, batch, keep=None):
+    def summarize(self, batch):
         """See :meth:`OperatorModel.summarize`."""
         if batch.graph_x is None:
             raise ValueError("GINO reads the whole graph: build its batches with Context(..., whole_graph=True)")

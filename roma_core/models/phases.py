@@ -87,27 +87,6 @@ def _turned(values: torch.Tensor, sa: torch.Tensor, ca: torch.Tensor) -> torch.T
     return torch.stack([s * ca + c * sa, c * ca - s * sa], -1)
 
 
-def relative_to(values: torch.Tensor, own: torch.Tensor, phase: bool) -> torch.Tensor:
-    """States relative to a node's own at each frame: phases turned into its frame,
-    (sin(θ_j − θ_i), cos(θ_j − θ_i)), other states minus its own.
-
-    Parameters
-    ----------
-    values : torch.Tensor
-        ``(..., C)`` states.
-    own : torch.Tensor
-        ``(..., C)`` the node's own states, broadcast against ``values``.
-    phase : bool
-        Phase features (C = 2).
-
-    Returns
-    -------
-    torch.Tensor
-        The shape of ``values``.
-    """
-    return _turned(values, -own[..., 0], own[..., 1]) if phase else values - own
-
-
 def in_node_frame(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """(sin ψ, cos ψ)-type features of each node turned into that node's own phase frame at
     each frame: R (sin ψ, cos ψ) -> R (sin(ψ − θ_i(t)), cos(ψ − θ_i(t))).
@@ -124,4 +103,5 @@ def in_node_frame(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         The shape of ``values``.
     """
-    return relative_to(values, x.unsqueeze(2), True)
+    own = x.unsqueeze(2)
+    return _turned(values, -own[..., 0], own[..., 1])

@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from ..data.store import mark
 from ..errors import CheckpointError, SpecError
+from ..specs import REMOVED_OPTIONS
 
 FORMAT = 1
 FILES = ("model.safetensors", "optimizer.safetensors", "checkpoint.json")
@@ -170,6 +171,9 @@ def read_state(path) -> dict:
         state["model_spec"].setdefault("phase_gauge", False)
         state["model_spec"].setdefault("near_field", 0)
         state["model_spec"].setdefault("near_frame", "global")    # ... and before the node frame
+        for name, (off, _) in REMOVED_OPTIONS.items():             # options taken out since, if left off
+            if state["model_spec"].get(name, off) == off:          # (ModelSpec.from_dict refuses them on)
+                state["model_spec"].pop(name, None)
     if isinstance(state.get("train_spec"), dict):      # ... and before the learning-rate schedule
         state["train_spec"].setdefault("lr_schedule", "constant")
     return state

@@ -32,14 +32,14 @@ from ..progress import report
 from . import checkpoint as ckpt
 from .device import distributed, init_distributed, resolve_device
 from .losses import relative_l2
-from ..data.windows import angular_blocks, angular_neighbours, near_radii, near_table, node_angles
+from ..data.windows import angular_blocks, near_radii, near_table
 from .sampling import Sampler
 
 
 class Context:
     """Per-graph tensors (positional encodings, coordinates, prior, the prior blocks' far
-    field, the fine angular blocks' near field over time and each node's nearest nodes in
-    angle) and the sampler: what turns windows into model batches.
+    field and the fine angular blocks' near field over time) and the sampler: what turns
+    windows into model batches.
 
     Parameters
     ----------
@@ -50,9 +50,8 @@ class Context:
     device : torch.device
         Where batches are moved.
     far_field : bool
-        Build the far and near fields (O(T N) once per trajectory) and the angular
-        neighbours; a model that does not read them (``reads_far_field`` False) gets batches
-        without them.
+        Build the far and near fields (O(T N) once per trajectory); a model that does not
+        read them (``reads_far_field`` False) gets batches without them.
     resident : bool
         Keep the states, the per-graph tensors and the sampler's graph on ``device``
         (:meth:`make_resident`): batches are then built there from tensors.
@@ -72,16 +71,13 @@ class Context:
         self.prior = torch.from_numpy(prior)
         self.device = device
         self.sampler = Sampler(windows.graph)
-        self.field = self.near = self.block = self.angular = self.angular_distance = None
+        self.field = self.near = self.block = None
         if far_field:
             self.field = torch.from_numpy(windows.block_means(prior, spec.supernodes))   # (T, N_1, C)
         if far_field and spec.near_field:   # every fine angular block's window means, per frame: (T, K, S, C)
             block, count = angular_blocks(theta)
             self.near = near_table(windows.block_means(block, count), near_radii(spec.near_field))
             self.block = torch.from_numpy(block)
-        if far_field and spec.angular_neighbours:
-            nearest = angular_neighbours(node_angles(windows.graph), spec.angular_neighbours)
-            self.angular, self.angular_distance = map(torch.from_numpy, nearest)
         self.resident = False
         if resident:
             self.make_resident()
@@ -96,7 +92,7 @@ class Context:
         Context
             ``self``.
         """
-        for name in ("theta", "kappa", "pe", "prior", "field", "near", "block", "angular", "angular_distance"):
+        for name in ("theta", "kappa", "pe", "prior", "field", "near", "block"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, value.to(self.device))
@@ -105,22 +101,15 @@ class Context:
         self.resident = True
         return self
 
-    def _fields(self, starts, frames, idx) -> dict:
-        """The far and near fields and the angular neighbours' windows of frames
-        ``(B, lookback)`` (windows from ``starts``) and nodes ``idx``."""
-        near = angular = distance = None
+    def _fields(self, frames, idx) -> dict:
+        """The far and near fields of frames ``(B, lookback)`` and nodes ``idx``."""
+        near = None
         if self.near is not None:        # rows of the (T K, S C) table: 2-3x faster than two-axis indexing
             t, k, s, c = self.near.shape
             rows = (frames[:, :, None] * k + self.block[idx][None, None]).reshape(-1)
             near = self.near.reshape(t * k, s * c).index_select(0, rows).view(*frames.shape, len(idx), s, c)
             near = near.permute(0, 2, 3, 1, 4)
-        if self.angular is not None:
-            who = self.angular[idx]                                            # (n, k)
-            past = self.windows.get_tensor(starts, who.reshape(-1))[0] if self.resident else \
-                torch.from_numpy(self.windows.get(starts, who.reshape(-1).numpy())[0])
-            angular, distance = past.view(len(starts), *who.shape, *past.shape[2:]), self.angular_distance[idx]
-        return {"field": None if self.field is None else self.field[frames].transpose(1, 2), "near": near,
-                "angular": angular, "angular_distance": distance}
+        return {"field": None if self.field is None else self.field[frames].transpose(1, 2), "near": near}
 
     def batch(self, starts, nodes=None, edges=None, weight=None) -> Batch:
         """A batch of windows over some nodes.
@@ -157,7 +146,7 @@ class Context:
             return Batch(x=x, y=y, edge_index=edges, theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx],
                          prior=self.prior[idx], nodes=idx,
                          weight=None if weight is None else torch.as_tensor(weight, device=dev),
-                         **self._fields(starts, frames, idx), **whole)
+                         **self._fields(frames, idx), **whole)
         if nodes is None:
             nodes = np.arange(w.graph.num_nodes)
         if edges is None:
@@ -172,7 +161,7 @@ class Context:
         return Batch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edges),
                      theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
                      nodes=idx, weight=None if weight is None else torch.from_numpy(weight),
-                     **self._fields(starts, frames, idx), **whole).to(self.device)
+                     **self._fields(frames, idx), **whole).to(self.device)
 
 
 def reads_far_field(model) -> bool:

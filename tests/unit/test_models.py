@@ -28,9 +28,7 @@ def ring_batch(n=40, b=2, spec=None, seed=0):
                  prior=(torch.arange(n) * spec.supernodes // n),
                  y=torch.randn(b, n, spec.horizon, spec.channels, generator=g),
                  field=torch.randn(b, spec.supernodes, spec.lookback, spec.channels, generator=g),
-                 near=torch.randn(b, n, spec.near_field, spec.lookback, spec.channels, generator=g),
-                 angular=torch.randn(b, n, spec.angular_neighbours, spec.lookback, spec.channels, generator=g),
-                 angular_distance=torch.randn(n, spec.angular_neighbours, generator=g))
+                 near=torch.randn(b, n, spec.near_field, spec.lookback, spec.channels, generator=g))
 
 
 def tiny_spec(**kw):
@@ -388,105 +386,6 @@ def test_near_field_is_the_whole_graphs_angular_window_mean():
                 assert np.allclose(batch.near[bi, ni, si, :, 0].numpy(), want, atol=1e-5)
 
 
-def test_angular_neighbours_are_the_nearest_in_angle():
-    """Against a direct sort of every node's angular distances; few nodes give fewer."""
-    from roma_core.data.windows import angular_neighbours
-
-    theta = np.random.default_rng(4).uniform(0, 2 * math.pi, 301)
-    theta[7] = theta[8]                                     # two nodes at one angle: the distance floor
-    who, logd = angular_neighbours(theta, 6)
-    for i in range(len(theta)):
-        gap = np.abs(theta - theta[i])
-        gap = np.minimum(gap, 2 * math.pi - gap)
-        gap[i] = np.inf
-        want = np.sort(gap)[:6] * len(theta) / (2 * math.pi)
-        assert np.allclose(np.exp(logd[i]), np.maximum(want, 1e-3), rtol=1e-5)
-        assert np.allclose(np.sort(gap[who[i]]) * len(theta) / (2 * math.pi), want)
-    assert angular_neighbours(theta[:5], 6)[0].shape == (5, 4) and angular_neighbours(theta[:1], 6)[0].shape == (1, 0)
-
-
-def test_far_dropout_cuts_the_whole_graph_from_dropped_node_windows_in_training_only():
-    """A dropped node-window's forecast does not move with the near field, the angular
-    neighbours or the supernodes' far field; a kept one does; evaluation drops nothing."""
-    spec = tiny_spec(pos_dim=0, near_field=2, angular_neighbours=3, far_dropout=0.5)
-    torch.manual_seed(0)
-    model = build("roma", spec)
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    batch = replace(ring_batch(spec=spec), reference=torch.zeros(2))   # the gauge fixed: it reads the whole graph
-    keep = model.far_mask(batch)
-    assert keep.shape == (2, 40, 1) and 0.3 < keep.mean() < 0.7
-    g = torch.Generator().manual_seed(9)
-    moved = replace(batch, near=torch.randn(batch.near.shape, generator=g),
-                    angular=torch.randn(batch.angular.shape, generator=g),
-                    field=torch.randn(batch.field.shape, generator=g))
-    model.far_mask = lambda b: keep            # the same draw for both passes
-    with torch.no_grad():
-        change = (model(batch).values - model(moved).values).abs().amax((2, 3))
-    dropped = keep[..., 0] == 0
-    # a dropped node still hears kept neighbours through the graph encoder: check those
-    # whose ring neighbours (the encoder's two layers reach two hops) are dropped too
-    alone = dropped & dropped.roll(1, 1) & dropped.roll(-1, 1) & dropped.roll(2, 1) & dropped.roll(-2, 1)
-    assert alone.any() and change[alone].max() < 1e-6 and change[~dropped].min() > 1e-4
-    del model.far_mask
-    assert model.eval().far_mask(batch) is None
-
-
-def test_neighbour_field_is_the_mean_coupling_term():
-    """On a ring, the phase neighbour field is ½ Σ_{j = i ± 1} (sin, cos)(θ_j − θ_i); for other
-    states it is the mean of u_j − u_i; a node without neighbours reads zeros."""
-    from roma_core.models.angular import neighbour_field
-
-    b = ring_batch()
-    th = 2 * math.pi * torch.rand(b.x.shape[:-1], generator=torch.Generator().manual_seed(3))
-    field = neighbour_field(torch.stack([th.sin(), th.cos()], -1), b.edge_index, True)
-    for k, f in enumerate((torch.sin, torch.cos)):
-        assert torch.allclose(field[..., k], 0.5 * (f(th.roll(1, 1) - th) + f(th.roll(-1, 1) - th)), atol=1e-6)
-    u = th[..., None]
-    assert torch.allclose(neighbour_field(u, b.edge_index, False)[..., 0],
-                          0.5 * (th.roll(1, 1) + th.roll(-1, 1)) - th, atol=1e-5)
-    assert neighbour_field(u, b.edge_index[:, :0], False).abs().max() == 0
-
-
-def test_roma_reads_its_angular_neighbours_from_the_whole_graph():
-    """Batch.angular holds each node's nearest nodes' windows, taken from the whole graph:
-    changing one such neighbour outside a sampled batch moves that node's forecast, and the
-    kernel weighs a neighbour by its distance."""
-    from roma_core.data.windows import Windows, angular_neighbours
-    from roma_core.train.loop import Context
-
-    g = hyperbolic_graph(400, mean_degree=6, seed=5)
-    rng = np.random.default_rng(2)
-    states = rng.uniform(0, 2 * math.pi, (20, g.num_nodes))
-    spec = tiny_spec(pos_dim=0, near_field=0, angular_neighbours=4, phase_gauge=False)   # no whole-graph gauge
-    w = Windows(g, states, lookback=6, horizon=3, features="phase", val_fraction=0, test_fraction=0)
-    ctx = Context(w, spec, torch.device("cpu"))
-    nodes, starts = np.arange(50, 90), np.array([0, 9])
-    batch = ctx.batch(starts, nodes)
-    who, logd = angular_neighbours(g.theta, 4)
-    assert batch.angular.shape == (2, 40, 4, 6, 2)
-    assert np.allclose(batch.angular_distance.numpy(), logd[nodes])
-    for bi, start in enumerate(starts):
-        assert np.allclose(batch.angular[bi].numpy(), w.get(np.array([start]), who[nodes].reshape(-1))[0]
-                           .reshape(40, 4, 6, 2), atol=1e-6)
-    torch.manual_seed(0)
-    model = build("roma", spec).eval()
-    torch.nn.init.normal_(model.decoder.branch.weight, std=0.3)
-    outside = next((i, j) for i, row in enumerate(who[nodes]) for j in row if j not in set(nodes))
-    moved = states.copy()
-    moved[:, outside[1]] += 1.0
-    with torch.no_grad():
-        base = model(batch).values
-        after = model(Context(Windows(g, moved, lookback=6, horizon=3, features="phase", val_fraction=0,
-                                      test_fraction=0), spec, torch.device("cpu")).batch(starts, nodes)).values
-    change = (base - after).abs().amax((0, 2, 3))
-    reads = torch.from_numpy((who[nodes] == outside[1]).any(1))
-    reach = reads.clone()                     # the readers and what the graph encoder passes them on to
-    for _ in range(spec.layers):
-        reach[batch.edge_index[1][reach[batch.edge_index[0]]]] = True
-    assert change[reads].min() > 1e-4 and change[~reach].max() == 0 and (~reach).sum() > 20
-
-
 @pytest.mark.parametrize("name", ["roma", "roma_fixed", "deeponet", "gnn", "transformer"])
 def test_forward_traces_as_one_graph(name):
     """torch.compile sees a model's forward pass whole: no graph break (a param attribute read
@@ -516,23 +415,6 @@ def test_supernode_tokens_without_identity(name):
     assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
 
 
-def test_node_attention_makes_romas_node_level_the_transformers():
-    """With ``node_attention`` and the transformer's weights, ROMA's node tokens are the
-    transformer's node summaries exactly (no whole-graph inputs, so nothing else differs)."""
-    spec = tiny_spec(pos_dim=0, near_field=0, node_attention=True)
-    torch.manual_seed(0)
-    roma, transformer = build("roma", spec), build("transformer", spec)
-    for p in transformer.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    for part in ("embed", "encoder"):
-        getattr(roma, part).load_state_dict(getattr(transformer, part).state_dict())
-    roma.local.load_state_dict(transformer.attn.state_dict())
-    batch = ring_batch(spec=spec)
-    with torch.no_grad():
-        assert torch.allclose(roma.node_tokens(batch), transformer.summarize(batch)[0], atol=1e-6)
-    assert build("roma", tiny_spec()).local is None
-
-
 def test_transformer_checkpoints_from_before_the_shared_layer_still_load():
     """State dicts naming the layer's parts ``attn.*``, ``norm.*``, ``ff.*`` (before it became
     a NeighbourAttention) load into today's transformer and give the same forecast."""
@@ -554,14 +436,12 @@ def test_transformer_checkpoints_from_before_the_shared_layer_still_load():
         assert torch.equal(model(batch).values, again(batch).values)
 
 
-@pytest.mark.parametrize("name, options", [("roma", {}), ("roma", {"node_attention": True}),
-                                           ("roma", {"node_attention": True, "neighbour_field": True}),
-                                           ("gnn", {}), ("transformer", {}), ("deeponet", {})])
-def test_chunk_halo_covers_what_a_node_summary_reads(name, options):
+@pytest.mark.parametrize("name", ["roma", "gnn", "transformer", "deeponet"])
+def test_chunk_halo_covers_what_a_node_summary_reads(name):
     """On a ring, changing one node's window moves the node summaries up to some number of
     hops away; a chunk's halo (``receptive_hops``) covers that, plus the hop whose degrees
     the encoder's normalisation reads."""
-    spec = tiny_spec(pos_dim=0, near_field=0, **options)
+    spec = tiny_spec(pos_dim=0, near_field=0)
     torch.manual_seed(0)
     model = build(name, spec)
     for p in model.parameters():
@@ -573,49 +453,3 @@ def test_chunk_halo_covers_what_a_node_summary_reads(name, options):
         change = (summary(batch) - summary(moved)).abs().amax((0, 2))
     reach = int((torch.arange(40) - 20).abs()[change > 1e-6].max())
     assert model.receptive_hops() >= reach + 1
-
-
-def test_far_response_is_linear_in_the_far_states_and_starts_at_zero():
-    """The far response's coefficients scale with the far states' coherence (a phase field
-    R e^{iψ} -> a R e^{iψ} scales them by a), so what it learned carries over to other R; its
-    kernels sum to 1 over the blocks; at initialisation ROMA forecasts as without it."""
-    spec = tiny_spec(pos_dim=0, near_field=2, far_response=True)
-    torch.manual_seed(0)
-    model = build("roma", spec)
-    batch = replace(ring_batch(spec=spec), reference=torch.zeros(2))
-    plain = build("roma", tiny_spec(pos_dim=0, near_field=2))
-    plain.load_state_dict(model.state_dict(), strict=False)
-    with torch.no_grad():
-        assert torch.equal(model(batch).values, plain(batch).values)
-        torch.nn.init.normal_(model.response.drift.weight)
-        r = model.response
-        w = r.weights(batch.theta)
-        assert w.shape == (40, spec.supernodes, spec.heads) and torch.allclose(w.sum(1), torch.ones(40, spec.heads))
-        base = r(batch.x, batch.theta, batch.field, batch.near)
-        assert base.shape == (2, 40, spec.basis, 1) and base.abs().max() > 1e-3
-        half = r(batch.x, batch.theta, 0.5 * batch.field, 0.5 * batch.near)
-        assert torch.allclose(half, 0.5 * base, atol=1e-5)
-        moved = replace(batch, field=torch.randn_like(batch.field))
-        assert not torch.allclose(model(batch).values, model(moved).values)
-    ((model(batch).values - batch.y) ** 2).mean().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.response.parameters())
-    explained = torch._dynamo.explain(model)(batch)
-    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
-
-
-def test_far_response_of_a_phase_field_is_the_coupling_in_the_node_frame():
-    """For phases the response reads the blocks' mean states turned into each node's frame:
-    turning every phase (the node's and the far field's) by one angle leaves it unchanged."""
-    spec = tiny_spec(pos_dim=0, near_field=2, far_response=True)
-    torch.manual_seed(0)
-    r = build("roma", spec).response
-    torch.nn.init.normal_(r.drift.weight)
-    b = ring_batch(spec=spec)
-    th = 2 * math.pi * torch.rand(b.x.shape[:-1])
-    unit = lambda a: torch.stack([a.sin(), a.cos()], -1)
-    field, near = unit(torch.rand(b.field.shape[:-1]) * 6.3), unit(torch.rand(b.near.shape[:-1]) * 6.3)
-    from roma_core.models.phases import turn_phases
-    with torch.no_grad():
-        one = r(unit(th), b.theta, field, near)
-        turned = r(unit(th + 1.3), b.theta, turn_phases(field, torch.tensor(1.3)), turn_phases(near, torch.tensor(1.3)))
-    assert torch.allclose(one, turned, atol=1e-5)

@@ -19,8 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_train import kuramoto_states, spec, tspec  # noqa: E402
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-FIELDS = ("x", "y", "edge_index", "theta", "kappa", "pe", "prior", "nodes", "field", "near", "angular",
-          "angular_distance")
+FIELDS = ("x", "y", "edge_index", "theta", "kappa", "pe", "prior", "nodes", "field", "near")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +63,7 @@ def test_resident_batches_equal_host_batches(device):
     g = hyperbolic_graph(1500, mean_degree=6, seed=4)
     states = np.random.default_rng(0).uniform(0, 2 * np.pi, (30, g.num_nodes))
     ms = ModelSpec(lookback=6, horizon=3, hidden=16, heads=4, supernodes=8, levels=2, pos_dim=4, basis=8,
-                   near_field=3, angular_neighbours=5)
+                   near_field=3)
     dev = torch.device(device)
     host = Context(Windows(g, states, lookback=6, horizon=3, features="phase"), ms, dev)
     res = Context(Windows(g, states, lookback=6, horizon=3, features="phase"), ms, dev, resident=True)
