@@ -152,6 +152,27 @@ def fit_ladder(runs, floors: dict | None = None, *, bootstrap: int = 2000, level
     return out
 
 
+def ladder_errors(runs, model: str, span: str = "test"):
+    """One model's errors on a span, as :func:`fit_ladder` fits them.
+
+    Parameters
+    ----------
+    runs : list of dict
+        A ladder's runs.
+    model : str
+    span : str
+        One of :data:`SPANS`.
+
+    Returns
+    -------
+    tuple
+        ``(params per size, errors (size, seed, window))``, sizes by rung; sizes with fewer
+        seeds than the most common count dropped.
+    """
+    key = f"{span}_per_window"
+    return _grid([r for r in runs if r.get(key)], model, key)
+
+
 def _grid(runs, model, key):
     """(params per size, errors (size, seed, window)) of one model; sizes with fewer seeds
     than the most common count are dropped, so every size has as many seeds."""
