@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.views.training import MetricsLog, TrainingView, load_scaling, power_law_band
-from roma_core.eval.scaling import fit_power_law, save_scaling
+from app.views.forecast import MODEL_COLOURS
+from app.views.training import MetricsLog, TrainingView, ladder_band, load_scaling, power_law_band
+from app.views.training.scaling import log_ticks, scaling_plot
+from roma_core.eval.scaling import fit_ladder, fit_power_law, save_scaling
 from browser_util import open_tab, pixels, publish, set_number, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,11 +30,42 @@ COUNT_JS = """name => { let plot = null;  // the newest loss plot of that run (o
   return out; }"""
 
 
-def scaling_result(out: Path, params, losses) -> dict:
+def legacy_result(out: Path, params, losses) -> None:
+    """A result in the old single-model layout (scaling.json and scaling.nc) that
+    `roma scaling` wrote before ladders of several models."""
+    import xarray as xr
+
     points = [{"hidden": 8 * (i + 1), "params": int(p), "test_rel_l2": float(l), "train_seconds": 1.0,
                "steps": 10, "run": str(out / f"h{i}")} for i, (p, l) in enumerate(zip(params, losses))]
-    result = {"roma_kind": "scaling", "model": "roma", "model_spec": {}, "train_spec": {}, "points": points,
-              "fit": fit_power_law(params, losses)}
+    fit = fit_power_law(params, losses)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scaling.json").write_text(json.dumps({"roma_kind": "scaling", "model": "roma", "model_spec": {},
+                                                  "train_spec": {}, "points": points, "fit": fit}))
+    xr.Dataset({k: ("point", np.array([q[k] for q in points], float)) for k in ("params", "test_rel_l2")},
+               coords={"hidden": ("point", [q["hidden"] for q in points])},
+               attrs={"roma_kind": "scaling", "model": "roma", "fit_alpha": fit["alpha"]}).to_netcdf(out / "scaling.nc")
+
+
+def ladder_result(out: Path, laws: dict, floor: float = 0.0, noise: float = 0.0, seeds=(0, 1), windows: int = 4,
+                  rng_seed: int = 0) -> dict:
+    """A ladder's result (as `roma scaling` writes it) whose errors follow ``floor + a P^-alpha``
+    per model of ``laws`` ({model: (a, alpha, params)}), times log-normal noise, on the test
+    span and (twice as high above the floor) on a held-out graph."""
+    rng = np.random.default_rng(rng_seed)
+    runs = []
+    for rung in range(len(next(iter(laws.values()))[2])):
+        for m, (a, alpha, params) in laws.items():
+            for s in seeds:
+                law = a * params[rung] ** -alpha
+                test = floor + law * np.exp(rng.normal(0, noise, windows))
+                held = floor + 2 * law * np.exp(rng.normal(0, noise, windows))
+                runs.append({"model": m, "rung": rung, "hidden": rung, "params": int(params[rung]), "seed": s,
+                             "steps": 10, "train_seconds": 1.0, "test_rel_l2": float(test.mean()),
+                             "test_per_window": test.tolist(), "heldout_rel_l2": float(held.mean()),
+                             "heldout_per_window": held.tolist()})
+    floors = {"test": floor, "heldout": floor}
+    result = {"roma_kind": "scaling", "models": list(laws), "widths": [], "seeds": list(seeds), "model_spec": {},
+              "train_spec": {}, "floors": floors, "runs": runs, "fits": fit_ladder(runs, floors, bootstrap=300)}
     save_scaling(result, out)
     return result
 
@@ -59,25 +92,81 @@ def test_metrics_log_reads_only_appended_complete_lines(tmp_path):
     assert restarted and log.lines == 1 and log.train["loss"] == [0.9]
 
 
-def test_scaling_file_and_band_against_exact_power_law(tmp_path):
+def test_old_single_model_files_load_and_band_against_exact_power_law(tmp_path):
     params = np.array([1e3, 3e3, 1e4, 3e4, 1e5])
     exact = 2.0 * params ** -0.3
-    scaling_result(tmp_path / "exact", params, exact)
+    legacy_result(tmp_path / "exact", params, exact)
     for name in ("scaling.json", "scaling.nc"):
         s = load_scaling(tmp_path / "exact" / name)
-        fit = s.fit()
+        assert s.legacy and s.models == ["roma"] and list(s.spans) == ["test"] and len(s.runs) == 5
+        fit = s.fit()["models"]["roma"]
         assert fit["alpha"] == pytest.approx(0.3, abs=1e-9) and fit["prefactor"] == pytest.approx(2.0, rel=1e-9)
-        np.testing.assert_allclose(s.params, params)
+        np.testing.assert_allclose([p["params"] for p in fit["points"]], params)
+        np.testing.assert_allclose([p["mean"] for p in fit["points"]], exact)
     grid = np.geomspace(500, 2e5, 7)
     lo, hi = power_law_band(params, exact, grid)
     np.testing.assert_allclose(lo, 2.0 * grid ** -0.3, rtol=1e-9)  # no scatter: the band is the line
     np.testing.assert_allclose(hi, lo, rtol=1e-9)
+    lo, hi = power_law_band(params, 0.01 + exact, grid, floor=0.01)  # the same law above a floor
+    np.testing.assert_allclose(lo, 0.01 + 2.0 * grid ** -0.3, rtol=1e-9)
     noisy = exact * np.exp(np.random.default_rng(1).normal(0, 0.1, len(params)))
     lo, hi = power_law_band(params, noisy, grid)
     fit = fit_power_law(params, noisy)
     line = fit["prefactor"] * grid ** -fit["alpha"]
     assert np.all(lo < line) and np.all(line < hi)
     assert np.all(np.diff(np.log(hi / lo))[:3] < 0)  # narrowest near the points' centre, wider outside
+    shipped = load_scaling(ROOT / "assets" / "scaling_kuramoto_2k")  # the shipped (old) ladder still opens
+    assert shipped.legacy and len(shipped.fit("test")["models"]["roma"]["points"]) == 6
+
+
+def test_ladder_of_several_models_loads_and_plots(tmp_path):
+    params = np.array([2e3, 6e3, 2e4, 6e4])
+    laws = {"roma": (4.0, 0.4, params), "gnn": (1.0, 0.25, params * 1.05), "mystery": (2.0, 0.3, params * 0.95)}
+    ladder_result(tmp_path / "exact", laws, floor=0.01)
+    s = load_scaling(tmp_path / "exact")
+    assert not s.legacy and s.models == list(laws) and s.spans == {"test": "test", "held-out graph": "heldout"}
+    for m, (a, alpha, p) in laws.items():
+        f = s.fit("test")["models"][m]
+        assert f["alpha"] == pytest.approx(alpha) and f["prefactor"] == pytest.approx(a)
+        assert s.fit("held-out graph")["models"][m]["prefactor"] == pytest.approx(2 * a)
+        pp, errors = s.errors(m, "test")
+        assert errors.shape == (4, 2, 4)
+        grid = np.geomspace(1e3, 1e5, 5)
+        lo, hi = ladder_band(pp, errors, grid, floor=0.01)
+        np.testing.assert_allclose(lo, 0.01 + a * grid ** -alpha, rtol=1e-9)  # no scatter: the line
+        np.testing.assert_allclose(hi, lo, rtol=1e-9)
+    noisy = ladder_result(tmp_path / "noisy", laws, floor=0.01, noise=0.2, seeds=(0, 1, 2), windows=8)
+    s = load_scaling(tmp_path / "noisy")
+    f = s.fit("test")["models"]["roma"]
+    grid = np.geomspace(1e3, 1e5, 9)
+    lo, hi = ladder_band(*s.errors("roma"), grid, floor=0.01)
+    law = 0.01 + f["prefactor"] * grid ** -f["alpha"]
+    assert np.all(lo < law) and np.all(law < hi) and np.all(lo > 0.01)
+    assert all(p["seed_sd"] > 0 for p in f["points"])
+    plot, text, table = scaling_plot(s, "test")
+    assert f"**roma**: α = {f['alpha']:.4f}" in text and "best peer" in text and "floor 0.01" in text
+    assert table.count("| roma |") == 4 and table.count("| mystery |") == 4
+    kinds = [type(e).__name__ for e in plot]
+    assert kinds.count("Scatter") == 3 and kinds.count("ErrorBars") == 3 and kinds.count("Area") == 3
+    assert kinds.count("Curve") == 4                                   # three laws and the floor
+    assert {e.opts.get().kwargs["color"] for e in plot if type(e).__name__ == "Scatter"} == \
+        {MODEL_COLOURS["roma"], MODEL_COLOURS["gnn"], "#17becf"}
+    assert noisy["fits"]["test"]["models"]["roma"]["alpha"] == f["alpha"]   # the stored fit is shown
+    # the file of a ladder still running: fits missing are fitted on reading
+    raw = json.loads((tmp_path / "noisy" / "scaling.json").read_text())
+    del raw["fits"]["heldout"]
+    (tmp_path / "noisy" / "scaling.json").write_text(json.dumps(raw))
+    assert set(load_scaling(tmp_path / "noisy").fit("heldout")["models"]) == set(laws)
+
+
+def test_log_ticks_do_not_crowd():
+    for lo, hi in [(2.4e4, 1.5e5), (3e3, 1.2e5), (800, 3e6), (4e3, 6e4), (1.1e4, 1.9e4)]:
+        ticks = log_ticks(lo, hi)
+        values = [v for v, _ in ticks]
+        assert 2 <= len(ticks) <= 6 and all(lo <= v <= hi for v in values)
+        assert np.all(np.diff(np.log10(values)) >= np.log10(2) - 1e-9) or len(ticks) == 2  # a factor 2 apart
+    assert log_ticks(2.4e4, 1.5e5) == [(5e4, "50k"), (1e5, "100k")]   # no 30k beside 50k and 100k
+    assert [label for _, label in log_ticks(800, 3e6)] == ["1k", "10k", "100k", "1M"]
 
 
 def test_view_follows_shipped_run_and_trains_into_session(tmp_path):
@@ -168,22 +257,28 @@ def test_tiny_run_live_then_session_run_and_cancel(open_page, page_text, tmp_pat
 @pytest.mark.timeout(150)
 def test_scaling_plot_shows_fitted_exponent(open_page, page_text, tmp_path, app_server):
     params = np.array([4135, 6059, 11347, 18555, 27683, 52000])
-    losses = 0.5 * params ** -0.17 * np.exp(np.random.default_rng(3).normal(0, 0.03, len(params)))
-    scaling_result(app_server.workspace / "ladder", params, losses)  # the browser reaches the workspace only
-    expected = fit_power_law(params, losses)
+    laws = {"roma": (0.5, 0.17, params), "gnn": (0.3, 0.12, params * 1.04)}
+    res = ladder_result(app_server.workspace / "ladder", laws, floor=0.005, noise=0.03, seeds=(0, 1))
     page = open_training(open_page)
     before = pixels(page, SCALING)
     page.locator(".roma-pick-scaling_path select").first.select_option(label="ladder/scaling.json")
     page.get_by_role("button", name="Open", exact=True).nth(1).click()
-    text = wait_for(lambda: (lambda t: t if "ladder" in t and "α =" in t else None)(
-        page_text(page, ".roma-train-alpha")), timeout=30, what="the fitted exponent")
-    alpha = float(re.search(r"α = (-?[0-9.]+)", text).group(1))
-    lo, hi = (float(x) for x in re.search(r"CI \[(-?[0-9.]+), (-?[0-9.]+)\]", text).groups())
-    assert alpha == pytest.approx(expected["alpha"], abs=1e-4)
-    assert (lo, hi) == pytest.approx(tuple(expected["alpha_ci"]), abs=1e-4)
+
+    def shown(span):
+        fit = res["fits"][span]["models"]["roma"]
+        text = wait_for(lambda: (lambda t: t if "ladder" in t and f"α = {fit['alpha']:.4f}" in t else None)(
+            page_text(page, ".roma-train-alpha")), timeout=30, what=f"roma's exponent on the {span} span")
+        lo, hi = (float(x) for x in re.search(r"roma.*?CI \[(-?[0-9.]+), (-?[0-9.]+)\]", text).groups())
+        assert (lo, hi) == pytest.approx(tuple(fit["alpha_ci"]), abs=1e-4)
+        assert "gnn" in text and "best peer" in text and "floor 0.005" in text
+        return text
+
+    shown("test")
     time.sleep(1.5)
     after = pixels(page, SCALING)
     h, w = min(before.shape[0], after.shape[0]), min(before.shape[1], after.shape[1])
     assert np.abs(before[:h, :w] - after[:h, :w]).mean() > 1, "the scaling plot did not change"
     page.locator(SCALING).first.screenshot(path=tmp_path / "scaling.png")
+    page.get_by_role("button", name="held-out graph", exact=True).click()
+    shown("heldout")
     assert page.roma_errors == [], page.roma_errors

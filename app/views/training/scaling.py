@@ -1,89 +1,110 @@
-"""Scaling results of `roma scaling` (a ladder of model sizes and their losses): reading
-them, the bootstrap band of the fitted power law, and the scaling plot."""
+"""Scaling results of `roma scaling` (a ladder of model sizes for one or several models and
+their errors): reading them (old single-model files converted on read), the bootstrap band of
+each fitted law, and the scaling plot."""
 from __future__ import annotations
 
-import copy
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import holoviews as hv
 import numpy as np
 import pandas as pd
 
-from roma_core.errors import FileFormatError
+from roma_core.errors import FileFormatError, SpecError
 
 from ...data import ASSETS
+from ..forecast import MODEL_COLOURS
 from .metrics import _number
 
 ROOT = Path(__file__).resolve().parents[3]  # the checkout (or site-packages when installed)
 SCALING_ROOTS = (ASSETS, ROOT / "benchmarks")  # where shipped scaling results are looked for
 SCALING_WIDTH = 420  # plot width (px)
+#: The spans of a ladder's result, as the view names them.
+SPAN_LABELS = {"test": "test", "heldout": "held-out graph"}
+OTHER_COLOURS = ("#17becf", "#bcbd22", "#e377c2", "#aec7e8")  # models without a colour of their own
 
 
 @dataclass
 class Scaling:
-    """A scaling ladder's points and the power law fitted to one of its losses.
+    """A scaling ladder: its runs and, per span, the law fitted to each model's errors.
 
     Attributes
     ----------
     path : str
         The file read.
-    model : str
-        The model's name.
-    hidden : numpy.ndarray
-        The hidden width of each point (-1 where not recorded).
-    params : numpy.ndarray
-        The parameter count of each point.
-    losses : dict
-        ``"test"`` (and ``"held-out graph"`` where recorded) -> one loss per point.
-    stored_fit : dict
-        The fit written with the file (of the test loss).
+    models : list of str
+        The ladder's models.
+    runs : list of dict
+        One per (model, rung, seed), as ``scaling.json`` holds them (``model``, ``rung``,
+        ``params``, ``seed``, ``test_per_window``, ...).
+    fits : dict
+        Span (``"test"``, ``"heldout"``) -> :func:`roma_core.eval.scaling.fit_ladder`'s fit of it.
+    legacy : bool
+        Converted from an old single-model file (one seed, no per-window errors: the band
+        is a bootstrap over the points).
     """
 
     path: str
-    model: str
-    hidden: np.ndarray
-    params: np.ndarray
-    losses: dict  # "test" / "held-out graph" -> per-point losses
-    stored_fit: dict  # the fit written with the file (of the test loss)
+    models: list
+    runs: list
+    fits: dict
+    legacy: bool = False
+    spans: dict = field(init=False)
+
+    def __post_init__(self):
+        #: the spans with a fit, label -> key
+        self.spans = {SPAN_LABELS[k]: k for k in SPAN_LABELS if self.fits.get(k, {}).get("models")}
 
     def fit(self, which: str = "test") -> dict:
-        """The power law fitted to one loss (:func:`roma_core.eval.fit_power_law`).
+        """The fit of one span.
 
         Parameters
         ----------
         which : str
-            A key of :attr:`losses`.
+            A span's key (``"test"``, ``"heldout"``) or label (a key of :attr:`spans`).
 
         Returns
         -------
         dict
-            As :func:`roma_core.eval.fit_power_law` returns it.
+            As :func:`roma_core.eval.scaling.fit_ladder` gives each span.
 
         Raises
         ------
         roma_core.errors.SpecError
-            If the points cannot be fitted (fewer than 3, or not positive).
+            If no model of the ladder has 3 sizes on that span yet.
         """
-        return copy.deepcopy(_fit(np.asarray(self.params, dtype=float).tobytes(),
-                                  np.asarray(self.losses[which], dtype=float).tobytes()))
+        key = self.spans.get(which, which)
+        if key not in self.fits or not self.fits[key].get("models"):
+            raise SpecError(f"no model of this ladder has 3 sizes on the {SPAN_LABELS.get(key, key)} span yet")
+        return self.fits[key]
 
+    def errors(self, model: str, which: str = "test"):
+        """One model's errors on a span.
 
-@functools.lru_cache(maxsize=64)
-def _fit(params: bytes, losses: bytes) -> dict:
-    """:func:`roma_core.eval.fit_power_law` of float64 arrays given as bytes, computed once
-    per process (its bootstrap takes ~0.1-1 s, and every session opening the Training view
-    fits the same shipped result)."""
-    from roma_core.eval.scaling import fit_power_law
+        Parameters
+        ----------
+        model : str
+        which : str
+            A span's key or label.
 
-    return fit_power_law(np.frombuffer(params), np.frombuffer(losses))
+        Returns
+        -------
+        tuple
+            ``(params per size, errors (size, seed, window))``, windows cut to those fitted.
+        """
+        from roma_core.eval.scaling import ladder_errors
+
+        key = self.spans.get(which, which)
+        params, errors = ladder_errors(self.runs, model, key)
+        return params, errors[..., :self.fits.get(key, {}).get("windows", errors.shape[-1])]
 
 
 def load_scaling(path) -> Scaling:
-    """A ``roma scaling`` result: its ``scaling.json`` or ``scaling.nc`` (or the folder
-    holding them).
+    """A ``roma scaling`` result: its ``scaling.json`` (or an old ``scaling.nc``), or the folder
+    holding it. Old single-model files (``model``, ``points``, ``fit``) are converted into
+    the ladder's structure: one seed, each point one window.
 
     Parameters
     ----------
@@ -103,51 +124,110 @@ def load_scaling(path) -> Scaling:
     if p.is_dir():
         found = [p / n for n in ("scaling.json", "scaling.nc") if (p / n).exists()]
         if not found:
-            raise FileFormatError(f"{p}: no scaling.json or scaling.nc here; `roma scaling --out {p}` writes them")
+            raise FileFormatError(f"{p}: no scaling.json here; `roma scaling --out {p}` writes it")
         p = found[0]
     if not p.exists():
-        raise FileFormatError(f"{p}: no such file; give a scaling.json or scaling.nc written by `roma scaling`")
+        raise FileFormatError(f"{p}: no such file; give a scaling.json written by `roma scaling`")
     try:
         if p.suffix == ".nc":
             import xarray as xr
 
             with xr.open_dataset(p) as ds:
-                attrs = dict(ds.attrs)
+                kind, model = ds.attrs.get("roma_kind"), str(ds.attrs.get("model", "?"))
                 cols = {k: np.asarray(ds[k].values, dtype=float) for k in ds.data_vars}
-                cols["hidden"] = np.asarray(ds["hidden"].values) if "hidden" in ds.coords else None
-            fit = {k[4:]: (json.loads(v) if isinstance(v, str) else v) for k, v in attrs.items() if k.startswith("fit_")}
-            kind, model = attrs.get("roma_kind"), str(attrs.get("model", "?"))
+                hidden = np.asarray(ds["hidden"].values) if "hidden" in ds.coords else None
+            data = {"roma_kind": kind, "model": model, "points": [
+                {"hidden": -1 if hidden is None else int(hidden[i]),
+                 **{k: float(v[i]) for k, v in cols.items()}} for i in range(len(cols.get("params", [])))]}
         else:
             data = json.loads(p.read_text())
-            kind, model, fit = data.get("roma_kind"), str(data.get("model", "?")), data.get("fit", {})
-            pts = data["points"]
-            cols = {k: np.array([_number(q.get(k)) for q in pts]) for k in ("params", "test_rel_l2", "heldout_rel_l2")}
-            cols["hidden"] = np.array([q.get("hidden", -1) for q in pts])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        kind = data.get("roma_kind")
+        if kind != "scaling":
+            raise FileFormatError(f"{p}: roma_kind is {kind!r}, not 'scaling'; give the output of `roma scaling`")
+        if "runs" in data:
+            return _ladder(str(p), data)
+        return _legacy(str(p), data)
+    except FileFormatError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise FileFormatError(f"{p}: not a readable scaling result ({type(exc).__name__}: {exc})") from exc
-    if kind != "scaling":
-        raise FileFormatError(f"{p}: roma_kind is {kind!r}, not 'scaling'; give the output of `roma scaling`")
-    if "params" not in cols or "test_rel_l2" not in cols:
-        raise FileFormatError(f"{p}: the points lack 'params' or 'test_rel_l2'")
-    losses = {"test": cols["test_rel_l2"]}
-    held = cols.get("heldout_rel_l2")
-    if held is not None and np.all(np.isfinite(held)):
-        losses["held-out graph"] = held
-    hidden = cols.get("hidden")
-    return Scaling(path=str(p), model=model, params=cols["params"], losses=losses, stored_fit=fit,
-                   hidden=np.full(len(cols["params"]), -1) if hidden is None else hidden)
 
 
-def power_law_band(params, losses, grid, *, bootstrap: int = 2000, level: float = 0.95, seed: int = 0):
-    """Pointwise ``level`` band of the fitted line log L = log A - α log P over ``grid``,
-    from a bootstrap over the points (resamples with fewer than 2 distinct P skipped).
+def _ladder(path: str, data: dict) -> Scaling:
+    """A result of the ladder's format; spans whose fit is missing are fitted here."""
+    from roma_core.eval.scaling import fit_ladder
+
+    runs, fits = list(data["runs"]), dict(data.get("fits") or {})
+    for r in runs:
+        if not {"model", "rung", "params", "seed"} <= set(r):
+            raise FileFormatError(f"{path}: a run lacks model, rung, params or seed: {sorted(r)}")
+    missing = [k for k in SPAN_LABELS if k not in fits and any(r.get(f"{k}_per_window") for r in runs)]
+    if missing:
+        fits.update({k: v for k, v in fit_ladder(runs, data.get("floors"), bootstrap=500).items() if k in missing})
+    models = list(data.get("models") or sorted({r["model"] for r in runs}))
+    return Scaling(path=path, models=models, runs=runs, fits=fits)
+
+
+def _legacy(path: str, data: dict) -> Scaling:
+    """An old single-model result as a one-seed ladder: each point a run whose one "window"
+    is its error; the laws fitted with :func:`roma_core.eval.fit_power_law` (floor 0,
+    interval from a bootstrap over the points)."""
+    model, pts = str(data.get("model", "?")), data["points"]
+    if not pts or any("params" not in q or "test_rel_l2" not in q for q in pts):
+        raise FileFormatError(f"{path}: the points lack 'params' or 'test_rel_l2'")
+    runs = []
+    for i, q in enumerate(pts):
+        hidden = int(q.get("hidden", -1))
+        run = {"model": model, "rung": hidden if hidden >= 0 else i, "hidden": hidden, "params": _number(q["params"]),
+               "seed": 0, "steps": q.get("steps"), "train_seconds": q.get("train_seconds")}
+        for span in SPAN_LABELS:
+            value = _number(q.get(f"{span}_rel_l2"))
+            if np.isfinite(value):
+                run[f"{span}_rel_l2"], run[f"{span}_per_window"] = value, [value]
+        runs.append(run)
+    fits = {}
+    for span in SPAN_LABELS:
+        have = [r for r in runs if f"{span}_per_window" in r]
+        if len(have) < len(runs) or len(runs) < 3:
+            continue
+        params = np.array([r["params"] for r in runs], float)
+        losses = np.array([r[f"{span}_rel_l2"] for r in runs], float)
+        try:
+            f = _fit(params.tobytes(), losses.tobytes())
+        except SpecError:
+            continue
+        order = np.argsort(params)
+        points = [{"params": float(params[k]), "mean": float(losses[k]), "seed_sd": 0.0, "seeds": [float(losses[k])]}
+                  for k in order]
+        fits[span] = {"floor": 0.0, "windows": 1, "ci_level": f["ci_level"],
+                      "models": {model: {**{k: f[k] for k in ("alpha", "prefactor", "r2", "alpha_ci")},
+                                         "points": points}}}
+    return Scaling(path=path, models=[model], runs=runs, fits=fits, legacy=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _fit(params: bytes, losses: bytes) -> dict:
+    """:func:`roma_core.eval.fit_power_law` of float64 arrays given as bytes, computed once
+    per process (every session opening the Training view converts the same shipped result)."""
+    from roma_core.eval.scaling import fit_power_law
+
+    return fit_power_law(np.frombuffer(params), np.frombuffer(losses))
+
+
+def power_law_band(params, losses, grid, *, floor: float = 0.0, bootstrap: int = 2000, level: float = 0.95,
+                   seed: int = 0):
+    """Pointwise ``level`` band of the law L = floor + A P^-α over ``grid``, from a bootstrap
+    over the points (log(L − floor) on log P refitted per resample; resamples with fewer
+    than 2 distinct P skipped): the band of a ladder with one error per size.
 
     Parameters
     ----------
     params, losses : array_like
-        The points (positive).
+        The points (positive; losses above ``floor``).
     grid : array_like
         Parameter counts at which the band is evaluated.
+    floor : float
+        The fixed floor of the law.
     bootstrap : int
         Number of resamples.
     level : float
@@ -160,22 +240,62 @@ def power_law_band(params, losses, grid, *, bootstrap: int = 2000, level: float 
     tuple of numpy.ndarray
         ``(low, high)`` losses over ``grid``.
     """
-    x, y = np.log(np.asarray(params, float)), np.log(np.asarray(losses, float))
+    x, y = np.log(np.asarray(params, float)), np.log(np.asarray(losses, float) - floor)
     idx = np.random.default_rng(seed).integers(0, len(x), (bootstrap, len(x)))
-    xb, yb = x[idx], y[idx]
+    return _band(x[idx], y[idx], grid, floor, level)
+
+
+def ladder_band(params, errors, grid, *, floor: float = 0.0, bootstrap: int = 1000, level: float = 0.95,
+                seed: int = 0):
+    """Pointwise ``level`` band of one model's law L = floor + A P^-α over ``grid``, from the
+    bootstrap of :func:`roma_core.eval.scaling.fit_ladder`: each resample draws every size's
+    seeds with replacement and one set of windows with replacement, and refits the sizes'
+    means (resamples with a mean at or below the floor skipped).
+
+    Parameters
+    ----------
+    params : array_like
+        Parameter count per size.
+    errors : array_like
+        Errors (size, seed, window).
+    grid : array_like
+        Parameter counts at which the band is evaluated.
+    floor, bootstrap, level, seed
+        As in :func:`power_law_band`.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(low, high)`` losses over ``grid``.
+    """
+    e = np.asarray(errors, float)
+    n, seeds, windows = e.shape
+    rng = np.random.default_rng(seed)
+    w = rng.integers(0, windows, (bootstrap, windows))
+    s = rng.integers(0, seeds, (bootstrap, n, seeds))
+    per_seed = np.moveaxis(e[:, :, w].mean(-1), -1, 0)                 # (resample, size, seed)
+    means = np.take_along_axis(per_seed, s, axis=2).mean(-1)          # (resample, size)
+    ok = np.all(means > floor, axis=1)
+    x = np.broadcast_to(np.log(np.asarray(params, float)), means.shape)[ok]
+    return _band(x, np.log(means[ok] - floor), grid, floor, level)
+
+
+def _band(xb, yb, grid, floor, level):
+    """Quantiles over resamples (rows of ``xb``, ``yb``: log P, log(L − floor)) of the refitted
+    law over ``grid``."""
     xm, ym = xb.mean(axis=1, keepdims=True), yb.mean(axis=1, keepdims=True)
     var = ((xb - xm) ** 2).sum(axis=1)
-    ok = var > 1e-12 * max(float(np.ptp(x)) ** 2, 1e-300)
+    ok = var > 1e-12 * max(float(np.ptp(xb)) ** 2, 1e-300)
     slope = ((xb - xm) * (yb - ym)).sum(axis=1)[ok] / var[ok]
     icpt = ym[ok, 0] - slope * xm[ok, 0]
     lines = icpt[:, None] + slope[:, None] * np.log(np.asarray(grid, float))[None, :]
     lo, hi = np.quantile(lines, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
-    return np.exp(lo), np.exp(hi)
+    return floor + np.exp(lo), floor + np.exp(hi)
 
 
 def scaling_files(roots=SCALING_ROOTS) -> list[Path]:
-    """Scaling results shipped under ``roots`` (scaling.json, or scaling.nc where no JSON
-    sits beside it), newest first.
+    """Scaling results shipped under ``roots`` (scaling.json, or an old scaling.nc where no
+    JSON sits beside it), newest first.
 
     Parameters
     ----------
@@ -213,8 +333,42 @@ def short_label(path) -> str:
     except ValueError:
         return str(p)
 
+
 def _minus(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}f}".replace("-", "−")
+
+
+def _count(value: float) -> str:
+    """A parameter count in few characters: 500, 2k, 30k, 1.5M."""
+    if value >= 1e6:
+        return f"{value / 1e6:g}M"
+    return f"{value / 1e3:g}k" if value >= 1e3 else f"{value:g}"
+
+
+def log_ticks(lo: float, hi: float, most: int = 6) -> list[tuple[float, str]]:
+    """Ticks of a logarithmic axis over [lo, hi] that do not crowd: the 1-2-5 sequence, else
+    1-3, else the powers of ten, whichever first gives at most ``most`` ticks (at least 2).
+
+    Parameters
+    ----------
+    lo, hi : float
+        The axis range (positive).
+    most : int
+        The most ticks wanted.
+
+    Returns
+    -------
+    list of tuple
+        ``(value, label)``, labels like ``3k``, ``10k``, ``1M``.
+    """
+    decades = range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1)
+    for mantissas in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0 ** d for d in decades for m in mantissas if lo <= m * 10.0 ** d <= hi]
+        if len(ticks) <= most:
+            break
+    if len(ticks) < 2:
+        ticks = [lo, hi]
+    return [(float(t), _count(t)) for t in ticks]
 
 
 def empty_plot(title: str, note: str = "", width: int = SCALING_WIDTH):
@@ -237,18 +391,40 @@ def empty_plot(title: str, note: str = "", width: int = SCALING_WIDTH):
     text = hv.Text(3e4, 0.03, note or title, fontsize=11).opts(color="#666666")
     return (empty * text).opts(
         logx=True, logy=True, width=width, height=400, title=title, show_grid=True, toolbar="above",
-        xlabel="parameters P", ylabel="test rel. L2", xlim=(1e3, 1e6), ylim=(1e-3, 1.0))
+        xlabel="parameters P", ylabel="test rel. L2", xlim=(1e3, 1e6), ylim=(1e-3, 1.0),
+        xticks=log_ticks(1e3, 1e6))
+
+
+def model_colour(model: str, models=()) -> str:
+    """The model's colour of the Forecast view, or one of a spare palette.
+
+    Parameters
+    ----------
+    model : str
+    models : sequence of str
+        The models drawn together (picks the spare colour).
+
+    Returns
+    -------
+    str
+    """
+    if model in MODEL_COLOURS:
+        return MODEL_COLOURS[model]
+    others = [m for m in models if m not in MODEL_COLOURS]
+    return OTHER_COLOURS[(others.index(model) if model in others else 0) % len(OTHER_COLOURS)]
 
 
 def scaling_plot(s: Scaling, which: str = "test", width: int = SCALING_WIDTH) -> tuple:
-    """The ladder's points, the power law fitted to loss ``which`` and its bootstrap band.
+    """Every model's points (mean over seeds, bar: their spread), its fitted law
+    floor + a·P^-α and that law's bootstrap band, and the floor (dashed) where not 0, on
+    one log-log plot.
 
     Parameters
     ----------
     s : Scaling
         The ladder.
     which : str
-        A key of ``s.losses``.
+        A span: a key or label of ``s.spans``.
     width : int
         The plot's width in pixels.
 
@@ -260,37 +436,73 @@ def scaling_plot(s: Scaling, which: str = "test", width: int = SCALING_WIDTH) ->
     Raises
     ------
     roma_core.errors.SpecError
-        If the points cannot be fitted.
+        If no model has 3 sizes on that span.
     """
-    loss = s.losses[which]
     fit = s.fit(which)
-    lo_p, hi_p = float(s.params.min()), float(s.params.max())
+    key = s.spans.get(which, which)
+    label = SPAN_LABELS.get(key, key)
+    floor, lvl = float(fit.get("floor", 0.0)), float(fit.get("ci_level", 0.95))
+    models = [m for m in s.models if m in fit["models"]] + [m for m in fit["models"] if m not in s.models]
+    all_p = [p["params"] for m in models for p in fit["models"][m]["points"]]
+    lo_p, hi_p = float(min(all_p)), float(max(all_p))
     grid = np.geomspace(lo_p / 1.25, hi_p * 1.25, 120)
-    band_lo, band_hi = power_law_band(s.params, loss, grid, level=fit["ci_level"])
-    line = fit["prefactor"] * grid ** (-fit["alpha"])
-    a, (c0, c1), lvl = fit["alpha"], fit["alpha_ci"], fit["ci_level"]
-    ylabel = f"{which} rel. L2"
-    band = hv.Area(pd.DataFrame({"parameters": grid, "lo": band_lo, "hi": band_hi}), "parameters", ["lo", "hi"],
-                   label=f"{lvl:.0%} bootstrap band").opts(color="#4c78a8", alpha=0.2, line_width=0)
-    fitted = hv.Curve(pd.DataFrame({"parameters": grid, "loss": line}), "parameters", "loss",
-                      label=f"fit L = {fit['prefactor']:.3g}·P^(−{a:.3f})").opts(color="#1f4e79", line_width=2)
-    pts = hv.Scatter(pd.DataFrame({"parameters": s.params, "loss": loss, "hidden": s.hidden}), "parameters",
-                     ["loss", "hidden"], label=f"{s.model} runs").opts(
-        color="#d62728", size=9, tools=["hover"], line_color="white")
-    title = f"L ∝ P^(−α): α = {_minus(a)}, {lvl:.0%} CI [{_minus(c0)}, {_minus(c1)}]"
-    plot = (band * fitted * pts).opts(
+    layers, lines, rows = [], [], []
+    for m in models:
+        f, colour = fit["models"][m], model_colour(m, models)
+        pts = pd.DataFrame(f["points"])
+        pts["seeds_n"] = [len(x) for x in pts["seeds"]]
+        if np.isfinite(f["alpha"]):
+            params, errors = s.errors(m, key)
+            if errors.shape[1] * errors.shape[2] > 1:
+                band_lo, band_hi = ladder_band(params, errors, grid, floor=floor, level=lvl)
+            else:                                   # one error per size (an old single-model file)
+                band_lo, band_hi = power_law_band(pts["params"], pts["mean"], grid, floor=floor, level=lvl)
+            layers.append(hv.Area(pd.DataFrame({"parameters": grid, "lo": band_lo, "hi": band_hi}), "parameters",
+                                  ["lo", "hi"]).opts(color=colour, alpha=0.15, line_width=0))
+            law = floor + f["prefactor"] * grid ** (-f["alpha"])
+            layers.append(hv.Curve(pd.DataFrame({"parameters": grid, "loss": law}), "parameters", "loss",
+                                   label=m).opts(color=colour, line_width=2))
+        if (pts["seed_sd"] > 0).any():
+            neg = np.minimum(pts["seed_sd"], 0.9 * pts["mean"])        # the bar stays on the log axis
+            layers.append(hv.ErrorBars(pd.DataFrame({"parameters": pts["params"], "loss": pts["mean"], "neg": neg,
+                                                     "pos": pts["seed_sd"]}), "parameters",
+                                       ["loss", "neg", "pos"]).opts(color=colour, line_width=1.5))
+        layers.append(hv.Scatter(pd.DataFrame({"parameters": pts["params"], "loss": pts["mean"],
+                                               "seed sd": pts["seed_sd"], "seeds": pts["seeds_n"]}),
+                                 "parameters", ["loss", "seed sd", "seeds"], label=m).opts(
+            color=colour, size=8, tools=["hover"], line_color="white"))
+        a, (c0, c1) = f["alpha"], f["alpha_ci"]
+        seeds = int(pts["seeds_n"].max())
+        lines.append(f"**{m}**: α = {a:.4f} ({lvl:.0%} CI [{c0:.4f}, {c1:.4f}]), a = {f['prefactor']:.3g}, "
+                     f"R² {f['r2']:.3f}; {len(pts)} sizes × {seeds} seed{'s' if seeds > 1 else ''}")
+        rows += [f"| {m} | {int(p['params']):,} | {p['mean']:.4f} | {p['seed_sd']:.4f} | {len(p['seeds'])} |"
+                 for p in f["points"]]
+    if floor > 0:
+        layers.append(hv.Curve(pd.DataFrame({"parameters": grid, "loss": np.full_like(grid, floor)}), "parameters",
+                               "loss", label=f"floor {floor:.3g}").opts(color="#555555", line_dash="dashed",
+                                                                       line_width=1.5))
+    ref = "roma" if "roma" in fit["models"] else models[0]
+    r = fit["models"][ref]
+    title = f"{label}: L = floor + a·P^(−α); {ref} α = {_minus(r['alpha'])}"
+    plot = hv.Overlay(layers).opts(
         logx=True, logy=True, width=width, height=400, title=title, show_grid=True, toolbar="above",
-        xlabel="parameters P", ylabel=ylabel, legend_position="bottom_left", fontsize={"title": 10})
-    text = (f"α = {a:.4f} ({lvl:.0%} bootstrap CI [{c0:.4f}, {c1:.4f}]; s.e. {fit['alpha_se']:.4f}; "
-            f"R² {fit['r2']:.3f}; {len(loss)} points, {fit['bootstrap']} resamples) · model {s.model}  \n"
-            f"`{short_label(s.path)}`")
-    stored = s.stored_fit.get("alpha")
-    if which == "test" and stored is not None and abs(float(stored) - a) > 1e-6 * max(1.0, abs(a)):
-        text += f"  \n⚠ the fit stored in the file says α = {float(stored):.4f}; shown: refitted to its points"
-    rows = "\n".join(f"| {int(h) if h >= 0 else '–'} | {int(p):,} | {l:.4f} |"
-                     for h, p, l in zip(s.hidden, s.params, loss))
-    return plot, text, f"| hidden | parameters | {ylabel} |\n|---|---|---|\n{rows}"
+        xlabel="parameters P", ylabel=f"{label} rel. L2", legend_position="bottom_left", fontsize={"title": 10},
+        xticks=log_ticks(grid[0], grid[-1]))
+    how = ("a bootstrap over the points (one seed, one error per size)" if s.legacy
+           else f"a bootstrap over seeds and {fit.get('windows', '?')} windows")
+    text = "  \n".join(lines)
+    if "best_peer" in fit:
+        d0, d1 = fit["alpha_diff_ci"]
+        cross, ci = fit.get("crossover_params"), fit.get("crossover_ci")
+        where = ("never" if cross is None else f"P* ≈ {cross:.3g}") + \
+            (f" ({lvl:.0%} CI [{ci[0]:.3g}, {ci[1]:.3g}])" if ci else "")
+        text += (f"  \nbest peer **{fit['best_peer']}**: α difference {fit['alpha_diff']:+.4f} "
+                 f"[{d0:+.4f}, {d1:+.4f}]; roma's law below it from {where}, in "
+                 f"{fit['crossover_share']:.0%} of resamples")
+    text += f"  \nfloor {floor:g}; intervals from {how}  \n`{short_label(s.path)}`"
+    table = f"| model | parameters | {label} rel. L2 | seed sd | seeds |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    return plot, text, table
 
 
-__all__ = ["Scaling", "load_scaling", "power_law_band", "scaling_files", "short_label", "scaling_plot", "empty_plot",
-           "SCALING_ROOTS", "SCALING_WIDTH"]
+__all__ = ["Scaling", "load_scaling", "power_law_band", "ladder_band", "log_ticks", "model_colour", "scaling_files",
+           "short_label", "scaling_plot", "empty_plot", "SCALING_ROOTS", "SCALING_WIDTH", "SPAN_LABELS"]

@@ -1,5 +1,6 @@
 """Training & scaling view: follow a training run's loss curves live, launch a small run
-in the background, and show the power-law scaling of test loss with parameter count.
+in the background, and show the scaling laws of error with parameter count of one or
+several models.
 
 Usable alone in a notebook::
 
@@ -48,7 +49,7 @@ POLL_MS = 1000  # how often a session looks for new lines in the followed log
 # ------------------------------------------------------------------ the view
 class TrainingView(Launching, pn.viewable.Viewer):
     """Loss curves of a run (live while it trains), small training runs, and the
-    power-law scaling of test loss with model size."""
+    scaling laws of several models' errors with model size."""
 
     session = param.ClassSelector(class_=Session, doc="the browser session's shared state")
     run = param.Selector(default="", objects=[""], check_on_set=False, label="Run followed")
@@ -57,13 +58,13 @@ class TrainingView(Launching, pn.viewable.Viewer):
     model_spec = param.ClassSelector(class_=ModelSpec, doc="the next run's model sizes")
     train_spec = param.ClassSelector(class_=TrainSpec, doc="the next run's training settings")
     scaling = param.Selector(default=None, objects=[], allow_None=True, check_on_set=False, label="Scaling result")
-    scaling_path = param.String(default="", label="Open a scaling result (scaling.json / .nc / its folder)")
-    scaling_loss = param.Selector(default="test", objects=["test"], label="Loss")
+    scaling_path = param.String(default="", label="Open a scaling result (scaling.json / its folder)")
+    scaling_loss = param.Selector(default="test", objects=["test"], label="Span")
     smoothing = param.Number(default=0.9, bounds=(0.0, 0.99), step=0.01,
                              label="Smoothing of the train curves (moving-average weight)")
     status = param.String(default="", doc="what the view is doing or what went wrong")
     run_text = param.String(default="", doc="the followed run: model, steps, elapsed, rates")
-    scaling_text = param.String(default="", doc="the fitted exponent and its interval")
+    scaling_text = param.String(default="", doc="each model's fitted exponent and its interval")
 
     def __init__(self, session: Session | None = None, run=None, trajectory=None, scaling=None, **params):
         if session is None:
@@ -256,9 +257,9 @@ class TrainingView(Launching, pn.viewable.Viewer):
             self.scaling_text = f"⚠ {exc}"
             self._scaling_pane.object = empty_plot("could not read the scaling result", width=SCALING_WIDTH)
             return
-        self.param.scaling_loss.objects = list(self._scaling.losses)
-        if self.scaling_loss not in self._scaling.losses:
-            self.scaling_loss = "test"
+        self.param.scaling_loss.objects = list(self._scaling.spans) or ["test"]
+        if self.scaling_loss not in self.param.scaling_loss.objects:
+            self.scaling_loss = self.param.scaling_loss.objects[0]
         self._draw_scaling()
 
     def _on_open_scaling(self, event=None) -> None:
@@ -289,15 +290,16 @@ class TrainingView(Launching, pn.viewable.Viewer):
             self._table.object = ""
             if not self.scaling_text.startswith("⚠"):
                 self.scaling_text = ("No scaling result is shipped in assets/ or benchmarks/. Train a ladder "
-                                     "with `roma scaling --data STORE --sizes 8,16,24,32,48 --out DIR` and open "
-                                     "`DIR/scaling.json` above.")
+                                     "with `roma scaling --data STORE --models roma,gnn --sizes 8,16,24,32,48 "
+                                     "--out DIR` and open `DIR/scaling.json` above.")
             return
-        which = self.scaling_loss if self.scaling_loss in s.losses else "test"
+        which = self.scaling_loss if self.scaling_loss in s.spans else "test"
         try:
             plot, self.scaling_text, self._table.object = scaling_plot(s, which, SCALING_WIDTH)
         except RomaError as exc:
             self.scaling_text = f"⚠ {exc}"
-            self._scaling_pane.object = empty_plot("too few points to fit", width=SCALING_WIDTH)
+            self._scaling_pane.object = empty_plot("too few sizes to fit", width=SCALING_WIDTH)
+            self._table.object = ""
             return
         self._scaling_pane.object = plot
 
@@ -332,7 +334,7 @@ class TrainingView(Launching, pn.viewable.Viewer):
         open_scaling = pn.widgets.Button(label="Open", width=60)
         open_scaling.on_click(self._on_open_scaling)
         scaling_controls = pn.Column(
-            pn.pane.Markdown("**Scaling: test loss vs parameters**", margin=(0, 10)),
+            pn.pane.Markdown("**Scaling: error vs parameters, per model**", margin=(0, 10)),
             pn.Row(self._scaling_select,
                    pn.widgets.RadioButtonGroup.from_param(self.param.scaling_loss, width=130, align="end")),
             pn.Row(path_field(self, "scaling_path", self.session, ("scaling",), placeholder="/path/to/scaling.json",
