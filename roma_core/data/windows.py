@@ -18,6 +18,31 @@ from ..errors import SpecError
 SPLITS = ("train", "val", "test", "all")
 
 
+def min_frames(lookback: int, horizon: int, val_fraction: float = 0.15, test_fraction: float = 0.15) -> int:
+    """The fewest frames a trajectory needs for a training window and, where their fractions
+    are not 0, a validation and a test window (whose targets, ``horizon`` frames, lie wholly
+    in their span; their history may reach back into the span before).
+
+    Parameters
+    ----------
+    lookback, horizon : int
+        The windows' past and future frames.
+    val_fraction, test_fraction : float
+        The shares of time held out, as :class:`Windows` takes them.
+
+    Returns
+    -------
+    int
+    """
+    frames = lookback + horizon
+    while True:
+        n_val, n_test = int(round(frames * val_fraction)), int(round(frames * test_fraction))
+        if frames - n_val - n_test >= lookback + horizon and (not val_fraction or n_val >= horizon) \
+                and (not test_fraction or n_test >= horizon):
+            return frames
+        frames += 1
+
+
 def detect_features(attrs: dict) -> str:
     """The feature transform a trajectory needs, judged from its attrs.
 

@@ -73,4 +73,4 @@ def match_width(name: str, spec: ModelSpec, target: int) -> ModelSpec:
     return best[1]
 
 
-__all__ = ["MODELS", "Batch", "Prediction", "build", "match_width", "parameter_count", "Roma", "RomaFixed"]
+__all__ = ["MODELS", "Batch", "Prediction", "build", "match_width", "parameter_count", "Roma", "RomaFixed", "GINO"]

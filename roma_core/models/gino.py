@@ -101,7 +101,17 @@ class GINO(OperatorModel):
 
     def state_dict(self, *args, **kwargs):
         """The weights only: the library adds its constructor's arguments under ``_metadata``,
-        which a safetensors checkpoint neither holds nor needs (the spec rebuilds the model)."""
+        which a safetensors checkpoint neither holds nor needs (the spec rebuilds the model).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for :meth:`torch.nn.Module.state_dict`.
+
+        Returns
+        -------
+        dict
+        """
         state = super().state_dict(*args, **kwargs)
         state.pop("_metadata", None)
         return state

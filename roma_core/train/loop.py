@@ -32,7 +32,7 @@ from ..progress import report
 from . import checkpoint as ckpt
 from .device import distributed, init_distributed, resolve_device
 from .losses import relative_l2
-from ..data.windows import angular_blocks, near_radii, near_table
+from ..data.windows import angular_blocks, min_frames, near_radii, near_table
 from .sampling import Sampler
 
 
@@ -368,6 +368,14 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
         c.sampler.roots, c.sampler.walk_length = min(train_spec.roots, c.windows.graph.num_nodes), train_spec.walk_length
     if any(len(s) == 0 for s in train_starts):
         raise SpecError("no training windows: the train span is shorter than lookback + horizon")
+    for split in ("val", "test"):              # a span held out, but too short for a window
+        lo, hi = windows.bounds[split]
+        if hi > lo and len(windows.starts(split)) == 0:
+            need = min_frames(windows.lookback, windows.horizon, train_spec.val_fraction, train_spec.test_fraction)
+            raise SpecError(f"the {split} span holds {hi - lo} of the trajectory's {len(windows.raw)} frames, fewer "
+                            f"than the horizon ({windows.horizon}): no {split} window. Simulate at least {need} "
+                            f"frames for lookback {windows.lookback} + horizon {windows.horizon}, shorten the "
+                            f"windows, or set {split}_fraction to 0")
     ctx = contexts[0]
     task = train_spec.task
     base_state = {"model": model_name, "model_spec": model_spec.to_dict(), "train_spec": train_spec.to_dict(),

@@ -90,16 +90,19 @@ def test_docs_cli_page_lists_every_subcommand(html):
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_docs_pages_notebooks_and_screenshots(html):
-    for page in ["index", "getting-started", "science", "benchmarks", "changelog", "guide/graphs",
+    for page in ["index", "getting-started", "science", "benchmarks", "lab-notebook", "findings", "changelog",
+                 "guide/graphs",
                  "guide/simulation", "guide/renormalization", "guide/models", "guide/evaluation",
                  "guide/dashboard", "guide/notebooks", "guide/deployment"]:
         assert (html / f"{page}.html").is_file(), page
     science = (html / "science.html").read_text()
     assert "arXiv:2502.15913" in science and "Laplacian renormalization group" in science
-    # the benchmark record itself is in the Benchmarks page
-    first = next(line for line in (ROOT / "benchmarks" / "RESULTS.md").read_text().splitlines()
-                 if line.startswith("## "))[3:].strip()
-    assert first in (html / "benchmarks.html").read_text()
+    # the dated lab notebook is its own page, linked from the Benchmarks page of current figures
+    notebook, current = (html / "lab-notebook.html").read_text(), (html / "benchmarks.html").read_text()
+    for line in (ROOT / "benchmarks" / "RESULTS.md").read_text().splitlines():
+        if line.startswith("## "):
+            assert line[3:].strip() in notebook
+    assert 'href="lab-notebook.html' in current and len(current) < len(notebook) / 3
     # every notebook is rendered with the outputs of its run
     for src in sorted((ROOT / "notebooks").glob("*.ipynb")):
         out = (html / "notebooks" / f"{src.stem}.html").read_text()

@@ -219,3 +219,19 @@ def test_stencil_residual_trains_roma_on_burgers(tmp_path):
     train(w, "roma", spec(), tspec(residual="stencil", checkpoint_every=100), tmp_path)
     effective = [r["effective"] for r in curve(tmp_path) if r["split"] == "train"]
     assert len(effective) == 12 and all(np.isfinite(effective)) and effective[0] == 0 and min(effective[1:]) > 0
+
+
+def test_training_refuses_spans_too_short_for_a_window(windows, tmp_path):
+    """A validation or test span shorter than the horizon is refused before any step, with
+    the length a trajectory needs; min_frames is that length."""
+    from roma_core.data.windows import min_frames
+    from roma_core.errors import SpecError
+
+    need = min_frames(6, 8)                       # lookback 6, horizon 8: 15 % of time must hold 8 frames
+    assert round(need * 0.15) >= 8 and round((need - 1) * 0.15) < 8
+    short = Windows(windows.graph, windows.raw[:40], lookback=6, horizon=8, features="phase")
+    with pytest.raises(SpecError, match=f"val span holds 6 .* at least {need} frames"):
+        train(short, "gnn", ModelSpec.from_dict({**spec().to_dict(), "horizon": 8}), tspec(), tmp_path / "short")
+    assert not (tmp_path / "short" / "metrics.jsonl").exists()
+    long = Windows(windows.graph, windows.raw[:need], lookback=6, horizon=8, features="phase")
+    assert len(long.starts("val")) and len(long.starts("test"))
