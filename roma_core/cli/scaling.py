@@ -10,13 +10,14 @@ from .train import MODEL_NAMES
 
 TRAINABLE = [m for m in MODEL_NAMES if m != "persistence"]
 
-EPILOG = """examples:
+EPILOG = """Rerunning the same command resumes: finished runs are read back, half-trained ones continue.
+
+examples:
   roma scaling --data k.zarr --sizes 8,16,32,64 --out runs/ladder
-  roma scaling --data k.zarr --extra-data k3.zarr,k4.zarr --heldout k2.zarr --models roma,transformer,gino \\
-      --sizes 8,16,24,32,48 --seeds 0,1,2 --patience 5 --floors test=0.0081,heldout=0.0123 --out runs/ladder
-  roma scaling ... --scheduler local            # the runs as Dask tasks on a LocalCluster
-  roma scaling ... --scheduler tcp://host:8786  # ... or on a cluster sharing the file system
-Rerunning the same command resumes: finished runs are read back, half-trained ones continue."""
+  roma scaling --data k.zarr --extra-data k3.zarr --heldout k2.zarr --models roma,gnn --sizes 8,16,32 --out l
+  roma scaling --data k.zarr --models roma,transformer,gino --sizes 8,16,32 --seeds 0,1,2 --floors test=0.008 --out l
+  roma scaling --data k.zarr --sizes 8,16,32 --scheduler local --out l
+  roma scaling --data k.zarr --sizes 8,16,32 --scheduler tcp://host:8786 --out /shared/l"""
 
 
 def register(sub) -> None:
