@@ -132,7 +132,7 @@ class Spec(param.Parameterized):
                 continue
             p = cls.param[name]
             flag = "--" + name.replace("_", "-")
-            help_ = f"{p.doc or name} (default: {p.default})"
+            help_ = f"{p.doc or name} (default: {p.default})".replace("%", "%%")   # argparse formats help with %
             if isinstance(p, param.Boolean):
                 parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
                                     default=None, help=help_)

@@ -23,6 +23,15 @@ def register(sub) -> None:
     p.add_argument("--split", default="auto", choices=["auto", "test", "val", "all"])
     p.add_argument("--windows", type=int, default=16, help="evaluate at most this many windows")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--intervals", type=float, default=None, metavar="LEVEL",
+                   help="also score split-conformal intervals at this level, e.g. 0.9 (calibrated on a validation "
+                        "span): coverage and width at 0.5, 0.8, 0.9, 0.95 and LEVEL, and the CRPS")
+    p.add_argument("--calibration", default=None,
+                   help="trajectory whose validation span calibrates the intervals (default: --data itself; "
+                        "needed for a held-out graph)")
+    p.add_argument("--interval-groups", type=int, default=1,
+                   help="calibrate the intervals per degree group of about equal size (default 1: one radius "
+                        "per horizon step)")
     p.set_defaults(func=run)
 
 
@@ -64,7 +73,8 @@ def run(args) -> int:
     """
     from ..eval.evaluate import evaluate
 
-    res = evaluate(args.checkpoint, args.data, split=args.split, max_windows=args.windows, device=args.device)
+    res = evaluate(args.checkpoint, args.data, split=args.split, max_windows=args.windows, device=args.device,
+                   intervals=args.intervals, calibration=args.calibration, groups=args.interval_groups)
     if args.out:
         write_json(args.out, res)
     print(json.dumps({k: v for k, v in res.items() if k != "attention"} | {"attention": res["attention"].get("mean")}))

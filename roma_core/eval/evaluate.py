@@ -1,11 +1,13 @@
 """Evaluate a checkpoint on a trajectory (its own test span, or all of a held-out graph)."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
 import torch
 
+from ..errors import SpecError
 from ..specs import TrainSpec
 from ..train import checkpoint as ckpt
 from ..train.data import load_windows
@@ -17,7 +19,8 @@ from .predict import forecast
 
 
 def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, device: str = "cpu",
-             chunk_nodes: int = 50_000, model_name: str | None = None, windows=None, scales: bool = True) -> dict:
+             chunk_nodes: int = 50_000, model_name: str | None = None, windows=None, scales: bool = True,
+             intervals: float | None = None, calibration=None, groups: int = 1) -> dict:
     """Metrics of a trained model on a trajectory, forecast on every node.
 
     Parameters
@@ -43,13 +46,25 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
     scales : bool
         Also compute the synchrony errors across scales (a geometric RG of the graph;
         about 15 s at 10^6 nodes).
+    intervals : float, optional
+        Also score split-conformal intervals (:mod:`roma_core.eval.intervals`) calibrated
+        on a validation span: coverage and width at this level and at
+        :data:`~roma_core.eval.intervals.LEVELS`, and the CRPS of the conformal predictive
+        distribution.
+    calibration : Windows or str or os.PathLike, optional
+        The trajectory whose validation span calibrates them; default: ``data`` itself when
+        it is a training graph (a held-out graph has no validation span of its own).
+    groups : int
+        Calibrate the radii per degree group of about equal size (1: one radius per step).
 
     Returns
     -------
     dict
         ``rel_l2`` and ``rel_l2_per_step``, the attention summary, sizes and timings; for
         phase data also ``order_parameter_mae`` (global R(t)) and
-        ``local_order_parameter_mae`` (per level of the geometric RG).
+        ``local_order_parameter_mae`` (per level of the geometric RG); with ``intervals``,
+        ``intervals`` (level, calibration windows, coverage and width per level and step,
+        CRPS, seconds).
 
     Raises
     ------
@@ -72,7 +87,6 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         split = "test" if same_graph else "all"
     starts = windows.starts(split)
     if len(starts) == 0:
-        from ..errors import SpecError
         raise SpecError(f"no {split} windows of lookback {windows.lookback} + horizon {windows.horizon} in {data}")
     starts = starts[np.unique(np.linspace(0, len(starts) - 1, min(max_windows, len(starts))).astype(int))]
     ctx = Context(windows, model.spec, torch.device(device), far_field=reads_far_field(model),
@@ -94,7 +108,78 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         out["order_parameter_mae_per_step"] = np.abs(r_pred - r_true).mean(0).tolist()
         if scales:
             out["local_order_parameter_mae"] = local_synchrony_errors(windows.graph, f.values, f.target)
+    if intervals:
+        if calibration is None and not same_graph:
+            raise SpecError(f"{data or 'these windows'} is a held-out graph, which has no validation span of its "
+                            "own: give the training graph's trajectory to calibrate the intervals on")
+        if isinstance(calibration, (str, os.PathLike)):
+            calibration = load_windows(calibration, model.spec, tspec, features=state["features"],
+                                       norm=None if state["norm"] is None else tuple(state["norm"]))
+        t0 = time.perf_counter()
+        out["intervals"] = interval_scores(model, ctx, f, calibration or windows, intervals, groups=groups,
+                                           max_windows=max_windows, chunk_nodes=chunk_nodes, device=device)
+        out["intervals"]["seconds"] = time.perf_counter() - t0
     return out
+
+
+def interval_scores(model, ctx, f, calibration, level: float, *, groups: int = 1, max_windows: int = 16,
+                    chunk_nodes: int = 50_000, device: str = "cpu") -> dict:
+    """Split-conformal intervals of a forecast, calibrated on the validation span of
+    ``calibration``: coverage and width at ``level`` and at the standard levels, and CRPS.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    ctx : Context
+        The forecast's windows and batches.
+    f : Forecast
+        The forecast scored.
+    calibration : Windows
+        The trajectory whose validation span calibrates (a training graph).
+    level : float
+        The requested level, in (0, 1).
+    groups : int
+        Degree groups with their own radii.
+    max_windows : int
+        Validation windows forecast for the calibration.
+    chunk_nodes : int
+        As for :func:`forecast`.
+    device : str
+
+    Returns
+    -------
+    dict
+        ``level``, ``calibration_windows``, ``degree_bins``, ``radius`` (at ``level``, per group
+        and step), ``levels`` (coverage and width per level, :func:`intervals.coverage`),
+        ``crps`` and ``crps_per_step``.
+
+    Raises
+    ------
+    SpecError
+        For a level outside (0, 1) or a calibration trajectory without validation windows.
+    """
+    from . import intervals as iv
+
+    if not 0 < level < 1:
+        raise SpecError(f"--intervals takes a level in (0, 1), e.g. 0.9; got {level}")
+    starts = calibration.starts("val")
+    if len(starts) == 0:
+        raise SpecError("the calibration trajectory has no validation window; simulate longer or give another")
+    starts = starts[np.unique(np.linspace(0, len(starts) - 1, min(max_windows, len(starts))).astype(int))]
+    cal_ctx = ctx if calibration is ctx.windows else Context(
+        calibration, model.spec, torch.device(device), far_field=reads_far_field(model),
+        whole_graph=reads_whole_graph(model))
+    fc = forecast(model, cal_ctx, starts, chunk_nodes=chunk_nodes, keep_attention=False)
+    features = ctx.windows.features
+    levels = sorted(set(iv.LEVELS) | {float(level)})
+    bins = iv.degree_bins(calibration.graph.degree, groups) if groups > 1 else np.zeros(0)
+    g_cal = iv.degree_groups(calibration.graph.degree, bins)
+    g_new = iv.degree_groups(ctx.windows.graph.degree, bins)
+    cal = iv.calibrate(fc.values, fc.target, features, levels, g_cal)
+    return {"level": float(level), "calibration_windows": len(starts), "degree_bins": bins.tolist(),
+            "radius": cal["radius"][levels.index(float(level))].tolist(),
+            "levels": iv.coverage(f.values, f.target, features, cal, g_new),
+            **iv.crps(f.values, f.target, features, cal, g_new)}
 
 
 def local_synchrony_errors(graph, values, target, block: int = 4) -> list[dict]:
