@@ -87,90 +87,139 @@ def _line(x, y):
 
 
 def fit_ladder(runs, floors: dict | None = None, *, bootstrap: int = 2000, level: float = 0.95, seed: int = 0,
-               reference: str = "roma") -> dict:
+               reference: str = "roma", band_points: int = 40) -> dict:
     """Fit every model's scaling law on each span from a ladder's runs, with bootstrap
     intervals over seeds and windows, and compare each model with ``reference``.
 
-    Each bootstrap resample draws, for every model and size, its seeds with replacement, and
-    one set of window indices with replacement shared by every model and size (the windows
-    are the same data for all), then refits; intervals are percentiles over resamples.
+    Each bootstrap resample draws one set of window indices with replacement, shared by
+    every model and size (the windows are the same data for all), and, for every model and
+    size, its seeds with replacement; it then refits each model's law to its sizes' mean
+    errors. Intervals and bands are percentiles over the resamples (a resample where some
+    mean falls to the floor is left out).
 
     Parameters
     ----------
     runs : list of dict
-        One per (model, size, seed): ``model``, ``params``, ``seed`` and, per span of
-        :data:`SPANS` present, ``{span}_per_window`` (errors of the same windows in every run).
+        One per (model, size, seed): ``model``, ``rung``, ``params``, ``seed`` and, per span
+        of :data:`SPANS` present, ``{span}_per_window`` (errors of the same windows in every
+        run).
     floors : dict, optional
         The floor per span (``{"test": 0.0081, ...}``); missing spans use 0.
     bootstrap, level, seed
         Resamples, confidence level and the resampling's seed.
     reference : str
         The model the others are compared with (ROMA).
+    band_points : int
+        Parameter counts at which each law's band is given (log-spaced over its sizes).
 
     Returns
     -------
     dict
-        Per span: ``models`` (per model: ``points`` — mean error and its spread over seeds
-        per size —, ``alpha``, ``prefactor``, ``r2``, ``alpha_ci``), ``best_peer`` (the model
-        other than the reference with the lowest error at the largest size), ``alpha_diff``
-        (reference − best peer, with its interval) and ``crossover`` (the parameter count P*
-        where the two fitted laws cross, its interval, and the share of resamples in which the
-        reference's law falls below the peer's at large P).
+        Per span: ``floor``, ``windows``, ``ci_level``, ``models`` (per model: ``points`` —
+        mean error and its spread over seeds per size —, ``alpha``, ``prefactor``, ``r2``,
+        ``alpha_ci`` and ``band``: ``params``, ``low``, ``high`` of the law), ``best_peer``
+        (the model other than the reference with the lowest error at its largest size),
+        ``alpha_diff`` (reference − best peer) with ``alpha_diff_ci``, ``crossover_params``
+        (the P* above which the reference's law is the lower one; None when it never is),
+        ``crossover_ci`` and ``crossover_share`` (the share of resamples with such a P*).
     """
     floors = floors or {}
     rng = np.random.default_rng(seed)
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
     out = {}
     for span in SPANS:
         key = f"{span}_per_window"
         have = [r for r in runs if r.get(key)]
-        models = sorted({r["model"] for r in have})
-        grids = {m: _grid(have, m, key) for m in models}
+        grids = {m: _grid(have, m, key) for m in sorted({r["model"] for r in have})}
         grids = {m: g for m, g in grids.items() if len(g[0]) >= 3}
         if not grids:
             continue
         floor = float(floors.get(span, 0.0))
-        windows = min(g[1].shape[-1] for g in grids.values())
-        fits = {m: _fit_grid(p, e[..., :windows], floor) for m, (p, e) in grids.items()}
-        draws = {m: [] for m in grids}
-        for _ in range(bootstrap):
-            w = rng.integers(0, windows, windows)
-            for m, (p, e) in grids.items():
-                seeds = rng.integers(0, e.shape[1], e.shape[:2])       # each size its own draw of seeds
-                draws[m].append(_fit_grid(p, e[np.arange(len(p))[:, None], seeds][..., w], floor, points=False))
-        q = [(1 - level) / 2, 1 - (1 - level) / 2]
+        windows = min(e.shape[-1] for _, e in grids.values())
+        picks = rng.integers(0, windows, (bootstrap, windows))
         span_out = {"floor": floor, "windows": windows, "ci_level": level, "models": {}}
-        for m, f in fits.items():
-            alphas = np.array([d["alpha"] for d in draws[m]], float)
-            f["alpha_ci"] = np.nanquantile(alphas, q).tolist() if np.isfinite(alphas).any() else [np.nan, np.nan]
-            span_out["models"][m] = f
-        peers = [m for m in fits if m != reference]
-        if reference in fits and peers:
-            best = min(peers, key=lambda m: fits[m]["points"][-1]["mean"])
+        draws = {}
+        for m, (params, errors) in grids.items():
+            errors = errors[..., :windows]
+            fit = _fit_grid(params, errors, floor)
+            means = resampled_means(errors, picks, rng)                        # (resample, size)
+            draws[m] = _laws(np.log(params), means, floor)                     # (alpha, prefactor) per resample
+            alphas = draws[m][0]
+            fit["alpha_ci"] = np.nanquantile(alphas, q).tolist() if np.isfinite(alphas).any() else [np.nan, np.nan]
+            grid = np.geomspace(params.min() / 1.5, params.max() * 1.5, band_points)
+            low, high = law_band(*draws[m], grid, floor, level)
+            fit["band"] = {"params": grid.tolist(), "low": low.tolist(), "high": high.tolist()}
+            span_out["models"][m] = fit
+        peers = [m for m in grids if m != reference]
+        if reference in grids and peers:
+            best = min(peers, key=lambda m: span_out["models"][m]["points"][-1]["mean"])
             span_out["best_peer"] = best
-            span_out.update(_compare(fits[reference], fits[best], draws[reference], draws[best], q))
+            span_out.update(_compare(span_out["models"][reference], span_out["models"][best], draws[reference],
+                                     draws[best], q))
         out[span] = span_out
     return out
 
 
-def ladder_errors(runs, model: str, span: str = "test"):
-    """One model's errors on a span, as :func:`fit_ladder` fits them.
+def resampled_means(errors, picks, rng) -> np.ndarray:
+    """Each bootstrap resample's mean error per size: the windows of ``picks`` (one row of
+    indices per resample) and, per size, its seeds drawn with replacement.
 
     Parameters
     ----------
-    runs : list of dict
-        A ladder's runs.
-    model : str
-    span : str
-        One of :data:`SPANS`.
+    errors : numpy.ndarray
+        (size, seed, window).
+    picks : numpy.ndarray
+        (resample, window) int indices of windows.
+    rng : numpy.random.Generator
+        Draws the seeds.
 
     Returns
     -------
-    tuple
-        ``(params per size, errors (size, seed, window))``, sizes by rung; sizes with fewer
-        seeds than the most common count dropped.
+    numpy.ndarray
+        (resample, size).
     """
-    key = f"{span}_per_window"
-    return _grid([r for r in runs if r.get(key)], model, key)
+    sizes, seeds, _ = errors.shape
+    per_seed = np.moveaxis(errors[:, :, picks].mean(-1), -1, 0)                # (resample, size, seed)
+    draw = rng.integers(0, seeds, (len(picks), sizes, seeds))
+    return np.take_along_axis(per_seed, draw, axis=2).mean(-1)
+
+
+def _laws(x, means, floor):
+    """(alpha, prefactor) of the law fitted to each row of ``means`` over log sizes ``x``
+    (least squares of log(L − floor) on log P); NaN where a mean is at or below the floor."""
+    ok = np.all(means > floor, axis=1)
+    y = np.log(np.where(ok[:, None], means - floor, 1.0))
+    xc = x - x.mean()
+    slope = (y * xc).sum(axis=1) / (xc ** 2).sum()
+    icpt = y.mean(axis=1) - slope * x.mean()
+    return np.where(ok, -slope, np.nan), np.where(ok, np.exp(icpt), np.nan)
+
+
+def law_band(alphas, prefactors, grid, floor: float = 0.0, level: float = 0.95):
+    """Pointwise ``level`` band of the laws floor + a·P^-α of a bootstrap's resamples.
+
+    Parameters
+    ----------
+    alphas, prefactors : array_like
+        One per resample (NaNs left out).
+    grid : array_like
+        Parameter counts.
+    floor : float
+    level : float
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(low, high)`` over ``grid``.
+    """
+    a, c = np.asarray(alphas, float), np.asarray(prefactors, float)
+    ok = np.isfinite(a) & np.isfinite(c)
+    if not ok.any():
+        nan = np.full(len(grid), np.nan)
+        return nan, nan
+    lines = np.log(c[ok])[:, None] - a[ok][:, None] * np.log(np.asarray(grid, float))[None, :]
+    lo, hi = np.quantile(lines, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+    return floor + np.exp(lo), floor + np.exp(hi)
 
 
 def _grid(runs, model, key):
@@ -189,19 +238,18 @@ def _grid(runs, model, key):
     return params, errors
 
 
-def _fit_grid(params, errors, floor, points: bool = True) -> dict:
-    """The law of one model from errors (size, seed, window): each size's mean over seeds
-    and windows; NaNs where a mean is at or below the floor."""
+def _fit_grid(params, errors, floor) -> dict:
+    """The law of one model from errors (size, seed, window), each size's mean over seeds
+    and windows, and its points; NaNs where a mean is at or below the floor."""
     means = errors.mean(axis=(1, 2))
     if np.any(means <= floor):
         fit = {"alpha": np.nan, "prefactor": np.nan, "r2": np.nan}
     else:
         slope, icpt, r2 = _line(np.log(params), np.log(means - floor))
         fit = {"alpha": float(-slope), "prefactor": float(np.exp(icpt)), "r2": float(r2)}
-    if points:
-        per_seed = errors.mean(axis=2)
-        fit["points"] = [{"params": float(p), "mean": float(m), "seed_sd": float(s.std(ddof=1)) if len(s) > 1 else 0.0,
-                          "seeds": s.tolist()} for p, m, s in zip(params, means, per_seed)]
+    per_seed = errors.mean(axis=2)
+    fit["points"] = [{"params": float(p), "mean": float(m), "seed_sd": float(s.std(ddof=1)) if len(s) > 1 else 0.0,
+                      "seeds": s.tolist()} for p, m, s in zip(params, means, per_seed)]
     return fit
 
 
@@ -228,14 +276,14 @@ def crossover(a_ref: float, alpha_ref: float, a_peer: float, alpha_peer: float) 
 
 def _compare(ref, peer, ref_draws, peer_draws, q) -> dict:
     """α_ref − α_peer and the crossover P*, with bootstrap intervals (resamples paired)."""
-    diff = np.array([r["alpha"] - p["alpha"] for r, p in zip(ref_draws, peer_draws)], float)
-    stars = np.array([crossover(r["prefactor"], r["alpha"], p["prefactor"], p["alpha"])
-                      for r, p in zip(ref_draws, peer_draws)
-                      if np.isfinite(r["alpha"]) and np.isfinite(p["alpha"])], float)
+    diff = ref_draws[0] - peer_draws[0]
+    both = np.isfinite(diff)
+    stars = np.array([crossover(ra, rx, pa, px) for rx, ra, px, pa in
+                      zip(ref_draws[0][both], ref_draws[1][both], peer_draws[0][both], peer_draws[1][both])], float)
     star = crossover(ref["prefactor"], ref["alpha"], peer["prefactor"], peer["alpha"])
     finite = stars[np.isfinite(stars)]
     return {"alpha_diff": float(ref["alpha"] - peer["alpha"]),
-            "alpha_diff_ci": np.nanquantile(diff, q).tolist() if np.isfinite(diff).any() else [np.nan, np.nan],
+            "alpha_diff_ci": np.quantile(diff[both], q).tolist() if both.any() else [np.nan, np.nan],
             "crossover_params": star if np.isfinite(star) else None,
             "crossover_ci": np.quantile(finite, q).tolist() if len(finite) else None,
             "crossover_share": float(len(finite) / max(len(stars), 1))}

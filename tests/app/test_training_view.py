@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from app.views.forecast import MODEL_COLOURS
-from app.views.training import MetricsLog, TrainingView, ladder_band, load_scaling, power_law_band
+from app.views.training import MetricsLog, TrainingView, load_scaling, power_law_band
 from app.views.training.scaling import log_ticks, scaling_plot
 from roma_core.eval.scaling import fit_ladder, fit_power_law, save_scaling
 from browser_util import open_tab, pixels, publish, set_number, wait_for
@@ -129,17 +129,14 @@ def test_ladder_of_several_models_loads_and_plots(tmp_path):
         f = s.fit("test")["models"][m]
         assert f["alpha"] == pytest.approx(alpha) and f["prefactor"] == pytest.approx(a)
         assert s.fit("held-out graph")["models"][m]["prefactor"] == pytest.approx(2 * a)
-        pp, errors = s.errors(m, "test")
-        assert errors.shape == (4, 2, 4)
-        grid = np.geomspace(1e3, 1e5, 5)
-        lo, hi = ladder_band(pp, errors, grid, floor=0.01)
+        band = f["band"]
+        grid, lo, hi = (np.array(band[k]) for k in ("params", "low", "high"))
         np.testing.assert_allclose(lo, 0.01 + a * grid ** -alpha, rtol=1e-9)  # no scatter: the line
         np.testing.assert_allclose(hi, lo, rtol=1e-9)
     noisy = ladder_result(tmp_path / "noisy", laws, floor=0.01, noise=0.2, seeds=(0, 1, 2), windows=8)
     s = load_scaling(tmp_path / "noisy")
     f = s.fit("test")["models"]["roma"]
-    grid = np.geomspace(1e3, 1e5, 9)
-    lo, hi = ladder_band(*s.errors("roma"), grid, floor=0.01)
+    grid, lo, hi = (np.array(f["band"][k]) for k in ("params", "low", "high"))
     law = 0.01 + f["prefactor"] * grid ** -f["alpha"]
     assert np.all(lo < law) and np.all(law < hi) and np.all(lo > 0.01)
     assert all(p["seed_sd"] > 0 for p in f["points"])

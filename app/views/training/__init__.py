@@ -4,8 +4,8 @@ their plot (:mod:`.scaling`), launching runs: the job, its queue and the form (:
 that ties them to widgets (:mod:`.view`)."""
 from .launch import train_run
 from .metrics import MetricsLog, run_info
-from .scaling import Scaling, ladder_band, load_scaling, power_law_band, scaling_files
+from .scaling import Scaling, load_scaling, power_law_band, scaling_files
 from .view import TrainingView
 
-__all__ = ["TrainingView", "MetricsLog", "Scaling", "load_scaling", "power_law_band", "ladder_band", "scaling_files",
+__all__ = ["TrainingView", "MetricsLog", "Scaling", "load_scaling", "power_law_band", "scaling_files",
            "train_run", "run_info"]

@@ -80,26 +80,6 @@ class Scaling:
             raise SpecError(f"no model of this ladder has 3 sizes on the {SPAN_LABELS.get(key, key)} span yet")
         return self.fits[key]
 
-    def errors(self, model: str, which: str = "test"):
-        """One model's errors on a span.
-
-        Parameters
-        ----------
-        model : str
-        which : str
-            A span's key or label.
-
-        Returns
-        -------
-        tuple
-            ``(params per size, errors (size, seed, window))``, windows cut to those fitted.
-        """
-        from roma_core.eval.scaling import ladder_errors
-
-        key = self.spans.get(which, which)
-        params, errors = ladder_errors(self.runs, model, key)
-        return params, errors[..., :self.fits.get(key, {}).get("windows", errors.shape[-1])]
-
 
 def load_scaling(path) -> Scaling:
     """A ``roma scaling`` result: its ``scaling.json`` (or an old ``scaling.nc``), or the folder
@@ -154,14 +134,16 @@ def load_scaling(path) -> Scaling:
 
 
 def _ladder(path: str, data: dict) -> Scaling:
-    """A result of the ladder's format; spans whose fit is missing are fitted here."""
+    """A result of the ladder's format; spans whose fit (or its band) is missing are fitted here."""
     from roma_core.eval.scaling import fit_ladder
 
     runs, fits = list(data["runs"]), dict(data.get("fits") or {})
     for r in runs:
         if not {"model", "rung", "params", "seed"} <= set(r):
             raise FileFormatError(f"{path}: a run lacks model, rung, params or seed: {sorted(r)}")
-    missing = [k for k in SPAN_LABELS if k not in fits and any(r.get(f"{k}_per_window") for r in runs)]
+    fitted = {k: fits.get(k, {}).get("models") or {} for k in SPAN_LABELS}
+    missing = [k for k in SPAN_LABELS if any(r.get(f"{k}_per_window") for r in runs)
+               and not (fitted[k] and all("band" in f for f in fitted[k].values()))]
     if missing:
         fits.update({k: v for k, v in fit_ladder(runs, data.get("floors"), bootstrap=500).items() if k in missing})
     models = list(data.get("models") or sorted({r["model"] for r in runs}))
@@ -199,9 +181,12 @@ def _legacy(path: str, data: dict) -> Scaling:
         order = np.argsort(params)
         points = [{"params": float(params[k]), "mean": float(losses[k]), "seed_sd": 0.0, "seeds": [float(losses[k])]}
                   for k in order]
+        grid = np.geomspace(params.min() / 1.5, params.max() * 1.5, 40)
+        low, high = power_law_band(params, losses, grid, level=f["ci_level"])
         fits[span] = {"floor": 0.0, "windows": 1, "ci_level": f["ci_level"],
                       "models": {model: {**{k: f[k] for k in ("alpha", "prefactor", "r2", "alpha_ci")},
-                                         "points": points}}}
+                                         "points": points, "band": {"params": grid.tolist(), "low": low.tolist(),
+                                                                    "high": high.tolist()}}}}
     return Scaling(path=path, models=[model], runs=runs, fits=fits, legacy=True)
 
 
@@ -243,41 +228,6 @@ def power_law_band(params, losses, grid, *, floor: float = 0.0, bootstrap: int =
     x, y = np.log(np.asarray(params, float)), np.log(np.asarray(losses, float) - floor)
     idx = np.random.default_rng(seed).integers(0, len(x), (bootstrap, len(x)))
     return _band(x[idx], y[idx], grid, floor, level)
-
-
-def ladder_band(params, errors, grid, *, floor: float = 0.0, bootstrap: int = 1000, level: float = 0.95,
-                seed: int = 0):
-    """Pointwise ``level`` band of one model's law L = floor + A P^-α over ``grid``, from the
-    bootstrap of :func:`roma_core.eval.scaling.fit_ladder`: each resample draws every size's
-    seeds with replacement and one set of windows with replacement, and refits the sizes'
-    means (resamples with a mean at or below the floor skipped).
-
-    Parameters
-    ----------
-    params : array_like
-        Parameter count per size.
-    errors : array_like
-        Errors (size, seed, window).
-    grid : array_like
-        Parameter counts at which the band is evaluated.
-    floor, bootstrap, level, seed
-        As in :func:`power_law_band`.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        ``(low, high)`` losses over ``grid``.
-    """
-    e = np.asarray(errors, float)
-    n, seeds, windows = e.shape
-    rng = np.random.default_rng(seed)
-    w = rng.integers(0, windows, (bootstrap, windows))
-    s = rng.integers(0, seeds, (bootstrap, n, seeds))
-    per_seed = np.moveaxis(e[:, :, w].mean(-1), -1, 0)                 # (resample, size, seed)
-    means = np.take_along_axis(per_seed, s, axis=2).mean(-1)          # (resample, size)
-    ok = np.all(means > floor, axis=1)
-    x = np.broadcast_to(np.log(np.asarray(params, float)), means.shape)[ok]
-    return _band(x, np.log(means[ok] - floor), grid, floor, level)
 
 
 def _band(xb, yb, grid, floor, level):
@@ -452,13 +402,8 @@ def scaling_plot(s: Scaling, which: str = "test", width: int = SCALING_WIDTH) ->
         pts = pd.DataFrame(f["points"])
         pts["seeds_n"] = [len(x) for x in pts["seeds"]]
         if np.isfinite(f["alpha"]):
-            params, errors = s.errors(m, key)
-            if errors.shape[1] * errors.shape[2] > 1:
-                band_lo, band_hi = ladder_band(params, errors, grid, floor=floor, level=lvl)
-            else:                                   # one error per size (an old single-model file)
-                band_lo, band_hi = power_law_band(pts["params"], pts["mean"], grid, floor=floor, level=lvl)
-            layers.append(hv.Area(pd.DataFrame({"parameters": grid, "lo": band_lo, "hi": band_hi}), "parameters",
-                                  ["lo", "hi"]).opts(color=colour, alpha=0.15, line_width=0))
+            band = pd.DataFrame({"parameters": f["band"]["params"], "lo": f["band"]["low"], "hi": f["band"]["high"]})
+            layers.append(hv.Area(band, "parameters", ["lo", "hi"]).opts(color=colour, alpha=0.15, line_width=0))
             law = floor + f["prefactor"] * grid ** (-f["alpha"])
             layers.append(hv.Curve(pd.DataFrame({"parameters": grid, "loss": law}), "parameters", "loss",
                                    label=m).opts(color=colour, line_width=2))
@@ -504,5 +449,5 @@ def scaling_plot(s: Scaling, which: str = "test", width: int = SCALING_WIDTH) ->
     return plot, text, table
 
 
-__all__ = ["Scaling", "load_scaling", "power_law_band", "ladder_band", "log_ticks", "model_colour", "scaling_files",
+__all__ = ["Scaling", "load_scaling", "power_law_band", "log_ticks", "model_colour", "scaling_files",
            "short_label", "scaling_plot", "empty_plot", "SCALING_ROOTS", "SCALING_WIDTH", "SPAN_LABELS"]
