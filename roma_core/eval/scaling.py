@@ -271,7 +271,8 @@ def crossover(a_ref: float, alpha_ref: float, a_peer: float, alpha_peer: float) 
         return 0.0 if a_ref < a_peer else np.inf
     if not alpha_ref > alpha_peer:      # shallower (or NaN): above any P the peer's law ends up lower
         return np.inf
-    return float((a_ref / a_peer) ** (1.0 / (alpha_ref - alpha_peer)))
+    log_p = np.log(a_ref / a_peer) / (alpha_ref - alpha_peer)
+    return float(np.exp(log_p)) if log_p < 700 else np.inf       # past float range: never, in practice
 
 
 def _compare(ref, peer, ref_draws, peer_draws, q) -> dict:
