@@ -4,7 +4,8 @@ under ``$ROMA_BENCH_OUT`` (default /tmp/roma_bench_models).
 
     .venv/bin/python -m benchmarks.bench_models compare --dynamics kuramoto --nodes 20000 --budget 150
     .venv/bin/python -m benchmarks.bench_models transfer --dynamics kuramoto --nodes 20000 --budget 150
-    .venv/bin/python -m benchmarks.bench_models scaling --nodes 20000 --train-steps 200 --sizes 4,8,16,32,64
+    .venv/bin/python -m benchmarks.bench_models scaling --nodes 20000 --sizes 4,12,24,48,72 --seeds 0,1 --patience 5
+    .venv/bin/python -m benchmarks.bench_models datascaling --models roma,gnn --sizes 12 --graphs 1,2,4,8,16
     .venv/bin/python -m benchmarks.bench_models million [--nodes 1000000] [--steps 10]
     .venv/bin/python -m benchmarks.bench_models encodings [--nodes 1000000]
     .venv/bin/python -m benchmarks.bench_models oracle --nodes 20000   # floors: full and local equations, true or inferred ω
@@ -227,6 +228,44 @@ def part_scaling(args):
                      [int(s) for s in args.seeds.split(",")], out, heldout=held,
                      floors={k: float(v) for k, v in floors.items()})
     return {"load": machine_load(), "out": str(out), **res}
+
+
+def part_datascaling(args):
+    """Data scaling at one size: every model of ``--models`` at ROMA's width ``--sizes`` (one
+    width; the others matched to ROMA's count) trained on the first D graphs of a fixed
+    sequence of 16 (seed 1, then 3–9, then 13–20: graph 2 and 10–12 stay held out whatever
+    D is), for each D of ``--graphs``, with the scaling ladder's step rule; the error against
+    D fitted as L_floor + b·D^(−β) (``fit_ladder`` with D in place of P)."""
+    from roma_core.eval.scaling import _write_json, fit_ladder, rungs, run_one
+    from roma_core.specs import ModelSpec, TrainSpec
+
+    counts = [int(k) for k in args.graphs.split(",")]
+    order = [1] + list(range(3, 10)) + list(range(13, 21))
+    if max(counts) > len(order):
+        raise SystemExit(f"--graphs goes up to {len(order)} training graphs")
+    spec = model_spec()
+    tspec = train_spec(0.0, steps=args.train_steps or 1200, eval_every=100, patience=args.patience)
+    win = _windows(dataset(args.dynamics, args.nodes, 1), spec, tspec)
+    graphs = [win] + [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win)
+                      for k in order[1:max(counts)]]
+    held = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in (2, 10, 11, 12)]
+    spec = ModelSpec.from_dict({**spec.to_dict(), "channels": win.channels})
+    floors = {k: float(v) for k, v in (item.split("=") for item in args.floors.split(",") if item)} \
+        if args.floors else {}
+    out = OUT / f"datascaling_{args.dynamics}_{args.nodes}{_data_tag(args.dynamics)}_w{args.sizes}"
+    runs = []
+    for _, name, s in rungs(args.models, spec, [int(args.sizes)]):
+        for d in counts:
+            for seed in [int(k) for k in args.seeds.split(",")]:
+                ts = TrainSpec.from_dict({**tspec.to_dict(), "seed": seed})
+                r = run_one(graphs[:d], name, s, ts, out / f"{name}_g{d}_s{seed}", heldout=held)
+                runs.append({**r, "rung": d, "params": d, "model_params": r["params"]})
+                print(json.dumps({k: v for k, v in runs[-1].items() if not k.endswith(("_window", "_step"))}),
+                      flush=True)
+                result = {"roma_kind": "datascaling", "models": args.models, "graphs": counts, "floors": floors,
+                          "runs": runs, "fits": fit_ladder(runs, floors) if len({r["rung"] for r in runs}) >= 3 else {}}
+                _write_json(out / "datascaling.json", result)
+    return {"load": machine_load(), "out": str(out), **result}
 
 
 def hop_kernel(graph, hops: int, kernel):
@@ -550,7 +589,7 @@ def roma_options(text: str) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["compare", "transfer", "scaling", "million", "encodings", "oracle"])
+    ap.add_argument("part", choices=["compare", "transfer", "scaling", "datascaling", "million", "encodings", "oracle"])
     ap.add_argument("--dynamics", default="kuramoto", choices=["kuramoto", "burgers"])
     ap.add_argument("--nodes", type=int, default=None)
     ap.add_argument("--budget", type=float, default=150.0, help="training seconds per model")
@@ -585,7 +624,9 @@ def main(argv=None):
                     help="compare: only these of the ablations and baselines, e.g. transformer,gnn "
                          "(persistence and roma always run; empty: all); scaling: the models of the ladder "
                          "(empty: roma and every baseline)")
-    ap.add_argument("--seeds", default="0,1", help="scaling: training seeds of every (model, size)")
+    ap.add_argument("--seeds", default="0,1", help="scaling, datascaling: training seeds of every (model, size)")
+    ap.add_argument("--graphs", default="1,2,4,8,16",
+                    help="datascaling: numbers of training graphs (at most 16), at the one width of --sizes")
     ap.add_argument("--patience", type=int, default=4,
                     help="scaling: stop a run once this many validation passes (every 100 steps) in a row have "
                          "not lowered its best validation error by 1 %%; --train-steps caps it (default 1200)")
@@ -610,9 +651,9 @@ def main(argv=None):
                  heldout_graphs=args.heldout_graphs)
     args.models = [m for m in args.models.split(",") if m]
     unknown = sorted(set(args.models) - set(ABLATIONS + BASELINES + ["roma"]))
-    if args.part == "scaling" and unknown:
+    if args.part in ("scaling", "datascaling") and unknown:
         ap.error(f"--models takes a comma list of {['roma'] + ABLATIONS + BASELINES}, got {unknown}")
-    if args.part != "scaling" and (unknown or (args.models and not set(args.models) & set(BASELINES))):
+    if args.part not in ("scaling", "datascaling") and (unknown or (args.models and not set(args.models) & set(BASELINES))):
         ap.error(f"--models takes a comma list of {ABLATIONS + BASELINES} with at least one baseline, got {unknown or args.models}")
     if args.train_graphs < 1:
         ap.error(f"--train-graphs must be >= 1, got {args.train_graphs}")
