@@ -342,16 +342,23 @@ def run_one(train_windows, model_name, spec, train_spec, run, *, heldout=(), max
     -------
     dict
         ``model``, ``hidden``, ``params``, ``seed``, ``steps``, ``train_seconds``,
-        ``seconds_per_step``, ``test_rel_l2``, ``test_per_window``, ``heldout_rel_l2`` and
-        ``heldout_per_window`` (the held-out graphs' windows one after another).
+        ``seconds_per_step``, ``test_rel_l2``, ``test_per_window``, ``test_per_step``,
+        ``heldout_rel_l2``, ``heldout_per_window`` (the held-out graphs' windows one after
+        another), ``model_spec`` and ``train_spec``.
+
+    Raises
+    ------
+    SpecError
+        When the folder holds a finished run of other specs.
     """
     from ..train import train
     from .evaluate import evaluate
 
     run = Path(run)
-    done = run / "result.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    finished = finished_run(run, spec, train_spec)
+    if finished is not None:
+        return finished
+    specs = {"model_spec": spec.to_dict(), "train_spec": train_spec.to_dict()}
     res = train(list(train_windows), model_name, spec, train_spec, run, resume=True)
     test = evaluate(run, None, windows=train_windows[0], split="test", max_windows=max_windows, scales=False)
     held = [evaluate(run, None, windows=w, split="all", max_windows=max_windows, scales=False) for w in heldout]
@@ -359,12 +366,45 @@ def run_one(train_windows, model_name, spec, train_spec, run, *, heldout=(), max
            "steps": res["steps"], "train_seconds": test["train_seconds"],
            "seconds_per_step": test["train_seconds"] / max(res["steps"], 1),
            "test_rel_l2": test["rel_l2"], "test_per_window": test["rel_l2_per_window"],
-           "test_per_step": test["rel_l2_per_step"]}
+           "test_per_step": test["rel_l2_per_step"], **specs}
     if held:
         out["heldout_per_window"] = [e for h in held for e in h["rel_l2_per_window"]]
         out["heldout_rel_l2"] = float(np.mean(out["heldout_per_window"]))
-    _write_json(done, out)
+    _write_json(run / "result.json", out)
     return out
+
+
+def finished_run(run, spec, train_spec) -> dict | None:
+    """A run's ``result.json`` when it has finished with these specs; None when it has not
+    finished. Results that record no specs (older ladders) are taken as they are.
+
+    Parameters
+    ----------
+    run : str or Path
+        The run's folder.
+    spec : ModelSpec
+    train_spec : TrainSpec
+
+    Returns
+    -------
+    dict or None
+
+    Raises
+    ------
+    SpecError
+        When the folder holds a finished run of other specs.
+    """
+    path = Path(run) / "result.json"
+    if not path.exists():
+        return None
+    old = json.loads(path.read_text())
+    specs = {"model_spec": spec.to_dict(), "train_spec": train_spec.to_dict()}
+    changed = sorted(f"{k}.{f}" for k in specs for f in set(specs[k]) | set(old.get(k, specs[k]))
+                     if old.get(k, specs[k]).get(f) != specs[k].get(f))
+    if changed:
+        raise SpecError(f"{run} holds a finished run with other settings ({', '.join(changed)} differ): "
+                        "give the ladder another output folder, or delete that run to retrain it")
+    return old
 
 
 def run_ladder(train_windows, model_names, model_spec, train_spec, widths, seeds, out, *, heldout=(),
@@ -548,9 +588,9 @@ def _collect(jobs, result, out, execute, progress) -> dict:
         job["run"] = out / job["name"]
     done = {}
     for i, job in enumerate(jobs):
-        path = job["run"] / "result.json"
-        if path.exists():
-            done[i] = json.loads(path.read_text())
+        finished = finished_run(job["run"], job["spec"], job["train_spec"])
+        if finished is not None:
+            done[i] = finished
 
     def record():
         result["runs"] = [{**done[i], "rung": jobs[i]["rung"]} for i in sorted(done)]

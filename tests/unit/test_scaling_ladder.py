@@ -105,6 +105,11 @@ def test_ladder_in_process_via_cli_and_resume(stores, tmp_path, capsys):
            {k: v for k, v in before.items() if k != "gnn_w6_s0/result.json"}
     again = json.loads((out / "scaling.json").read_text())
     assert [r["test_rel_l2"] for r in again["runs"]] == pytest.approx([r["test_rel_l2"] for r in res["runs"]])
+    # the same folder with other settings is refused, not read back as if it held them
+    capsys.readouterr()
+    longer = [("4" if i and argv[i - 1] == "--steps" else a) for i, a in enumerate(argv)]
+    assert main(longer) == 2
+    assert "train_spec.steps" in capsys.readouterr().err
 
 
 @pytest.mark.timeout(120)
