@@ -203,6 +203,8 @@ def test_opens_on_shipped_curves(open_page, page_text, tmp_path):
     text = page_text(page, ".roma-train-stats")
     assert f"{len(records):,} log records" in text and "roma_kuramoto_2k" in text and "steps/s" in text
     assert "elapsed" in text
+    options = page.locator("select option").all_inner_texts()      # the run is named as the pickers name it
+    assert "assets/roma_kuramoto_2k" in options and not any(o.startswith("/") for o in options), options
     page.screenshot(path=tmp_path / "training_view.png")
     publish(tmp_path / "training_view.png", "training_view.png")
     assert page.roma_errors == [], page.roma_errors

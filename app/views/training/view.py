@@ -90,7 +90,7 @@ class TrainingView(Launching, pn.viewable.Viewer):
             runs.append(session.run)
         if DEFAULT_RUN.exists() and str(DEFAULT_RUN) not in runs:
             runs.append(str(DEFAULT_RUN))
-        self.param.run.objects = runs or [""]
+        self._set_runs(runs or [""])
         self._build_widgets()
         self.param.watch(self._on_run, "run")
         self.param.watch(lambda e: self._redraw_loss(), "smoothing")
@@ -115,7 +115,14 @@ class TrainingView(Launching, pn.viewable.Viewer):
 
     def _add_run(self, path: str) -> None:
         if path not in self.param.run.objects:
-            self.param.run.objects = [path] + [p for p in self.param.run.objects if p]
+            self._set_runs([path] + [p for p in self.param.run.objects if p])
+
+    def _set_runs(self, paths: list) -> None:
+        """The runs offered, each shown as the workspace shows it (``assets/…`` for the shipped
+        one), never as the server's absolute path."""
+        ws = self.session.workspace if self.session is not None else None
+        self.param.run.objects = {(ws.label(p) if ws is not None and p else short_label(p) if p else ""): p
+                                  for p in paths}
 
     def _follow(self, path: str) -> None:
         """Show the run at ``path`` (re-reading its whole log)."""
