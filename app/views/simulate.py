@@ -820,6 +820,9 @@ class SimulateView(pn.viewable.Viewer):
             pn.pane.Markdown("**Time**", margin=(0, 10)), sim_widgets,
             pn.pane.Markdown(pn.bind(lambda s: f"*{s}*" if s else "", self.param.step_note),
                              css_classes=["roma-sim-step"], margin=(0, 10), width=290),
+            pn.pane.Markdown(pn.bind(frames_note, self.simulation.param.t_end, self.simulation.param.dt,
+                                     self.simulation.param.save_every),
+                             css_classes=["roma-sim-frames"], margin=(0, 10), width=290),
             pn.pane.Markdown("**Dynamics**", margin=(0, 10)), dyn_params,
             pn.pane.Markdown("**Output**", margin=(0, 10)),
             pn.widgets.TextInput.from_param(self.param.out_path, sizing_mode="stretch_width",
@@ -836,4 +839,31 @@ class SimulateView(pn.viewable.Viewer):
         return pn.Row(self._controls, watch, side)
 
 
-__all__ = ["SimulateView", "open_run", "simulate_to_store", "Shown", "default_step", "stability_limit"]
+def frames_note(t_end: float, dt: float, save_every: int, lookback: int = 16, horizon: int = 8) -> str:
+    """How many frames a run will store, and whether a model of the default lookback and
+    horizon can train on them with a validation and a test window.
+
+    Parameters
+    ----------
+    t_end, dt : float
+        Simulated time and step.
+    save_every : int
+        Steps between stored frames.
+    lookback, horizon : int
+        The model's windows (ModelSpec's defaults).
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
+    from roma_core.data.windows import min_frames
+
+    frames = int(round(t_end / (dt * max(save_every, 1)))) + 1 if dt > 0 else 0
+    need = min_frames(lookback, horizon)
+    verdict = "enough" if frames >= need else f"too few: set t_end to at least {(need - 1) * dt * save_every:g}"
+    return (f"*{frames:,} frames; training with lookback {lookback} and horizon {horizon} needs at least "
+            f"{need} (validation and test 15 % each): {verdict}.*")
+
+
+__all__ = ["SimulateView", "open_run", "simulate_to_store", "Shown", "default_step", "stability_limit", "frames_note"]

@@ -318,3 +318,21 @@ def test_a_run_like_the_one_shown_is_drawn_into_the_same_plots(small_run, tmp_pa
     assert series_range(root) == pytest.approx(series_range(fresh))  # as a new plot of that run
     view.colour = "sin θ"
     assert len(plots(root).keys() - before.keys()) == 1
+
+
+def test_frames_note_says_how_long_a_run_must_be_to_train():
+    from roma_core.data.windows import Windows, min_frames
+    from roma_core.graphs import hyperbolic_graph
+
+    from app.views.simulate import frames_note
+
+    need = min_frames(16, 8)
+    assert "201 frames" in frames_note(20.0, 0.01, 10) and "enough" in frames_note(20.0, 0.01, 10)
+    short = frames_note(2.0, 0.01, 10)
+    assert "21 frames" in short and f"t_end to at least {(need - 1) * 0.1:g}" in short
+    # the length it asks for gives a validation and a test window; one frame less does not
+    g = hyperbolic_graph(50, mean_degree=4, seed=0)
+    fits = Windows(g, np.zeros((need, 50)), lookback=16, horizon=8)
+    assert len(fits.starts("val")) and len(fits.starts("test"))
+    short_of = Windows(g, np.zeros((need - 1, 50)), lookback=16, horizon=8)
+    assert not (len(short_of.starts("val")) and len(short_of.starts("test")))
