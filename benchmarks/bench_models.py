@@ -260,7 +260,7 @@ def part_datascaling(args):
                 ts = TrainSpec.from_dict({**tspec.to_dict(), "seed": seed})
                 r = run_one(graphs[:d], name, s, ts, out / f"{name}_g{d}_s{seed}", heldout=held)
                 runs.append({**r, "rung": d, "params": d, "model_params": r["params"]})
-                print(json.dumps({k: v for k, v in runs[-1].items() if not k.endswith(("_window", "_step"))}),
+                print(json.dumps({k: v for k, v in runs[-1].items() if not k.endswith(("_window", "_step", "_spec"))}),
                       flush=True)
                 result = {"roma_kind": "datascaling", "models": args.models, "graphs": counts, "floors": floors,
                           "runs": runs, "fits": fit_ladder(runs, floors) if len({r["rung"] for r in runs}) >= 3 else {}}
