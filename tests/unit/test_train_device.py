@@ -134,4 +134,4 @@ def test_validation_reads_a_resident_context_alike(windows):
     model = build("roma", ms)
     host = validate(model, Context(windows, ms, torch.device("cpu")), "test")
     res = validate(model, Context(windows, ms, torch.device("cpu"), resident=True), "test")
-    assert host == res
+    assert host == pytest.approx(res, rel=1e-6)     # with several threads the sums may round apart
