@@ -660,7 +660,7 @@ def _fits_so_far(result) -> dict:
     """:func:`fit_ladder` of the runs finished, where some model has 3 sizes."""
     try:
         return fit_ladder(result["runs"], result["floors"], bootstrap=1000)
-    except (SpecError, ValueError, FloatingPointError):
+    except (SpecError, ValueError, ArithmeticError):     # a refit must never stop a ladder
         return {}
 
 
