@@ -49,7 +49,7 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
     intervals : float, optional
         Also score split-conformal intervals (:mod:`roma_core.eval.intervals`) calibrated
         on a validation span: coverage and width at this level and at
-        :data:`~roma_core.eval.intervals.LEVELS`, and the CRPS of the conformal predictive
+        ``roma_core.eval.intervals.LEVELS``, and the CRPS of the conformal predictive
         distribution.
     calibration : Windows or str or os.PathLike, optional
         The trajectory whose validation span calibrates them; default: ``data`` itself when

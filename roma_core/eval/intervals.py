@@ -7,8 +7,8 @@ scores. For a new window exchangeable with the calibration windows, the truth li
 r_k of the forecast with probability at least 1 − a (on average over windows and nodes,
 not for each node).
 
-Scores: for phase features, (sin θ, cos θ), the wrapped angular error |θ − θ̂| on the
-circle, and the interval is the arc θ̂ ± r; for other features the largest absolute error
+Scores: for phase features, (sin θ, cos θ), the wrapped angular error (the angle between θ and θ̂ on the
+circle), and the interval is the arc θ̂ ± r; for other features the largest absolute error
 over channels, and the interval is the box x̂ ± r. Optionally the radii are calibrated per
 group of nodes (for example by degree), so that hubs and leaves each get their own width.
 """
