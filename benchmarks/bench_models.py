@@ -206,28 +206,52 @@ def part_transfer(args):
             "both_over_forecast_heldout": rows[1]["heldout_rel_l2"] / rows[0]["heldout_rel_l2"]}
 
 
+def _ladder_setup(args):
+    """The scaling studies' data, specs, floors and folder (SETUP's graphs; the step rule of
+    ``--patience`` capped at ``--train-steps``)."""
+    from roma_core.specs import ModelSpec
+
+    spec = model_spec()
+    tspec = train_spec(0.0, steps=args.train_steps or 1200, eval_every=100, patience=args.patience)
+    win = _windows(dataset(args.dynamics, args.nodes, 1), spec, tspec)
+    more = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in train_seeds()[1:]]
+    held = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in heldout_seeds()]
+    spec = ModelSpec.from_dict({**spec.to_dict(), "channels": win.channels})
+    floors = {k: float(v) for k, v in (item.split("=") for item in args.floors.split(",") if item)}
+    out = OUT / f"scaling_{args.dynamics}_{args.nodes}{_data_tag(args.dynamics)}{_graphs_tag()}"
+    return [win] + more, held, spec, tspec, floors, out
+
+
 def part_scaling(args):
     """Every model of ``--models`` at every ROMA width of ``--sizes`` (the others matched to
     ROMA's parameter count there) and every seed of ``--seeds``, on SETUP's training and
     held-out graphs; steps by the early-stopping rule (``--patience``, capped at
     ``--train-steps``); the laws fitted above the full-equation floors of ``--floors``."""
     from roma_core.eval.scaling import run_ladder
-    from roma_core.specs import ModelSpec
 
-    data = dataset(args.dynamics, args.nodes, 1)
-    spec = model_spec()
-    tspec = train_spec(0.0, steps=args.train_steps or 1200, eval_every=100, patience=args.patience)
-    win = _windows(data, spec, tspec)
-    more = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in train_seeds()[1:]]
-    held = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in heldout_seeds()]
-    spec = ModelSpec.from_dict({**spec.to_dict(), "channels": win.channels})
-    models = args.models or ["roma"] + BASELINES
-    floors = dict(item.split("=") for item in args.floors.split(",") if item) if args.floors else {}
-    out = OUT / f"scaling_{args.dynamics}_{args.nodes}{_data_tag(args.dynamics)}{_graphs_tag()}"
-    res = run_ladder([win] + more, models, spec, tspec, [int(s) for s in args.sizes.split(",")],
-                     [int(s) for s in args.seeds.split(",")], out, heldout=held,
-                     floors={k: float(v) for k, v in floors.items()})
+    train_windows, held, spec, tspec, floors, out = _ladder_setup(args)
+    res = run_ladder(train_windows, args.models or ["roma"] + BASELINES, spec, tspec,
+                     [int(s) for s in args.sizes.split(",")], [int(s) for s in args.seeds.split(",")], out,
+                     heldout=held, floors=floors)
     return {"load": machine_load(), "out": str(out), **res}
+
+
+def part_point(args):
+    """The models of ``--models`` at one more ROMA width (``--sizes``, one value) and the seeds
+    of ``--seeds``, with the ladder's data and rule, into the ladder's folder (a test of what
+    its fitted laws predict beyond its sizes)."""
+    from roma_core.eval.scaling import rungs, run_one
+    from roma_core.specs import TrainSpec
+
+    train_windows, held, spec, tspec, _, out = _ladder_setup(args)
+    rows = []
+    for width, name, s in rungs(args.models or ["roma"], spec, [int(args.sizes)]):
+        for seed in [int(k) for k in args.seeds.split(",")]:
+            ts = TrainSpec.from_dict({**tspec.to_dict(), "seed": seed})
+            r = run_one(train_windows, name, s, ts, out / f"{name}_w{width}_s{seed}", heldout=held)
+            rows.append({k: v for k, v in r.items() if not k.endswith(("_window", "_step", "_spec"))})
+            print(json.dumps(rows[-1]), flush=True)
+    return {"load": machine_load(), "out": str(out), "rows": rows}
 
 
 def part_datascaling(args):
@@ -589,7 +613,8 @@ def roma_options(text: str) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["compare", "transfer", "scaling", "datascaling", "million", "encodings", "oracle"])
+    ap.add_argument("part", choices=["compare", "transfer", "scaling", "point", "datascaling", "million", "encodings",
+                                     "oracle"])
     ap.add_argument("--dynamics", default="kuramoto", choices=["kuramoto", "burgers"])
     ap.add_argument("--nodes", type=int, default=None)
     ap.add_argument("--budget", type=float, default=150.0, help="training seconds per model")
@@ -651,9 +676,9 @@ def main(argv=None):
                  heldout_graphs=args.heldout_graphs)
     args.models = [m for m in args.models.split(",") if m]
     unknown = sorted(set(args.models) - set(ABLATIONS + BASELINES + ["roma"]))
-    if args.part in ("scaling", "datascaling") and unknown:
+    if args.part in ("scaling", "point", "datascaling") and unknown:
         ap.error(f"--models takes a comma list of {['roma'] + ABLATIONS + BASELINES}, got {unknown}")
-    if args.part not in ("scaling", "datascaling") and (unknown or (args.models and not set(args.models) & set(BASELINES))):
+    if args.part not in ("scaling", "point", "datascaling") and (unknown or (args.models and not set(args.models) & set(BASELINES))):
         ap.error(f"--models takes a comma list of {ABLATIONS + BASELINES} with at least one baseline, got {unknown or args.models}")
     if args.train_graphs < 1:
         ap.error(f"--train-graphs must be >= 1, got {args.train_graphs}")
