@@ -38,7 +38,7 @@ def law_figure(result: dict, span: str):
                                    label=f"{m}: α = {f['alpha']:.2f} [{f['alpha_ci'][0]:.2f}, {f['alpha_ci'][1]:.2f}]")
                           .opts(color=colour, linewidth=2))
         layers.append(hv.ErrorBars((p, mean, np.minimum(sd, 0.9 * mean), sd), "parameters",
-                                   ["error", "neg", "pos"]).opts(color=colour))
+                                   ["error", "neg", "pos"]).opts(ecolor=colour, capsize=2))
         layers.append(hv.Scatter((p, mean), "parameters", "error").opts(color=colour, s=40))
     if floor > 0:
         layers.append(hv.HLine(floor).opts(color="black", linestyle="--", linewidth=1))
