@@ -49,8 +49,10 @@ def law_figure(result: dict, span: str):
 
 
 def step_figure(result: dict):
-    """Test error per horizon step of every model at its largest rung (mean over seeds)."""
-    top = max(r["rung"] for r in result["runs"])
+    """Test error per horizon step of every model at the largest rung all of them reached
+    (mean over seeds)."""
+    top = max(k for k in {r["rung"] for r in result["runs"]}
+              if all(any(r["model"] == m and r["rung"] == k for r in result["runs"]) for m in result["models"]))
     layers = []
     for m in result["models"]:
         runs = [r for r in result["runs"] if r["model"] == m and r["rung"] == top and r.get("test_per_step")]
@@ -62,7 +64,7 @@ def step_figure(result: dict):
                                label=f"{m} ({int(np.mean([r['params'] for r in runs])):,})").opts(
             color=MODEL_COLOURS.get(m, "#17becf"), linewidth=2))
     return hv.Overlay(layers).opts(fig_inches=(8, 4.5), aspect=1.6, legend_position="top_left",
-                                   title=f"test error per horizon step, largest size (rung {top})")
+                                   title=f"test error per horizon step at the largest size every model reached (ROMA width {top})")
 
 
 def main(argv=None):
