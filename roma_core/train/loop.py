@@ -147,7 +147,8 @@ class Context:
                          prior=self.prior[idx], nodes=idx,
                          weight=None if weight is None else torch.as_tensor(weight, device=dev),
                          **self._fields(frames, idx), **whole)
-        if nodes is None:
+        every = nodes is None
+        if every:
             nodes = np.arange(w.graph.num_nodes)
         if edges is None:
             edges = self.sampler.induced_edges(nodes)
@@ -156,7 +157,7 @@ class Context:
         frames = torch.from_numpy(np.asarray(starts, np.int64)[:, None] + np.arange(w.lookback))
         whole = {}
         if self.whole_graph:
-            whole = {"graph_x": torch.from_numpy(x if len(nodes) == w.graph.num_nodes else w.get(starts)[0]),
+            whole = {"graph_x": torch.from_numpy(x if every else w.get(starts)[0]),     # in the graph's order
                      "graph_theta": self.theta}
         return Batch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edges),
                      theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
