@@ -116,8 +116,9 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
             calibration = load_windows(calibration, model.spec, tspec, features=state["features"],
                                        norm=None if state["norm"] is None else tuple(state["norm"]))
         t0 = time.perf_counter()
-        out["intervals"] = interval_scores(model, ctx, f, calibration or windows, intervals, groups=groups,
-                                           max_windows=max_windows, chunk_nodes=chunk_nodes, device=device)
+        out["intervals"] = interval_scores(model, ctx, f, windows if calibration is None else calibration, intervals,
+                                           groups=groups, max_windows=max_windows, chunk_nodes=chunk_nodes,
+                                           device=device)
         out["intervals"]["seconds"] = time.perf_counter() - t0
     return out
 
