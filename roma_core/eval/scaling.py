@@ -64,13 +64,9 @@ def fit_power_law(params, losses, *, floor: float = 0.0, bootstrap: int = 2000, 
         raise SpecError(f"parameter counts must be positive and losses above the floor ({floor:g}) for a log-log fit")
     x, y = np.log(p), np.log(l)
     slope, icpt, r2 = _line(x, y)
-    rng = np.random.default_rng(seed)
-    alphas = []
-    for _ in range(bootstrap):
-        idx = rng.integers(0, len(x), len(x))
-        if len(np.unique(x[idx])) < 2:
-            continue
-        alphas.append(-_line(x[idx], y[idx])[0])
+    idx = np.random.default_rng(seed).integers(0, len(x), (bootstrap, len(x)))
+    alphas = fit_laws(x[idx], l[idx])[0]
+    alphas = alphas[np.isfinite(alphas)]
     lo, hi = np.quantile(alphas, [(1 - level) / 2, 1 - (1 - level) / 2])
     resid = y - (slope * x + icpt)
     # the classical standard error of the slope, for comparison with the paper's "± s.e."
@@ -143,7 +139,7 @@ def fit_ladder(runs, floors: dict | None = None, *, bootstrap: int = 2000, level
             errors = errors[..., :windows]
             fit = _fit_grid(params, errors, floor)
             means = resampled_means(errors, picks, rng)                        # (resample, size)
-            draws[m] = _laws(np.log(params), means, floor)                     # (alpha, prefactor) per resample
+            draws[m] = fit_laws(np.log(params), means, floor)                     # (alpha, prefactor) per resample
             alphas = draws[m][0]
             fit["alpha_ci"] = np.nanquantile(alphas, q).tolist() if np.isfinite(alphas).any() else [np.nan, np.nan]
             grid = np.geomspace(params.min() / 1.5, params.max() * 1.5, band_points)
@@ -184,14 +180,33 @@ def resampled_means(errors, picks, rng) -> np.ndarray:
     return np.take_along_axis(per_seed, draw, axis=2).mean(-1)
 
 
-def _laws(x, means, floor):
-    """(alpha, prefactor) of the law fitted to each row of ``means`` over log sizes ``x``
-    (least squares of log(L − floor) on log P); NaN where a mean is at or below the floor."""
-    ok = np.all(means > floor, axis=1)
+def fit_laws(x, means, floor: float = 0.0):
+    """The laws L = floor + a·P^-α fitted to many sets of points at once (least squares of
+    log(L − floor) on log P, one row a set): a bootstrap's resamples.
+
+    Parameters
+    ----------
+    x : array_like
+        Log parameter counts, ``(size,)`` shared by every row or ``(resample, size)``.
+    means : array_like
+        ``(resample, size)`` losses.
+    floor : float
+        The law's fixed floor.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(alpha, prefactor)`` per row; NaN where a loss is at or below the floor or the
+        row's counts are all alike.
+    """
+    means = np.asarray(means, float)
+    x = np.broadcast_to(np.asarray(x, float), means.shape)
+    xc = x - x.mean(axis=1, keepdims=True)
+    var = (xc ** 2).sum(axis=1)
+    ok = np.all(means > floor, axis=1) & (var > 1e-12 * max(float(np.ptp(x)) ** 2, 1e-300))
     y = np.log(np.where(ok[:, None], means - floor, 1.0))
-    xc = x - x.mean()
-    slope = (y * xc).sum(axis=1) / (xc ** 2).sum()
-    icpt = y.mean(axis=1) - slope * x.mean()
+    slope = (y * xc).sum(axis=1) / np.where(ok, var, 1.0)
+    icpt = y.mean(axis=1) - slope * x.mean(axis=1)
     return np.where(ok, -slope, np.nan), np.where(ok, np.exp(icpt), np.nan)
 
 

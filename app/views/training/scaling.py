@@ -225,22 +225,11 @@ def power_law_band(params, losses, grid, *, floor: float = 0.0, bootstrap: int =
     tuple of numpy.ndarray
         ``(low, high)`` losses over ``grid``.
     """
-    x, y = np.log(np.asarray(params, float)), np.log(np.asarray(losses, float) - floor)
+    from roma_core.eval.scaling import fit_laws, law_band
+
+    x, losses = np.log(np.asarray(params, float)), np.asarray(losses, float)
     idx = np.random.default_rng(seed).integers(0, len(x), (bootstrap, len(x)))
-    return _band(x[idx], y[idx], grid, floor, level)
-
-
-def _band(xb, yb, grid, floor, level):
-    """Quantiles over resamples (rows of ``xb``, ``yb``: log P, log(L − floor)) of the refitted
-    law over ``grid``."""
-    xm, ym = xb.mean(axis=1, keepdims=True), yb.mean(axis=1, keepdims=True)
-    var = ((xb - xm) ** 2).sum(axis=1)
-    ok = var > 1e-12 * max(float(np.ptp(xb)) ** 2, 1e-300)
-    slope = ((xb - xm) * (yb - ym)).sum(axis=1)[ok] / var[ok]
-    icpt = ym[ok, 0] - slope * xm[ok, 0]
-    lines = icpt[:, None] + slope[:, None] * np.log(np.asarray(grid, float))[None, :]
-    lo, hi = np.quantile(lines, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
-    return floor + np.exp(lo), floor + np.exp(hi)
+    return law_band(*fit_laws(x[idx], losses[idx], floor), grid, floor, level)
 
 
 def scaling_files(roots=SCALING_ROOTS) -> list[Path]:
