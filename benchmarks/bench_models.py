@@ -206,20 +206,27 @@ def part_transfer(args):
             "both_over_forecast_heldout": rows[1]["heldout_rel_l2"] / rows[0]["heldout_rel_l2"]}
 
 
-def _ladder_setup(args):
-    """The scaling studies' data, specs, floors and folder (SETUP's graphs; the step rule of
-    ``--patience`` capped at ``--train-steps``)."""
+def _study(args, train, held):
+    """What every scaling study shares: the windows of the training graphs ``train`` and the
+    held-out graphs ``held`` (graph seeds; the first training graph gives the transform),
+    the model spec, the step rule of ``--patience`` capped at ``--train-steps``, and the
+    floors of ``--floors``."""
     from roma_core.specs import ModelSpec
 
     spec = model_spec()
     tspec = train_spec(0.0, steps=args.train_steps or 1200, eval_every=100, patience=args.patience)
-    win = _windows(dataset(args.dynamics, args.nodes, 1), spec, tspec)
-    more = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in train_seeds()[1:]]
-    held = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in heldout_seeds()]
+    win = _windows(dataset(args.dynamics, args.nodes, train[0]), spec, tspec)
+    more = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in train[1:]]
+    held = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in held]
     spec = ModelSpec.from_dict({**spec.to_dict(), "channels": win.channels})
     floors = {k: float(v) for k, v in (item.split("=") for item in args.floors.split(",") if item)}
+    return [win] + more, held, spec, tspec, floors
+
+
+def _ladder_setup(args):
+    """:func:`_study` of SETUP's training and held-out graphs, and the ladder's folder."""
     out = OUT / f"scaling_{args.dynamics}_{args.nodes}{_data_tag(args.dynamics)}{_graphs_tag()}"
-    return [win] + more, held, spec, tspec, floors, out
+    return (*_study(args, train_seeds(), heldout_seeds()), out)
 
 
 def part_scaling(args):
@@ -261,21 +268,13 @@ def part_datascaling(args):
     D is), for each D of ``--graphs``, with the scaling ladder's step rule; the error against
     D fitted as L_floor + b·D^(−β) (``fit_ladder`` with D in place of P)."""
     from roma_core.eval.scaling import _write_json, fit_ladder, rungs, run_one
-    from roma_core.specs import ModelSpec, TrainSpec
+    from roma_core.specs import TrainSpec
 
     counts = [int(k) for k in args.graphs.split(",")]
     order = [1] + list(range(3, 10)) + list(range(13, 21))
     if max(counts) > len(order):
         raise SystemExit(f"--graphs goes up to {len(order)} training graphs")
-    spec = model_spec()
-    tspec = train_spec(0.0, steps=args.train_steps or 1200, eval_every=100, patience=args.patience)
-    win = _windows(dataset(args.dynamics, args.nodes, 1), spec, tspec)
-    graphs = [win] + [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win)
-                      for k in order[1:max(counts)]]
-    held = [_windows(dataset(args.dynamics, args.nodes, k), spec, tspec, ref=win) for k in (2, 10, 11, 12)]
-    spec = ModelSpec.from_dict({**spec.to_dict(), "channels": win.channels})
-    floors = {k: float(v) for k, v in (item.split("=") for item in args.floors.split(",") if item)} \
-        if args.floors else {}
+    graphs, held, spec, tspec, floors = _study(args, order[:max(counts)], (2, 10, 11, 12))
     out = OUT / f"datascaling_{args.dynamics}_{args.nodes}{_data_tag(args.dynamics)}_w{args.sizes}"
     runs = []
     for _, name, s in rungs(args.models, spec, [int(args.sizes)]):
@@ -653,7 +652,8 @@ def main(argv=None):
     ap.add_argument("--graphs", default="1,2,4,8,16",
                     help="datascaling: numbers of training graphs (at most 16), at the one width of --sizes")
     ap.add_argument("--patience", type=int, default=4,
-                    help="scaling: stop a run once this many validation passes (every 100 steps) in a row have "
+                    help="scaling, point, datascaling: stop a run once this many validation passes (every 100 "
+                         "steps) in a row have "
                          "not lowered its best validation error by 1 %%; --train-steps caps it (default 1200)")
     ap.add_argument("--floors", default="",
                     help="scaling: the full-equation floors the laws are fitted above, e.g. "
