@@ -26,6 +26,9 @@ Rules:
 * ``fn`` gets a ``progress(done, total)`` keyword argument (the library's callback
   convention). It feeds ``progress`` (0..100, at most ~10 updates a second) and raises
   :class:`roma_core.errors.Cancelled` once :meth:`Job.cancel` was called.
+* Showing early: with ``on_partial``, ``fn`` also gets a ``partial(value)`` keyword argument;
+  each call hands an intermediate result (the first window of a forecast, say) to
+  ``on_partial(value)`` on the event loop, as ``on_done`` is handed the last.
 * Finishing: ``on_done(result)`` runs on the session's event loop (with its document
   current, so it may touch widgets and plots), in turn with other sessions' heavy updates
   (:mod:`app.turns`: the loop answers other requests between them); a :class:`RomaError` shows its message in
@@ -166,10 +169,11 @@ class Job(param.Parameterized):
     # ------------------------------------------------------------------ API
     def start(self, fn: Callable, *args, on_done: Callable[[Any], None] | None = None,
               on_error: Callable[[BaseException], None] | None = None, label: str = "Working",
-              needs: dict | None = None, **kwargs) -> bool:
-        """Run ``fn(*args, progress=cb, **kwargs)`` in the background. Returns False (and says
-        why in ``status``) when a job already runs in this session, or when ``needs``
-        (``nodes``, ``steps``, ``memory`` in bytes) exceed the server's limits."""
+              needs: dict | None = None, on_partial: Callable[[Any], None] | None = None, **kwargs) -> bool:
+        """Run ``fn(*args, progress=cb, **kwargs)`` in the background (and ``partial=cb``
+        with ``on_partial``). Returns False (and says why in ``status``) when a job already
+        runs in this session, or when ``needs`` (``nodes``, ``steps``, ``memory`` in bytes)
+        exceed the server's limits."""
         if needs:
             try:
                 Limits.from_env().check(**needs, what=label)
@@ -191,6 +195,9 @@ class Job(param.Parameterized):
         if self._doc is not None and self._doc is not self._watched:
             self._watch_session_end(self._doc)
             self._watched = self._doc
+        if on_partial is not None:
+            kwargs["partial"] = lambda value: self._dispatch(lambda: on_partial(value) if self.running else None,
+                                                             heavy=True)
         executor = pool()
         with _active_lock:
             _waiting.append(self)

@@ -141,7 +141,7 @@ class AttentionView(pn.viewable.Viewer):
             self._show(hit)
             return
         start_when_free(self.job, self.session, run_forecast, run, traj, "test", on_done=self._show,
-                        label=f"Forecasting {Path(run).name} on {Path(traj).name}")
+                        on_partial=self._show, label=f"Forecasting {Path(run).name} on {Path(traj).name}")
         if wait:
             self.job.wait()
 
@@ -165,7 +165,8 @@ class AttentionView(pn.viewable.Viewer):
         dominant = np.bincount(self._mean.mean(1).argmax(1), minlength=scales) / n
         sizes = " · ".join(f"{s:,}" for s in result.hierarchy.sizes)
         coarse = float(self._mean[..., 1:].sum(-1).mean())       # over nodes and heads
-        self.status = (f"**{result.model}** (step {result.step}): {result.attention.shape[2]} heads × {scales} "
+        more = f" · window 1 of {1 + result.pending} (the others are being computed)" if result.pending else ""
+        self.status = (f"**{result.model}** (step {result.step}){more}: {result.attention.shape[2]} heads × {scales} "
                        f"scales · hierarchy {sizes} nodes · attention on levels ≥ 1: **{100 * coarse:.0f}%** · "
                        "dominant scale per node: "
                        + ", ".join(f"{name} {100 * f:.0f}%" for name, f in zip(scale_names(scales), dominant)))

@@ -36,7 +36,6 @@ from ..cache import SharedCache
 
 MAX_WINDOWS = 24  # most windows forecast per (run, trajectory, split)
 MAX_NODE_WINDOWS = 2_000_000  # and at most this many node-windows (memory at large N)
-WINDOW_CHUNK = 8  # windows per forward pass (one progress tick each)
 CACHE_SIZE = 4
 PICK_RADIUS = 0.03  # tap tolerance, as a fraction of the viewport width
 SPLITS = ("test", "val", "train", "all")
@@ -73,6 +72,9 @@ class RunForecast:
         Relative L2 error per horizon step (mean over the windows) per model name.
     error_max : float
         The 99th percentile of the per-node error (the colour range of the error plots).
+    pending : int
+        Windows still being computed (a first look at the first window while the rest
+        come); 0 when complete.
     """
 
     run: str
@@ -88,6 +90,7 @@ class RunForecast:
     hierarchy: object | None
     curves: dict = field(default_factory=dict)
     error_max: float = 1.0
+    pending: int = 0
 
     @property
     def graph(self):
@@ -245,10 +248,11 @@ def cached(run, trajectory, split: str = "test") -> RunForecast | None:
     return _CACHE.get(key)
 
 
-def run_forecast(run, trajectory, split: str = "test", progress=None) -> RunForecast:
+def run_forecast(run, trajectory, split: str = "test", progress=None, partial=None) -> RunForecast:
     """Forecast of the checkpoint in ``run`` on every node of ``trajectory`` for (up to
     :data:`MAX_WINDOWS`, evenly spaced) windows of ``split``, with the learned hierarchy
-    and the error curves of the run and of persistence. Cached per process.
+    and the error curves of the run and of persistence. The first window is computed first
+    and handed to ``partial``; the whole is cached per process.
 
     Parameters
     ----------
@@ -260,6 +264,9 @@ def run_forecast(run, trajectory, split: str = "test", progress=None) -> RunFore
         One of ``SPLITS``.
     progress : callable, optional
         ``progress(done, total)``.
+    partial : callable, optional
+        ``partial(first)``: the forecast of the first window alone (its ``pending`` says how
+        many windows follow), as soon as it is there; not called when it is all there is.
 
     Returns
     -------
@@ -278,7 +285,8 @@ def run_forecast(run, trajectory, split: str = "test", progress=None) -> RunFore
         raise SpecError("no trajectory chosen: give a trajectory store (roma simulate --out STORE.zarr)")
     if split not in SPLITS:
         raise SpecError(f"split must be one of {SPLITS}, got {split!r}")
-    return _CACHE.get_or_compute(_key(run, trajectory, split), lambda: _compute(run, trajectory, split, progress))
+    return _CACHE.get_or_compute(_key(run, trajectory, split),
+                                 lambda: _compute(run, trajectory, split, progress, partial))
 
 
 def _window_starts(windows, split: str) -> np.ndarray:
@@ -291,48 +299,60 @@ def _window_starts(windows, split: str) -> np.ndarray:
 
 
 def _forecast_windows(model, ctx, starts, progress=None, lo=0.0, hi=1.0):
-    """Forecast ``starts`` in chunks, reporting ``progress`` between ``lo`` and ``hi``."""
+    """Forecast ``starts``, reporting ``progress`` between ``lo`` and ``hi`` after each
+    whole-graph pass."""
     from roma_core.eval import forecast
 
-    parts, assign0, tables = [], None, None
-    for i in range(0, len(starts), WINDOW_CHUNK):
-        chunk = starts[i:i + WINDOW_CHUNK]
-        f = forecast(model, ctx, chunk)
-        parts.append(f)
-        if f.assign0 is not None:  # averaged over windows, weighted by chunk size
-            assign0 = f.assign0 * len(chunk) if assign0 is None else assign0 + f.assign0 * len(chunk)
-            tables = f.tables
-        report(progress, lo + (hi - lo) * min(i + WINDOW_CHUNK, len(starts)) / len(starts), 1.0)
-    values = np.concatenate([p.values for p in parts])
-    target = np.concatenate([p.target for p in parts])
-    attention = None if parts[0].attention is None else np.concatenate([p.attention for p in parts])
-    if assign0 is not None:
-        assign0 = assign0 / len(starts)
-    return values, target, attention, assign0, tables
+    def moved(done, total):
+        report(progress, lo + (hi - lo) * done / total, 1.0)
+
+    return forecast(model, ctx, starts, progress=moved)
 
 
-def _compute(run, trajectory, split, progress) -> RunForecast:
+def _joined(a, b):
+    """Two forecasts of consecutive window sets as one (assignments averaged by windows)."""
+    from roma_core.eval.predict import Forecast
+
+    wa, wb = len(a.values), len(b.values)
+    both = lambda x, y: None if x is None else np.concatenate([x, y])   # noqa: E731
+    assign0 = None if a.assign0 is None else (a.assign0 * wa + b.assign0 * wb) / (wa + wb)
+    return Forecast(both(a.values, b.values), both(a.target, b.target), both(a.attention, b.attention), assign0,
+                    a.tables)
+
+
+def _compute(run, trajectory, split, progress, partial=None) -> RunForecast:
     from roma_core.eval import load_run
-    from roma_core.renorm.neural import to_hierarchy
 
     report(progress, 0.0, 1.0)
     model, ctx, state = load_run(run, trajectory)
     report(progress, 0.15, 1.0)
-    w = ctx.windows
-    starts = _window_starts(w, split)
-    values, target, attention, assign0, tables = _forecast_windows(model, ctx, starts, progress, 0.15, 0.9)
-    hierarchy = None if assign0 is None else to_hierarchy([assign0, *tables], w.graph)
+    starts = _window_starts(ctx.windows, split)
+    first_done = 0.15 + 0.75 / len(starts)
+    f = _forecast_windows(model, ctx, starts[:1], progress, 0.15, first_done)
+    if len(starts) > 1:
+        if partial is not None:
+            partial(_result(run, trajectory, split, state, ctx.windows, starts[:1], f, pending=len(starts) - 1))
+        f = _joined(f, _forecast_windows(model, ctx, starts[1:], progress, first_done, 0.9))
+    out = _result(run, trajectory, split, state, ctx.windows, starts, f)
+    report(progress, 1.0, 1.0)
+    return out
+
+
+def _result(run, trajectory, split, state, w, starts, f, pending: int = 0) -> RunForecast:
+    """The :class:`RunForecast` of a forecast ``f`` of windows ``starts``."""
+    from roma_core.renorm.neural import to_hierarchy
+
+    hierarchy = None if f.assign0 is None else to_hierarchy([f.assign0, *f.tables], w.graph)
     last = w.transform(w.raw[starts + w.lookback - 1])[:, :, None, :]  # (W, N, 1, C): persistence
-    curves = {state["model"]: relative_l2_per_step(values, target),
-              "persistence": relative_l2_per_step(np.broadcast_to(last, target.shape), target)}
+    curves = {state["model"]: relative_l2_per_step(f.values, f.target),
+              "persistence": relative_l2_per_step(np.broadcast_to(last, f.target.shape), f.target)}
     out = RunForecast(run=str(run), trajectory=str(trajectory), model=state["model"], step=int(state["step"]),
-                      split=split, windows=w, starts=starts, values=values, target=target, attention=attention,
-                      hierarchy=hierarchy, curves=curves)
-    err = np.sqrt(((values - target) ** 2).sum(-1))
+                      split=split, windows=w, starts=starts, values=f.values, target=f.target,
+                      attention=f.attention, hierarchy=hierarchy, curves=curves, pending=pending)
+    err = np.sqrt(((f.values - f.target) ** 2).sum(-1))
     if not out.phase:
         err = err * w.norm[1]
     out.error_max = float(np.quantile(err, 0.99)) or 1.0
-    report(progress, 1.0, 1.0)
     return out
 
 
@@ -408,13 +428,13 @@ def baseline_curve(path, result: RunForecast, progress=None) -> tuple[str, np.nd
     if (ctx.windows.lookback, ctx.windows.horizon) != (result.lookback, result.horizon):
         raise CheckpointError(f"{path}: lookback/horizon {ctx.windows.lookback}/{ctx.windows.horizon} differ from "
                               f"the run's {result.lookback}/{result.horizon}; compare runs trained on the same windows")
-    values, target, *_ = _forecast_windows(model, ctx, result.starts, progress)
+    f = _forecast_windows(model, ctx, result.starts, progress)
     label = f"{state['model']} ({Path(path).name})"
-    _CURVES[key] = (label, relative_l2_per_step(values, target))
+    _CURVES[key] = (label, relative_l2_per_step(f.values, f.target))
     return _CURVES[key]
 
 
-def load_all(run, trajectory, split, baselines, progress=None):
+def load_all(run, trajectory, split, baselines, progress=None, partial=None):
     """The job behind the view: the run's forecast, then each baseline's error curve.
 
     Parameters
@@ -425,6 +445,9 @@ def load_all(run, trajectory, split, baselines, progress=None):
         Other runs whose curves are added.
     progress : callable, optional
         ``progress(done, total)`` over all of it.
+    partial : callable, optional
+        Handed ``(first, curves, [])`` when the first window is there (see
+        :func:`run_forecast`).
 
     Returns
     -------
@@ -437,7 +460,8 @@ def load_all(run, trajectory, split, baselines, progress=None):
     def part(i):
         return None if progress is None else (lambda d, t: progress((i + d / max(t, 1e-12)) / n, 1.0))
 
-    result = run_forecast(run, trajectory, split, progress=part(0))
+    early = None if partial is None else (lambda first: partial((first, dict(first.curves), [])))
+    result = run_forecast(run, trajectory, split, progress=part(0), partial=early)
     curves, problems = dict(result.curves), []
     for i, path in enumerate(baselines, start=1):
         try:
@@ -668,6 +692,7 @@ class ForecastView(pn.viewable.Viewer):
             self._show((hit, dict(hit.curves), []))
             return
         start_when_free(self.job, self.session, load_all, run, traj, split, bases, on_done=self._show,
+                        on_partial=self._show,
                         label=f"Forecasting {Path(run).name} on {Path(traj).name}")
         if wait:
             self.job.wait()
@@ -687,8 +712,9 @@ class ForecastView(pn.viewable.Viewer):
                           node=self.node if self.node is not None and self.node < n else int(np.argmax(
                               result.graph.degree)))
         rl2 = curves[result.model]
+        more = f" (the other {result.pending} are being computed)" if result.pending else ""
         self.status = (f"**{result.model}** (step {result.step}) on {n:,} nodes · {len(result.starts)} {result.split} "
-                       f"windows · rel. L2 at step 1 / {result.horizon}: {rl2[0]:.3f} / {rl2[-1]:.3f} "
+                       f"windows{more} · rel. L2 at step 1 / {result.horizon}: {rl2[0]:.3f} / {rl2[-1]:.3f} "
                        f"(persistence {curves['persistence'][0]:.3f} / {curves['persistence'][-1]:.3f})"
                        + "".join(f"\n\n⚠ {p}" for p in problems))
         self.revision += 1

@@ -1,15 +1,18 @@
-"""Full-graph inference in chunks of nodes, each with its ``layers``-hop halo so that graph
-convolutions see complete neighbourhoods. For ROMA a first pass over the chunks sums the
-supernode pools of the whole graph, so the result does not depend on the chunking."""
+"""Whole-graph inference, layer-wise: the layers that read other nodes run once for every
+node (each graph convolution one sparse product with the adjacency), ROMA pools the whole
+graph once, and the node-local rest runs over contiguous chunks of nodes. The result equals
+one forward pass over the whole graph, at the cost of about one such pass."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from ..models.phases import mean_phase
-from ..train.loop import reads_far_field
+#: Nodes per chunk of the node-local part (small enough for its intermediates to stay in cache).
+CHUNK_NODES = 16_384
+#: Node-windows per whole-graph pass (windows are grouped up to this; one window at least).
+PASS_NODE_WINDOWS = 1 << 20
 
 
 @dataclass
@@ -35,10 +38,11 @@ class Forecast:
     tables: list | None = None
 
 
-@torch.no_grad()
-def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: bool = True) -> Forecast:
-    """Predict some windows on every node of a graph, in chunks of nodes with their halo
-    (the result does not depend on the chunking).
+@torch.inference_mode()
+def forecast(model, ctx, starts, *, chunk_nodes: int = CHUNK_NODES, keep_attention: bool = True,
+             progress=None) -> Forecast:
+    """Predict some windows on every node of a graph (the result does not depend on
+    ``chunk_nodes``).
 
     Parameters
     ----------
@@ -49,9 +53,11 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: b
     starts : array_like of int
         Window starts (time indices).
     chunk_nodes : int
-        Nodes per chunk.
+        Nodes per chunk of the node-local part.
     keep_attention : bool
         Keep the attention weights (memory: ``B x N x heads x levels``).
+    progress : callable, optional
+        ``progress(windows done, windows)`` after each whole-graph pass.
 
     Returns
     -------
@@ -59,67 +65,57 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = 50_000, keep_attention: b
     """
     n = ctx.windows.graph.num_nodes
     starts = np.asarray(starts)
-    hops = model.receptive_hops() if hasattr(model, "receptive_hops") else 0   # persistence reads no neighbour
-    chunks = []
-    for lo in range(0, n, chunk_nodes):
-        core = np.arange(lo, min(n, lo + chunk_nodes))
-        nodes = core if len(core) == n else ctx.sampler.halo(core, hops)
-        chunks.append((core, nodes, np.isin(nodes, core)))
-    pooled = None
-    if len(chunks) > 1 and hasattr(model, "pool"):
-        parts = [model.pool(ctx.batch(starts, nodes, weight=inside.astype(np.float32)))
-                 for core, nodes, inside in chunks]
-        pooled = tuple(sum(p[i] for p in parts) for i in range(2))
-    reference = None
-    if len(chunks) > 1 and not reads_far_field(model):
-        reference = whole_graph_phase(ctx, starts)          # as one batch of every node would take it
-    values = target = attn = assign0 = None
+    group = max(1, PASS_NODE_WINDOWS // n)
+    out, assign_sum = {}, None
     tables = None
-    for core, nodes, inside in chunks:
-        weight = None if len(core) == n else inside.astype(np.float32)
-        batch = ctx.batch(starts, nodes, weight=weight)
-        batch.pooled, batch.reference = pooled, reference
-        pred = model(batch)
-        v = pred.values.float().cpu().numpy()[:, inside]
-        if values is None:
-            values = np.empty((len(starts), n) + v.shape[2:], np.float32)
-            target = np.empty_like(values)
-        values[:, core] = v
-        target[:, core] = batch.y.cpu().numpy()[:, inside]
+    for lo in range(0, len(starts), group):
+        part = starts[lo:lo + group]
+        for name, core, array in _whole_graph_pass(model, ctx, part, chunk_nodes, keep_attention):
+            if name == "assign0":
+                if assign_sum is None:
+                    assign_sum = np.zeros((n,) + array.shape[1:], np.float64)
+                assign_sum[core] += array * len(part)
+                continue
+            if name == "tables":
+                tables = array
+                continue
+            if name not in out:
+                out[name] = np.empty((len(starts), n) + array.shape[2:], np.float32)
+            out[name][lo:lo + len(part), core] = array
+        if progress is not None:
+            progress(lo + len(part), len(starts))
+    assign0 = None if assign_sum is None else (assign_sum / len(starts)).astype(np.float32)
+    return Forecast(out["values"], out["target"], out.get("attention"), assign0, tables)
+
+
+def _whole_graph_pass(model, ctx, starts, chunk_nodes, keep_attention):
+    """Yield ``(name, node slice, array)`` pieces of one pass over some windows."""
+    n = ctx.windows.graph.num_nodes
+    batch = ctx.batch(starts, edges=ctx.adjacency())
+    z = None
+    if hasattr(model, "node_level"):
+        if model.phase:                                   # every chunk turns by the whole graph's angle
+            batch = replace(batch, reference=model.reference_phase(batch))
+        gauged, _ = model.gauged(batch)
+        z = model.node_level(gauged)
+        if hasattr(model, "pool"):
+            parts = [model.pool(z[:, c], gauged.select(c)) for c in _chunks(n, chunk_nodes)]
+            batch.pooled = tuple(sum(p[i] for p in parts) for i in range(2))
+    for c in _chunks(n, chunk_nodes):
+        sub = batch.select(c)
+        pred = model(sub) if z is None else model(sub, tokens=z[:, c])
+        yield "values", c, pred.values.float().cpu().numpy()
+        yield "target", c, sub.y.float().cpu().numpy()
         if keep_attention and pred.attention is not None:
-            a = pred.attention.cpu().numpy()[:, inside]
-            if attn is None:
-                attn = np.empty((len(starts), n) + a.shape[2:], np.float32)
-            attn[:, core] = a
+            yield "attention", c, pred.attention.float().cpu().numpy()
         if pred.assign is not None:
-            s0 = pred.assign[0].mean(0).cpu().numpy()[inside]
-            if assign0 is None:
-                assign0 = np.empty((n, s0.shape[1]), np.float32)
-            assign0[core] = s0
-            tables = [t.cpu().numpy() for t in pred.assign[1:]]
-    return Forecast(values, target, attn, assign0, tables)
+            yield "assign0", c, pred.assign[0].mean(0).float().cpu().numpy()
+            if c.start == 0:                              # the tables are the same for every node
+                yield "tables", c, [t.float().cpu().numpy() for t in pred.assign[1:]]
 
 
-def whole_graph_phase(ctx, starts):
-    """Each window's mean phase over every node at its last input frame (phase features),
-    on the context's device; None for other features.
-
-    Parameters
-    ----------
-    ctx : roma_core.train.Context
-    starts : numpy.ndarray
-        Window starts.
-
-    Returns
-    -------
-    torch.Tensor or None
-        ``(B,)`` angles.
-    """
-    w = ctx.windows
-    if w.features != "phase":
-        return None
-    last = torch.from_numpy(w.transform(w.raw[np.asarray(starts) + w.lookback - 1])).to(ctx.device)   # (B, N, C)
-    return mean_phase(last)                              # as the model reduces one batch of every node
+def _chunks(n: int, size: int):
+    return [slice(lo, min(n, lo + size)) for lo in range(0, n, size)]
 
 
 def predict(model, ctx, starts, **kw):

@@ -105,13 +105,13 @@ class NeighbourAttention(nn.Module):
         z : torch.Tensor
             ``(B, n, d)`` node tokens; the windows share the graph.
         edge_index : torch.Tensor
-            ``(2, E)`` edges of the batch's graph.
+            ``(2, E)`` edges of the batch's graph, or its sparse adjacency.
 
         Returns
         -------
         torch.Tensor
             ``(B, n, d)``.
         """
-        mixed = torch.stack([self.attn(z[i], edge_index) for i in range(z.shape[0])])
+        mixed = torch.stack([self.attn(zi, edge_index) for zi in z])    # its softmax over edges is per window
         h = self.norm(z + mixed)
         return h + self.ff(h)

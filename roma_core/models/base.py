@@ -53,8 +53,9 @@ class InputEmbedding(nn.Module):
 
 
 class OperatorModel(nn.Module):
-    """Base of the models: a branch that summarises each node (:meth:`summarize`, which
-    subclasses implement) and the shared DeepONet decoder.
+    """Base of the models: a branch that summarises each node (:meth:`summarize`: the
+    graph-reading :meth:`node_level`, then the node-local :meth:`head`; subclasses
+    implement either or both) and the shared DeepONet decoder.
 
     Parameters
     ----------
@@ -76,13 +77,33 @@ class OperatorModel(nn.Module):
                                        phase=self.phase)
         self.pde = BurgersResidual()
 
-    def summarize(self, batch):
-        """The branch: one summary per node and window.
+    def node_level(self, batch):
+        """The part of the branch that reads other nodes (graph neighbours, or the whole
+        graph's state): one token per node. Whole-graph inference computes it once for
+        every node; everything after it (:meth:`head`) is node-local.
 
         Parameters
         ----------
         batch : Batch
-            The input windows.
+            The input windows (in the phase gauge).
+
+        Returns
+        -------
+        torch.Tensor or None
+            ``(B, n, d)`` tokens; None for a model that reads no other node.
+        """
+        return None
+
+    def head(self, z, batch):
+        """The node-local rest of the branch, from the tokens of :meth:`node_level` (by
+        default they are the summaries).
+
+        Parameters
+        ----------
+        z : torch.Tensor or None
+            ``(B, n, d)`` tokens of the batch's nodes.
+        batch : Batch
+            The same nodes (its edges are not read).
 
         Returns
         -------
@@ -93,21 +114,24 @@ class OperatorModel(nn.Module):
         assign : list of torch.Tensor or None
             Learned assignments per level.
         aux : dict
-            Auxiliary losses.
+            Auxiliary losses (computed only while training).
         """
-        raise NotImplementedError
+        return z, None, None, {}
 
-    def receptive_hops(self) -> int:
-        """How many edges away a node's summary reads the graph: the halo a chunk of nodes
-        needs to be summarised as in one full-graph pass.
+    def summarize(self, batch):
+        """The branch: :meth:`head` of :meth:`node_level`.
+
+        Parameters
+        ----------
+        batch : Batch
+            The input windows (in the phase gauge).
 
         Returns
         -------
-        int
-            Encoder layers, +1 for a neighbour-attention layer, +1 because the symmetric
-            normalisation of the outermost layer reads its neighbours' degrees.
+        tuple
+            ``(h, attention, assign, aux)`` as :meth:`head` returns them.
         """
-        return self.spec.layers + 2
+        return self.head(self.node_level(batch), batch)
 
     def reference_phase(self, batch: Batch) -> torch.Tensor:
         """The angle the phase gauge turns to 0: each window's mean phase at the last input
@@ -152,7 +176,8 @@ class OperatorModel(nn.Module):
                 turned[name] = turn_phases(getattr(batch, name), -angle)
         return replace(batch, **turned), angle
 
-    def forward(self, batch: Batch, collocation: torch.Tensor | None = None, residual: str = "autograd") -> Prediction:
+    def forward(self, batch: Batch, collocation: torch.Tensor | None = None, residual: str = "autograd",
+                tokens: torch.Tensor | None = None) -> Prediction:
         """Forecast a batch.
 
         Parameters
@@ -165,13 +190,17 @@ class OperatorModel(nn.Module):
         residual : {"autograd", "stencil"}
             Derivatives in each node's own angle by automatic differentiation, or by finite
             differences over each node's graph neighbours in the batch.
+        tokens : torch.Tensor, optional
+            ``(B, n, d)`` the batch's :meth:`node_level` tokens, computed beforehand on the
+            whole graph in the same gauge (give ``batch.reference``); only the node-local
+            rest then runs.
 
         Returns
         -------
         Prediction
         """
         batch, angle = self.gauged(batch)
-        h, attention, assign, aux = self.summarize(batch)
+        h, attention, assign, aux = self.summarize(batch) if tokens is None else self.head(tokens, batch)
         last = batch.x[:, :, -1, :]
         values = self.decoder(h, last, batch.theta, batch.kappa)
         if angle is not None:

@@ -6,7 +6,7 @@ from torch import nn
 
 from .attention import NeighbourAttention
 from .base import InputEmbedding, OperatorModel
-from .batch import Prediction
+from .batch import Prediction, convolve
 from .decoder import ResidualMLP
 from .hyperbolic import GraphEncoder
 
@@ -27,7 +27,8 @@ class DeepONet(OperatorModel):
         self.embed = InputEmbedding(spec, spec.hidden)
         self.branch = ResidualMLP(spec.hidden, spec.hidden, spec.layers, spec.hidden)
 
-    def summarize(self, batch):
+    def head(self, z, batch):
+        """See :meth:`OperatorModel.head`: the whole branch (no other node is read)."""
         return self.branch(torch.nn.functional.silu(self.embed(batch))), None, None, {}
 
 
@@ -50,12 +51,12 @@ class GNN(OperatorModel):
         self.convs = nn.ModuleList(SAGEConv(spec.hidden, spec.hidden) for _ in range(spec.layers))
         self.norms = nn.ModuleList(nn.LayerNorm(spec.hidden) for _ in range(spec.layers))
 
-    def summarize(self, batch):
+    def node_level(self, batch):
+        """See :meth:`OperatorModel.node_level`: the embedding through the convolutions."""
         h = self.embed(batch)
         for conv, norm in zip(self.convs, self.norms):
-            # windows share the graph: (B, n, d) goes through in one sparse pass (node axis -2)
-            h = norm(h + torch.nn.functional.silu(conv(h, batch.edge_index)))
-        return h, None, None, {}
+            h = norm(h + torch.nn.functional.silu(convolve(conv, h, batch.edge_index)))
+        return h
 
 
 class NeighbourTransformer(OperatorModel):
@@ -79,8 +80,10 @@ class NeighbourTransformer(OperatorModel):
         self.attn = NeighbourAttention(d, spec.heads)
         self._register_load_state_dict_pre_hook(_layer_keys_before_sharing)
 
-    def summarize(self, batch):
-        return self.attn(self.encoder(self.embed(batch), batch.edge_index), batch.edge_index), None, None, {}
+    def node_level(self, batch):
+        """See :meth:`OperatorModel.node_level`: the graph encoder, then attention over
+        neighbours."""
+        return self.attn(self.encoder(self.embed(batch), batch.edge_index), batch.edge_index)
 
 
 def _layer_keys_before_sharing(state, prefix, *args):

@@ -15,7 +15,9 @@ class Batch:
     x : torch.Tensor
         ``(B, n, lookback, C)`` past states.
     edge_index : torch.Tensor
-        ``(2, E)`` int64 local ids, both directions of every edge.
+        ``(2, E)`` int64 local ids, both directions of every edge; or, for whole-graph
+        inference, the ``(n, n)`` sparse CSR adjacency (row i: the nodes i reads), which
+        the convolutions multiply by instead of gathering a message per edge.
     theta : torch.Tensor
         ``(n,)`` node angle (S1 coordinate; angular order when the graph has none).
     kappa : torch.Tensor
@@ -86,6 +88,51 @@ class Batch:
         if self.pooled is not None:
             moved["pooled"] = tuple(t.to(device) for t in self.pooled)
         return replace(self, **moved)
+
+    def select(self, nodes: slice) -> "Batch":
+        """The batch on a contiguous range of its nodes, without edges: what a model's
+        node-local head reads (views, no copies). The graph-wide parts (``field``,
+        ``pooled``, ``reference``, ``graph_x``) stay whole.
+
+        Parameters
+        ----------
+        nodes : slice
+            The range of node positions.
+
+        Returns
+        -------
+        Batch
+        """
+        per_node = {"theta", "kappa", "pe", "prior", "nodes", "weight"}
+        picked = {k: v[nodes] for k, v in self.__dict__.items() if k in per_node and v is not None}
+        for name in ("x", "y", "near"):
+            if getattr(self, name) is not None:
+                picked[name] = getattr(self, name)[:, nodes]
+        empty = torch.empty(2, 0, dtype=torch.int64, device=self.x.device)
+        return replace(self, edge_index=empty, **picked)
+
+
+def convolve(conv, x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """A torch_geometric convolution of windows that share one graph.
+
+    Parameters
+    ----------
+    conv : torch_geometric.nn.MessagePassing
+        A convolution whose node axis is -2.
+    x : torch.Tensor
+        ``(B, n, d)`` or ``(n, d)`` node features.
+    edges : torch.Tensor
+        ``(2, E)`` edge index (all windows in one pass), or a sparse CSR adjacency (one
+        sparse product per window: the product takes 2-D features).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, n, d_out)`` or ``(n, d_out)``.
+    """
+    if edges.layout == torch.sparse_csr and x.dim() == 3:
+        return torch.stack([conv(xi, edges) for xi in x])
+    return conv(x, edges)
 
 
 @dataclass

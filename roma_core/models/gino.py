@@ -129,13 +129,13 @@ class GINO(OperatorModel):
             return turned, None
         return replace(turned, graph_x=turn_phases(batch.graph_x, -angle)), angle
 
-    def summarize(self, batch):
-        """See :meth:`OperatorModel.summarize`."""
+    def node_level(self, batch):
+        """See :meth:`OperatorModel.node_level`: the operator on the whole graph's state,
+        queried at the batch's nodes."""
         if batch.graph_x is None:
             raise ValueError("GINO reads the whole graph: build its batches with Context(..., whole_graph=True)")
         b, n_all = batch.graph_x.shape[:2]
         where = lambda theta: torch.stack([torch.cos(theta), torch.sin(theta)], -1)   # noqa: E731
         field = self.operator(input_geom=where(batch.graph_theta)[None], latent_queries=self.latent[None],
                               output_queries=where(batch.theta)[None], x=batch.graph_x.reshape(b, n_all, -1))
-        h = self.mix(torch.nn.functional.silu(self.embed(batch) + field))
-        return h, None, None, {}
+        return self.mix(torch.nn.functional.silu(self.embed(batch) + field))

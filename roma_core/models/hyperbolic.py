@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .batch import convolve
+
 _EPS = 1e-6
 
 
@@ -194,14 +196,15 @@ class GraphConv(nn.Module):
             ``(B, n, dim_in)`` or ``(n, dim_in)`` tangent vectors; the windows of a batch
             share the graph.
         edge_index : torch.Tensor
-            ``(2, E)`` int64 local node ids.
+            ``(2, E)`` int64 local node ids, or a sparse adjacency (see
+            :func:`~roma_core.models.batch.convolve`).
 
         Returns
         -------
         torch.Tensor
             ``(B, n, dim_out)`` or ``(n, dim_out)`` tangent vectors.
         """
-        u = self.conv(t, edge_index)
+        u = convolve(self.conv, t, edge_index)
         if self.c > 0:
             u = tangent_bias(u, self.bias, self.c)           # Möbius bias, back to the tangent space
         else:

@@ -41,22 +41,22 @@ class Roma(OperatorModel):
         self.loss_weights = {"entropy": spec.entropy_weight, "link": spec.link_weight,
                              "balance": spec.balance_weight, "prior": spec.prior_weight}
 
-    def pool(self, batch):
-        """The batch's first-level supernode pools; summed over the chunks of a graph they
-        make chunked inference equal to one full-graph pass.
+    def pool(self, z, batch):
+        """First-level supernode pools of some nodes' tokens; summed over the parts of a
+        graph they make inference in parts equal to one full-graph pass.
 
         Parameters
         ----------
+        z : torch.Tensor
+            ``(B, n, d)`` the nodes' :meth:`node_level` tokens.
         batch : Batch
-            One chunk of nodes (``weight`` marks the chunk's own nodes).
+            The same nodes (``weight`` restricts which of them count).
 
         Returns
         -------
         tuple of torch.Tensor
             ``(Σ_i S_0[i, s] z_i, Σ_i S_0[i, s])`` of shapes ``(B, N_1, d)`` and ``(B, N_1)``.
         """
-        batch, _ = self.gauged(batch)
-        z = self.node_tokens(batch)
         s0 = self.rg.assignments(z, batch.prior)[0][0]
         return self.rg.pool(z, s0, batch.weight)
 
@@ -82,8 +82,8 @@ class Roma(OperatorModel):
             far = far + self.near(near.reshape(b, n, -1))
         return h + far
 
-    def node_tokens(self, batch):
-        """The node level: :meth:`inputs` through the graph encoder.
+    def node_level(self, batch):
+        """See :meth:`OperatorModel.node_level`: :meth:`inputs` through the graph encoder.
 
         Parameters
         ----------
@@ -96,13 +96,15 @@ class Roma(OperatorModel):
         """
         return self.encoder(self.inputs(batch), batch.edge_index)
 
-    def summarize(self, batch):
-        """See :meth:`OperatorModel.summarize`; returns attention and learned assignments."""
-        z = self.node_tokens(batch)                                          # (B, n, d)
+    def head(self, z, batch):
+        """See :meth:`OperatorModel.head`: the neural RG (pooling this batch, or
+        ``batch.pooled``), attention across scales; returns the attention and the learned
+        assignments, and while training the assignments' losses."""
         tokens, assign, prior_logits = self.rg(z, batch.prior, batch.weight, batch.pooled, batch.field)
         h, attention = self.attn([z] + tokens)
         # a fixed hierarchy has nothing to learn: no assignment losses
-        aux = NeuralRG.losses(assign, prior_logits, batch.edge_index, self.loss_weights) if self.rg.learned else {}
+        learning = self.training and self.rg.learned
+        aux = NeuralRG.losses(assign, prior_logits, batch.edge_index, self.loss_weights) if learning else {}
         return h, attention, assign, aux
 
 

@@ -79,6 +79,7 @@ class Context:
             self.near = near_table(windows.block_means(block, count), near_radii(spec.near_field))
             self.block = torch.from_numpy(block)
         self.resident = False
+        self._adjacency = None
         if resident:
             self.make_resident()
 
@@ -101,6 +102,18 @@ class Context:
         self.resident = True
         return self
 
+    def adjacency(self) -> torch.Tensor:
+        """The whole graph's sparse adjacency (:meth:`Sampler.adjacency`) on the context's
+        device, built once: the edges of a batch of every node, for whole-graph inference.
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        if self._adjacency is None:
+            self._adjacency = self.sampler.adjacency(self.device)
+        return self._adjacency
+
     def _fields(self, frames, idx) -> dict:
         """The far and near fields of frames ``(B, lookback)`` and nodes ``idx``."""
         near = None
@@ -121,8 +134,9 @@ class Context:
         nodes : numpy.ndarray, optional
             int64 node ids (a tensor on the device for a resident context); default: every
             node.
-        edges : numpy.ndarray, optional
-            ``(2, E)`` local edge index; default: the edges the nodes induce.
+        edges : numpy.ndarray or torch.Tensor, optional
+            ``(2, E)`` local edge index, or for every node the sparse :meth:`adjacency`;
+            default: the edges the nodes induce.
         weight : numpy.ndarray, optional
             Per-node loss weight.
 
@@ -159,7 +173,7 @@ class Context:
         if self.whole_graph:
             whole = {"graph_x": torch.from_numpy(x if every else w.get(starts)[0]),     # in the graph's order
                      "graph_theta": self.theta}
-        return Batch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(edges),
+        return Batch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.as_tensor(edges),
                      theta=self.theta[idx], kappa=self.kappa[idx], pe=self.pe[idx], prior=self.prior[idx],
                      nodes=idx, weight=None if weight is None else torch.from_numpy(weight),
                      **self._fields(frames, idx), **whole).to(self.device)

@@ -10,7 +10,10 @@ differ from the host path's but follow the same distribution.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ..models.batch import csr_rows
@@ -186,29 +189,26 @@ class Sampler:
         keep = dst >= 0
         return torch.stack([src[keep], dst[keep]])
 
-    def halo(self, nodes: np.ndarray, hops: int) -> np.ndarray:
-        """``nodes`` plus everything within ``hops`` edges (sorted unique ids).
+    def adjacency(self, device=None) -> torch.Tensor:
+        """The whole graph as a sparse CSR adjacency, as :meth:`induced_edges` of every node
+        reads it: row i holds the nodes whose messages node i receives (the columns of the
+        edge index's second row), for convolutions that multiply instead of gathering a
+        message per edge.
 
         Parameters
         ----------
-        nodes : numpy.ndarray
-            Node ids.
-        hops : int
-            How far the halo reaches.
+        device : torch.device or str, optional
 
         Returns
         -------
-        numpy.ndarray
+        torch.Tensor
+            ``(N, N)`` sparse CSR, ones where an edge is.
         """
         g = self.graph
-        out = np.asarray(nodes, dtype=np.int64)
-        frontier = out
-        for _ in range(hops):
-            starts, stops = g.indptr[frontier], g.indptr[frontier + 1]
-            counts = stops - starts
-            offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-            nb = g.indices[np.repeat(starts, counts) + offs].astype(np.int64)
-            new = np.setdiff1d(np.unique(nb), out, assume_unique=True)
-            out = np.union1d(out, new)
-            frontier = new
-        return out
+        a = sp.csr_array((np.ones(g.nnz, np.float32), g.indices, g.indptr), shape=(g.num_nodes,) * 2)
+        a = a.T.tocsr() if g.directed else a        # an undirected graph's CSR is its own transpose
+        with warnings.catch_warnings():             # torch calls its sparse CSR support beta
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(torch.from_numpy(a.indptr.astype(np.int64)),
+                                           torch.from_numpy(a.indices.astype(np.int64)), torch.from_numpy(a.data),
+                                           size=a.shape, device=device)

@@ -94,6 +94,32 @@ def test_forecast_numbers_against_the_raw_trajectory():
     assert f"region of {len(inside)} nodes" in att.selection
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not (ASSETS / "roma_kuramoto_2k").exists(), reason="the shipped run is not built")
+def test_the_first_window_is_shown_before_the_others(tmp_path):
+    """The view's job hands over the first window's forecast alone (saying how many follow),
+    then the whole; the first look is the whole's first window, and the view shows both."""
+    import shutil
+
+    from app.views.forecast import ForecastView, run_forecast
+
+    traj = tmp_path / "copy.zarr"            # not in the shared cache yet
+    shutil.copytree(ASSETS / "kuramoto_2k.zarr", traj)
+    firsts = []
+    whole = run_forecast(ASSETS / "roma_kuramoto_2k", traj, "test", partial=firsts.append)
+    (first,) = firsts
+    assert len(whole.starts) > 1 and first.pending == len(whole.starts) - 1 and whole.pending == 0
+    assert list(first.starts) == [whole.starts[0]]
+    np.testing.assert_allclose(first.values[0], whole.values[0], atol=1e-6)
+    np.testing.assert_allclose(first.attention[0], whole.attention[0], atol=1e-6)
+    view = ForecastView(run=str(ASSETS / "roma_kuramoto_2k"), trajectory=str(traj))
+    view._show((first, dict(first.curves), []))
+    assert f"(the other {first.pending} are being computed)" in view.status
+    assert view.param.window.bounds == (0, 0)
+    view._show((whole, dict(whole.curves), []))
+    assert "being computed" not in view.status and view.param.window.bounds == (0, len(whole.starts) - 1)
+
+
 @pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_forecast_view_loads_steps_and_picks(open_page, page_text, tmp_path):

@@ -77,8 +77,11 @@ def test_block_order_parameters_by_hand():
     assert np.allclose(whole[:, 0], order_parameter(feats))
 
 
-@pytest.mark.parametrize("name", ["roma", "gnn", "transformer", "deeponet"])
-def test_chunked_inference_equals_full_graph(stores, name):
+@pytest.mark.parametrize("name", ["roma", "roma_fixed", "gnn", "transformer", "deeponet", "gino"])
+def test_whole_graph_inference_equals_one_forward_pass(stores, name):
+    """Layer-wise inference (graph layers once over the sparse adjacency, one pool, the
+    node-local rest in chunks) against the plain forward pass of one batch of every node
+    with its edge index: the same forecast, attention and assignments, for any chunking."""
     spec = ModelSpec(lookback=4, horizon=2, hidden=8, heads=2, pos_dim=2, basis=4, channels=2, supernodes=8, levels=2)
     w = load_windows(stores[0], spec, TrainSpec())
     torch.manual_seed(0)
@@ -86,12 +89,57 @@ def test_chunked_inference_equals_full_graph(stores, name):
     with torch.no_grad():       # as if trained: zero-initialised maps (decoder branch, ROMA's
         for p in model.parameters():    # cross-scale update) would make every path but one vanish
             p.add_(0.3 * torch.randn_like(p))
+    ctx = Context(w, spec, torch.device("cpu"), whole_graph=name == "gino")
+    starts = w.starts("test")[:3]
+    with torch.no_grad():
+        plain = model(ctx.batch(starts))
+    seen = []
+    for chunk in (7, 40, 10_000):
+        f = forecast(model, ctx, starts, chunk_nodes=chunk, progress=lambda done, total: seen.append((done, total)))
+        assert np.allclose(f.values, plain.values.numpy(), atol=1e-5), np.abs(f.values - plain.values.numpy()).max()
+        assert np.array_equal(f.target, ctx.batch(starts).y.numpy())
+        if name.startswith("roma"):
+            assert np.allclose(f.attention, plain.attention.numpy(), atol=1e-5)
+            assert np.allclose(f.assign0, plain.assign[0].mean(0).numpy(), atol=1e-6)
+            assert all(np.allclose(t, p.numpy()) for t, p in zip(f.tables, plain.assign[1:]))
+    assert seen[-1] == (3, 3)
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_the_adjacency_is_the_edge_index_read_as_messages(directed):
+    """Row i of the sparse adjacency holds the nodes whose messages i receives under the
+    edge index of a batch of every node (messages flow from its first row to its second),
+    for an undirected graph and a directed one."""
+    from roma_core.train.sampling import Sampler
+
+    src, dst = np.array([0, 0, 1, 3, 4]), np.array([1, 2, 2, 0, 2])
+    sampler = Sampler(Graph.from_edges(src, dst, 5, directed=directed))
+    edges = sampler.induced_edges(np.arange(5))
+    expected = np.zeros((5, 5), np.float32)
+    expected[edges[1], edges[0]] = 1
+    assert np.array_equal(sampler.adjacency().to_dense().numpy(), expected)
+    assert directed or np.array_equal(expected, expected.T)
+    assert expected.sum() == (5 if directed else 10)
+
+
+def test_whole_graph_passes_group_windows_up_to_a_node_budget(stores, monkeypatch):
+    """Windows go through whole-graph passes in groups of at most PASS_NODE_WINDOWS
+    node-windows (one window at least); progress moves after each, and the forecast is
+    the same however they are grouped."""
+    import roma_core.eval.predict as predict_module
+
+    spec = ModelSpec(lookback=4, horizon=2, hidden=8, heads=2, pos_dim=2, basis=4, channels=2, supernodes=8, levels=2)
+    w = load_windows(stores[0], spec, TrainSpec())
+    model = build("roma", spec).eval()
     ctx = Context(w, spec, torch.device("cpu"))
-    starts = w.starts("test")[:2]
-    whole = forecast(model, ctx, starts)
-    parts = forecast(model, ctx, starts, chunk_nodes=40)
-    assert np.allclose(whole.values, parts.values, atol=1e-5), np.abs(whole.values - parts.values).max()
-    assert np.array_equal(whole.target, parts.target)
+    starts = w.starts("all")[:5]
+    together = forecast(model, ctx, starts)
+    monkeypatch.setattr(predict_module, "PASS_NODE_WINDOWS", 2 * w.graph.num_nodes)
+    seen = []
+    apart = forecast(model, ctx, starts, progress=lambda done, total: seen.append(done))
+    assert seen == [2, 4, 5]
+    assert np.allclose(together.values, apart.values, atol=1e-6)
+    assert np.allclose(together.assign0, apart.assign0, atol=1e-6)
 
 
 def test_cli_train_evaluate_compare_scaling(stores, tmp_path, capsys):

@@ -155,6 +155,37 @@ def test_updates_delivered_through_dispatcher_on_owner_thread():
     assert threads and set(threads) == {me}
 
 
+def halves(n, progress=None, partial=None):
+    """Hands the first half's sum to ``partial`` (when given), then returns the whole sum,
+    or None when no ``partial`` was given."""
+    if partial is None:
+        return None
+    partial(sum(range(n // 2)))
+    progress(1, 2)
+    return sum(range(n))
+
+
+def test_partial_results_arrive_before_the_result_on_the_owner_thread():
+    """``on_partial`` gets an intermediate result through the dispatcher (the event loop),
+    before ``on_done`` gets the last; without ``on_partial`` the work gets no ``partial``."""
+    inbox: queue.Queue = queue.Queue()
+    job = Job(Session(), dispatch=inbox.put)
+    got = []
+    job.start(halves, 10, on_partial=lambda v: got.append(("partial", v, threading.get_ident())),
+              on_done=lambda v: got.append(("done", v, threading.get_ident())))
+    deadline = time.monotonic() + 10
+    while job.running and time.monotonic() < deadline:
+        try:
+            inbox.get(timeout=0.1)()
+        except queue.Empty:
+            pass
+    me = threading.get_ident()
+    assert got == [("partial", sum(range(5)), me), ("done", sum(range(10)), me)]
+    plain = Job(Session())
+    plain.start(halves, 10)
+    assert plain.wait(10) is None and plain.error == ""
+
+
 def test_two_sessions_run_at_the_same_time():
     """Jobs of two sessions overlap in time (the pool runs them side by side)."""
     spans = {}
