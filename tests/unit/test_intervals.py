@@ -169,3 +169,38 @@ def test_roma_evaluate_writes_the_intervals_beside_the_forecast(tmp_path, capsys
     assert main(args + ["--overwrite"]) == 0
     assert main(["evaluate", "--checkpoint", run, "--data", data, "--interval-groups", "4"]) == 2
     assert "--intervals" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_roma_compare_scores_every_models_intervals_side_by_side(tmp_path, capsys):
+    """The shipped run and persistence, on the test span and a new graph of the family: both
+    rows carry coverage, width and CRPS; the held-out graph is calibrated on the training
+    graph's validation span (one radius per step: the same width as on the test span)."""
+    from roma_core.assets import asset_path
+    from roma_core.cli import main
+    from roma_core.dynamics import KuramotoSpec, simulate
+    from roma_core.graphs import hyperbolic_graph
+
+    g = hyperbolic_graph(400, mean_degree=10, seed=102)
+    simulate(KuramotoSpec(noise=0.1), g, t_end=6.0, dt=0.01, save_every=10, seed=102, device="cpu",
+             out=tmp_path / "new.zarr")
+    run, data = str(asset_path("roma_kuramoto_2k")), str(asset_path("kuramoto_2k.zarr"))
+    out = tmp_path / "cmp.json"
+    capsys.readouterr()
+    assert main(["compare", run, "--data", data, "--heldout", str(tmp_path / "new.zarr"), "--windows", "3",
+                 "--intervals", "0.8", "--out", str(out)]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert {"test_coverage", "test_width", "test_crps", "heldout_coverage", "heldout_crps"} <= set(header)
+    rows = {r["model"]: r for r in json.loads(out.read_text())}
+    assert set(rows) == {"roma", "persistence"}
+    for r in rows.values():
+        assert r["interval_level"] == 0.8
+        assert 0.5 < r["test_coverage"] <= 1       # near nominal on the training graph; the new graph's
+        for span in ("test", "heldout"):           # early transient is a shift: reported, not promised
+            assert 0 < r[f"{span}_coverage"] <= 1 and r[f"{span}_crps"] > 0
+            assert r[f"{span}_coverage"] == r[f"{span}_intervals"]["coverage"]["0.8"]
+            assert set(r[f"{span}_intervals"]["coverage"]) == {"0.5", "0.8", "0.9", "0.95"}
+        assert r["heldout_width"] == pytest.approx(r["test_width"])
+    assert rows["roma"]["test_width"] != rows["persistence"]["test_width"]     # each model its own radii
+    assert main(["compare", run, "--data", data, "--intervals", "1.5"]) == 2
+    assert "--intervals" in capsys.readouterr().err
