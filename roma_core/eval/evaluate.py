@@ -129,6 +129,8 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         if calibration is None and not same_graph:
             raise SpecError(f"{data or 'these windows'} is a held-out graph, which has no validation span of its "
                             "own: give the training graph's trajectory to calibrate the intervals on")
+        where = "validation span of " + ("the data" if calibration is None else str(calibration)
+                                         if isinstance(calibration, (str, os.PathLike)) else "the calibration windows")
         if isinstance(calibration, (str, os.PathLike)):
             calibration = load_windows(calibration, model.spec, tspec, features=state["features"],
                                        norm=None if state["norm"] is None else tuple(state["norm"]))
@@ -143,9 +145,6 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
 
         interval = None
         if intervals is not None:
-            where = "validation span of " + ("the data" if calibration is None else
-                                             str(calibration) if isinstance(calibration, (str, os.PathLike))
-                                             else "the calibration windows")
             interval = {"level": intervals, "radius": out["intervals"]["radius"], "groups": cal["groups"],
                         "calibration": where}
         attrs = {"model": out["model"], "checkpoint": str(state["path"]), "checkpoint_step": int(state["step"]),

@@ -166,7 +166,8 @@ def test_roma_evaluate_writes_the_intervals_beside_the_forecast(tmp_path, capsys
     assert 0.7 < inside.mean() <= 1
     capsys.readouterr()
     assert main(args) == 2 and "exists already" in capsys.readouterr().err
-    assert main(args + ["--overwrite"]) == 0
+    assert main(args + ["--overwrite", "--calibration", data]) == 0
+    assert open_forecast(store).attrs["interval_calibration"] == f"validation span of {data}"
     assert main(["evaluate", "--checkpoint", run, "--data", data, "--interval-groups", "4"]) == 2
     assert "--intervals" in capsys.readouterr().err
 
