@@ -11,6 +11,8 @@ under ``$ROMA_BENCH_OUT`` (default /tmp/roma_bench_models).
     .venv/bin/python -m benchmarks.bench_models oracle --nodes 20000   # floors: full and local equations, true or inferred ω
     .venv/bin/python -m benchmarks.bench_models compare --graph paper --nodes 200000   # the paper's graphs (largest component: 50,106 / 2,716 nodes)
     .venv/bin/python -m benchmarks.bench_models oracle --long-range 4 --exponent 1.5   # data with a power-law long-range term
+    .venv/bin/python -m benchmarks.bench_models intervals --noise 0.02 --long-range 2 --exponent 1.5 \
+        --train-graphs 8 --extra-spans all --heldout-graphs 4 --sizes 48 --seeds 0   # conformal coverage
 
 Every learned model trains for the same wall-clock budget (``time_budget``) with one torch
 thread, or for the same number of steps (``--train-steps``); widths are matched to ROMA's
@@ -585,6 +587,108 @@ def part_encodings(args):
     return {"rows": rows, "ratio_last_to_100k": rows[-1]["seconds"] / rows[1]["seconds"], "load": machine_load()}
 
 
+SHIPPED_HELDOUT = {"roma_kuramoto_2k": ("kuramoto_2k.zarr", 3000), "roma_kuramoto_lr_4k": ("kuramoto_lr_4k.zarr", 2500)}
+
+
+def shipped_heldout(data: str, nodes: int) -> Path:
+    """A new graph of a shipped trajectory's family (``nodes`` nodes, graph and dynamics seed
+    101) with its dynamics spec, step, frame spacing and length (simulated once, cached
+    under OUT): the held-out graph of RESULTS' 'shipped model on graphs it has never seen'."""
+    import xarray as xr
+
+    from roma_core.assets import asset_path
+    from roma_core.dynamics import KuramotoSpec, simulate
+    from roma_core.graphs import hyperbolic_graph
+    from roma_core.specs import SimulationSpec
+
+    path = OUT / f"heldout_{Path(data).stem}_{nodes}_s101.zarr"
+    if path.exists():
+        return path
+    attrs = xr.open_zarr(str(asset_path(data)), consolidated=False).attrs
+    spec, sim = KuramotoSpec.from_json(attrs["spec"]), SimulationSpec.from_json(attrs["simulation"])
+    OUT.mkdir(parents=True, exist_ok=True)
+    simulate(spec, hyperbolic_graph(nodes, mean_degree=10, seed=101), t_end=sim.t_end, dt=sim.dt,
+             save_every=sim.save_every, seed=101, device="cpu", out=path)
+    return path
+
+
+def interval_rows(label, runs, data, heldout, level, windows) -> list[dict]:
+    """Every model's split-conformal intervals on the test span of ``data`` and on each
+    held-out trajectory, all calibrated on the validation span of ``data``.
+
+    ``runs`` maps a model name to its run folder (``persistence`` to any run of the same
+    windows). Returns one row per model and span: coverage and width at every level of
+    ``intervals.LEVELS``, CRPS, rel. L2, and the per-step coverage at ``level``."""
+    from roma_core.eval.evaluate import evaluate
+
+    rows = []
+    for model, run in runs.items():
+        name = "persistence" if model == "persistence" else None
+        for span, path in [("test", data)] + [(f"heldout:{Path(h).stem}", h) for h in heldout]:
+            t0 = time.perf_counter()
+            m = evaluate(run, path, max_windows=windows, model_name=name, scales=False, intervals=level,
+                         calibration=data if span != "test" else None)
+            iv = m["intervals"]
+            rows.append({"data": label, "model": model, "span": span, "split": m["split"], "windows": m["windows"],
+                         "nodes": m["nodes"], "rel_l2": m["rel_l2"], "crps": iv["crps"],
+                         "coverage": {k: v["coverage"] for k, v in iv["levels"].items()},
+                         "width": {k: v["width"] for k, v in iv["levels"].items()},
+                         "coverage_per_step": iv["levels"][f"{level:g}"]["coverage_per_step"],
+                         "crps_per_step": iv["crps_per_step"], "calibration_windows": iv["calibration_windows"],
+                         "seconds": round(time.perf_counter() - t0, 1)})
+            print(json.dumps({k: v for k, v in rows[-1].items() if not k.endswith("_per_step")}), flush=True)
+    return rows
+
+
+def format_interval_table(rows, level: float) -> str:
+    """The rows of :func:`interval_rows` as a markdown table: coverage at every level, the
+    mean width at ``level`` and the CRPS (radians for phases); held-out graphs one row each."""
+    from roma_core.eval.intervals import LEVELS
+
+    head = ["data", "model", "span"] + [f"cov {lv:g}" for lv in LEVELS] + [f"width {level:g}", "CRPS", "rel. L2"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["data"], r["model"], r["span"]] + [f"{r['coverage'][f'{lv:g}']:.3f}" for lv in LEVELS] + \
+            [f"{r['width'][f'{level:g}']:.3f}", f"{r['crps']:.4f}", f"{r['rel_l2']:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def part_intervals(args):
+    """Coverage of every model's split-conformal intervals (issue 32): the shipped runs (and
+    persistence) on their test span and a new graph of their family; and the long-range
+    ladder's models at ROMA width ``--sizes`` and seed ``--seeds`` (one each; trained by
+    ``scaling``) on the test span of graph 1 and on the held-out graphs of SETUP. Calibrated
+    on the validation span of the training graph; evaluation only."""
+    import torch
+
+    from roma_core.assets import asset_path
+
+    torch.set_num_threads(1)
+    level = 0.9
+    rows = []
+    for run, (data, nodes) in SHIPPED_HELDOUT.items():
+        rows += interval_rows(f"shipped {Path(data).stem}", {"persistence": asset_path(run), "roma": asset_path(run)},
+                              asset_path(data), [shipped_heldout(data, nodes)], level, args.windows)
+    if SETUP["long_range"]:
+        ladder = OUT / f"scaling_{args.dynamics}_{args.nodes}{_data_tag(args.dynamics)}{_graphs_tag()}"
+        runs = {m: ladder / f"{m}_w{args.sizes}_s{args.seeds}" for m in ["roma"] + BASELINES}
+        missing = [str(p) for p in runs.values() if not (p / "checkpoint.json").is_file()]
+        if missing:
+            raise SystemExit(f"no trained run in {', '.join(missing)}: train the ladder first (bench_models scaling "
+                             "with the same data options), or give --sizes and --seeds of one of its runs")
+        runs = {"persistence": runs["roma"], **runs}
+        train = OUT / f"{args.dynamics}_{args.nodes}_s1{_data_tag(args.dynamics)}.zarr"
+        held = [OUT / f"{args.dynamics}_{args.nodes}_s{k}{_data_tag(args.dynamics)}.zarr" for k in heldout_seeds()]
+        rows += interval_rows(f"long-range N={args.nodes}", runs, train, held, level, args.windows)
+    table = format_interval_table(rows, level)
+    print(table)
+    test = [r for r in rows if r["span"] == "test"]
+    return {"load": machine_load(), "level": level, "windows": args.windows, "rows": rows, "table": table,
+            "test_cov90_within_3_points": {f"{r['data']} {r['model']}": abs(r["coverage"]["0.9"] - 0.9) <= 0.03
+                                           for r in test}}
+
+
 def roma_options(text: str) -> dict:
     """``"near_frame=node,near_field=0"`` as ModelSpec values, each checked against the spec."""
     from roma_core.errors import SpecError
@@ -613,7 +717,7 @@ def roma_options(text: str) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("part", choices=["compare", "transfer", "scaling", "point", "datascaling", "million", "encodings",
-                                     "oracle"])
+                                     "oracle", "intervals"])
     ap.add_argument("--dynamics", default="kuramoto", choices=["kuramoto", "burgers"])
     ap.add_argument("--nodes", type=int, default=None)
     ap.add_argument("--budget", type=float, default=150.0, help="training seconds per model")
@@ -633,7 +737,7 @@ def main(argv=None):
     ap.add_argument("--hops", default="",
                     help="oracle: also the floors with the long-range sum over k-hop neighbourhoods, e.g. 1,2")
     ap.add_argument("--inferred-only", action="store_true", help="oracle: skip the true-ω floors")
-    ap.add_argument("--windows", type=int, default=16, help="oracle: windows per graph")
+    ap.add_argument("--windows", type=int, default=16, help="oracle, intervals: windows per graph")
     ap.add_argument("--oracle-device", default="cpu", help="oracle: where Burgers floors integrate (cpu, cuda)")
     ap.add_argument("--train-graphs", type=int, default=1,
                     help="compare/transfer: train on this many graphs of the family (seeds 1, 3, 4, ...; "
@@ -680,6 +784,9 @@ def main(argv=None):
         ap.error(f"--models takes a comma list of {['roma'] + ABLATIONS + BASELINES}, got {unknown}")
     if args.part not in ("scaling", "point", "datascaling") and (unknown or (args.models and not set(args.models) & set(BASELINES))):
         ap.error(f"--models takes a comma list of {ABLATIONS + BASELINES} with at least one baseline, got {unknown or args.models}")
+    if args.part == "intervals" and not (args.sizes.isdigit() and args.seeds.isdigit()):
+        ap.error(f"intervals scores one run per model: give one --sizes width and one --seeds seed, got "
+                 f"{args.sizes!r} and {args.seeds!r}")
     if args.train_graphs < 1:
         ap.error(f"--train-graphs must be >= 1, got {args.train_graphs}")
     if args.heldout_graphs < 1:

@@ -93,7 +93,7 @@ API = {  # page title -> modules whose public names it documents
     "Data": ["roma_core.data", "roma_core.data.windows"],
     "Models": ["roma_core.models", "roma_core.models.base"],
     "Training": ["roma_core.train", "roma_core.train.data"],
-    "Evaluation": ["roma_core.eval", "roma_core.eval.intervals"],
+    "Evaluation": ["roma_core.eval", "roma_core.eval.intervals", "roma_core.eval.forecasts"],
     "Specs, errors, assets and utilities": ["roma_core.specs", "roma_core.errors", "roma_core.assets",
                                             "roma_core.workspace", "roma_core.progress"],
     "Dashboard views": ["app.views"],

@@ -32,6 +32,10 @@ def register(sub) -> None:
     p.add_argument("--interval-groups", type=int, default=1,
                    help="calibrate the intervals per degree group of about equal size (default 1: one radius "
                         "per horizon step)")
+    p.add_argument("--forecast-out", default=None, metavar="STORE",
+                   help="also write the forecast and the truth of every window, node and step to this zarr store; "
+                        "with --intervals their lower and upper ends too (for phases the arc's ends, in radians)")
+    p.add_argument("--overwrite", action="store_true", help="replace --forecast-out if ROMA wrote it")
     p.set_defaults(func=run)
 
 
@@ -69,12 +73,19 @@ def run(args) -> int:
     Raises
     ------
     RomaError
-        For bad input (an unreadable checkpoint or trajectory); :func:`roma_core.cli.main` prints it and exits with 2.
+        For bad input (an unreadable checkpoint or trajectory, interval options without
+        ``--intervals``, an existing ``--forecast-out``); :func:`roma_core.cli.main` prints it
+        and exits with 2.
     """
+    from ..errors import SpecError
     from ..eval.evaluate import evaluate
 
+    if args.intervals is None and (args.calibration is not None or args.interval_groups != 1):
+        raise SpecError("--calibration and --interval-groups shape the intervals; give --intervals LEVEL too "
+                        "(e.g. --intervals 0.9)")
     res = evaluate(args.checkpoint, args.data, split=args.split, max_windows=args.windows, device=args.device,
-                   intervals=args.intervals, calibration=args.calibration, groups=args.interval_groups)
+                   intervals=args.intervals, calibration=args.calibration, groups=args.interval_groups,
+                   forecast_out=args.forecast_out, overwrite=args.overwrite)
     if args.out:
         write_json(args.out, res)
     print(json.dumps({k: v for k, v in res.items() if k != "attention"} | {"attention": res["attention"].get("mean")}))

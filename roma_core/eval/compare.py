@@ -4,7 +4,7 @@ from __future__ import annotations
 from .evaluate import evaluate
 
 
-def compare(checkpoints, data, heldout=None, *, max_windows: int = 16) -> list[dict]:
+def compare(checkpoints, data, heldout=None, *, max_windows: int = 16, intervals: float | None = None) -> list[dict]:
     """One table row per checkpoint (evaluated with :func:`~roma_core.eval.evaluate`), and
     one for the persistence floor, added once with the first checkpoint.
 
@@ -18,12 +18,18 @@ def compare(checkpoints, data, heldout=None, *, max_windows: int = 16) -> list[d
         A trajectory on a held-out graph (every window is used).
     max_windows : int
         Windows evaluated per trajectory.
+    intervals : float, optional
+        Also score every model's split-conformal intervals at this level (calibrated on the
+        validation span of ``data``, also for the held-out graph), persistence's included.
 
     Returns
     -------
     list of dict
         ``model``, ``params``, ``train_seconds``, ``steps``, ``task``, ``test_rel_l2``,
-        ``checkpoint``, and ``test_r_mae`` (phases) and ``heldout_rel_l2`` where they apply.
+        ``checkpoint``, and ``test_r_mae`` (phases) and ``heldout_rel_l2`` where they apply;
+        with ``intervals``, ``interval_level`` and per span (``test_``, ``heldout_``) the
+        ``coverage`` and ``width`` at that level, the ``crps``, and ``intervals``: coverage
+        and width per level, the CRPS per step (:func:`interval_row`).
 
     Raises
     ------
@@ -34,18 +40,47 @@ def compare(checkpoints, data, heldout=None, *, max_windows: int = 16) -> list[d
     for i, path in enumerate(checkpoints):
         names = [None] + (["persistence"] if i == 0 else [])
         for name in names:
-            test = evaluate(path, data, max_windows=max_windows, model_name=name, scales=False)
+            test = evaluate(path, data, max_windows=max_windows, model_name=name, scales=False, intervals=intervals)
             row = {"model": test["model"], "params": test["params"],
                    "train_seconds": 0.0 if name else test["train_seconds"], "steps": 0 if name else test["step"],
                    "task": "-" if name else test["task"], "test_rel_l2": test["rel_l2"],
                    "checkpoint": str(path)}
             if "order_parameter_mae" in test:       # phases: error of the global synchrony R(t)
                 row["test_r_mae"] = test["order_parameter_mae"]
+            if intervals is not None:
+                row["interval_level"] = float(intervals)
+                row.update(interval_row(test["intervals"], "test"))
             if heldout:
-                row["heldout_rel_l2"] = evaluate(path, heldout, max_windows=max_windows, model_name=name,
-                                                  scales=False)["rel_l2"]
+                held = evaluate(path, heldout, max_windows=max_windows, model_name=name, scales=False,
+                                intervals=intervals, calibration=None if intervals is None else data)
+                row["heldout_rel_l2"] = held["rel_l2"]
+                if intervals is not None:
+                    row.update(interval_row(held["intervals"], "heldout"))
             rows.append(row)
     return rows
+
+
+def interval_row(scores: dict, span: str) -> dict:
+    """The interval scores of one span as table entries.
+
+    Parameters
+    ----------
+    scores : dict
+        ``evaluate(...)["intervals"]``.
+    span : str
+        The prefix, ``"test"`` or ``"heldout"``.
+
+    Returns
+    -------
+    dict
+        ``<span>_coverage`` and ``<span>_width`` at the asked level, ``<span>_crps``, and
+        ``<span>_intervals``: ``coverage`` and ``width`` per level, ``crps_per_step``.
+    """
+    at = scores["levels"][f"{scores['level']:g}"]
+    return {f"{span}_coverage": at["coverage"], f"{span}_width": at["width"], f"{span}_crps": scores["crps"],
+            f"{span}_intervals": {"coverage": {k: v["coverage"] for k, v in scores["levels"].items()},
+                                  "width": {k: v["width"] for k, v in scores["levels"].items()},
+                                  "crps_per_step": scores["crps_per_step"]}}
 
 
 def format_table(rows) -> str:
@@ -59,7 +94,8 @@ def format_table(rows) -> str:
     -------
     str
     """
-    cols = ["model", "task", "params", "steps", "train_seconds", "test_rel_l2", "heldout_rel_l2", "test_r_mae"]
+    cols = ["model", "task", "params", "steps", "train_seconds", "test_rel_l2", "heldout_rel_l2", "test_r_mae",
+            "test_coverage", "test_width", "test_crps", "heldout_coverage", "heldout_width", "heldout_crps"]
     cols = [c for c in cols if any(c in r for r in rows)]
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
     cells = [cols] + [[fmt(r.get(c, "")) for c in cols] for r in rows]

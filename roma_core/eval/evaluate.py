@@ -20,7 +20,8 @@ from .predict import forecast
 
 def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, device: str = "cpu",
              chunk_nodes: int = 50_000, model_name: str | None = None, windows=None, scales: bool = True,
-             intervals: float | None = None, calibration=None, groups: int = 1) -> dict:
+             intervals: float | None = None, calibration=None, groups: int = 1, forecast_out=None,
+             overwrite: bool = False) -> dict:
     """Metrics of a trained model on a trajectory, forecast on every node.
 
     Parameters
@@ -56,6 +57,12 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         it is a training graph (a held-out graph has no validation span of its own).
     groups : int
         Calibrate the radii per degree group of about equal size (1: one radius per step).
+    forecast_out : str or os.PathLike, optional
+        Also write the forecast and the truth of every window, node and step to this zarr
+        store (:mod:`roma_core.eval.forecasts`), with ``intervals`` their ``lower`` and
+        ``upper`` ends at that level.
+    overwrite : bool
+        Replace an existing ``forecast_out`` that ROMA wrote.
 
     Returns
     -------
@@ -69,12 +76,22 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
     Raises
     ------
     roma_core.errors.SpecError
-        When the split has no window of lookback + horizon.
+        When the split has no window of lookback + horizon, or the interval options are bad.
     roma_core.errors.CheckpointError
         When the checkpoint cannot be loaded.
+    roma_core.errors.StoreError
+        When ``forecast_out`` exists (and ``overwrite`` is false or ROMA did not write it).
     """
     from ..models import build
 
+    if intervals is not None and not 0 < intervals < 1:
+        raise SpecError(f"--intervals takes a level in (0, 1), e.g. 0.9; got {intervals}")
+    if int(groups) != groups or groups < 1:
+        raise SpecError(f"--interval-groups takes a whole number of degree groups >= 1, got {groups}")
+    if forecast_out is not None:      # fail before the forecast, not after it
+        from ..data.store import check_target
+
+        check_target(forecast_out, overwrite)
     model, state = ckpt.load_model(checkpoint, device=device)
     tspec = TrainSpec.from_dict(state["train_spec"])
     if model_name:
@@ -108,23 +125,37 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         out["order_parameter_mae_per_step"] = np.abs(r_pred - r_true).mean(0).tolist()
         if scales:
             out["local_order_parameter_mae"] = local_synchrony_errors(windows.graph, f.values, f.target)
-    if intervals:
+    if intervals is not None:
         if calibration is None and not same_graph:
             raise SpecError(f"{data or 'these windows'} is a held-out graph, which has no validation span of its "
                             "own: give the training graph's trajectory to calibrate the intervals on")
+        where = "validation span of " + ("the data" if calibration is None else str(calibration)
+                                         if isinstance(calibration, (str, os.PathLike)) else "the calibration windows")
         if isinstance(calibration, (str, os.PathLike)):
             calibration = load_windows(calibration, model.spec, tspec, features=state["features"],
                                        norm=None if state["norm"] is None else tuple(state["norm"]))
         t0 = time.perf_counter()
+        cal = {}
         out["intervals"] = interval_scores(model, ctx, f, windows if calibration is None else calibration, intervals,
                                            groups=groups, max_windows=max_windows, chunk_nodes=chunk_nodes,
-                                           device=device)
+                                           device=device, keep=cal)
         out["intervals"]["seconds"] = time.perf_counter() - t0
+    if forecast_out is not None:
+        from .forecasts import forecast_dataset, save_forecast
+
+        interval = None
+        if intervals is not None:
+            interval = {"level": intervals, "radius": out["intervals"]["radius"], "groups": cal["groups"],
+                        "calibration": where}
+        attrs = {"model": out["model"], "checkpoint": str(state["path"]), "checkpoint_step": int(state["step"]),
+                 "data": "" if data is None else str(data), "split": split, "held_out_graph": not same_graph}
+        out["forecast_store"] = str(save_forecast(forecast_dataset(f, windows, starts, attrs, interval),
+                                                  forecast_out, overwrite))
     return out
 
 
 def interval_scores(model, ctx, f, calibration, level: float, *, groups: int = 1, max_windows: int = 16,
-                    chunk_nodes: int = 50_000, device: str = "cpu") -> dict:
+                    chunk_nodes: int = 50_000, device: str = "cpu", keep: dict | None = None) -> dict:
     """Split-conformal intervals of a forecast, calibrated on the validation span of
     ``calibration``: coverage and width at ``level`` and at the standard levels, and CRPS.
 
@@ -146,6 +177,9 @@ def interval_scores(model, ctx, f, calibration, level: float, *, groups: int = 1
     chunk_nodes : int
         As for :func:`forecast`.
     device : str
+    keep : dict, optional
+        Receives ``groups``, the (N,) degree group of every node of the forecast's graph
+        (the rows of ``radius``), for :func:`intervals.bounds`.
 
     Returns
     -------
@@ -177,6 +211,8 @@ def interval_scores(model, ctx, f, calibration, level: float, *, groups: int = 1
     g_cal = iv.degree_groups(calibration.graph.degree, bins)
     g_new = iv.degree_groups(ctx.windows.graph.degree, bins)
     cal = iv.calibrate(fc.values, fc.target, features, levels, g_cal)
+    if keep is not None:
+        keep["groups"] = g_new
     return {"level": float(level), "calibration_windows": len(starts), "degree_bins": bins.tolist(),
             "radius": cal["radius"][levels.index(float(level))].tolist(),
             "levels": iv.coverage(f.values, f.target, features, cal, g_new),

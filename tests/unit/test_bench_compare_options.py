@@ -1,5 +1,5 @@
 """bench_models compare: ROMA's spec options (--roma), checked against ModelSpec before any run, and
-the held-out graphs (--heldout-graphs), never a training graph."""
+the held-out graphs (--heldout-graphs), never a training graph; the intervals part's options and table."""
 import pytest
 
 from benchmarks import bench_models
@@ -27,3 +27,18 @@ def test_heldout_graphs_never_include_a_training_graph(monkeypatch, train_graphs
     monkeypatch.setitem(bench_models.SETUP, "heldout_graphs", heldout_graphs)
     assert bench_models.heldout_seeds() == seeds
     assert not set(seeds) & set(bench_models.train_seeds())
+
+
+def test_intervals_part_scores_one_run_per_model(capsys):
+    """bench_models intervals refuses a ladder of widths or seeds before any work."""
+    with pytest.raises(SystemExit):
+        bench_models.main(["intervals", "--sizes", "12,48", "--seeds", "0"])
+    assert "one --sizes width and one --seeds seed" in capsys.readouterr().err
+
+
+def test_interval_table_lists_every_level():
+    row = {"data": "d", "model": "roma", "span": "test", "coverage": {"0.5": 0.5, "0.8": 0.81, "0.9": 0.9, "0.95": 0.96},
+           "width": {"0.5": 0.1, "0.8": 0.2, "0.9": 0.3, "0.95": 0.4}, "crps": 0.01, "rel_l2": 0.02}
+    table = bench_models.format_interval_table([row], 0.9).splitlines()
+    assert table[0].split("|")[4:8] == [" cov 0.5 ", " cov 0.8 ", " cov 0.9 ", " cov 0.95 "]
+    assert table[2].split("|")[4:9] == [" 0.500 ", " 0.810 ", " 0.900 ", " 0.960 ", " 0.300 "]
