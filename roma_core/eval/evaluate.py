@@ -19,7 +19,7 @@ from .predict import forecast
 
 
 def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, device: str = "cpu",
-             chunk_nodes: int = 50_000, model_name: str | None = None, windows=None, scales: bool = True,
+             model_name: str | None = None, windows=None, scales: bool = True,
              intervals: float | None = None, calibration=None, groups: int = 1, forecast_out=None,
              overwrite: bool = False) -> dict:
     """Metrics of a trained model on a trajectory, forecast on every node.
@@ -37,8 +37,6 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         Evaluate at most this many windows, spread evenly over the split.
     device : str
         ``"cpu"`` or ``"cuda"``.
-    chunk_nodes : int
-        Nodes per inference chunk (bounds memory on large graphs).
     model_name : str, optional
         Evaluate this model instead of the checkpoint's weights with the same windows,
         e.g. ``"persistence"`` for the floor.
@@ -110,7 +108,7 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
                   whole_graph=reads_whole_graph(model))
     model.eval()
     t0 = time.perf_counter()
-    f = forecast(model, ctx, starts, chunk_nodes=chunk_nodes)
+    f = forecast(model, ctx, starts)
     seconds = time.perf_counter() - t0
     out = {"model": model_name or state["model"], "params": sum(p.numel() for p in model.parameters()),
            "checkpoint": state["path"], "step": state["step"], "train_seconds": state["elapsed"],
@@ -137,7 +135,7 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         t0 = time.perf_counter()
         cal = {}
         out["intervals"] = interval_scores(model, ctx, f, windows if calibration is None else calibration, intervals,
-                                           groups=groups, max_windows=max_windows, chunk_nodes=chunk_nodes,
+                                           groups=groups, max_windows=max_windows,
                                            device=device, keep=cal)
         out["intervals"]["seconds"] = time.perf_counter() - t0
     if forecast_out is not None:
@@ -155,7 +153,7 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
 
 
 def interval_scores(model, ctx, f, calibration, level: float, *, groups: int = 1, max_windows: int = 16,
-                    chunk_nodes: int = 50_000, device: str = "cpu", keep: dict | None = None) -> dict:
+                    device: str = "cpu", keep: dict | None = None) -> dict:
     """Split-conformal intervals of a forecast, calibrated on the validation span of
     ``calibration``: coverage and width at ``level`` and at the standard levels, and CRPS.
 
@@ -174,8 +172,6 @@ def interval_scores(model, ctx, f, calibration, level: float, *, groups: int = 1
         Degree groups with their own radii.
     max_windows : int
         Validation windows forecast for the calibration.
-    chunk_nodes : int
-        As for :func:`forecast`.
     device : str
     keep : dict, optional
         Receives ``groups``, the (N,) degree group of every node of the forecast's graph
@@ -204,7 +200,7 @@ def interval_scores(model, ctx, f, calibration, level: float, *, groups: int = 1
     cal_ctx = ctx if calibration is ctx.windows else Context(
         calibration, model.spec, torch.device(device), far_field=reads_far_field(model),
         whole_graph=reads_whole_graph(model))
-    fc = forecast(model, cal_ctx, starts, chunk_nodes=chunk_nodes, keep_attention=False)
+    fc = forecast(model, cal_ctx, starts, keep_attention=False)
     features = ctx.windows.features
     levels = sorted(set(iv.LEVELS) | {float(level)})
     bins = iv.degree_bins(calibration.graph.degree, groups) if groups > 1 else np.zeros(0)
@@ -281,8 +277,7 @@ def load_run(checkpoint, data, *, device: str = "cpu"):
                           whole_graph=reads_whole_graph(model)), state
 
 
-def forecast_run(checkpoint, data, starts=None, *, split: str = "test", device: str = "cpu",
-                 chunk_nodes: int = 50_000):
+def forecast_run(checkpoint, data, starts=None, *, split: str = "test", device: str = "cpu"):
     """Forecast of a trained model on some windows of a trajectory, and its learned hierarchy.
 
     Parameters
@@ -297,8 +292,6 @@ def forecast_run(checkpoint, data, starts=None, *, split: str = "test", device: 
         Where the default window comes from.
     device : str
         ``"cpu"`` or ``"cuda"``.
-    chunk_nodes : int
-        Nodes per inference chunk.
 
     Returns
     -------
@@ -314,6 +307,6 @@ def forecast_run(checkpoint, data, starts=None, *, split: str = "test", device: 
     model, ctx, _ = load_run(checkpoint, data, device=device)
     if starts is None:
         starts = ctx.windows.starts(split)[:1]
-    f = forecast(model, ctx, np.atleast_1d(starts), chunk_nodes=chunk_nodes)
+    f = forecast(model, ctx, np.atleast_1d(starts))
     hier = None if f.assign0 is None else to_hierarchy([f.assign0, *f.tables], ctx.windows.graph)
     return f, hier, ctx
