@@ -1,7 +1,8 @@
 """The view's coarse graph plot (:class:`CoarsePlot`, a mixin of the Hierarchy view: it uses
 the view's hierarchy, level, selection and rendering data): supernodes where
 :func:`.geometry.supernode_positions` puts them (glyphs for a few, a raster for many), the
-coarse edges shaded by the fine edges they stand for, and tapping a supernode to select it."""
+coarse edges shaded by the fine edges they stand for, and tapping a supernode to select it.
+Supernodes take the colours the graph plot gives their members."""
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ import param
 from holoviews.operation.datashader import rasterize, spread
 
 from ... import render
-from .colours import HIGHLIGHT, NCOLOURS, PALETTE, colour_index
+from .colours import HIGHLIGHT, NCOLOURS, PALETTE, ancestors, colour_index
 from .geometry import coarse_segments, supernode_positions
 
 GLYPH_MAX = 3_000  # coarse levels with more supernodes are rasterized, not drawn as glyphs
@@ -72,11 +73,12 @@ class CoarsePlot:
         x, y = self.positions(l)
         sizes = np.asarray(h.supernode_sizes(l), dtype=np.float64)
         ids = np.arange(g.num_nodes)
-        colours = np.asarray(PALETTE)[colour_index(ids).astype(np.int64)]
+        cidx = colour_index(ancestors(h, l, self.colour_level(l)))  # the colours of the graph plot
+        colours = np.asarray(PALETTE)[cidx.astype(np.int64)]
         biggest = float(np.clip(180 / math.sqrt(max(g.num_nodes, 1)), 5, 24))  # crowded levels: smaller dots
         marker = 3 + (biggest - 3) * np.sqrt(sizes / max(float(sizes.max()), 1e-12))
         nodes = pd.DataFrame({"x": x, "y": y, "supernode": ids, "members": sizes, "degree": g.degree,
-                              "colour": colours, "size": marker, "cidx": colour_index(ids)})
+                              "colour": colours, "size": marker, "cidx": cidx})
         # level 0 is drawn from the graph's own edge level of detail instead (see _coarse_edges)
         edges = coarse_segments(g, x, y) if l > 0 else pd.DataFrame(
             {c: np.zeros(0, np.float32) for c in ("x0", "y0", "x1", "y1", "w")})

@@ -1,17 +1,20 @@
 """The view's main plot, its supernodes on the graph (:class:`GraphPlot`, a mixin of the
 Hierarchy view: it uses the view's hierarchy, level, selection and rendering data): nodes
-rasterized in their supernode's colour over the fine edges, the selected supernode's
-members highlighted, and tapping a node to select its supernode."""
+rasterized in the colour of their supernode at :func:`.colours.colour_level` (the level
+shown, or a coarser one when its supernodes are too many to tell apart) over the fine
+edges, the selected supernode's members highlighted, and tapping a node to select its
+supernode."""
 from __future__ import annotations
 
 import datashader as ds
 import holoviews as hv
+import numpy as np
 import pandas as pd
 import param
 from holoviews.operation.datashader import rasterize, spread
 
 from ... import render
-from .colours import HIGHLIGHT, NCOLOURS, PALETTE, colour_index
+from .colours import HIGHLIGHT, NCOLOURS, PALETTE, cells, colour_index, colour_level
 
 PICK_RADIUS = 0.02  # tap tolerance, as a fraction of the viewport width
 EDGE_ALPHA = 0.3  # fine edges stay in the background: the supernode colours are the point here
@@ -41,12 +44,46 @@ class GraphPlot:
             self.supernode = int(self.hierarchy.membership(self.level)[node])
         return self.supernode
 
+    def colour_level(self, level: int) -> int:
+        """The level whose supernodes colour the nodes while ``level`` is shown (see
+        :func:`.colours.colour_level`), cached.
+
+        Parameters
+        ----------
+        level : int
+
+        Returns
+        -------
+        int
+        """
+        key = ("colour level", level)
+        if key not in self._pos_cache:
+            if "cells" not in self._pos_cache:
+                d = self._data
+                self._pos_cache["cells"] = cells(d.nodes["x"].to_numpy(), d.nodes["y"].to_numpy())
+            self._pos_cache[key] = colour_level(self.hierarchy, level, self._pos_cache["cells"])
+        return self._pos_cache[key]
+
+    def node_colours(self, level: int) -> np.ndarray:
+        """Each finest node's palette index (:func:`.colours.colour_index`) while ``level`` is
+        shown: that of its supernode at :meth:`colour_level`.
+
+        Parameters
+        ----------
+        level : int
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, one per node.
+        """
+        return colour_index(self.hierarchy.membership(self.colour_level(level)))
+
     @param.depends("level", "revision")
     def _node_points(self):
         if self._data is None or self.hierarchy is None:
             return hv.Points(pd.DataFrame({"x": [], "y": [], "value": []}), kdims=["x", "y"], vdims=["value"])
-        values = colour_index(self.hierarchy.membership(self.level))
-        return render.node_points(self._data, "supernode", values)
+        return render.node_points(self._data, "supernode", self.node_colours(self.level))
 
     @param.depends("supernode", "level", "revision")
     def _member_points(self):

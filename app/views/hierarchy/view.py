@@ -295,6 +295,19 @@ class HierarchyView(GraphPlot, CoarsePlot, pn.viewable.Viewer):
             f"**{n:,}**" if l == self.level else f"{n:,}" for l, n in enumerate(h.sizes))
         return pn.pane.Markdown(text, css_classes=["roma-hier-levels"], margin=(0, 10))
 
+    @param.depends("level", "revision")
+    def _colours_text(self):
+        h, l = self.hierarchy, self.level
+        text = ""
+        if h is not None and self._data is not None:
+            c = self.colour_level(l)
+            text = f"Colours: the {h.sizes[l]:,} supernodes of level {l}."
+            if c != l:
+                text = (f"Colours: the {h.sizes[c]:,} supernodes of level {c}, each holding about "
+                        f"{h.sizes[l] / h.sizes[c]:,.0f} of level {l}'s {h.sizes[l]:,} (too many to tell apart "
+                        "on the whole disk).")
+        return pn.pane.Markdown(text, css_classes=["roma-hier-colours"], margin=(0, 10))
+
     @param.depends("supernode", "level", "revision")
     def _supernode_text(self):
         h, s = self.hierarchy, self.supernode
@@ -364,7 +377,7 @@ class HierarchyView(GraphPlot, CoarsePlot, pn.viewable.Viewer):
         plots = pn.Row(self._main, pn.Column(self._coarse, pn.panel(self._supernode_text, width=420)))
         below = pn.Row(pn.pane.HoloViews(self._sizes_plot, css_classes=["roma-hier-sizes"]),
                        pn.pane.HoloViews(self._analysis_plot, css_classes=["roma-hier-analysis"]))
-        return pn.Row(self._controls, pn.Column(status, self._levels_text, plots, below))
+        return pn.Row(self._controls, pn.Column(status, self._levels_text, self._colours_text, plots, below))
 
 
 __all__ = ["HierarchyView"]
