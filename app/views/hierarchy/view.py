@@ -1,5 +1,6 @@
 """Hierarchy view: build a renormalization hierarchy (geometric RG, Laplacian RG or the
-model's learned one), pick a level and see its supernodes as colours on the graph, the
+model's learned one), pick a level and see its supernodes as colours on the graph (a
+coarser level's when they are too many to tell apart, named above the plots), the
 coarse graph itself, the level sizes, C(τ)/S(τ) for the Laplacian RG and the degree
 distributions per level; tap (or type) a supernode to highlight its members.
 
