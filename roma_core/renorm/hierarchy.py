@@ -250,10 +250,40 @@ class Hierarchy:
         level = self._check_level(level, "level")
         key = ("member", level)
         if key not in self._cache:
-            m = np.arange(self.sizes[0], dtype=np.int64)
-            for a in self.assign[:level]:
-                m = _row_argmax(a)[m]
+            # from the nearest level below already known (one step per level, not all of them)
+            start = max((l for l in range(level) if ("member", l) in self._cache), default=0)
+            m = self._cache.get(("member", start))
+            m = np.arange(self.sizes[0], dtype=np.int64) if m is None else m
+            for l in range(start, level):
+                m = self.parents(l)[m]
             self._cache[key] = m
+        return self._cache[key]
+
+    def parents(self, level: int) -> np.ndarray:
+        """The supernode of level ``level + 1`` each node of ``level`` belongs to (soft rows
+        follow their largest entry, as in :meth:`membership`).
+
+        Parameters
+        ----------
+        level : int
+            A level below the top (negative counts from the top).
+
+        Returns
+        -------
+        numpy.ndarray
+            int64, length ``N_level``.
+
+        Raises
+        ------
+        roma_core.errors.HierarchyError
+            For the top level or a level out of range.
+        """
+        level = self._check_level(level, "level")
+        if level >= self.depth:
+            raise HierarchyError(f"level {level} is the top of this hierarchy: it has no parents")
+        key = ("parents", level)
+        if key not in self._cache:
+            self._cache[key] = _row_argmax(self.assign[level])
         return self._cache[key]
 
     def members(self, level: int, supernode: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The Hierarchy view: in Python (levels, selection, picking against independent
-references, session sharing, LRG profiles, the learned hierarchy) and in a real browser
+references, session sharing, LRG profiles, the learned hierarchy, a large graph's fine
+levels coloured by a coarser one) and in a real browser
 (supernode colours at load, switching level, LRG's C(τ), highlighting a supernode)."""
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def test_opens_on_geometric_hierarchy_and_selects_supernodes(graph):
     while -(-sizes[-1] // 2) >= 16:
         sizes.append(-(-sizes[-1] // 2))
     assert h.sizes == sizes and view.level == 1
+    assert view.colour_level(1) == 1  # 300 supernodes on the disk: each its own colour
     # GRG groups consecutive angles: at level l the supernode of a node is its angular rank // 2**l
     rank = np.empty(graph.num_nodes, np.int64)
     rank[np.argsort(graph.theta, kind="stable")] = np.arange(graph.num_nodes)
@@ -116,6 +118,57 @@ def test_lrg_in_background_with_profiles(graph):
     assert view.hierarchy is geo
 
 
+def glance(rgba: np.ndarray, block: int = 12) -> tuple[float, float]:
+    """What a shaded image shows at a glance: its colours averaged over ``block``-pixel
+    squares (those mostly drawn on); returns the share of squares whose average keeps a
+    saturated colour (not grey) and the largest share of those in one of 12 hue sectors."""
+    import colorsys
+
+    b = rgba.view(np.uint8).reshape(rgba.shape + (4,)).astype(np.float64)
+    n = b.shape[0] // block
+    squares = b[:n * block, :n * block].reshape(n, block, n, block, 4).mean(axis=(1, 3))
+    rgb = squares[squares[..., 3] > 0.9 * 255][:, :3] / 255
+    hsv = np.array([colorsys.rgb_to_hsv(*c) for c in rgb])
+    saturated = hsv[:, 1] > 0.25
+    sectors = np.bincount((hsv[saturated, 0] * 12).astype(int) % 12, minlength=12)
+    return float(saturated.mean()), float(sectors.max() / max(sectors.sum(), 1))
+
+
+@pytest.mark.timeout(180)
+def test_fine_levels_of_a_large_graph_are_coloured_by_a_coarser_level():
+    """Level 1 of a 100,000-node graph (50,000 supernodes) colours its nodes by the coarser
+    level named on the view, so the image reads as coloured sectors: the old colours (each
+    node its level-1 supernode's) averaged out to a grey mush with one hue at the rim."""
+    import datashader as ds
+    from holoviews.operation.datashader import rasterize, spread
+
+    from app import render
+    from app.views.hierarchy import PALETTE, HierarchyView
+    from roma_core.renorm import geometric
+
+    h = geometric(hyperbolic_graph(100_000, mean_degree=8, seed=3), block=2)
+    view = HierarchyView(hierarchy=h)
+    assert view.level == 1 and h.sizes[1] == 50_000
+    # the image as the main plot draws it: largest value per pixel, spread by 2, the palette
+    img = spread(rasterize(view._node_points(), aggregator=ds.max("value"), width=540, height=540,
+                           x_range=render.EXTENT, y_range=render.EXTENT, dynamic=False), px=2, how="max", dynamic=False)
+    values = img.data[list(img.data.data_vars)[0]].values
+    saturated, top_hue = glance(render.shade_values(values, PALETTE, (-0.5, len(PALETTE) - 0.5)))
+    assert saturated > 0.7 and top_hue < 0.3, (saturated, top_hue)
+    # the colours are those of a coarser level's supernodes, named on the view, and the
+    # coarse graph gives each supernode its members' colour
+    c = view.colour_level(1)
+    assert 1 < c < h.depth and h.sizes[c] <= 1_000
+    np.testing.assert_array_equal(view.node_colours(1), h.membership(c) % len(PALETTE))
+    assert f"the {h.sizes[c]:,} supernodes of level {c}" in view._colours_text().object
+    nodes, _ = view._coarse_frame()
+    np.testing.assert_array_equal(nodes["cidx"].to_numpy()[h.membership(1)], view.node_colours(1))
+    # at the top, a level's own supernodes colour the nodes
+    view.level = h.depth
+    assert view.colour_level(h.depth) == h.depth
+    assert view._colours_text().object == f"Colours: the {h.sizes[-1]:,} supernodes of level {h.depth}."
+
+
 @pytest.mark.timeout(180)
 def test_learned_hierarchy_of_the_shipped_run():
     from app.views.hierarchy import HierarchyView
@@ -191,6 +244,7 @@ def test_browser_levels_supernodes_and_lrg(open_page, page_text, shipped, tmp_pa
     levels = page_text(page, ".roma-hier-levels")
     assert levels.replace("*", "").strip() == "Level sizes: " + " → ".join(f"{n:,}" for n in shipped.sizes)
     assert hues(first) >= 30, f"level 1 (1,000 supernodes) shows only {hues(first)} colours"
+    assert "Colours: the 1,000 supernodes of level 1." in page_text(page, ".roma-hier-colours")
     sizes_before = settled(page, SIZES)
     coarse_before = settled(page, COARSE)
 

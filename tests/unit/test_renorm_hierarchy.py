@@ -37,12 +37,27 @@ def test_sizes_rows_membership():
     np.testing.assert_array_equal(m1, np.argmax(a0, axis=1))
     np.testing.assert_array_equal(h.membership(2), np.argmax(a1, axis=1)[m1])
     np.testing.assert_array_equal(h.membership(0), np.arange(12))
+    np.testing.assert_array_equal(h.parents(0), np.argmax(a0, axis=1))
+    np.testing.assert_array_equal(h.parents(-2), np.argmax(a1, axis=1))
+    with pytest.raises(HierarchyError, match="top"):
+        h.parents(2)
     for level in (1, 2):
         counts = np.bincount(h.membership(level), minlength=h.sizes[level])
         np.testing.assert_array_equal(h.supernode_sizes(level), counts)
         assert h.level(level).sizes.sum() == 12
         for s in range(h.sizes[level]):
             np.testing.assert_array_equal(h.members(level, s), np.flatnonzero(h.membership(level) == s))
+
+
+def test_membership_follows_largest_entries_whatever_was_asked_before():
+    """Soft rows follow their largest entry at each step, whether the top level is asked
+    first (a chain from level 0) or after level 1 (continued from it)."""
+    for first in ([2], [1, 2]):
+        h, a0, a1 = two_level(soft=True)
+        for level in first:
+            got = h.membership(level)
+        expected = np.argmax(a1, axis=1)[np.argmax(a0, axis=1)]
+        np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("soft", [False, True])
