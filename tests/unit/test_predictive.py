@@ -224,3 +224,12 @@ def test_a_vbll_run_trains_its_point_forecast_as_the_point_run_does(tmp_path):
     record = json.loads((tmp_path / "vbll" / "metrics.jsonl").read_text().splitlines()[-1])
     assert math.isfinite(record["elbo"]) and "elbo" not in json.loads(
         (tmp_path / "point" / "metrics.jsonl").read_text().splitlines()[-1])
+    # evaluate --intervals: the conformal scores of both, and the vbll run's own distribution's
+    from roma_core.eval.evaluate import evaluate
+
+    res = {k: evaluate(tmp_path / k, None, windows=w, intervals=0.9, max_windows=2, scales=False)["intervals"]
+           for k in ("point", "vbll")}
+    assert res["point"]["crps"] == res["vbll"]["crps"] and "learned" not in res["point"]
+    learned = res["vbll"]["learned"]
+    assert set(learned["levels"]) == {"0.5", "0.8", "0.9", "0.95"} and learned["crps"] > 0
+    assert len(learned["crps_per_step"]) == 3 and learned["scale"] > 0
