@@ -250,7 +250,7 @@ class BayesianLastLayer(nn.Module):
     variance σ²_kc(h), log σ²_kc = Σ_p (V z)_pc φ_kp / √p + β_kc with z = (tanh(A x), 1) (β: one
     level per step and channel; V = 0 is the package's homoscedastic layer, with a noise per
     step; the one hidden layer lets σ follow what the mean's features hold only nonlinearly,
-    e.g. |u|). The predictive of each change is Gaussian,
+    e.g. ``abs(u)``). The predictive of each change is Gaussian,
 
     .. math::
 
