@@ -233,3 +233,20 @@ def test_a_vbll_run_trains_its_point_forecast_as_the_point_run_does(tmp_path):
     learned = res["vbll"]["learned"]
     assert set(learned["levels"]) == {"0.5", "0.8", "0.9", "0.95"} and learned["crps"] > 0
     assert len(learned["crps_per_step"]) == 3 and learned["scale"] > 0
+
+
+def test_results_and_checkpoints_from_before_the_option_read_as_point(tmp_path):
+    """A ladder result written before the option existed is a point run's: found finished for a
+    point spec, refused for a vbll one."""
+    import json
+
+    from roma_core.errors import SpecError
+    from roma_core.eval.scaling import finished_run
+    from roma_core.specs import TrainSpec
+
+    spec, tspec = ModelSpec(), TrainSpec()
+    old = {k: v for k, v in spec.to_dict().items() if k != "predictive"}
+    (tmp_path / "result.json").write_text(json.dumps({"model_spec": old, "train_spec": tspec.to_dict(), "steps": 3}))
+    assert finished_run(tmp_path, spec, tspec)["steps"] == 3
+    with pytest.raises(SpecError, match="model_spec.predictive"):
+        finished_run(tmp_path, ModelSpec(predictive="vbll"), tspec)
