@@ -250,3 +250,18 @@ def test_results_and_checkpoints_from_before_the_option_read_as_point(tmp_path):
     assert finished_run(tmp_path, spec, tspec)["steps"] == 3
     with pytest.raises(SpecError, match="model_spec.predictive"):
         finished_run(tmp_path, ModelSpec(predictive="vbll"), tspec)
+
+
+@pytest.mark.slow
+def test_the_shipped_run_evaluates_as_before_the_option():
+    """The shipped checkpoint's test-span scores, as recorded before the option existed
+    (benchmarks/RESULTS.md, 2026-12-08 00:51 UTC): nothing of the point path moved."""
+    from roma_core.assets import asset_path
+    from roma_core.eval.evaluate import evaluate
+
+    torch.set_num_threads(1)
+    res = evaluate(asset_path("roma_kuramoto_2k"), asset_path("kuramoto_2k.zarr"), intervals=0.9, scales=False)
+    assert res["rel_l2"] == pytest.approx(0.16175860166549683, rel=1e-5)
+    assert res["intervals"]["crps"] == pytest.approx(0.06352772277637955, rel=1e-5)
+    assert res["intervals"]["levels"]["0.9"]["coverage"] == pytest.approx(0.8045234375, abs=1e-4)
+    assert "learned" not in res["intervals"]
