@@ -251,6 +251,12 @@ class ModelSpec(Spec):
                                 "node's last phase turned by a learned angle, and turn the forecast back, so a "
                                 "global phase shift of the input shifts the forecast exactly (Kuramoto's "
                                 "symmetry); ignored for C = 1")
+    predictive = param.Selector(default="point", objects=["point", "vbll"],
+                                doc="what the decoder forecasts: a point, or also a learned Gaussian predictive "
+                                    "distribution (a variational Bayesian last layer on the decoder's branch "
+                                    "weights with a learned, input-dependent noise, trained by its ELBO beside "
+                                    "the point loss; for phase models on the turning angle). Its intervals and "
+                                    "CRPS are scored beside the conformal ones (roma evaluate --intervals)")
     prior = param.Selector(default="geometric", objects=["geometric", "none"],
                            doc="hierarchy the learned assignments start from and are pulled toward")
     prior_strength = param.Number(default=4.0, bounds=(0, None), doc="logit bonus of the prior supernode at init")

@@ -25,7 +25,8 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--intervals", type=float, default=None, metavar="LEVEL",
                    help="also score split-conformal intervals at this level, e.g. 0.9 (calibrated on a validation "
-                        "span): coverage and width at 0.5, 0.8, 0.9, 0.95 and LEVEL, and the CRPS")
+                        "span): coverage and width at 0.5, 0.8, 0.9, 0.95 and LEVEL, and the CRPS; for a model "
+                        "trained with --predictive vbll the same scores of its own distribution too ('learned')")
     p.add_argument("--calibration", default=None,
                    help="trajectory whose validation span calibrates the intervals (default: --data itself; "
                         "needed for a held-out graph)")

@@ -49,7 +49,8 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         Also score split-conformal intervals (:mod:`roma_core.eval.intervals`) calibrated
         on a validation span: coverage and width at this level and at
         ``roma_core.eval.intervals.LEVELS``, and the CRPS of the conformal predictive
-        distribution.
+        distribution; for a model with a learned predictive distribution
+        (``ModelSpec.predictive``) the same scores of that distribution too.
     calibration : Windows or str or os.PathLike, optional
         The trajectory whose validation span calibrates them; default: ``data`` itself when
         it is a training graph (a held-out graph has no validation span of its own).
@@ -69,7 +70,8 @@ def evaluate(checkpoint, data, *, split: str = "auto", max_windows: int = 16, de
         phase data also ``order_parameter_mae`` (global R(t)) and
         ``local_order_parameter_mae`` (per level of the geometric RG); with ``intervals``,
         ``intervals`` (level, calibration windows, coverage and width per level and step,
-        CRPS, seconds).
+        CRPS, seconds; for a model with a learned predictive distribution also ``learned``,
+        the same scores of that distribution, :func:`intervals.learned`).
 
     Raises
     ------
@@ -182,7 +184,8 @@ def interval_scores(model, ctx, f, calibration, level: float, *, groups: int = 1
     dict
         ``level``, ``calibration_windows``, ``degree_bins``, ``radius`` (at ``level``, per group
         and step), ``levels`` (coverage and width per level, :func:`intervals.coverage`),
-        ``crps`` and ``crps_per_step``.
+        ``crps`` and ``crps_per_step``; ``learned`` (:func:`intervals.learned`) where the
+        forecast has a learned predictive scale.
 
     Raises
     ------
@@ -209,10 +212,13 @@ def interval_scores(model, ctx, f, calibration, level: float, *, groups: int = 1
     cal = iv.calibrate(fc.values, fc.target, features, levels, g_cal)
     if keep is not None:
         keep["groups"] = g_new
-    return {"level": float(level), "calibration_windows": len(starts), "degree_bins": bins.tolist(),
-            "radius": cal["radius"][levels.index(float(level))].tolist(),
-            "levels": iv.coverage(f.values, f.target, features, cal, g_new),
-            **iv.crps(f.values, f.target, features, cal, g_new)}
+    out = {"level": float(level), "calibration_windows": len(starts), "degree_bins": bins.tolist(),
+           "radius": cal["radius"][levels.index(float(level))].tolist(),
+           "levels": iv.coverage(f.values, f.target, features, cal, g_new),
+           **iv.crps(f.values, f.target, features, cal, g_new)}
+    if f.scale is not None:         # the model's own distribution, beside the conformal one
+        out["learned"] = iv.learned(f.values, f.scale, f.target, features, levels)
+    return out
 
 
 def local_synchrony_errors(graph, values, target, block: int = 4) -> list[dict]:

@@ -234,6 +234,64 @@ def crps(values, target, features: str, cal: dict, groups=None, members: int = 1
     return {"crps": float(per_step.mean()), "crps_per_step": per_step.tolist()}
 
 
+def learned(values, scale, target, features: str, levels=LEVELS) -> dict:
+    """Intervals, coverage, width and CRPS of a learned Gaussian predictive distribution
+    (``ModelSpec.predictive = "vbll"``): the truth's offset from the forecast is N(0, σ²), σ
+    the forecast's ``scale``. Unlike the conformal intervals nothing is calibrated on held-out
+    data: the distribution is the model's own, fitted on the training span, so its coverage
+    is a test of the model, not a guarantee.
+
+    For phases (σ: of the turning angle, radians) the interval at level 1 − a is the arc
+    θ̂ ± z σ, z = Φ⁻¹(1 − a/2) (capped at a whole circle), scored on the wrapped residual as
+    the conformal arcs are; the CRPS is the normal's closed form (``scoringrules.crps_normal``)
+    of the wrapped residual (the wrapped normal's CRPS on the line, which is what
+    :func:`crps` scores for the conformal distribution). For other features the interval is
+    the box x̂ ± z σ per channel, z at level (1 − a)^{1/C} per channel so that the box holds
+    all C independent channels at 1 − a; the CRPS is averaged over channels.
+
+    Parameters
+    ----------
+    values, target : numpy.ndarray
+        Forecast and truth, (B, N, horizon, C).
+    scale : numpy.ndarray
+        (B, N, horizon, C') predictive standard deviations (C' = 1 for phases).
+    features : {"phase", "identity"}
+    levels : sequence of float
+        Coverages.
+
+    Returns
+    -------
+    dict
+        ``levels``: per level, as :func:`coverage` (``coverage``, ``coverage_per_step``,
+        ``width``, ``width_per_step``); ``crps``, ``crps_per_step``; ``scale`` and
+        ``scale_per_step`` (mean σ).
+    """
+    import scoringrules
+    from scipy.stats import norm
+
+    res = signed_residuals(values, target, features)
+    sigma = np.asarray(scale, np.float64)
+    if features == "phase":
+        sigma = sigma[..., 0]
+    out = {}
+    for level in levels:
+        if not 0 < level < 1:
+            raise SpecError(f"an interval's level must be in (0, 1), got {level}")
+        per = level if features == "phase" else level ** (1.0 / res.shape[-1])
+        radius = norm.ppf(0.5 + per / 2) * sigma
+        if features == "phase":
+            inside, width = np.abs(res) <= radius, 2 * np.minimum(radius, np.pi)
+        else:
+            inside, width = (np.abs(res) <= radius).all(-1), (2 * radius).mean(-1)
+        out[f"{level:g}"] = {"coverage": float(inside.mean()), "coverage_per_step": inside.mean(axis=(0, 1)).tolist(),
+                             "width": float(width.mean()), "width_per_step": width.mean(axis=(0, 1)).tolist()}
+    score = np.asarray(scoringrules.crps_normal(res, 0.0, sigma))
+    if features != "phase":
+        score, sigma = score.mean(-1), sigma.mean(-1)
+    return {"levels": out, "crps": float(score.mean()), "crps_per_step": score.mean(axis=(0, 1)).tolist(),
+            "scale": float(sigma.mean()), "scale_per_step": sigma.mean(axis=(0, 1)).tolist()}
+
+
 def degree_bins(degree, count: int = 4) -> np.ndarray:
     """Degree thresholds that split nodes into ``count`` groups of about equal size
     (quantiles; ties merge groups): :func:`degree_groups` applies them to any graph.

@@ -29,6 +29,10 @@ class Forecast:
         ``(N, N_1)`` first-level soft assignment, averaged over windows.
     tables : list of numpy.ndarray or None
         The higher-level assignments ``[(N_1, N_2), ...]``.
+    scale : numpy.ndarray or None
+        ``(B, N, horizon, C')`` the learned predictive standard deviation
+        (``Prediction.scale``; radians of the turning angle for phase models); None for a
+        point model.
     """
 
     values: np.ndarray
@@ -36,6 +40,7 @@ class Forecast:
     attention: np.ndarray | None = None
     assign0: np.ndarray | None = None
     tables: list | None = None
+    scale: np.ndarray | None = None
 
 
 @torch.inference_mode()
@@ -85,7 +90,7 @@ def forecast(model, ctx, starts, *, chunk_nodes: int = CHUNK_NODES, keep_attenti
         if progress is not None:
             progress(lo + len(part), len(starts))
     assign0 = None if assign_sum is None else (assign_sum / len(starts)).astype(np.float32)
-    return Forecast(out["values"], out["target"], out.get("attention"), assign0, tables)
+    return Forecast(out["values"], out["target"], out.get("attention"), assign0, tables, scale=out.get("scale"))
 
 
 def _whole_graph_pass(model, ctx, starts, chunk_nodes, keep_attention):
@@ -106,6 +111,8 @@ def _whole_graph_pass(model, ctx, starts, chunk_nodes, keep_attention):
         pred = model(sub) if z is None else model(sub, tokens=z[:, c])
         yield "values", c, pred.values.float().cpu().numpy()
         yield "target", c, sub.y.float().cpu().numpy()
+        if pred.scale is not None:                        # a learned predictive distribution
+            yield "scale", c, pred.scale.float().cpu().numpy()
         if keep_attention and pred.attention is not None:
             yield "attention", c, pred.attention.float().cpu().numpy()
         if pred.assign is not None:

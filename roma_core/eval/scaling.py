@@ -414,8 +414,9 @@ def finished_run(run, spec, train_spec) -> dict | None:
         return None
     old = json.loads(path.read_text())
     specs = {"model_spec": spec.to_dict(), "train_spec": train_spec.to_dict()}
+    added = {"predictive": "point"}         # fields added since a result was written: their old meaning
     changed = sorted(f"{k}.{f}" for k in specs for f in set(specs[k]) | set(old.get(k, specs[k]))
-                     if old.get(k, specs[k]).get(f) != specs[k].get(f))
+                     if old.get(k, specs[k]).get(f, added.get(f)) != specs[k].get(f))
     if changed:
         raise SpecError(f"{run} holds a finished run with other settings ({', '.join(changed)} differ): "
                         "give the ladder another output folder, or delete that run to retrain it")

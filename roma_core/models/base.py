@@ -74,7 +74,7 @@ class OperatorModel(nn.Module):
         # plain attributes, read in forward: a param attribute read breaks a torch.compile graph
         self.phase, self.horizon = phase_model(spec), spec.horizon
         self.decoder = OperatorDecoder(dim, spec.horizon, spec.channels, spec.basis, spec.trunk_layers,
-                                       phase=self.phase)
+                                       phase=self.phase, predictive=spec.predictive)
         self.pde = BurgersResidual()
 
     def node_level(self, batch):
@@ -202,7 +202,7 @@ class OperatorModel(nn.Module):
         batch, angle = self.gauged(batch)
         h, attention, assign, aux = self.summarize(batch) if tokens is None else self.head(tokens, batch)
         last = batch.x[:, :, -1, :]
-        values = self.decoder(h, last, batch.theta, batch.kappa)
+        values, weight_var, noise_var = self.decoder.predict(h, last, batch.theta, batch.kappa)
         if angle is not None:
             values = turn_phases(values, angle)
         aux = dict(aux)
@@ -217,7 +217,8 @@ class OperatorModel(nn.Module):
             else:
                 aux["effective"] = self.pde(self.decoder, coef[bi, ni], last[bi, ni], batch.theta[ni],
                                             batch.kappa[ni], s)
-        return Prediction(values=values, attention=attention, assign=assign, aux_losses=aux)
+        return Prediction(values=values, attention=attention, assign=assign, aux_losses=aux,
+                          weight_var=weight_var, noise_var=noise_var)
 
 
 def parameter_count(model: nn.Module) -> int:

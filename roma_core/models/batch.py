@@ -152,12 +152,28 @@ class Prediction:
         torch tensors; None for models without one. :meth:`hierarchy` wraps them.
     aux_losses : dict
         Named auxiliary losses (already weighted), summed into the training loss.
+    weight_var, noise_var : torch.Tensor or None
+        ``(B, n, horizon, C')`` the two parts of the learned predictive variance of each
+        step's change (C' = 1 for phase models: of the turning angle), from the posterior of
+        the decoder's weights and from the learned noise (``ModelSpec.predictive = "vbll"``,
+        :class:`~roma_core.models.decoder.BayesianLastLayer`); None for a point model.
     """
 
     values: torch.Tensor
     attention: torch.Tensor | None = None
     assign: list | None = None
     aux_losses: dict = field(default_factory=dict)
+    weight_var: torch.Tensor | None = None
+    noise_var: torch.Tensor | None = None
+
+    @property
+    def scale(self) -> torch.Tensor | None:
+        """The learned predictive standard deviation, ``(B, n, horizon, C')``: the forecast
+        is N(values, scale²) in the change's units (radians for phases); None for a point
+        model."""
+        if self.noise_var is None:
+            return None
+        return torch.sqrt(self.weight_var + self.noise_var)
 
     def hierarchy(self, graph=None):
         """The learned assignments as a hierarchy.

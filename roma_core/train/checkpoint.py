@@ -171,6 +171,7 @@ def read_state(path) -> dict:
         state["model_spec"].setdefault("phase_gauge", False)
         state["model_spec"].setdefault("near_field", 0)
         state["model_spec"].setdefault("near_frame", "global")    # ... and before the node frame
+        state["model_spec"].setdefault("predictive", "point")     # ... and before learned distributions
         for name, (off, _) in REMOVED_OPTIONS.items():             # options taken out since, if left off
             if state["model_spec"].get(name, off) == off:          # (ModelSpec.from_dict refuses them on)
                 state["model_spec"].pop(name, None)

@@ -28,6 +28,7 @@ import torch
 
 from ..errors import CheckpointError, SpecError
 from ..models import Batch, build, parameter_count
+from ..models.phases import phase_model
 from ..progress import report
 from . import checkpoint as ckpt
 from .device import distributed, init_distributed, resolve_device
@@ -327,6 +328,9 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
 
     model_spec = ModelSpec.from_dict({**model_spec.to_dict(), "channels": windows.channels})
     train_spec.validate()
+    if model_spec.predictive == "vbll" and windows.features == "phase" and not phase_model(model_spec):
+        raise SpecError("a learned distribution of phases is one of the turning angle: predictive 'vbll' on phase "
+                        "features needs a phase model (phase_gauge on)")
     out = Path(out)
     _seed_all(train_spec.seed)
     model = build(model_name, model_spec).to(device)
@@ -393,6 +397,11 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
                             f"windows, or set {split}_fraction to 0")
     ctx = contexts[0]
     task = train_spec.task
+    bayes = getattr(getattr(model, "decoder", None), "vbll", None)     # the learned distribution's layer
+    own = set() if bayes is None else {id(p) for p in bayes.parameters()}
+    clip_groups = [[p for p in model.parameters() if id(p) not in own]] + ([list(bayes.parameters())] if own else [])
+    observations = sum(len(s) * c.windows.graph.num_nodes for s, c in zip(train_starts, contexts)) \
+        * model_spec.horizon * (bayes.channels if bayes is not None else 1)        # N of its ELBO
     base_state = {"model": model_name, "model_spec": model_spec.to_dict(), "train_spec": train_spec.to_dict(),
                   "params": params, "features": windows.features, "norm": windows.norm,
                   "graph_fingerprint": windows.graph.fingerprint(),
@@ -441,21 +450,28 @@ def train(windows, model_name: str, model_spec, train_spec, out, *, resume: bool
             eff = pred.aux_losses.get("effective", torch.zeros((), device=device)).float()
             aux = sum((v.float() for k, v in pred.aux_losses.items() if k != "effective"),
                       torch.zeros((), device=device))
-            loss = fc + train_spec.effective_weight * eff + aux
+            elbo = torch.zeros((), device=device)
+            if bayes is not None:        # its own loss: the negative ELBO per observation, beside the point loss
+                elbo = bayes.loss(model.decoder.residual(values.detach(), batch.y), pred.weight_var.float(),
+                                  pred.noise_var.float(), model.decoder.branch, observations)
+            loss = fc + train_spec.effective_weight * eff + aux + elbo
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if train_spec.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_spec.grad_clip)
+            if train_spec.grad_clip > 0:         # the learned distribution's layer apart: the point model's
+                for group in clip_groups:          # steps stay those of a point model
+                    torch.nn.utils.clip_grad_norm_(group, train_spec.grad_clip)
             opt.step()
             step += 1
-            vals = torch.stack([loss.detach(), fc.detach(), eff.detach(), aux.detach()])
+            vals = torch.stack([loss.detach(), fc.detach(), eff.detach(), aux.detach(), elbo.detach()])
             if world > 1:
                 torch.distributed.all_reduce(vals)
                 vals /= world
-            loss_v, fc_v, eff_v, aux_v = vals.tolist()          # one copy to the host per step, not four
+            loss_v, fc_v, eff_v, aux_v, elbo_v = vals.tolist()          # one copy to the host per step, not five
             last = {"split": "train", "step": step, "loss": loss_v, "forecast": fc_v,
                     "effective": eff_v, "aux": aux_v, "nodes": int(batch.num_nodes),
                     "lr": lr, "time": round(time.perf_counter() - t_start, 4)}
+            if bayes is not None:
+                last["elbo"] = elbo_v
             if metrics_file:
                 metrics_file.write(json.dumps(last) + "\n")
             if log:

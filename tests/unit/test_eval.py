@@ -266,3 +266,26 @@ def test_shipped_graph_is_what_regenerate_sh_generates():
     assert "--nodes 2000 --mean-degree 10 --graph-seed 1" in (root / "assets" / "regenerate.sh").read_text()
     shipped = Graph.load(root / "assets" / "kuramoto_2k.zarr")
     assert shipped.fingerprint() == hyperbolic_graph(2000, mean_degree=10, seed=1).fingerprint()
+
+
+@pytest.mark.parametrize("name", ["roma", "gino"])
+def test_whole_graph_inference_carries_the_learned_scale(stores, name):
+    """A model with a learned predictive distribution: whole-graph inference gives, beside the
+    forecast, the same predictive scale as one forward pass over every node."""
+    spec = ModelSpec(lookback=4, horizon=2, hidden=8, heads=2, pos_dim=2, basis=4, channels=2, supernodes=8, levels=2,
+                     predictive="vbll")
+    w = load_windows(stores[0], spec, TrainSpec())
+    torch.manual_seed(0)
+    model = build(name, spec).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    ctx = Context(w, spec, torch.device("cpu"), whole_graph=name == "gino")
+    starts = w.starts("test")[:2]
+    with torch.no_grad():
+        plain = model(ctx.batch(starts))
+    f = forecast(model, ctx, starts, chunk_nodes=7)
+    assert f.scale.shape == f.values.shape[:3] + (1,)          # a phase model: the turning angle's
+    assert np.allclose(f.scale, plain.scale.numpy(), rtol=1e-4)
+    assert forecast(build("roma", ModelSpec.from_dict({**spec.to_dict(), "predictive": "point"})).eval(),
+                    ctx, starts).scale is None
