@@ -190,6 +190,33 @@ def commit(tmp: Path, path, overwrite: bool) -> Path:
     return path
 
 
+def write_atomically(path: Path, overwrite: bool, write) -> Path:
+    """Write a store through a temporary sibling: ``write(tmp)``, then :func:`commit`; the
+    temporary is removed whatever goes wrong, and ``path`` is untouched until the commit.
+
+    Parameters
+    ----------
+    path : Path
+        The target, checked already (:func:`check_target`).
+    overwrite : bool
+        Replace a store of ROMA's at ``path``.
+    write : callable
+        ``write(tmp)`` writes the whole store at ``tmp``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    tmp = temp_path(path)
+    try:
+        write(tmp)
+        return commit(tmp, path, overwrite)
+    except BaseException:
+        discard(tmp)
+        raise
+
+
 def discard(tmp: Path) -> None:
     """Remove a temporary file or folder (nothing when it is gone already).
 

@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..errors import SimulationError
 
-from .store import check_target, commit, discard, temp_path
+from .store import check_target, write_atomically
 from .trajectory import default_chunks, open_trajectory, write_store
 
 
@@ -283,14 +283,12 @@ def stream_to_zarr(run, out, overwrite: bool = False, chunks=None, progress=None
         If the run fails (the temporary store is removed).
     """
     path = check_target(out, overwrite)
-    tmp = temp_path(path)
-    try:
+
+    def write(tmp):
         write_store(template(run, chunks), tmp, run.graph, chunks, compute=False)
         sink = ZarrSink(tmp, run)
         run.execute(sink, progress)
         sink.close()
-        commit(tmp, path, overwrite)
-    except BaseException:
-        discard(tmp)
-        raise
+
+    write_atomically(path, overwrite, write)
     return open_trajectory(path)

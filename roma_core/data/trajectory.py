@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import FileFormatError, StoreError
-from .store import check_target, commit, discard, temp_path
+from .store import check_target, write_atomically
 
 KIND = "trajectory"
 CHUNK_BYTES = 4 << 20          # target size of one stored chunk
@@ -133,13 +133,7 @@ def save_trajectory(ds: xr.Dataset, path, graph=None, overwrite: bool = False, c
     """
     path = check_target(path, overwrite)
     _check_kind(ds, path)
-    tmp = temp_path(path)
-    try:
-        write_store(ds, tmp, graph, chunks)
-        return commit(tmp, path, overwrite)
-    except BaseException:
-        discard(tmp)
-        raise
+    return write_atomically(path, overwrite, lambda tmp: write_store(ds, tmp, graph, chunks))
 
 
 def open_trajectory(path) -> xr.Dataset:
@@ -259,13 +253,9 @@ def export_netcdf(source, path, graph=None, overwrite: bool = False, max_bytes: 
         if ds[name].dtype == np.int64:
             ds[name] = ds[name].astype(np.int32)
     ds.attrs = {k: (json.dumps(v) if isinstance(v, (dict, list, bool)) else v) for k, v in ds.attrs.items()}
-    tmp = temp_path(path)
-    try:
-        ds.to_netcdf(tmp, engine=_netcdf_engine(), format=None if _netcdf_engine() != "scipy" else "NETCDF3_64BIT")
-        return commit(tmp, path, overwrite)
-    except BaseException:
-        discard(tmp)
-        raise
+    engine = _netcdf_engine()
+    return write_atomically(path, overwrite, lambda tmp: ds.to_netcdf(
+        tmp, engine=engine, format=None if engine != "scipy" else "NETCDF3_64BIT"))
 
 
 def _netcdf_engine() -> str:

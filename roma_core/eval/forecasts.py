@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..data.store import check_target, commit, discard, temp_path
+from ..data.store import check_target, write_atomically
 from ..errors import FileFormatError, StoreError
 
 KIND = "forecast"
@@ -112,13 +112,8 @@ def save_forecast(ds: xr.Dataset, path, overwrite: bool = False) -> Path:
         folder is missing.
     """
     path = check_target(path, overwrite)
-    tmp = temp_path(path)
-    try:
-        ds.to_zarr(str(tmp), mode="w-", consolidated=False, zarr_format=3)
-        return commit(tmp, path, overwrite)
-    except BaseException:
-        discard(tmp)
-        raise
+    return write_atomically(path, overwrite,
+                            lambda tmp: ds.to_zarr(str(tmp), mode="w-", consolidated=False, zarr_format=3))
 
 
 def open_forecast(path) -> xr.Dataset:
