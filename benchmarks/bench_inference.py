@@ -4,7 +4,10 @@ plain forward pass of one batch of every node measured in the same run, and agai
 arithmetic floor: the forecast's matrix-product flops (counted by torch's FlopCounterMode)
 at this machine's rate for products of the model's shapes, measured in the same run.
 
-    .venv/bin/python -m benchmarks.bench_inference [--nodes 1000000] [--run assets/roma_kuramoto_2k]
+    .venv/bin/python -m benchmarks.bench_inference [--nodes 1000000] [--run assets/roma_kuramoto_2k] [--browser]
+
+``--browser`` also times the Forecast tab of a real ``roma serve`` in chromium: from Load to
+the first window's maps and to all of them, with the event-loop holds the server logged.
 
 The trajectory (Kuramoto on an S1 graph, ⟨k⟩ = 10, 41 frames) is simulated once and kept
 under ``$ROMA_BENCH_OUT`` (default /tmp/roma_bench_models); the run is the shipped ROMA by
@@ -84,17 +87,96 @@ def measure(run: str, data: str, threads: int) -> dict:
     return out
 
 
+TEXT_JS = ("e => Array.from((e.shadowRoot || e).children)"
+           ".filter(c => c.tagName !== 'STYLE' && c.tagName !== 'LINK').map(c => c.innerText).join('\\n')")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def browser(data: Path, work: Path, chromium: str = "/usr/bin/chromium") -> dict:
+    """The Forecast tab as a user meets it: ``roma serve`` on a workspace holding the
+    trajectory, the shipped run picked with it (every window: the trajectory is short), Load
+    clicked in chromium; seconds to the first window's maps and to all windows, and the
+    event-loop holds the server logged."""
+    import re
+    import shutil
+    import socket
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    ws = work / "workspace"
+    ws.mkdir(parents=True, exist_ok=True)
+    if not (ws / data.name).exists():
+        shutil.copytree(data, ws / data.name)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = work / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "roma_core.cli", "serve", "--port", str(port), "--workspace",
+                             str(ws)], stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT)
+    url, out = f"http://127.0.0.1:{port}/main", {}
+
+    def text_when(page, css, pattern, timeout):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            text = page.locator(css).first.evaluate(TEXT_JS)
+            if re.search(pattern, text):
+                return text
+            time.sleep(0.2)
+        raise TimeoutError(f"{css} never said {pattern!r}")
+
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url, timeout=30)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = b.new_page(viewport={"width": 1400, "height": 950})
+            page.goto(url, timeout=300_000)
+            page.wait_for_selector(".bk-tab", timeout=300_000)
+            page.locator(".bk-tab", has_text="Forecast").first.click()
+            text_when(page, ".roma-forecast-status", r"2,000 nodes", 300)
+            page.locator(".roma-pick-trajectory select:visible").first.select_option(label=data.name)
+            page.locator("select:visible", has=page.locator("option", has_text="train")).first.select_option(
+                label="all")
+            time.sleep(2)
+            t0 = time.monotonic()
+            page.locator("button:visible", has_text="Load").first.click()
+            nodes = r"1,000,000" if "1000000" in data.name else r"[\d,]+"
+            text_when(page, ".roma-forecast-status", nodes + r" nodes.*being computed", 900)
+            out["first_window_shown_s"] = time.monotonic() - t0
+            text_when(page, ".roma-forecast-status", nodes + r" nodes(?!.*being computed)", 900)
+            out["all_windows_shown_s"] = time.monotonic() - t0
+            page.wait_for_selector(".roma-forecast-prediction canvas", timeout=300_000)
+            time.sleep(5)
+            page.screenshot(path=str(work / "forecast.png"))
+            b.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    holds = [float(h) for h in re.findall(r"result shown' held the event loop ([\d.]+) s", log.read_text())]
+    out["result_updates_held_loop_s"] = holds
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nodes", type=int, default=1_000_000)
     ap.add_argument("--run", default=str(ROOT / "roma_core" / "assets" / "roma_kuramoto_2k"))
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--browser", action="store_true", help="also time the Forecast tab in chromium")
     args = ap.parse_args(argv)
     data = trajectory(args.nodes)
     r = isolated("benchmarks.bench_inference:measure", args.run, str(data), args.threads, timeout=3600)
     res = {**r["result"], "peak_rss_gib": r["peak_rss_mib"] / 1024, "load": machine_load()}
     res["plain_over_first"] = res["plain_pass_s"] / res["first_window_s"]
     res["first_over_floor"] = res["first_window_s"] / res["floor_s"]
+    if args.browser:
+        res["browser"] = browser(data, OUT / f"inference_browser_{args.nodes}")
     print(json.dumps(res, indent=1))
     (OUT / f"inference_{args.nodes}.json").write_text(json.dumps(res, indent=1))
     return res
