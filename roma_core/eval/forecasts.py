@@ -1,6 +1,6 @@
 """Forecast stores: what ``roma evaluate --forecast-out`` writes, a zarr directory with the
 forecast beside the truth and, with intervals, their ``lower`` and ``upper`` ends, in the
-trajectory's own state units (written atomically; see :mod:`roma_core.data.store`).
+trajectory's own state units (written atomically; ROMA-owned stores only).
 
 Layout of ``forecast.zarr``::
 

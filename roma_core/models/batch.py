@@ -156,7 +156,7 @@ class Prediction:
         ``(B, n, horizon, C')`` the two parts of the learned predictive variance of each
         step's change (C' = 1 for phase models: of the turning angle), from the posterior of
         the decoder's weights and from the learned noise (``ModelSpec.predictive = "vbll"``,
-        :class:`~roma_core.models.decoder.BayesianLastLayer`); None for a point model.
+        ``BayesianLastLayer`` of the decoder); None for a point model.
     """
 
     values: torch.Tensor
